@@ -1,0 +1,59 @@
+/** Every error keyward answers with, and the HTTP status it maps to. The SDK imports this same table. */
+export const ERROR_STATUS = {
+  invalid_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  method_not_allowed: 405,
+  conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  rate_limited: 429,
+  quota_exceeded: 429,
+  internal: 500,
+  service_unavailable: 503,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export const DEFAULT_MESSAGES: Record<ErrorCode, string> = {
+  invalid_request: 'The request is malformed.',
+  unauthorized: 'No valid API key provided.',
+  forbidden: 'Your API key does not have permission to perform this action.',
+  not_found: 'Not found.',
+  method_not_allowed: 'Method not allowed.',
+  conflict: 'The request conflicts with the current state.',
+  payload_too_large: 'The request body is too large.',
+  unsupported_media_type: 'The request body must be application/json.',
+  rate_limited: 'Rate limit exceeded. Retry after the time in the Retry-After header.',
+  quota_exceeded: 'Monthly request quota exceeded. Retry after the time in the Retry-After header.',
+  internal: 'Something went wrong on our side.',
+  service_unavailable: 'The service is temporarily unavailable.',
+};
+
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string; request_id?: string };
+}
+
+/** The one error type: a code from the catalogue, a message for people, optional response headers. */
+export class KeywardError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly headers: Record<string, string>;
+
+  constructor(code: ErrorCode, message?: string, headers: Record<string, string> = {}) {
+    super(message ?? DEFAULT_MESSAGES[code]);
+    this.name = 'KeywardError';
+    this.code = code;
+    this.status = ERROR_STATUS[code];
+    this.headers = headers;
+  }
+
+  toBody(requestId?: string): ErrorBody {
+    return { error: { code: this.code, message: this.message, ...(requestId ? { request_id: requestId } : {}) } };
+  }
+}
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ERROR_STATUS, value);
+}

@@ -1,0 +1,31 @@
+export { DEFAULT_MESSAGES, ERROR_STATUS, type ErrorBody, type ErrorCode, isErrorCode, KeywardError } from './errors/codes.js';
+export { VERIFY_CODE_ERROR, VERIFY_CODES, type VerifyCode } from './errors/verify-codes.js';
+export { BASE62_ALPHABET, encodeBase62, isBase62, randomBase62 } from './keys/base62.js';
+export { CHECKSUM_LENGTH, checksumOf } from './keys/checksum.js';
+export { constantTimeEqual, hashKey } from './keys/hash.js';
+export {
+  displayKey,
+  generateKey,
+  KEY_BODY_LENGTH,
+  type KeyEnvironment,
+  KeyFormat,
+  type ParsedKey,
+  type ParseResult,
+  RANDOM_LENGTH,
+} from './keys/key-format.js';
+export { Secret } from './keys/redacted.js';
+export { evaluateGcra, evaluateQuota, type GcraInput, type LimitDecision } from './limits/gcra.js';
+export { dayOf, monthOf, nextMonthStart, secondsUntil } from './limits/windows.js';
+export { type Cidr, IpAllowlist, normalizeIp, parseCidr } from './policy/ip-allowlist.js';
+export {
+  effectiveScope,
+  isScope,
+  lowerScope,
+  ROLES,
+  type Role,
+  SCOPE_DESCRIPTIONS,
+  SCOPES,
+  type Scope,
+  scopeAllows,
+  scopeForMethod,
+} from './policy/scopes.js';

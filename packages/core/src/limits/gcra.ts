@@ -1,0 +1,60 @@
+/**
+ * Rate limiting as a pure decision: GCRA (the generic cell rate algorithm), the sliding-window limiter that
+ * keeps one number per key. `limit` requests per `periodMs` may arrive in a burst; after that they are let
+ * through as the budget refills, one every `periodMs / limit`. The caller stores `tat` when the request is
+ * allowed; the Redis backend runs the same arithmetic in Lua.
+ */
+export interface GcraInput {
+  /** Theoretical arrival time stored for this key, or 0 when there is none. */
+  tat: number;
+  now: number;
+  limit: number;
+  periodMs: number;
+}
+
+export interface LimitDecision {
+  allowed: boolean;
+  limit: number;
+  remaining: number;
+  /** Milliseconds until the whole budget is available again: the `RateLimit-Reset` header. */
+  resetMs: number;
+  /** Milliseconds until the next request would be allowed: `Retry-After` when denied, else 0. */
+  retryAfterMs: number;
+}
+
+export function evaluateGcra({ tat, now, limit, periodMs }: GcraInput): LimitDecision & { tat: number } {
+  const interval = periodMs / limit;
+  const base = Math.max(tat, now);
+  const next = base + interval;
+  const allowAt = next - periodMs;
+  if (allowAt > now) {
+    return {
+      allowed: false,
+      tat,
+      limit,
+      remaining: 0,
+      resetMs: Math.ceil(base - now),
+      retryAfterMs: Math.ceil(allowAt - now),
+    };
+  }
+  return {
+    allowed: true,
+    tat: next,
+    limit,
+    remaining: Math.max(0, Math.floor((now - allowAt) / interval)),
+    resetMs: Math.ceil(next - now),
+    retryAfterMs: 0,
+  };
+}
+
+/** A monthly quota: allowed while fewer than `limit` requests were counted this month. */
+export function evaluateQuota(used: number, limit: number, resetAt: number, now: number): LimitDecision {
+  const allowed = used < limit;
+  return {
+    allowed,
+    limit,
+    remaining: Math.max(0, limit - used - (allowed ? 1 : 0)),
+    resetMs: resetAt - now,
+    retryAfterMs: allowed ? 0 : resetAt - now,
+  };
+}

@@ -1,0 +1,25 @@
+import type { Actor } from '../auth/account-service.js';
+import { type Clock, newId } from '../ids.js';
+import type { AuditEvent, Store } from '../storage/store.js';
+
+/** Management actions are written at once (they are not on the hot path), so the log is current when read. */
+export class AuditLog {
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+  ) {}
+
+  async write(actor: Actor, action: string, keyId: string | null, data: Record<string, unknown> = {}): Promise<void> {
+    const event: AuditEvent = {
+      id: newId('evt'),
+      orgId: actor.orgId,
+      actorType: actor.kind,
+      actorId: actor.kind === 'key' && actor.keyId ? actor.keyId : actor.userId,
+      action,
+      keyId,
+      data: actor.kind === 'key' ? { ...data, on_behalf_of: actor.userId } : data,
+      at: this.clock.now(),
+    };
+    await this.store.insertAudit([event]);
+  }
+}

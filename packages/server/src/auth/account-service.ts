@@ -1,0 +1,117 @@
+import { KeywardError, type Role } from '@keyward/core';
+import type { KeywardConfig } from '../config/config.js';
+import { type Clock, newId } from '../ids.js';
+import type { Member, Organization, Store, User } from '../storage/store.js';
+import { DUMMY_HASH, hashPassword, verifyPassword } from './passwords.js';
+import { newToken, sha256 } from './tokens.js';
+
+/** Who a request acts for, once authenticated: a signed-in person, or an admin-scoped key acting for its creator. */
+export interface Actor {
+  kind: 'user' | 'key';
+  userId: string;
+  orgId: string;
+  role: Role;
+  memberId: string;
+  /** The key, when a key made the call. */
+  keyId?: string;
+}
+
+export interface SessionContext {
+  user: User;
+  organization: Organization;
+  member: Member;
+  sessionId: string;
+}
+
+/** Sign-up, sign-in and sessions. */
+export class AccountService {
+  constructor(
+    private readonly store: Store,
+    private readonly config: KeywardConfig,
+    private readonly clock: Clock,
+  ) {}
+
+  async signup(input: { email: string; password: string; name?: string; inviteToken?: string }) {
+    const email = input.email.trim().toLowerCase();
+    if (await this.store.findUserByEmail(email)) throw new KeywardError('conflict', 'An account with this e-mail address already exists.');
+    const now = this.clock.now();
+    const user: User = {
+      id: newId('usr'),
+      email,
+      name: input.name?.trim() || null,
+      passwordHash: await hashPassword(input.password),
+      createdAt: now,
+    };
+    let organization: Organization | undefined;
+    let member: Member;
+    if (input.inviteToken) {
+      const invited = await this.store.findMemberByInvite(sha256(input.inviteToken));
+      if (!invited || invited.userId !== null || (invited.inviteExpiresAt ?? 0) <= now) {
+        throw new KeywardError('invalid_request', 'The invitation is invalid or has expired.');
+      }
+      if (invited.email !== email) throw new KeywardError('invalid_request', 'This invitation was sent to another e-mail address.');
+      member = { ...invited, userId: user.id, inviteTokenHash: null, inviteExpiresAt: null, joinedAt: now };
+    } else {
+      organization = {
+        id: newId('org'),
+        name: `${user.name ?? email.split('@')[0]}'s organization`,
+        plan: this.config.defaultPlan,
+        createdAt: now,
+      };
+      member = {
+        id: newId('mem'),
+        orgId: organization.id,
+        userId: user.id,
+        email,
+        role: 'admin',
+        inviteTokenHash: null,
+        inviteExpiresAt: null,
+        invitedBy: null,
+        createdAt: now,
+        joinedAt: now,
+      };
+    }
+    try {
+      await this.store.createAccount({ user, member, ...(organization ? { organization } : {}) });
+    } catch (error) {
+      if (await this.store.findUserByEmail(email))
+        throw new KeywardError('conflict', 'An account with this e-mail address already exists.');
+      throw error;
+    }
+    return { user, member, ...(await this.#startSession(user.id, member.orgId)) };
+  }
+
+  async login(emailInput: string, password: string) {
+    const user = await this.store.findUserByEmail(emailInput.trim().toLowerCase());
+    const ok = await verifyPassword(password, user?.passwordHash ?? DUMMY_HASH);
+    const member = user && ok ? await this.store.findMemberByUser(user.id) : undefined;
+    if (!user || !ok || !member) throw new KeywardError('unauthorized', 'Incorrect e-mail address or password.');
+    return { user, member, ...(await this.#startSession(user.id, member.orgId)) };
+  }
+
+  async logout(token: string): Promise<void> {
+    await this.store.deleteSession(sha256(token));
+  }
+
+  /** The session behind a cookie value, or null when it is unknown, expired, or its member was removed. */
+  async session(token: string): Promise<SessionContext | null> {
+    if (token.length > 200) return null;
+    const sessionId = sha256(token);
+    const session = await this.store.findSession(sessionId);
+    if (!session || session.expiresAt <= this.clock.now()) return null;
+    const [user, organization, member] = await Promise.all([
+      this.store.findUser(session.userId),
+      this.store.findOrganization(session.orgId),
+      this.store.findMemberByUser(session.userId),
+    ]);
+    if (!user || !organization || !member || member.orgId !== organization.id) return null;
+    return { user, organization, member, sessionId };
+  }
+
+  async #startSession(userId: string, orgId: string) {
+    const { token, hash } = newToken('kws_');
+    const now = this.clock.now();
+    await this.store.insertSession({ id: hash, userId, orgId, createdAt: now, expiresAt: now + this.config.sessionTtlMs });
+    return { token, expiresAt: now + this.config.sessionTtlMs };
+  }
+}

@@ -1,0 +1,79 @@
+import { join } from 'node:path';
+import { KeyFormat } from '@keyward/core';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { AuditLog } from './audit/audit-log.js';
+import { AccountService } from './auth/account-service.js';
+import { type InvalidationBus, localBus } from './cache/invalidation-bus.js';
+import { KeyCache } from './cache/key-cache.js';
+import type { KeywardConfig } from './config/config.js';
+import { buildApp } from './http/app.js';
+import type { AppContext } from './http/context.js';
+import { Metrics } from './http/metrics.js';
+import { RequestAuth } from './http/request-auth.js';
+import { type Clock, systemClock } from './ids.js';
+import { KeyService } from './keys/key-service.js';
+import { Verifier } from './keys/verifier.js';
+import type { Limiter } from './limits/limiter.js';
+import { MemoryLimiter } from './limits/memory-limiter.js';
+import { createLogger } from './logger.js';
+import { MemberService } from './org/member-service.js';
+import { postgresStore } from './storage/postgres-store.js';
+import { sqliteStore } from './storage/sqlite-store.js';
+import type { Store } from './storage/store.js';
+import { UsageRecorder } from './usage/usage-recorder.js';
+
+export interface KeywardOverrides {
+  clock?: Clock;
+  logger?: Logger;
+  store?: Store;
+  limiter?: Limiter;
+  bus?: InvalidationBus;
+}
+
+export interface Keyward {
+  app: FastifyInstance;
+  ctx: AppContext;
+  /** Stops taking requests, writes queued usage, closes storage and connections. */
+  close(): Promise<void>;
+}
+
+/** The one composition root: every service is built here, from one parsed config. */
+export async function createKeyward(config: KeywardConfig, overrides: KeywardOverrides = {}): Promise<Keyward> {
+  const logger = overrides.logger ?? createLogger(config.logLevel);
+  const clock = overrides.clock ?? systemClock;
+  const store =
+    overrides.store ?? (config.databaseUrl ? postgresStore(config.databaseUrl) : sqliteStore(join(config.dataDir, 'keyward.db')));
+  await store.migrate();
+  const limiter = overrides.limiter ?? new MemoryLimiter();
+  const bus = overrides.bus ?? localBus;
+  const format = new KeyFormat(config.environments);
+  const cache = new KeyCache(config.cache);
+  await bus.subscribe((event) => cache.apply(event));
+  const usage = new UsageRecorder(store, logger, config.usage);
+  const audit = new AuditLog(store, clock);
+  const accounts = new AccountService(store, config, clock);
+  const verifier = new Verifier({ config, format, store, cache, limiter, usage, clock, logger });
+  const keys = new KeyService({ config, format, store, cache, bus, audit, clock });
+  const members = new MemberService(store, cache, bus, audit, clock);
+  const auth = new RequestAuth(accounts, verifier, config);
+  const ctx: AppContext = { config, store, clock, accounts, keys, members, verifier, limiter, usage, auth, metrics: new Metrics() };
+  const app = buildApp(ctx, logger);
+  await app.ready();
+
+  let closing: Promise<void> | undefined;
+  return {
+    app,
+    ctx,
+    close() {
+      closing ??= (async () => {
+        await app.close();
+        await usage.close();
+        await bus.close();
+        await limiter.close();
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}

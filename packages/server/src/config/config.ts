@@ -1,0 +1,52 @@
+import type { Scope } from '@keyward/core';
+
+export interface Plan {
+  /** null = unlimited */
+  requestsPerMinute: number | null;
+  monthlyRequests: number | null;
+  maxActiveKeys: number | null;
+}
+
+export interface EnvironmentConfig {
+  name: string;
+  prefix: string;
+  baseUrl?: string;
+}
+
+/** Everything keyward runs on, parsed and checked once at start. Built by `loadConfig` or `defineConfig`. */
+export interface KeywardConfig {
+  host: string;
+  port: number;
+  dataDir: string;
+  publicUrl: string;
+  databaseUrl: string | null;
+  redisUrl: string | null;
+  secret: string;
+  environments: EnvironmentConfig[];
+  plans: Record<string, Plan>;
+  /** Plan names from the smallest to the largest: a key's tier may not be later than its organization's plan. */
+  planOrder: string[];
+  defaultPlan: string;
+  enforcement: 'required' | 'optional' | 'off';
+  trustedProxies: string[];
+  agentSignIn: { directKeyParam: string | null };
+  cache: { maxEntries: number; ttlMs: number };
+  limiter: { onRedisError: 'open' | 'closed' };
+  usage: { flushIntervalMs: number; requestLogMaxRows: number; requestLogRetentionDays: number };
+  sessionTtlMs: number;
+  logLevel: string;
+  defaultKeyScope: Scope;
+}
+
+/** The seeds' plans: Nomotic's per-minute limits, NANDA's monthly quotas and key counts. */
+export const DEFAULT_PLANS: Record<string, Plan> = {
+  free: { requestsPerMinute: 60, monthlyRequests: 1_000, maxActiveKeys: 5 },
+  pro: { requestsPerMinute: 500, monthlyRequests: 10_000, maxActiveKeys: 25 },
+  business: { requestsPerMinute: 2_000, monthlyRequests: 100_000, maxActiveKeys: null },
+  enterprise: { requestsPerMinute: null, monthlyRequests: null, maxActiveKeys: null },
+};
+
+export const DEFAULT_ENVIRONMENTS: EnvironmentConfig[] = [
+  { name: 'test', prefix: 'kw_test_' },
+  { name: 'live', prefix: 'kw_live_' },
+];

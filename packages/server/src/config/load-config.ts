@@ -1,0 +1,120 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+import { DEFAULT_ENVIRONMENTS, DEFAULT_PLANS, type KeywardConfig, type Plan } from './config.js';
+import { type ConfigFile, configFileSchema } from './schema.js';
+
+/** What `keyward serve` was given on its command line. */
+export interface ServeOptions {
+  port?: number;
+  host?: string;
+  dataDir?: string;
+  config?: string;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/**
+ * The only place that reads `process.env`. Merges flags, environment variables and the JSON config file, checks
+ * them, creates the data folder and the server secret, and returns one frozen config.
+ */
+export function loadConfig(options: ServeOptions = {}, env: NodeJS.ProcessEnv = process.env): KeywardConfig {
+  const configPath = options.config ?? env.KEYWARD_CONFIG;
+  const file = configPath ? readConfigFile(configPath) : {};
+  const dataDir = resolve(options.dataDir ?? env.KEYWARD_DATA_DIR ?? './.keyward');
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  return defineConfig(file, {
+    host: options.host ?? '127.0.0.1',
+    port: options.port ?? 8787,
+    dataDir,
+    databaseUrl: env.KEYWARD_DATABASE_URL || null,
+    redisUrl: env.KEYWARD_REDIS_URL || null,
+    secret: env.KEYWARD_SECRET || readOrCreateSecret(dataDir),
+  });
+}
+
+function readConfigFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`cannot read config file ${path}: ${(e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`config file ${path} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+/** The server secret, made once with the CSPRNG into `<dataDir>/secret`, readable by its owner only. */
+function readOrCreateSecret(dataDir: string): string {
+  const path = join(dataDir, 'secret');
+  if (!existsSync(path)) {
+    writeFileSync(path, randomBytes(32).toString('base64url'), { mode: 0o600, flag: 'wx' });
+  } else if ((statSync(path).mode & 0o077) !== 0) {
+    chmodSync(path, 0o600);
+  }
+  const secret = readFileSync(path, 'utf8').trim();
+  if (secret.length < 16) throw new ConfigError(`the secret in ${path} is too short (16 characters at least)`);
+  return secret;
+}
+
+export interface RuntimeSettings {
+  host: string;
+  port: number;
+  dataDir: string;
+  databaseUrl: string | null;
+  redisUrl: string | null;
+  secret: string;
+}
+
+/** Validates a config file's contents and completes it with defaults. Pure: tests build configs with it. */
+export function defineConfig(input: unknown, runtime: RuntimeSettings): KeywardConfig {
+  const parsed = configFileSchema.safeParse(input ?? {});
+  if (!parsed.success) {
+    throw new ConfigError(`invalid configuration: ${z.prettifyError(parsed.error).replaceAll('\n', '; ')}`);
+  }
+  const file: ConfigFile = parsed.data;
+  if (runtime.secret.length < 16) throw new ConfigError('KEYWARD_SECRET must be at least 16 characters');
+  const plans: Record<string, Plan> = { ...DEFAULT_PLANS };
+  for (const [name, given] of Object.entries(file.plans ?? {})) {
+    const base = plans[name] ?? { requestsPerMinute: null, monthlyRequests: null, maxActiveKeys: null };
+    plans[name] = {
+      requestsPerMinute: given.requests_per_minute === undefined ? base.requestsPerMinute : given.requests_per_minute,
+      monthlyRequests: given.monthly_requests === undefined ? base.monthlyRequests : given.monthly_requests,
+      maxActiveKeys: given.max_active_keys === undefined ? base.maxActiveKeys : given.max_active_keys,
+    };
+  }
+  const defaultPlan = file.default_plan ?? 'free';
+  if (!plans[defaultPlan]) throw new ConfigError(`default_plan "${defaultPlan}" is not one of the plans`);
+  const environments = (file.environments ?? DEFAULT_ENVIRONMENTS).map((e) =>
+    'base_url' in e ? { name: e.name, prefix: e.prefix, ...(e.base_url ? { baseUrl: e.base_url } : {}) } : e,
+  );
+  const displayHost = runtime.host.includes(':') ? `[${runtime.host}]` : runtime.host;
+  const publicUrl = (file.public_url ?? `http://${displayHost}:${runtime.port}`).replace(/\/+$/, '');
+  return Object.freeze({
+    ...runtime,
+    publicUrl,
+    environments,
+    plans,
+    planOrder: Object.keys(plans),
+    defaultPlan,
+    enforcement: file.enforcement ?? 'required',
+    trustedProxies: file.trusted_proxies ?? [],
+    agentSignIn: { directKeyParam: file.agent_sign_in?.direct_key_param ?? null },
+    cache: { maxEntries: file.cache?.max_entries ?? 100_000, ttlMs: (file.cache?.ttl_seconds ?? 60) * 1000 },
+    limiter: { onRedisError: file.limiter?.on_redis_error ?? 'closed' },
+    usage: {
+      flushIntervalMs: file.usage?.flush_interval_ms ?? 1000,
+      requestLogMaxRows: file.usage?.request_log_max_rows ?? 100_000,
+      requestLogRetentionDays: file.usage?.request_log_retention_days ?? 30,
+    },
+    sessionTtlMs: (file.session_ttl_hours ?? 24 * 7) * 3_600_000,
+    logLevel: file.log_level ?? 'info',
+    defaultKeyScope: 'write',
+  });
+}

@@ -1,0 +1,67 @@
+import { parseCidr } from '@keyward/core';
+import { z } from 'zod';
+
+const limit = z.number().int().positive().nullable();
+
+const environment = z
+  .object({
+    name: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'lower-case letters, digits, _ or -, up to 32 characters'),
+    prefix: z
+      .string()
+      .min(1)
+      .max(32)
+      .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces'),
+    base_url: z.url().optional(),
+  })
+  .strict();
+
+const plan = z
+  .object({ requests_per_minute: limit.optional(), monthly_requests: limit.optional(), max_active_keys: limit.optional() })
+  .strict();
+
+/** The JSON config file. Every field is optional; `keyward serve` refuses to start when a value is wrong. */
+export const configFileSchema = z
+  .object({
+    environments: z
+      .array(environment)
+      .min(1)
+      .refine((list) => new Set(list.map((e) => e.name)).size === list.length, 'environment names must be unique')
+      .refine((list) => new Set(list.map((e) => e.prefix)).size === list.length, 'environment prefixes must be unique')
+      .optional(),
+    plans: z.record(z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/), plan).optional(),
+    default_plan: z.string().optional(),
+    public_url: z.url().optional(),
+    agent_sign_in: z
+      .object({
+        direct_key_param: z
+          .string()
+          .regex(/^[A-Za-z0-9_]{1,64}$/)
+          .nullable()
+          .optional(),
+      })
+      .strict()
+      .optional(),
+    trusted_proxies: z.array(z.string().refine((s) => parseCidr(s) !== null, 'must be an IP address or CIDR')).optional(),
+    enforcement: z.enum(['required', 'optional', 'off']).optional(),
+    cache: z
+      .object({ max_entries: z.number().int().positive().optional(), ttl_seconds: z.number().positive().optional() })
+      .strict()
+      .optional(),
+    limiter: z
+      .object({ on_redis_error: z.enum(['open', 'closed']).optional() })
+      .strict()
+      .optional(),
+    usage: z
+      .object({
+        flush_interval_ms: z.number().int().min(50).max(60_000).optional(),
+        request_log_max_rows: z.number().int().min(0).optional(),
+        request_log_retention_days: z.number().int().min(1).optional(),
+      })
+      .strict()
+      .optional(),
+    session_ttl_hours: z.number().positive().optional(),
+    log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+  })
+  .strict();
+
+export type ConfigFile = z.infer<typeof configFileSchema>;

@@ -1,0 +1,57 @@
+import { randomBase62 } from '@keyward/core';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import type { Logger } from 'pino';
+import type { AppContext, RouteDoc } from './context.js';
+import { errorHandler } from './errors.js';
+import { authRoutes } from './routes/auth.js';
+import { keyRoutes } from './routes/keys.js';
+import { memberRoutes } from './routes/members.js';
+import { systemRoutes } from './routes/system.js';
+import { verifyRoutes } from './routes/verify.js';
+
+const CLIENT_ERROR = JSON.stringify({ error: { code: 'invalid_request', message: 'The request could not be parsed.' } });
+
+/** The HTTP server: routes, the error envelope, request ids, and logs that never carry secrets or query strings. */
+export function buildApp(ctx: AppContext, logger: Logger): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 64 * 1024,
+    trustProxy: false,
+    genReqId: () => `req_${randomBase62(20)}`,
+    routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
+    clientErrorHandler(_err, socket) {
+      if (socket.writable) {
+        socket.end(
+          `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(CLIENT_ERROR)}\r\nConnection: close\r\n\r\n${CLIENT_ERROR}`,
+        );
+      }
+    },
+  });
+
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((req, reply) =>
+    reply
+      .code(404)
+      .send({ error: { code: 'not_found', message: `No route for ${req.method} ${req.url.split('?')[0]}.`, request_id: req.id } }),
+  );
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('referrer-policy', 'no-referrer');
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    req.log.info(
+      { method: req.method, path: req.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      'request',
+    );
+  });
+
+  const docs: RouteDoc[] = [];
+  systemRoutes(app, ctx, docs);
+  authRoutes(app, ctx, docs);
+  memberRoutes(app, ctx, docs);
+  keyRoutes(app, ctx, docs);
+  verifyRoutes(app, ctx, docs);
+  return app;
+}

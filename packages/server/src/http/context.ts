@@ -1,0 +1,48 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ZodType } from 'zod';
+import type { AccountService } from '../auth/account-service.js';
+import type { KeywardConfig } from '../config/config.js';
+import type { Clock } from '../ids.js';
+import type { KeyService } from '../keys/key-service.js';
+import type { Verifier } from '../keys/verifier.js';
+import type { Limiter } from '../limits/limiter.js';
+import type { MemberService } from '../org/member-service.js';
+import type { Store } from '../storage/store.js';
+import type { UsageRecorder } from '../usage/usage-recorder.js';
+import type { Metrics } from './metrics.js';
+import type { RequestAuth } from './request-auth.js';
+
+/** Everything a route needs, built once by the composition root. */
+export interface AppContext {
+  config: KeywardConfig;
+  store: Store;
+  clock: Clock;
+  accounts: AccountService;
+  keys: KeyService;
+  members: MemberService;
+  verifier: Verifier;
+  limiter: Limiter;
+  usage: UsageRecorder;
+  auth: RequestAuth;
+  metrics: Metrics;
+}
+
+export interface RouteDoc {
+  method: string;
+  path: string;
+  summary: string;
+  auth: 'none' | 'session' | 'management' | 'key';
+  body?: ZodType;
+  tag: string;
+}
+
+/** Registers a route and records it for /openapi.json, so the document cannot drift from what is served. */
+export function route(
+  app: FastifyInstance,
+  docs: RouteDoc[],
+  doc: RouteDoc,
+  handler: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>,
+): void {
+  docs.push(doc);
+  app.route({ method: doc.method as 'GET', url: doc.path, handler });
+}

@@ -1,0 +1,28 @@
+import { Counter, Histogram, Registry } from 'prom-client';
+
+/** Prometheus metrics in a registry of this server's own (no process-wide singleton). */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly #verifications = new Counter({
+    name: 'keyward_verifications_total',
+    help: 'Key verifications by result (VALID or the verify code)',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
+  readonly #latency = new Histogram({
+    name: 'keyward_verify_duration_seconds',
+    help: 'Time to verify a key, in seconds',
+    buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25],
+    registers: [this.registry],
+  });
+  readonly anonymous = new Counter({
+    name: 'keyward_anonymous_requests_total',
+    help: 'Requests let through without a key (optional enforcement or open routes)',
+    registers: [this.registry],
+  });
+
+  observeVerify(result: string, startedNs: bigint): void {
+    this.#verifications.inc({ result });
+    this.#latency.observe(Number(process.hrtime.bigint() - startedNs) / 1e9);
+  }
+}

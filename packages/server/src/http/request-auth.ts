@@ -1,0 +1,140 @@
+import { IpAllowlist, KeywardError, normalizeIp, type Scope, VERIFY_CODE_ERROR } from '@keyward/core';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { AccountService, Actor, SessionContext } from '../auth/account-service.js';
+import type { KeywardConfig } from '../config/config.js';
+import type { RateLimitState, Verifier, VerifyResult } from '../keys/verifier.js';
+
+export const SESSION_COOKIE = 'access_token';
+const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** `Bearer <key>` from the Authorization header, or null. Other schemes count as no key. */
+export function bearerToken(request: FastifyRequest): string | null {
+  const header = request.headers.authorization;
+  if (typeof header !== 'string') return null;
+  const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
+  return match?.[1] ?? null;
+}
+
+export function cookieValue(request: FastifyRequest, name: string): string | null {
+  const header = request.headers.cookie;
+  if (typeof header !== 'string') return null;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim() || null;
+  }
+  return null;
+}
+
+export function setRateLimitHeaders(reply: FastifyReply, state: RateLimitState | null | undefined): void {
+  if (!state) return;
+  reply.header('ratelimit-limit', String(state.limit));
+  reply.header('ratelimit-remaining', String(state.remaining));
+  reply.header('ratelimit-reset', String(state.resetSeconds));
+}
+
+/** A failed verification as the HTTP error a protected route answers with (Nuvion's bodies for 401 and 403). */
+export function verifyError(result: Extract<VerifyResult, { valid: false }>): KeywardError {
+  const code = VERIFY_CODE_ERROR[result.code];
+  const message = result.code === 'NOT_FOUND' ? undefined : result.code === 'INSUFFICIENT_SCOPE' ? undefined : result.message;
+  const headers: Record<string, string> = {};
+  if (result.retryAfterSeconds !== undefined) headers['retry-after'] = String(result.retryAfterSeconds);
+  if (result.ratelimit) {
+    headers['ratelimit-limit'] = String(result.ratelimit.limit);
+    headers['ratelimit-remaining'] = String(result.ratelimit.remaining);
+    headers['ratelimit-reset'] = String(result.ratelimit.resetSeconds);
+  }
+  return new KeywardError(code, message, headers);
+}
+
+/** How a request proves who it is: a session cookie, or a key as Bearer. */
+export class RequestAuth {
+  readonly #proxies: IpAllowlist;
+  readonly #allowedOrigins: Set<string>;
+
+  constructor(
+    private readonly accounts: AccountService,
+    private readonly verifier: Verifier,
+    private readonly config: KeywardConfig,
+  ) {
+    this.#proxies = new IpAllowlist(config.trustedProxies);
+    this.#allowedOrigins = new Set([new URL(config.publicUrl).origin]);
+  }
+
+  /**
+   * The client's address. `X-Forwarded-For` counts only when the connection comes from a trusted proxy, and then
+   * the right-most address that is not itself a trusted proxy is the client.
+   */
+  clientIp(request: FastifyRequest): string {
+    const peer = normalizeIp(request.socket.remoteAddress ?? '');
+    if (this.config.trustedProxies.length === 0 || !this.#proxies.allows(peer)) return peer;
+    const forwarded = request.headers['x-forwarded-for'];
+    const hops = (Array.isArray(forwarded) ? forwarded.join(',') : (forwarded ?? '')).split(',').map((s) => normalizeIp(s.trim()));
+    for (let i = hops.length - 1; i >= 0; i--) {
+      const hop = hops[i];
+      if (hop && !this.#proxies.allows(hop)) return hop;
+    }
+    return peer;
+  }
+
+  /** Verifies the Bearer key of a request; throws the protected-route error when it does not pass. */
+  async requireKey(request: FastifyRequest, reply: FastifyReply, scope?: Scope) {
+    const raw = bearerToken(request);
+    if (!raw) throw new KeywardError('unauthorized');
+    const result = await this.verifier.verify({
+      key: raw,
+      ...(scope ? { scope } : {}),
+      method: request.method,
+      path: request.url.split('?')[0] ?? '/',
+      ip: this.clientIp(request),
+    });
+    if (!result.valid) throw verifyError(result);
+    setRateLimitHeaders(reply, result.ratelimit);
+    return result;
+  }
+
+  async session(request: FastifyRequest): Promise<SessionContext | null> {
+    const token = cookieValue(request, SESSION_COOKIE);
+    return token ? this.accounts.session(token) : null;
+  }
+
+  /**
+   * The actor of a management call: an admin-scoped key as Bearer, or a signed-in person. Cookie calls that change
+   * state must be JSON and, when the browser says where they come from, come from us: the CSRF defence.
+   */
+  async actor(request: FastifyRequest, reply: FastifyReply): Promise<Actor> {
+    if (bearerToken(request)) {
+      const result = await this.requireKey(request, reply, 'admin');
+      const key = result.key;
+      return { kind: 'key', keyId: key.id, userId: key.createdBy, orgId: key.orgId, role: 'admin', memberId: '' };
+    }
+    const session = await this.session(request);
+    if (!session) throw new KeywardError('unauthorized', 'Sign in, or send an admin-scoped API key as Bearer.');
+    this.checkCsrf(request);
+    return {
+      kind: 'user',
+      userId: session.user.id,
+      orgId: session.organization.id,
+      role: session.member.role,
+      memberId: session.member.id,
+    };
+  }
+
+  checkCsrf(request: FastifyRequest): void {
+    if (!UNSAFE.has(request.method)) return;
+    const origin = request.headers.origin;
+    if (typeof origin === 'string' && origin !== 'null' && !this.#allowedOrigins.has(origin) && origin !== this.#ownOrigin(request)) {
+      throw new KeywardError('forbidden', 'Cross-origin requests are not allowed.');
+    }
+    if (request.headers['sec-fetch-site'] === 'cross-site') throw new KeywardError('forbidden', 'Cross-site requests are not allowed.');
+    if (origin === 'null') throw new KeywardError('forbidden', 'Cross-origin requests are not allowed.');
+    const type = request.headers['content-type'] ?? '';
+    if (request.method !== 'DELETE' && !type.toLowerCase().startsWith('application/json')) {
+      throw new KeywardError('unsupported_media_type');
+    }
+  }
+
+  #ownOrigin(request: FastifyRequest): string | undefined {
+    const host = request.headers.host;
+    return host ? `${new URL(this.config.publicUrl).protocol}//${host}` : undefined;
+  }
+}

@@ -1,0 +1,88 @@
+import { KeywardError } from '@keyward/core';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { Member, Organization, User } from '../../storage/store.js';
+import { type AppContext, type RouteDoc, route } from '../context.js';
+import { parse } from '../errors.js';
+import { cookieValue, SESSION_COOKIE } from '../request-auth.js';
+import { loginBody, signupBody } from '../schemas.js';
+
+export function presentUser(user: User) {
+  return { id: user.id, email: user.email, name: user.name, created_at: new Date(user.createdAt).toISOString() };
+}
+
+export function presentMe(ctx: AppContext, user: User, organization: Organization, member: Member) {
+  const plan = ctx.config.plans[organization.plan];
+  return {
+    user: presentUser(user),
+    organization: { id: organization.id, name: organization.name, plan: organization.plan },
+    role: member.role,
+    member_id: member.id,
+    plan: {
+      name: organization.plan,
+      requests_per_minute: plan?.requestsPerMinute ?? null,
+      monthly_requests: plan?.monthlyRequests ?? null,
+      max_active_keys: plan?.maxActiveKeys ?? null,
+    },
+    environments: ctx.config.environments.map((e) => ({ name: e.name, prefix: e.prefix, base_url: e.baseUrl ?? null })),
+  };
+}
+
+export function setSessionCookie(ctx: AppContext, reply: FastifyReply, token: string, maxAgeMs: number): void {
+  const secure = ctx.config.publicUrl.startsWith('https:') ? '; Secure' : '';
+  reply.header('set-cookie', `${SESSION_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${Math.floor(maxAgeMs / 1000)}${secure}`);
+}
+
+export function authRoutes(app: FastifyInstance, ctx: AppContext, docs: RouteDoc[]): void {
+  const tag = 'accounts';
+  route(
+    app,
+    docs,
+    { method: 'POST', path: '/api/auth/signup', summary: 'Create an account and sign in', auth: 'none', body: signupBody, tag },
+    async (req, reply) => {
+      ctx.auth.checkCsrf(req);
+      const body = parse(signupBody, req.body);
+      const { user, member, token } = await ctx.accounts.signup({
+        email: body.email,
+        password: body.password,
+        ...(body.name ? { name: body.name } : {}),
+        ...(body.invite_token ? { inviteToken: body.invite_token } : {}),
+      });
+      const org = await ctx.store.findOrganization(member.orgId);
+      setSessionCookie(ctx, reply, token, ctx.config.sessionTtlMs);
+      return reply.code(201).send(org ? presentMe(ctx, user, org, member) : { user: presentUser(user) });
+    },
+  );
+
+  route(
+    app,
+    docs,
+    { method: 'POST', path: '/api/auth/login', summary: 'Sign in', auth: 'none', body: loginBody, tag },
+    async (req, reply) => {
+      ctx.auth.checkCsrf(req);
+      const body = parse(loginBody, req.body);
+      const { user, member, token } = await ctx.accounts.login(body.email, body.password);
+      const org = await ctx.store.findOrganization(member.orgId);
+      setSessionCookie(ctx, reply, token, ctx.config.sessionTtlMs);
+      return org ? presentMe(ctx, user, org, member) : { user: presentUser(user) };
+    },
+  );
+
+  route(app, docs, { method: 'POST', path: '/api/auth/logout', summary: 'Sign out', auth: 'session', tag }, async (req, reply) => {
+    ctx.auth.checkCsrf(req);
+    const token = cookieValue(req, SESSION_COOKIE);
+    if (token) await ctx.accounts.logout(token);
+    reply.header('set-cookie', `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0`);
+    return { message: 'Signed out.' };
+  });
+
+  route(
+    app,
+    docs,
+    { method: 'GET', path: '/api/me', summary: 'The signed-in user, organization, role and plan', auth: 'session', tag },
+    async (req) => {
+      const session = await ctx.auth.session(req);
+      if (!session) throw new KeywardError('unauthorized', 'Not signed in.');
+      return presentMe(ctx, session.user, session.organization, session.member);
+    },
+  );
+}

@@ -1,0 +1,102 @@
+import type { FastifyInstance } from 'fastify';
+import { type AppContext, type RouteDoc, route } from '../context.js';
+import { parse } from '../errors.js';
+import { setRateLimitHeaders } from '../request-auth.js';
+import { verifyBody } from '../schemas.js';
+
+export function verifyRoutes(app: FastifyInstance, ctx: AppContext, docs: RouteDoc[]): void {
+  const tag = 'verify';
+  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+  route(
+    app,
+    docs,
+    {
+      method: 'POST',
+      path: '/v1/keys/verify',
+      summary: 'Verify a key for a request; answers 200 with valid true or false and a code',
+      auth: 'none',
+      body: verifyBody,
+      tag,
+    },
+    async (req, reply) => {
+      const body = parse(verifyBody, req.body);
+      const started = process.hrtime.bigint();
+      const result = await ctx.verifier.verify({
+        key: body.key,
+        ...(body.environment ? { environment: body.environment } : {}),
+        ...(body.scope ? { scope: body.scope } : {}),
+        ...(body.method ? { method: body.method } : {}),
+        ...(body.path ? { path: body.path } : {}),
+        ip: body.ip ?? ctx.auth.clientIp(req),
+      });
+      ctx.metrics.observeVerify(result.valid ? 'VALID' : result.code, started);
+      if (result.valid) {
+        setRateLimitHeaders(reply, result.ratelimit);
+        const k = result.key;
+        return {
+          valid: true,
+          key_id: k.id,
+          name: k.name,
+          environment: k.environment,
+          scope: result.scope,
+          tier: k.tier,
+          organization_id: k.orgId,
+          owner_id: k.createdBy,
+          expires_at: iso(k.expiresAt),
+          metadata: k.metadata,
+          ratelimit: result.ratelimit && {
+            limit: result.ratelimit.limit,
+            remaining: result.ratelimit.remaining,
+            reset: result.ratelimit.resetSeconds,
+          },
+        };
+      }
+      setRateLimitHeaders(reply, result.ratelimit);
+      if (result.retryAfterSeconds !== undefined) reply.header('retry-after', String(result.retryAfterSeconds));
+      return {
+        valid: false,
+        code: result.code,
+        message: result.message,
+        ...(result.key ? { key_id: result.key.id, environment: result.key.environment } : {}),
+        ...(result.retryAfterSeconds !== undefined ? { retry_after: result.retryAfterSeconds } : {}),
+      };
+    },
+  );
+
+  route(
+    app,
+    docs,
+    { method: 'GET', path: '/v1/whoami', summary: 'Does my key work? The key, its organization and limits', auth: 'key', tag },
+    async (req, reply) => {
+      const started = process.hrtime.bigint();
+      let result: Awaited<ReturnType<typeof ctx.auth.requireKey>>;
+      try {
+        result = await ctx.auth.requireKey(req, reply);
+      } catch (error) {
+        ctx.metrics.observeVerify('DENIED', started);
+        throw error;
+      }
+      ctx.metrics.observeVerify('VALID', started);
+      const k = result.key;
+      const plan = ctx.verifier.planOf(k);
+      return {
+        id: k.id,
+        name: k.name,
+        environment: k.environment,
+        base_url: ctx.config.environments.find((e) => e.name === k.environment)?.baseUrl ?? null,
+        scope: result.scope,
+        tier: k.tier,
+        organization: { id: k.orgId, name: k.orgName },
+        created_by: k.createdBy,
+        expires_at: iso(k.expiresAt),
+        limits: { requests_per_minute: plan.requestsPerMinute, monthly_requests: plan.monthlyRequests },
+        ratelimit: result.ratelimit && {
+          limit: result.ratelimit.limit,
+          remaining: result.ratelimit.remaining,
+          reset: result.ratelimit.resetSeconds,
+        },
+      };
+    },
+  );
+}

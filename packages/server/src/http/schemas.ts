@@ -1,0 +1,78 @@
+import { parseCidr, ROLES, SCOPES } from '@keyward/core';
+import { z } from 'zod';
+
+/** Request bodies: one schema each, used to validate and to write /openapi.json. Unknown fields are refused. */
+export const signupBody = z
+  .object({
+    email: z.email().max(254),
+    password: z.string().min(8, 'password must be at least 8 characters').max(256),
+    name: z.string().trim().min(1).max(100).optional(),
+    invite_token: z.string().min(1).max(200).optional(),
+  })
+  .strict();
+
+export const loginBody = z.object({ email: z.string().max(254), password: z.string().max(256) }).strict();
+
+const isoTime = z
+  .string()
+  .max(40)
+  .refine((s) => /^\d{4}-\d{2}-\d{2}T/.test(s) && !Number.isNaN(Date.parse(s)), 'must be an ISO 8601 date-time, e.g. 2027-01-31T00:00:00Z');
+
+/**
+ * A key's name is a label people read in lists, logs, CSV exports and shell output, so it may hold any printable
+ * text except quotes, semicolons, backslashes and backticks: the characters that turn a pasted label into code.
+ */
+const keyName = z
+  .string()
+  .trim()
+  .min(1, 'name must not be empty')
+  .max(100, 'name must be at most 100 characters')
+  .refine(
+    (s) => !/[\u0000-\u001f\u007f'"`;\\]/.test(s),
+    'name may not contain quotes, semicolons, backslashes, backticks or control characters',
+  );
+
+export const createKeyBody = z
+  .object({
+    name: keyName,
+    scope: z.enum(SCOPES).optional(),
+    environment: z.string().max(32).optional(),
+    tier: z.string().max(32).optional(),
+    expires_at: isoTime.nullable().optional(),
+    ip_allowlist: z
+      .array(z.string().refine((s) => parseCidr(s) !== null, 'must be an IPv4 or IPv6 address or CIDR, e.g. 10.0.0.0/8'))
+      .max(100)
+      .optional(),
+    metadata: z
+      .record(z.string().max(64), z.unknown())
+      .refine((m) => JSON.stringify(m).length <= 4096, 'metadata must be at most 4 KB of JSON')
+      .optional(),
+  })
+  .strict();
+
+export const rotateKeyBody = z
+  .object({
+    grace_period_seconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(30 * 86_400)
+      .optional(),
+  })
+  .strict();
+
+export const inviteBody = z.object({ email: z.email().max(254), role: z.enum(ROLES) }).strict();
+export const roleBody = z.object({ role: z.enum(ROLES) }).strict();
+
+export const verifyBody = z
+  .object({
+    key: z.string().max(512),
+    environment: z.string().max(32).optional(),
+    scope: z.enum(SCOPES).optional(),
+    method: z.string().max(16).optional(),
+    path: z.string().max(2048).optional(),
+    ip: z.string().max(64).optional(),
+  })
+  .strict();
+
+export const keyIdParam = z.string().regex(/^key_[0-9A-Za-z]{22}$/);

@@ -1,0 +1,14 @@
+export { createKeyward, type Keyward, type KeywardOverrides } from './compose.js';
+export type { EnvironmentConfig, KeywardConfig, Plan } from './config/config.js';
+export { DEFAULT_ENVIRONMENTS, DEFAULT_PLANS } from './config/config.js';
+export { ConfigError, defineConfig, loadConfig, type RuntimeSettings, type ServeOptions } from './config/load-config.js';
+export { type Clock, systemClock } from './ids.js';
+export { Verifier, type VerifyInput, type VerifyResult } from './keys/verifier.js';
+export type { Limiter } from './limits/limiter.js';
+export { MemoryLimiter } from './limits/memory-limiter.js';
+export { createLogger } from './logger.js';
+export { startServer } from './serve.js';
+export { KyselyStore } from './storage/kysely-store.js';
+export { postgresStore } from './storage/postgres-store.js';
+export { sqliteStore } from './storage/sqlite-store.js';
+export type { Store } from './storage/store.js';

@@ -1,0 +1,65 @@
+import { effectiveScope, type IpAllowlist, type Scope, scopeAllows, type VerifyCode } from '@keyward/core';
+import type { EnvironmentConfig } from '../config/config.js';
+import type { KeyForVerify } from '../storage/store.js';
+
+export interface PolicyInput {
+  environment?: string;
+  scope?: Scope;
+  ip?: string;
+}
+
+export type PolicyDecision = { ok: true; scope: Scope } | { ok: false; code: VerifyCode; message: string };
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * Whether a known key may make this request, before limits: a pure function of the stored key, the request and
+ * the time. Order matters: a revoked key is reported as revoked whatever else is wrong with the request.
+ */
+export function decidePolicy(
+  key: KeyForVerify,
+  allowlist: IpAllowlist | null,
+  input: PolicyInput,
+  now: number,
+  environments: readonly EnvironmentConfig[],
+): PolicyDecision {
+  if (key.revokedAt !== null && key.revokedAt <= now) {
+    return { ok: false, code: 'REVOKED', message: 'This API key has been revoked.' };
+  }
+  if (key.creatorRole === null) {
+    return {
+      ok: false,
+      code: 'REVOKED',
+      message: 'The person who created this API key is no longer a member of the organization, so the key no longer works.',
+    };
+  }
+  if (key.expiresAt !== null && key.expiresAt <= now) {
+    return { ok: false, code: 'EXPIRED', message: `This API key expired at ${iso(key.expiresAt)}.` };
+  }
+  if (input.environment && input.environment !== key.environment) {
+    const home = environments.find((e) => e.name === key.environment);
+    const where = home?.baseUrl ? ` Use it against ${home.baseUrl}.` : '';
+    return {
+      ok: false,
+      code: 'WRONG_ENVIRONMENT',
+      message: `This is a ${key.environment} key (${key.prefix}…); this API serves the ${input.environment} environment.${where}`,
+    };
+  }
+  if (allowlist && !(input.ip && allowlist.allows(input.ip))) {
+    return {
+      ok: false,
+      code: 'IP_NOT_ALLOWED',
+      message: `Requests with this API key are not allowed from ${input.ip ?? 'an unknown address'}.`,
+    };
+  }
+  const scope = effectiveScope(key.scope, key.creatorRole);
+  if (input.scope && !scopeAllows(scope, input.scope)) {
+    const capped = scope !== key.scope ? ` (the key asks for ${key.scope}, capped by its creator's role)` : '';
+    return {
+      ok: false,
+      code: 'INSUFFICIENT_SCOPE',
+      message: `This API key's scope is ${scope}${capped}; this action needs ${input.scope}.`,
+    };
+  }
+  return { ok: true, scope };
+}

@@ -1,0 +1,28 @@
+import type { LimitDecision } from '@keyward/core';
+
+export interface LimitCheck {
+  keyId: string;
+  now: number;
+  /** Per-minute budget, or null when the plan has none. */
+  rate: { limit: number; periodMs: number } | null;
+  /** Monthly quota, or null when unlimited. `seed` reads what storage already counted this month. */
+  quota: { limit: number; month: string; resetAt: number; seed: () => Promise<number> } | null;
+}
+
+export interface LimitResult {
+  rate: LimitDecision | null;
+  quota: LimitDecision | null;
+  /** True when the backend could not be asked and the configured fail mode decided. */
+  degraded?: boolean;
+}
+
+/**
+ * Counts requests against a key's limits and decides. A request is charged only when both limits allow it, so a
+ * client that is refused does not dig itself deeper.
+ */
+export interface Limiter {
+  check(input: LimitCheck): Promise<LimitResult>;
+  /** Current month count without charging (for the usage endpoint). */
+  peekQuota(keyId: string, month: string): Promise<number | null>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,397 @@
+import type { Role } from '@keyward/core';
+import { type Kysely, Migrator, type Selectable, sql } from 'kysely';
+import { migrationProvider } from './migrations.js';
+import type { Database } from './schema.js';
+import type {
+  ApiKey,
+  AuditEvent,
+  DailyUsage,
+  KeyForVerify,
+  Member,
+  Organization,
+  RequestLogEntry,
+  Session,
+  Store,
+  UsageBatch,
+  User,
+} from './store.js';
+
+type KeyRow = Selectable<Database['api_keys']>;
+type MemberRow = Selectable<Database['members']>;
+
+const num = (v: unknown): number => Number(v);
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+
+export function keyFromRow(r: KeyRow): ApiKey {
+  return {
+    id: r.id,
+    orgId: r.org_id,
+    createdBy: r.created_by,
+    name: r.name,
+    environment: r.environment,
+    scope: r.scope,
+    tier: r.tier,
+    hash: r.hash,
+    prefix: r.prefix,
+    last4: r.last4,
+    createdAt: num(r.created_at),
+    expiresAt: numOrNull(r.expires_at),
+    revokedAt: numOrNull(r.revoked_at),
+    lastUsedAt: numOrNull(r.last_used_at),
+    ipAllowlist: JSON.parse(r.ip_allowlist) as string[],
+    metadata: JSON.parse(r.metadata) as Record<string, unknown>,
+    rotatedFrom: r.rotated_from,
+    rotatedTo: r.rotated_to,
+  };
+}
+
+function memberFromRow(r: MemberRow): Member {
+  return {
+    id: r.id,
+    orgId: r.org_id,
+    userId: r.user_id,
+    email: r.email,
+    role: r.role,
+    inviteTokenHash: r.invite_token_hash,
+    inviteExpiresAt: numOrNull(r.invite_expires_at),
+    invitedBy: r.invited_by,
+    createdAt: num(r.created_at),
+    joinedAt: numOrNull(r.joined_at),
+  };
+}
+
+function memberToRow(m: Member): MemberRow {
+  return {
+    id: m.id,
+    org_id: m.orgId,
+    user_id: m.userId,
+    email: m.email,
+    role: m.role,
+    invite_token_hash: m.inviteTokenHash,
+    invite_expires_at: m.inviteExpiresAt,
+    invited_by: m.invitedBy,
+    created_at: m.createdAt,
+    joined_at: m.joinedAt,
+  };
+}
+
+/** The columns `findKeyForVerify` reads, shared with the SQLite fast path. */
+export const VERIFY_SQL = `SELECT k.*, m.role AS creator_role, o.plan AS org_plan, o.name AS org_name
+  FROM api_keys k
+  JOIN organizations o ON o.id = k.org_id
+  LEFT JOIN members m ON m.org_id = k.org_id AND m.user_id = k.created_by
+  WHERE k.hash = `;
+
+export function keyForVerifyFromRow(r: KeyRow & { creator_role: Role | null; org_plan: string; org_name: string }): KeyForVerify {
+  return { ...keyFromRow(r), creatorRole: r.creator_role, orgPlan: r.org_plan, orgName: r.org_name };
+}
+
+/** Storage over Kysely: the same queries for SQLite and PostgreSQL. */
+export class KyselyStore implements Store {
+  constructor(
+    readonly db: Kysely<Database>,
+    readonly dialect: 'sqlite' | 'postgres',
+  ) {}
+
+  async migrate(): Promise<void> {
+    const { error, results } = await new Migrator({ db: this.db, provider: migrationProvider }).migrateToLatest();
+    if (error) {
+      const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+      throw new Error(`database migration ${failed ?? ''} failed: ${(error as Error).message ?? error}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+
+  async createAccount({ user, organization, member }: { user: User; organization?: Organization; member: Member }) {
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('users')
+        .values({ id: user.id, email: user.email, name: user.name, password_hash: user.passwordHash, created_at: user.createdAt })
+        .execute();
+      if (organization) {
+        await trx
+          .insertInto('organizations')
+          .values({ id: organization.id, name: organization.name, plan: organization.plan, created_at: organization.createdAt })
+          .execute();
+      }
+      const row = memberToRow(member);
+      const updated = await trx
+        .updateTable('members')
+        .set({ user_id: row.user_id, invite_token_hash: null, invite_expires_at: null, joined_at: row.joined_at })
+        .where('id', '=', member.id)
+        .where('user_id', 'is', null)
+        .executeTakeFirst();
+      if (Number(updated.numUpdatedRows) === 0) await trx.insertInto('members').values(row).execute();
+    });
+  }
+
+  async findUserByEmail(email: string) {
+    const r = await this.db.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
+    return r && { id: r.id, email: r.email, name: r.name, passwordHash: r.password_hash, createdAt: num(r.created_at) };
+  }
+
+  async findUser(id: string) {
+    const r = await this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+    return r && { id: r.id, email: r.email, name: r.name, passwordHash: r.password_hash, createdAt: num(r.created_at) };
+  }
+
+  async findOrganization(id: string) {
+    const r = await this.db.selectFrom('organizations').selectAll().where('id', '=', id).executeTakeFirst();
+    return r && { id: r.id, name: r.name, plan: r.plan, createdAt: num(r.created_at) };
+  }
+
+  async insertMember(member: Member) {
+    await this.db.insertInto('members').values(memberToRow(member)).execute();
+  }
+
+  async findMember(orgId: string, id: string) {
+    const r = await this.db.selectFrom('members').selectAll().where('org_id', '=', orgId).where('id', '=', id).executeTakeFirst();
+    return r && memberFromRow(r);
+  }
+
+  async findMemberByEmail(orgId: string, email: string) {
+    const r = await this.db.selectFrom('members').selectAll().where('org_id', '=', orgId).where('email', '=', email).executeTakeFirst();
+    return r && memberFromRow(r);
+  }
+
+  async findMemberByUser(userId: string) {
+    const r = await this.db.selectFrom('members').selectAll().where('user_id', '=', userId).orderBy('joined_at', 'asc').executeTakeFirst();
+    return r && memberFromRow(r);
+  }
+
+  async findMemberByInvite(tokenHash: string) {
+    const r = await this.db.selectFrom('members').selectAll().where('invite_token_hash', '=', tokenHash).executeTakeFirst();
+    return r && memberFromRow(r);
+  }
+
+  async listMembers(orgId: string) {
+    const rows = await this.db.selectFrom('members').selectAll().where('org_id', '=', orgId).orderBy('created_at').execute();
+    return rows.map(memberFromRow);
+  }
+
+  async updateMemberRole(orgId: string, id: string, role: Role) {
+    await this.db.updateTable('members').set({ role }).where('org_id', '=', orgId).where('id', '=', id).execute();
+  }
+
+  async deleteMember(orgId: string, id: string) {
+    await this.db.transaction().execute(async (trx) => {
+      const m = await trx.selectFrom('members').select('user_id').where('org_id', '=', orgId).where('id', '=', id).executeTakeFirst();
+      if (m?.user_id) await trx.deleteFrom('sessions').where('user_id', '=', m.user_id).where('org_id', '=', orgId).execute();
+      await trx.deleteFrom('members').where('org_id', '=', orgId).where('id', '=', id).execute();
+    });
+  }
+
+  async insertSession(s: Session) {
+    await this.db
+      .insertInto('sessions')
+      .values({ id: s.id, user_id: s.userId, org_id: s.orgId, created_at: s.createdAt, expires_at: s.expiresAt })
+      .execute();
+  }
+
+  async findSession(id: string) {
+    const r = await this.db.selectFrom('sessions').selectAll().where('id', '=', id).executeTakeFirst();
+    return r && { id: r.id, userId: r.user_id, orgId: r.org_id, createdAt: num(r.created_at), expiresAt: num(r.expires_at) };
+  }
+
+  async deleteSession(id: string) {
+    await this.db.deleteFrom('sessions').where('id', '=', id).execute();
+  }
+
+  async deleteUserSessions(userId: string) {
+    await this.db.deleteFrom('sessions').where('user_id', '=', userId).execute();
+  }
+
+  async insertKey(key: ApiKey, maxActive: number | null, now: number) {
+    return this.db.transaction().execute(async (trx) => {
+      if (maxActive !== null) {
+        if (this.dialect === 'postgres') {
+          // Serialise key creation per organization so two concurrent requests cannot both take the last slot.
+          await trx.selectFrom('organizations').select('id').where('id', '=', key.orgId).forUpdate().execute();
+        }
+        const { n } = await trx
+          .selectFrom('api_keys')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('org_id', '=', key.orgId)
+          .where('revoked_at', 'is', null)
+          .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+          .executeTakeFirstOrThrow();
+        if (Number(n) >= maxActive) return 'limit_reached' as const;
+      }
+      await trx
+        .insertInto('api_keys')
+        .values({
+          id: key.id,
+          org_id: key.orgId,
+          created_by: key.createdBy,
+          name: key.name,
+          environment: key.environment,
+          scope: key.scope,
+          tier: key.tier,
+          hash: key.hash,
+          prefix: key.prefix,
+          last4: key.last4,
+          created_at: key.createdAt,
+          expires_at: key.expiresAt,
+          revoked_at: key.revokedAt,
+          last_used_at: key.lastUsedAt,
+          ip_allowlist: JSON.stringify(key.ipAllowlist),
+          metadata: JSON.stringify(key.metadata),
+          rotated_from: key.rotatedFrom,
+          rotated_to: key.rotatedTo,
+        })
+        .execute();
+      return 'inserted' as const;
+    });
+  }
+
+  async findKey(orgId: string, id: string) {
+    const r = await this.db.selectFrom('api_keys').selectAll().where('org_id', '=', orgId).where('id', '=', id).executeTakeFirst();
+    return r && keyFromRow(r);
+  }
+
+  async findKeyForVerify(hash: string): Promise<KeyForVerify | undefined> {
+    const { rows } = await sql<
+      KeyRow & { creator_role: Role | null; org_plan: string; org_name: string }
+    >`${sql.raw(VERIFY_SQL)}${hash}`.execute(this.db);
+    return rows[0] && keyForVerifyFromRow(rows[0]);
+  }
+
+  async listKeys(orgId: string, filter: { environment?: string } = {}) {
+    let q = this.db.selectFrom('api_keys').selectAll().where('org_id', '=', orgId);
+    if (filter.environment) q = q.where('environment', '=', filter.environment);
+    const rows = await q.orderBy('created_at', 'desc').orderBy('id').execute();
+    return rows.map(keyFromRow);
+  }
+
+  async updateKey(id: string, patch: Partial<Pick<ApiKey, 'revokedAt' | 'expiresAt' | 'rotatedTo'>>) {
+    const set: Partial<Database['api_keys']> = {};
+    if (patch.revokedAt !== undefined) set.revoked_at = patch.revokedAt;
+    if (patch.expiresAt !== undefined) set.expires_at = patch.expiresAt;
+    if (patch.rotatedTo !== undefined) set.rotated_to = patch.rotatedTo;
+    if (Object.keys(set).length > 0) await this.db.updateTable('api_keys').set(set).where('id', '=', id).execute();
+  }
+
+  async recordUsage(batch: UsageBatch) {
+    if (batch.daily.length + batch.lastUsed.length + batch.requests.length === 0) return;
+    await this.db.transaction().execute(async (trx) => {
+      for (const d of batch.daily) {
+        await trx
+          .insertInto('usage_daily')
+          .values({ key_id: d.keyId, day: d.day, allowed: d.allowed, denied: d.denied })
+          .onConflict((oc) =>
+            oc.columns(['key_id', 'day']).doUpdateSet({
+              allowed: sql`usage_daily.allowed + ${d.allowed}`,
+              denied: sql`usage_daily.denied + ${d.denied}`,
+            }),
+          )
+          .execute();
+      }
+      for (const u of batch.lastUsed) {
+        await trx
+          .updateTable('api_keys')
+          .set({ last_used_at: u.at })
+          .where('id', '=', u.keyId)
+          .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', u.at)]))
+          .execute();
+      }
+      for (let i = 0; i < batch.requests.length; i += 200) {
+        await trx
+          .insertInto('request_log')
+          .values(
+            batch.requests.slice(i, i + 200).map((r) => ({
+              id: r.id,
+              key_id: r.keyId,
+              org_id: r.orgId,
+              method: r.method,
+              path: r.path,
+              status: r.status,
+              ip: r.ip,
+              at: r.at,
+            })),
+          )
+          .execute();
+      }
+    });
+  }
+
+  async dailyUsage(keyId: string, fromDay: string, toDay: string) {
+    const rows = await this.db
+      .selectFrom('usage_daily')
+      .selectAll()
+      .where('key_id', '=', keyId)
+      .where('day', '>=', fromDay)
+      .where('day', '<=', toDay)
+      .orderBy('day')
+      .execute();
+    return rows.map((r): DailyUsage => ({ keyId: r.key_id, day: r.day, allowed: num(r.allowed), denied: num(r.denied) }));
+  }
+
+  async recentRequests(keyId: string, limit: number) {
+    const rows = await this.db
+      .selectFrom('request_log')
+      .selectAll()
+      .where('key_id', '=', keyId)
+      .orderBy('at', 'desc')
+      .limit(limit)
+      .execute();
+    return rows.map(
+      (r): RequestLogEntry => ({
+        id: r.id,
+        keyId: r.key_id,
+        orgId: r.org_id,
+        method: r.method,
+        path: r.path,
+        status: num(r.status),
+        ip: r.ip,
+        at: num(r.at),
+      }),
+    );
+  }
+
+  async pruneRequestLog(olderThan: number, keepRows: number) {
+    await this.db.deleteFrom('request_log').where('at', '<', olderThan).execute();
+    const cutoff = await this.db.selectFrom('request_log').select('at').orderBy('at', 'desc').offset(keepRows).limit(1).executeTakeFirst();
+    if (cutoff) await this.db.deleteFrom('request_log').where('at', '<=', num(cutoff.at)).execute();
+  }
+
+  async insertAudit(events: AuditEvent[]) {
+    if (events.length === 0) return;
+    await this.db
+      .insertInto('audit_events')
+      .values(
+        events.map((e) => ({
+          id: e.id,
+          org_id: e.orgId,
+          actor_type: e.actorType,
+          actor_id: e.actorId,
+          action: e.action,
+          key_id: e.keyId,
+          data: JSON.stringify(e.data),
+          at: e.at,
+        })),
+      )
+      .execute();
+  }
+
+  async listAudit(orgId: string, filter: { keyId?: string; limit: number; before?: number }) {
+    let q = this.db.selectFrom('audit_events').selectAll().where('org_id', '=', orgId);
+    if (filter.keyId) q = q.where('key_id', '=', filter.keyId);
+    if (filter.before) q = q.where('at', '<', filter.before);
+    const rows = await q.orderBy('at', 'desc').orderBy('id', 'desc').limit(filter.limit).execute();
+    return rows.map(
+      (r): AuditEvent => ({
+        id: r.id,
+        orgId: r.org_id,
+        actorType: r.actor_type as AuditEvent['actorType'],
+        actorId: r.actor_id,
+        action: r.action,
+        keyId: r.key_id,
+        data: JSON.parse(r.data) as Record<string, unknown>,
+        at: num(r.at),
+      }),
+    );
+  }
+}
