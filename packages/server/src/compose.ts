@@ -48,7 +48,10 @@ export async function createKeyward(config: KeywardConfig, overrides: KeywardOve
   const limiter = overrides.limiter ?? new MemoryLimiter();
   const bus = overrides.bus ?? localBus;
   const format = new KeyFormat(config.environments);
-  const cache = new KeyCache(config.cache);
+  const cache = new KeyCache(
+    config.cache,
+    (key) => config.plans[key.tier] ?? config.plans[key.orgPlan] ?? { requestsPerMinute: null, monthlyRequests: null, maxActiveKeys: null },
+  );
   await bus.subscribe((event) => cache.apply(event));
   const usage = new UsageRecorder(store, logger, config.usage);
   const audit = new AuditLog(store, clock);

@@ -5,6 +5,17 @@ export function newId(prefix: string): string {
   return `${prefix}_${randomBase62(22)}`;
 }
 
+let sequence = 0;
+
+/**
+ * An id that sorts by creation: time, then a per-process counter, then randomness. Audit events are listed by
+ * it, so events of the same millisecond keep their order.
+ */
+export function sortableId(prefix: string, at: number): string {
+  sequence = (sequence + 1) % 1_679_616;
+  return `${prefix}_${at.toString(36).padStart(9, '0')}${sequence.toString(36).padStart(4, '0')}${randomBase62(12)}`;
+}
+
 export interface Clock {
   now(): number;
 }

@@ -1,5 +1,5 @@
 import type { Actor } from '../auth/account-service.js';
-import { type Clock, newId } from '../ids.js';
+import { type Clock, sortableId } from '../ids.js';
 import type { AuditEvent, Store } from '../storage/store.js';
 
 /** Management actions are written at once (they are not on the hot path), so the log is current when read. */
@@ -11,7 +11,7 @@ export class AuditLog {
 
   async write(actor: Actor, action: string, keyId: string | null, data: Record<string, unknown> = {}): Promise<void> {
     const event: AuditEvent = {
-      id: newId('evt'),
+      id: sortableId('evt', this.clock.now()),
       orgId: actor.orgId,
       actorType: actor.kind,
       actorId: actor.kind === 'key' && actor.keyId ? actor.keyId : actor.userId,

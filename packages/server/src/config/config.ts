@@ -32,7 +32,7 @@ export interface KeywardConfig {
   agentSignIn: { directKeyParam: string | null };
   cache: { maxEntries: number; ttlMs: number };
   limiter: { onRedisError: 'open' | 'closed' };
-  usage: { flushIntervalMs: number; requestLogMaxRows: number; requestLogRetentionDays: number };
+  usage: { flushIntervalMs: number; requestLogMaxRows: number; requestLogRetentionDays: number; requestLogPerSecond: number };
   sessionTtlMs: number;
   logLevel: string;
   defaultKeyScope: Scope;

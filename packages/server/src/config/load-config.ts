@@ -112,6 +112,7 @@ export function defineConfig(input: unknown, runtime: RuntimeSettings): KeywardC
       flushIntervalMs: file.usage?.flush_interval_ms ?? 1000,
       requestLogMaxRows: file.usage?.request_log_max_rows ?? 100_000,
       requestLogRetentionDays: file.usage?.request_log_retention_days ?? 30,
+      requestLogPerSecond: file.usage?.request_log_per_second ?? 1000,
     },
     sessionTtlMs: (file.session_ttl_hours ?? 24 * 7) * 3_600_000,
     logLevel: file.log_level ?? 'info',

@@ -56,6 +56,7 @@ export const configFileSchema = z
         flush_interval_ms: z.number().int().min(50).max(60_000).optional(),
         request_log_max_rows: z.number().int().min(0).optional(),
         request_log_retention_days: z.number().int().min(1).optional(),
+        request_log_per_second: z.number().int().min(1).max(100_000).optional(),
       })
       .strict()
       .optional(),

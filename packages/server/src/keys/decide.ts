@@ -2,12 +2,6 @@ import { effectiveScope, type IpAllowlist, type Scope, scopeAllows, type VerifyC
 import type { EnvironmentConfig } from '../config/config.js';
 import type { KeyForVerify } from '../storage/store.js';
 
-export interface PolicyInput {
-  environment?: string;
-  scope?: Scope;
-  ip?: string;
-}
-
 export type PolicyDecision = { ok: true; scope: Scope } | { ok: false; code: VerifyCode; message: string };
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -19,7 +13,9 @@ const iso = (ms: number) => new Date(ms).toISOString();
 export function decidePolicy(
   key: KeyForVerify,
   allowlist: IpAllowlist | null,
-  input: PolicyInput,
+  environment: string | undefined,
+  required: Scope | undefined,
+  ip: string | undefined,
   now: number,
   environments: readonly EnvironmentConfig[],
 ): PolicyDecision {
@@ -36,29 +32,29 @@ export function decidePolicy(
   if (key.expiresAt !== null && key.expiresAt <= now) {
     return { ok: false, code: 'EXPIRED', message: `This API key expired at ${iso(key.expiresAt)}.` };
   }
-  if (input.environment && input.environment !== key.environment) {
+  if (environment && environment !== key.environment) {
     const home = environments.find((e) => e.name === key.environment);
     const where = home?.baseUrl ? ` Use it against ${home.baseUrl}.` : '';
     return {
       ok: false,
       code: 'WRONG_ENVIRONMENT',
-      message: `This is a ${key.environment} key (${key.prefix}…); this API serves the ${input.environment} environment.${where}`,
+      message: `This is a ${key.environment} key (${key.prefix}…); this API serves the ${environment} environment.${where}`,
     };
   }
-  if (allowlist && !(input.ip && allowlist.allows(input.ip))) {
+  if (allowlist && !(ip && allowlist.allows(ip))) {
     return {
       ok: false,
       code: 'IP_NOT_ALLOWED',
-      message: `Requests with this API key are not allowed from ${input.ip ?? 'an unknown address'}.`,
+      message: `Requests with this API key are not allowed from ${ip ?? 'an unknown address'}.`,
     };
   }
   const scope = effectiveScope(key.scope, key.creatorRole);
-  if (input.scope && !scopeAllows(scope, input.scope)) {
+  if (required && !scopeAllows(scope, required)) {
     const capped = scope !== key.scope ? ` (the key asks for ${key.scope}, capped by its creator's role)` : '';
     return {
       ok: false,
       code: 'INSUFFICIENT_SCOPE',
-      message: `This API key's scope is ${scope}${capped}; this action needs ${input.scope}.`,
+      message: `This API key's scope is ${scope}${capped}; this action needs ${required}.`,
     };
   }
   return { ok: true, scope };

@@ -1,3 +1,4 @@
+import { hash as oneShotHash } from 'node:crypto';
 import {
   hashKey,
   type KeyFormat,
@@ -5,6 +6,7 @@ import {
   monthOf,
   nextMonthStart,
   type Scope,
+  scopeAllows,
   scopeForMethod,
   type VerifyCode,
 } from '@keyward/core';
@@ -12,7 +14,7 @@ import type { Logger } from 'pino';
 import type { CachedKey, KeyCache } from '../cache/key-cache.js';
 import type { KeywardConfig } from '../config/config.js';
 import type { Clock } from '../ids.js';
-import type { Limiter } from '../limits/limiter.js';
+import type { Limiter, LimitResult } from '../limits/limiter.js';
 import type { KeyForVerify, Store } from '../storage/store.js';
 import type { UsageRecorder } from '../usage/usage-recorder.js';
 import { decidePolicy } from './decide.js';
@@ -57,32 +59,75 @@ export interface VerifierDeps {
 }
 
 const MALFORMED = 'The API key is malformed or unknown.';
+const NOT_FOUND: VerifyResult = { valid: false, code: 'NOT_FOUND', message: MALFORMED };
+
+/** The in-memory cache key: a plain SHA-256, never stored. Storage is indexed by the keyed hash (HMAC) instead. */
+export function cacheKeyOf(raw: string): string {
+  return oneShotHash('sha256', raw, 'base64');
+}
 
 /**
- * The verify path, top to bottom: parse (format and checksum, no I/O) → hash → look up (cache, then storage) →
- * decide (policy, then limits) → record (queued, not awaited). Returns a result; never throws for a bad key.
+ * The verify path, top to bottom: hash → look up (cache, then storage, parsing the format first so that made-up
+ * keys never reach it) → decide (policy, then limits) → record (queued, not awaited). A cache hit whose limits can
+ * be answered from memory returns synchronously; everything else returns a promise. Never throws for a bad key.
  */
 export class Verifier {
   constructor(private readonly deps: VerifierDeps) {}
 
-  async verify(input: VerifyInput): Promise<VerifyResult> {
-    const { config, format, cache, clock } = this.deps;
-    if (!format.parse(input.key).ok) return { valid: false, code: 'NOT_FOUND', message: MALFORMED };
-    const hash = hashKey(config.secret, input.key);
-    let entry: CachedKey | null | undefined = cache.get(hash);
-    if (entry === undefined) entry = cache.set(hash, await this.deps.store.findKeyForVerify(hash));
-    if (!entry) return { valid: false, code: 'NOT_FOUND', message: MALFORMED };
+  verify(input: VerifyInput): VerifyResult | Promise<VerifyResult> {
+    const cacheKey = cacheKeyOf(input.key);
+    const now = this.deps.clock.now();
+    const entry = this.deps.cache.get(cacheKey, now);
+    if (entry === undefined) return this.#verifyMiss(input, cacheKey);
+    return this.#decide(entry, input, now);
+  }
 
-    const now = clock.now();
+  async #verifyMiss(input: VerifyInput, cacheKey: string): Promise<VerifyResult> {
+    const { format, store, cache, config } = this.deps;
+    if (!format.parse(input.key).ok) return NOT_FOUND;
+    const found = await store.findKeyForVerify(hashKey(config.secret, input.key));
+    const now = this.deps.clock.now();
+    return this.#decide(cache.set(cacheKey, found, now), input, now);
+  }
+
+  #decide(entry: CachedKey | null, input: VerifyInput, now: number): VerifyResult | Promise<VerifyResult> {
+    if (!entry) return NOT_FOUND;
     const key = entry.key;
     const required = input.scope ?? (input.method ? scopeForMethod(input.method) : undefined);
-    const policy = decidePolicy(key, entry.allowlist, { ...input, scope: required }, now, config.environments);
+    // The common case in a few comparisons; anything that may be refused goes through the full policy, which
+    // says why.
+    const passes =
+      now < entry.deadline &&
+      entry.scope !== null &&
+      entry.allowlist === null &&
+      (input.environment === undefined || input.environment === key.environment) &&
+      (required === undefined || scopeAllows(entry.scope, required));
+    const policy = passes
+      ? { ok: true as const, scope: entry.scope as Scope }
+      : decidePolicy(key, entry.allowlist, input.environment, required, input.ip, now, this.deps.config.environments);
     if (!policy.ok) {
       this.#record(key, input, now, false, policy.code);
       return { valid: false, code: policy.code, message: policy.message, key };
     }
+    const plan = entry.plan;
+    if (plan.requestsPerMinute === null && plan.monthlyRequests === null) {
+      this.#record(key, input, now, true);
+      return { valid: true, key, scope: policy.scope, ratelimit: null };
+    }
+    const limits = this.deps.limiter.check({
+      keyId: key.id,
+      now,
+      rate: plan.requestsPerMinute === null ? null : { limit: plan.requestsPerMinute, periodMs: 60_000 },
+      quota:
+        plan.monthlyRequests === null
+          ? null
+          : { limit: plan.monthlyRequests, month: monthOf(now), resetAt: nextMonthStart(now), seed: () => this.monthUsage(key.id, now) },
+    });
+    if (limits instanceof Promise) return limits.then((l) => this.#applyLimits(key, policy.scope, input, now, l));
+    return this.#applyLimits(key, policy.scope, input, now, limits);
+  }
 
-    const limits = await this.#checkLimits(key, now);
+  #applyLimits(key: KeyForVerify, scope: Scope, input: VerifyInput, now: number, limits: LimitResult): VerifyResult {
     const ratelimit = rateLimitState(limits.rate, limits.quota);
     if (limits.quota && !limits.quota.allowed) {
       this.#record(key, input, now, false, 'QUOTA_EXCEEDED');
@@ -107,33 +152,13 @@ export class Verifier {
       };
     }
     this.#record(key, input, now, true);
-    return { valid: true, key, scope: policy.scope, ratelimit };
+    return { valid: true, key, scope, ratelimit };
   }
 
   /** The plan a key is limited by: its tier, or its organization's plan. */
   planOf(key: Pick<KeyForVerify, 'tier' | 'orgPlan'>) {
     const { plans } = this.deps.config;
     return plans[key.tier] ?? plans[key.orgPlan] ?? { requestsPerMinute: null, monthlyRequests: null, maxActiveKeys: null };
-  }
-
-  async #checkLimits(key: KeyForVerify, now: number) {
-    const plan = this.planOf(key);
-    if (plan.requestsPerMinute === null && plan.monthlyRequests === null) return { rate: null, quota: null };
-    const month = monthOf(now);
-    return this.deps.limiter.check({
-      keyId: key.id,
-      now,
-      rate: plan.requestsPerMinute === null ? null : { limit: plan.requestsPerMinute, periodMs: 60_000 },
-      quota:
-        plan.monthlyRequests === null
-          ? null
-          : {
-              limit: plan.monthlyRequests,
-              month,
-              resetAt: nextMonthStart(now),
-              seed: () => this.monthUsage(key.id, now),
-            },
-    });
   }
 
   /** Allowed requests this month: what storage holds plus what is still queued. */
@@ -145,28 +170,33 @@ export class Verifier {
   }
 
   #record(key: KeyForVerify, input: VerifyInput, at: number, allowed: boolean, deniedCode?: VerifyCode) {
-    this.deps.usage.record({
-      keyId: key.id,
-      orgId: key.orgId,
+    this.deps.usage.record(
+      key.id,
+      key.orgId,
       allowed,
-      method: (input.method ?? 'VERIFY').slice(0, 16),
-      path: (input.path ?? '').slice(0, 512),
-      status: allowed
-        ? 200
-        : deniedCode === 'RATE_LIMITED' || deniedCode === 'QUOTA_EXCEEDED'
-          ? 429
-          : deniedCode === 'INSUFFICIENT_SCOPE' || deniedCode === 'IP_NOT_ALLOWED'
-            ? 403
-            : 401,
-      ip: input.ip ?? '',
       at,
-      ...(deniedCode ? { deniedCode } : {}),
-    });
+      input.method ?? 'VERIFY',
+      input.path ?? '',
+      allowed ? 200 : STATUS_OF[deniedCode ?? 'NOT_FOUND'],
+      input.ip ?? '',
+      deniedCode,
+    );
   }
 }
 
+const STATUS_OF: Record<VerifyCode, number> = {
+  NOT_FOUND: 401,
+  REVOKED: 401,
+  EXPIRED: 401,
+  WRONG_ENVIRONMENT: 401,
+  INSUFFICIENT_SCOPE: 403,
+  IP_NOT_ALLOWED: 403,
+  RATE_LIMITED: 429,
+  QUOTA_EXCEEDED: 429,
+};
+
 function rateLimitState(rate: LimitDecision | null, quota: LimitDecision | null): RateLimitState | null {
-  const tight = [rate, quota].filter((d): d is LimitDecision => d !== null).sort((a, b) => a.remaining - b.remaining)[0];
+  const tight = rate && quota ? (quota.remaining < rate.remaining ? quota : rate) : (rate ?? quota);
   if (!tight) return null;
   return { limit: tight.limit, remaining: tight.remaining, resetSeconds: Math.max(0, Math.ceil(tight.resetMs / 1000)) };
 }

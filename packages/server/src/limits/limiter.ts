@@ -21,7 +21,8 @@ export interface LimitResult {
  * client that is refused does not dig itself deeper.
  */
 export interface Limiter {
-  check(input: LimitCheck): Promise<LimitResult>;
+  /** Synchronous when the answer is in memory (the in-process limiter, once a key's month is known). */
+  check(input: LimitCheck): LimitResult | Promise<LimitResult>;
   /** Current month count without charging (for the usage endpoint). */
   peekQuota(keyId: string, month: string): Promise<number | null>;
   close(): Promise<void>;

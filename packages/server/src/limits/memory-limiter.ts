@@ -16,15 +16,18 @@ export class MemoryLimiter implements Limiter {
     this.#sweeper.unref();
   }
 
-  async check({ keyId, now, rate, quota }: LimitCheck): Promise<LimitResult> {
-    let used = 0;
-    const monthKey = quota ? `${keyId}:${quota.month}` : '';
-    if (quota) {
-      const known = this.#months.get(monthKey);
-      used = known ?? (await this.#seed(monthKey, quota.seed));
+  check(input: LimitCheck): LimitResult | Promise<LimitResult> {
+    const { keyId, quota } = input;
+    if (quota && !this.#months.has(`${keyId}:${quota.month}`)) {
+      return this.#seed(`${keyId}:${quota.month}`, quota.seed).then(() => this.#decide(input));
     }
+    return this.#decide(input);
+  }
+
+  #decide({ keyId, now, rate, quota }: LimitCheck): LimitResult {
+    const monthKey = quota ? `${keyId}:${quota.month}` : '';
+    const used = quota ? (this.#months.get(monthKey) ?? 0) : 0;
     const r = rate ? evaluateGcra({ tat: this.#tat.get(keyId) ?? 0, now, limit: rate.limit, periodMs: rate.periodMs }) : null;
-    if (quota) used = this.#months.get(monthKey) ?? used;
     const q = quota ? evaluateQuota(used, quota.limit, quota.resetAt, now) : null;
     if ((r?.allowed ?? true) && (q?.allowed ?? true)) {
       if (r) this.#tat.set(keyId, r.tat);

@@ -1,4 +1,4 @@
-import type { Role } from '@keyward/core';
+import type { Role, Scope } from '@keyward/core';
 import { type Kysely, Migrator, type Selectable, sql } from 'kysely';
 import { migrationProvider } from './migrations.js';
 import type { Database } from './schema.js';
@@ -38,8 +38,8 @@ export function keyFromRow(r: KeyRow): ApiKey {
     expiresAt: numOrNull(r.expires_at),
     revokedAt: numOrNull(r.revoked_at),
     lastUsedAt: numOrNull(r.last_used_at),
-    ipAllowlist: JSON.parse(r.ip_allowlist) as string[],
-    metadata: JSON.parse(r.metadata) as Record<string, unknown>,
+    ipAllowlist: parseList(r.ip_allowlist),
+    metadata: parseObject(r.metadata),
     rotatedFrom: r.rotated_from,
     rotatedTo: r.rotated_to,
   };
@@ -75,15 +75,57 @@ function memberToRow(m: Member): MemberRow {
   };
 }
 
-/** The columns `findKeyForVerify` reads, shared with the SQLite fast path. */
-export const VERIFY_SQL = `SELECT k.*, m.role AS creator_role, o.plan AS org_plan, o.name AS org_name
+/**
+ * The verify look-up, shared with the SQLite fast path: only the columns a decision needs, with the creator's
+ * current role and the organization's plan joined in.
+ */
+export const VERIFY_SQL = `SELECT k.id, k.org_id, k.created_by, k.name, k.environment, k.scope, k.tier, k.prefix, k.expires_at,
+  k.revoked_at, k.ip_allowlist, k.metadata, m.role AS creator_role, o.plan AS org_plan, o.name AS org_name
   FROM api_keys k
   JOIN organizations o ON o.id = k.org_id
   LEFT JOIN members m ON m.org_id = k.org_id AND m.user_id = k.created_by
   WHERE k.hash = `;
 
-export function keyForVerifyFromRow(r: KeyRow & { creator_role: Role | null; org_plan: string; org_name: string }): KeyForVerify {
-  return { ...keyFromRow(r), creatorRole: r.creator_role, orgPlan: r.org_plan, orgName: r.org_name };
+export interface VerifyRow {
+  id: string;
+  org_id: string;
+  created_by: string;
+  name: string;
+  environment: string;
+  scope: Scope;
+  tier: string;
+  prefix: string;
+  expires_at: number | string | null;
+  revoked_at: number | string | null;
+  ip_allowlist: string;
+  metadata: string;
+  creator_role: Role | null;
+  org_plan: string;
+  org_name: string;
+}
+
+/** `[]` and `{}` are what almost every key stores: skip the parser for them. */
+const parseList = (text: string): string[] => (text === '[]' ? [] : (JSON.parse(text) as string[]));
+const parseObject = (text: string): Record<string, unknown> => (text === '{}' ? {} : (JSON.parse(text) as Record<string, unknown>));
+
+export function keyForVerifyFromRow(r: VerifyRow): KeyForVerify {
+  return {
+    id: r.id,
+    orgId: r.org_id,
+    createdBy: r.created_by,
+    name: r.name,
+    environment: r.environment,
+    scope: r.scope,
+    tier: r.tier,
+    prefix: r.prefix,
+    expiresAt: numOrNull(r.expires_at),
+    revokedAt: numOrNull(r.revoked_at),
+    ipAllowlist: parseList(r.ip_allowlist),
+    metadata: parseObject(r.metadata),
+    creatorRole: r.creator_role,
+    orgPlan: r.org_plan,
+    orgName: r.org_name,
+  };
 }
 
 /** Storage over Kysely: the same queries for SQLite and PostgreSQL. */

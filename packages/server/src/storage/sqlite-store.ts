@@ -2,9 +2,9 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
-import { KyselyStore, keyForVerifyFromRow, VERIFY_SQL } from './kysely-store.js';
+import { KyselyStore, keyForVerifyFromRow, VERIFY_SQL, type VerifyRow } from './kysely-store.js';
 import type { Database } from './schema.js';
-import type { KeyForVerify } from './store.js';
+import type { KeyForVerify, UsageBatch } from './store.js';
 
 /**
  * The embedded default: one SQLite file through better-sqlite3, in WAL mode. The verify look-up, the one query on
@@ -13,6 +13,7 @@ import type { KeyForVerify } from './store.js';
 export class SqliteStore extends KyselyStore {
   readonly #sqlite: BetterSqlite3.Database;
   #verifyStatement: BetterSqlite3.Statement | undefined;
+  #usage: Record<'daily' | 'lastUsed' | 'request', BetterSqlite3.Statement> | undefined;
 
   constructor(sqlite: BetterSqlite3.Database) {
     super(new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) }), 'sqlite');
@@ -24,9 +25,27 @@ export class SqliteStore extends KyselyStore {
     this.#verifyStatement = this.#sqlite.prepare(`${VERIFY_SQL}?`);
   }
 
+  /** One transaction of prepared statements: the usage flush runs every second on the server's own thread. */
+  override async recordUsage(batch: UsageBatch): Promise<void> {
+    const db = this.#sqlite;
+    this.#usage ??= {
+      daily: db.prepare(
+        'INSERT INTO usage_daily (key_id, day, allowed, denied) VALUES (?, ?, ?, ?) ON CONFLICT (key_id, day) DO UPDATE SET allowed = usage_daily.allowed + excluded.allowed, denied = usage_daily.denied + excluded.denied',
+      ),
+      lastUsed: db.prepare('UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)'),
+      request: db.prepare('INSERT INTO request_log (id, key_id, org_id, method, path, status, ip, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
+    };
+    const s = this.#usage;
+    db.transaction(() => {
+      for (const d of batch.daily) s.daily.run(d.keyId, d.day, d.allowed, d.denied);
+      for (const u of batch.lastUsed) s.lastUsed.run(u.at, u.keyId, u.at);
+      for (const r of batch.requests) s.request.run(r.id, r.keyId, r.orgId, r.method, r.path, r.status, r.ip, r.at);
+    })();
+  }
+
   override async findKeyForVerify(hash: string): Promise<KeyForVerify | undefined> {
     if (!this.#verifyStatement) return super.findKeyForVerify(hash);
-    const row = this.#verifyStatement.get(hash) as Parameters<typeof keyForVerifyFromRow>[0] | undefined;
+    const row = this.#verifyStatement.get(hash) as VerifyRow | undefined;
     return row && keyForVerifyFromRow(row);
   }
 }

@@ -57,8 +57,26 @@ export interface ApiKey {
   rotatedTo: string | null;
 }
 
-/** A key with what deciding on it needs: its creator's current role (null when they left) and the plan. */
-export interface KeyForVerify extends ApiKey {
+/**
+ * What deciding on a key needs: its settings, its creator's current role (null when they left) and the
+ * organization's plan. Book-keeping fields (hash, times of use, succession) are left out of the hot look-up.
+ */
+export interface KeyForVerify
+  extends Pick<
+    ApiKey,
+    | 'id'
+    | 'orgId'
+    | 'createdBy'
+    | 'name'
+    | 'environment'
+    | 'scope'
+    | 'tier'
+    | 'prefix'
+    | 'expiresAt'
+    | 'revokedAt'
+    | 'ipAllowlist'
+    | 'metadata'
+  > {
   creatorRole: Role | null;
   orgPlan: string;
   orgName: string;
