@@ -38,8 +38,11 @@ export class ServerProcess {
       env: { ...process.env, ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    this.proc.stdout?.on('data', (d) => (this.output += d));
-    this.proc.stderr?.on('data', (d) => (this.output += d));
+    const collect = (d: Buffer) => {
+      this.output += d;
+    };
+    this.proc.stdout?.on('data', collect);
+    this.proc.stderr?.on('data', collect);
     for (let i = 0; i < 150; i++) {
       if (this.proc.exitCode !== null) throw new Error(`server exited ${this.proc.exitCode}: ${this.output}`);
       try {
