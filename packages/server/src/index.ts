@@ -3,6 +3,7 @@ export type { EnvironmentConfig, KeywardConfig, Plan } from './config/config.js'
 export { DEFAULT_ENVIRONMENTS, DEFAULT_PLANS } from './config/config.js';
 export { ConfigError, defineConfig, loadConfig, type RuntimeSettings, type ServeOptions } from './config/load-config.js';
 export { type Clock, systemClock } from './ids.js';
+export { inProcessVerifier } from './keys/in-process-verifier.js';
 export { Verifier, type VerifyInput, type VerifyResult } from './keys/verifier.js';
 export type { Limiter } from './limits/limiter.js';
 export { MemoryLimiter } from './limits/memory-limiter.js';

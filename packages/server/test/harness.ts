@@ -25,7 +25,7 @@ export interface Harness {
 }
 
 /** A whole keyward, in process, on an in-memory SQLite database, with a test clock and captured logs. */
-export async function startHarness(configFile: unknown = {}, overrides: KeywardOverrides = {}): Promise<Harness> {
+export async function startHarness(configFile: unknown = { default_plan: 'free' }, overrides: KeywardOverrides = {}): Promise<Harness> {
   const clock = new TestClock();
   const logs: string[] = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(line) });

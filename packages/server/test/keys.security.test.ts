@@ -30,7 +30,7 @@ describe('secrets at rest and in logs', () => {
   it('stores no raw key in the database file, and no log line carries the key or the Authorization header', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kw-sec-'));
     try {
-      h = await startHarness({}, { store: sqliteStore(join(dir, 'keyward.db')) });
+      h = await startHarness({ default_plan: 'free' }, { store: sqliteStore(join(dir, 'keyward.db')) });
       const a = new Agent(h.app);
       await a.signup('s@example.com');
       const key = await a.createKey();

@@ -89,7 +89,9 @@ export function defineConfig(input: unknown, runtime: RuntimeSettings): KeywardC
       maxActiveKeys: given.max_active_keys === undefined ? base.maxActiveKeys : given.max_active_keys,
     };
   }
-  const defaultPlan = file.default_plan ?? 'free';
+  // Until the provider says which plan new organizations get, nobody is throttled: the seeds' plans are there to be
+  // assigned (`"default_plan": "free"`), not imposed on an install that has not been configured.
+  const defaultPlan = file.default_plan ?? 'enterprise';
   if (!plans[defaultPlan]) throw new ConfigError(`default_plan "${defaultPlan}" is not one of the plans`);
   const environments = (file.environments ?? DEFAULT_ENVIRONMENTS).map((e) =>
     'base_url' in e ? { name: e.name, prefix: e.prefix, ...(e.base_url ? { baseUrl: e.base_url } : {}) } : e,

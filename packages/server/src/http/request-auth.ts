@@ -1,4 +1,4 @@
-import { IpAllowlist, KeywardError, normalizeIp, type Scope, VERIFY_CODE_ERROR } from '@keyward/core';
+import { clientAddress, IpAllowlist, KeywardError, parseBearer, rateLimitHeaders, type Scope, verifyFailure } from '@keyward/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AccountService, Actor, SessionContext } from '../auth/account-service.js';
 import type { KeywardConfig } from '../config/config.js';
@@ -7,12 +7,8 @@ import type { RateLimitState, Verifier, VerifyResult } from '../keys/verifier.js
 export const SESSION_COOKIE = 'access_token';
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-/** `Bearer <key>` from the Authorization header, or null. Other schemes count as no key. */
 export function bearerToken(request: FastifyRequest): string | null {
-  const header = request.headers.authorization;
-  if (typeof header !== 'string') return null;
-  const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
-  return match?.[1] ?? null;
+  return parseBearer(request.headers.authorization);
 }
 
 export function cookieValue(request: FastifyRequest, name: string): string | null {
@@ -26,29 +22,22 @@ export function cookieValue(request: FastifyRequest, name: string): string | nul
 }
 
 export function setRateLimitHeaders(reply: FastifyReply, state: RateLimitState | null | undefined): void {
-  if (!state) return;
-  reply.header('ratelimit-limit', String(state.limit));
-  reply.header('ratelimit-remaining', String(state.remaining));
-  reply.header('ratelimit-reset', String(state.resetSeconds));
+  if (state) reply.headers(rateLimitHeaders({ limit: state.limit, remaining: state.remaining, reset: state.resetSeconds }));
 }
 
 /** A failed verification as the HTTP error a protected route answers with (Nuvion's bodies for 401 and 403). */
 export function verifyError(result: Extract<VerifyResult, { valid: false }>): KeywardError {
-  const code = VERIFY_CODE_ERROR[result.code];
-  const message = result.code === 'NOT_FOUND' ? undefined : result.code === 'INSUFFICIENT_SCOPE' ? undefined : result.message;
-  const headers: Record<string, string> = {};
-  if (result.retryAfterSeconds !== undefined) headers['retry-after'] = String(result.retryAfterSeconds);
-  if (result.ratelimit) {
-    headers['ratelimit-limit'] = String(result.ratelimit.limit);
-    headers['ratelimit-remaining'] = String(result.ratelimit.remaining);
-    headers['ratelimit-reset'] = String(result.ratelimit.resetSeconds);
-  }
-  return new KeywardError(code, message, headers);
+  const r = result.ratelimit;
+  const failure = verifyFailure(result.code, result.message, {
+    retryAfterSeconds: result.retryAfterSeconds,
+    ratelimit: r ? { limit: r.limit, remaining: r.remaining, reset: r.resetSeconds } : null,
+  });
+  return new KeywardError(failure.code, failure.message, failure.headers);
 }
 
 /** How a request proves who it is: a session cookie, or a key as Bearer. */
 export class RequestAuth {
-  readonly #proxies: IpAllowlist;
+  readonly #proxies: IpAllowlist | null;
   readonly #allowedOrigins: Set<string>;
 
   constructor(
@@ -56,24 +45,13 @@ export class RequestAuth {
     private readonly verifier: Verifier,
     private readonly config: KeywardConfig,
   ) {
-    this.#proxies = new IpAllowlist(config.trustedProxies);
+    this.#proxies = config.trustedProxies.length > 0 ? new IpAllowlist(config.trustedProxies) : null;
     this.#allowedOrigins = new Set([new URL(config.publicUrl).origin]);
   }
 
-  /**
-   * The client's address. `X-Forwarded-For` counts only when the connection comes from a trusted proxy, and then
-   * the right-most address that is not itself a trusted proxy is the client.
-   */
+  /** The client's address: the socket's, or `X-Forwarded-For`'s when the connection comes from a trusted proxy. */
   clientIp(request: FastifyRequest): string {
-    const peer = normalizeIp(request.socket.remoteAddress ?? '');
-    if (this.config.trustedProxies.length === 0 || !this.#proxies.allows(peer)) return peer;
-    const forwarded = request.headers['x-forwarded-for'];
-    const hops = (Array.isArray(forwarded) ? forwarded.join(',') : (forwarded ?? '')).split(',').map((s) => normalizeIp(s.trim()));
-    for (let i = hops.length - 1; i >= 0; i--) {
-      const hop = hops[i];
-      if (hop && !this.#proxies.allows(hop)) return hop;
-    }
-    return peer;
+    return clientAddress(request.socket.remoteAddress ?? '', request.headers['x-forwarded-for'], this.#proxies);
   }
 
   /** Verifies the Bearer key of a request; throws the protected-route error when it does not pass. */

@@ -1,0 +1,58 @@
+import { DEFAULT_MESSAGES, ERROR_STATUS, type ErrorCode } from '../errors/codes.js';
+import { VERIFY_CODE_ERROR, type VerifyCode } from '../errors/verify-codes.js';
+import { type IpAllowlist, normalizeIp } from '../policy/ip-allowlist.js';
+
+/** `Bearer <key>` from an Authorization header, or null. Other schemes count as no key. */
+export function parseBearer(header: string | undefined | null): string | null {
+  if (typeof header !== 'string') return null;
+  const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
+  return match?.[1] ?? null;
+}
+
+/**
+ * The client's address. `X-Forwarded-For` counts only when the connection comes from a trusted proxy; then the
+ * right-most address that is not itself a trusted proxy is the client. With no trusted proxies, the socket's.
+ */
+export function clientAddress(peer: string, forwardedFor: string | string[] | undefined, proxies: IpAllowlist | null): string {
+  const socket = normalizeIp(peer);
+  if (!proxies || !proxies.allows(socket) || !forwardedFor) return socket;
+  const hops = (Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor).split(',');
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const hop = normalizeIp((hops[i] ?? '').trim());
+    if (hop && !proxies.allows(hop)) return hop;
+  }
+  return socket;
+}
+
+export interface HttpFailure {
+  status: number;
+  code: ErrorCode;
+  message: string;
+  headers: Record<string, string>;
+}
+
+/**
+ * A failed verification as the error a protected route answers with. Missing and unknown keys and insufficient
+ * scope use the catalogue's messages, exactly Nuvion's bodies; the rest say what happened (revoked, expired, which
+ * environment the key belongs to).
+ */
+export function verifyFailure(
+  code: VerifyCode,
+  message: string,
+  extra: {
+    retryAfterSeconds?: number | undefined;
+    ratelimit?: { limit: number; remaining: number; reset: number } | null | undefined;
+  } = {},
+): HttpFailure {
+  const error = VERIFY_CODE_ERROR[code];
+  const headers: Record<string, string> = {};
+  if (ERROR_STATUS[error] === 401) headers['www-authenticate'] = 'Bearer realm="keyward"';
+  if (extra.retryAfterSeconds !== undefined) headers['retry-after'] = String(extra.retryAfterSeconds);
+  if (extra.ratelimit) Object.assign(headers, rateLimitHeaders(extra.ratelimit));
+  const generic = code === 'NOT_FOUND' || code === 'INSUFFICIENT_SCOPE';
+  return { status: ERROR_STATUS[error], code: error, message: generic ? DEFAULT_MESSAGES[error] : message, headers };
+}
+
+export function rateLimitHeaders(r: { limit: number; remaining: number; reset: number }): Record<string, string> {
+  return { 'ratelimit-limit': String(r.limit), 'ratelimit-remaining': String(r.remaining), 'ratelimit-reset': String(r.reset) };
+}

@@ -1,0 +1,12 @@
+export {
+  createGuard,
+  type Decision,
+  type Enforcement,
+  type Guard,
+  type GuardStats,
+  type ProtectOptions,
+  type RequestFacts,
+  type RouteRule,
+} from './protect.js';
+export { type RemoteVerifierOptions, remoteVerifier, VerifierUnavailableError } from './remote-verifier.js';
+export type { KeyVerifier, RateLimitInfo, VerifiedKey, VerifyOutcome, VerifyRequest } from './verifier.js';

@@ -1,0 +1,126 @@
+import {
+  clientAddress,
+  DEFAULT_MESSAGES,
+  IpAllowlist,
+  parseBearer,
+  rateLimitHeaders,
+  type Scope,
+  scopeForMethod,
+  verifyFailure,
+} from '@keyward/core';
+import { VerifierUnavailableError } from './remote-verifier.js';
+import type { KeyVerifier, VerifiedKey, VerifyOutcome } from './verifier.js';
+
+export type Enforcement = 'required' | 'optional' | 'off';
+
+/** How an API is protected. One object, shared by the Fastify, Express and Hono adapters. */
+export interface ProtectOptions {
+  verifier: KeyVerifier;
+  /** The environment this API serves; keys of another one get 401 naming theirs. Omit to accept any. */
+  environment?: string;
+  /**
+   * `required` (default): no key, no entry. `optional`: the transition period — a request without a key passes
+   * and is counted as anonymous, a request with a bad key still gets 401. `off`: keys are not looked at.
+   */
+  enforcement?: Enforcement;
+  /** Proxies (CIDRs) whose `X-Forwarded-For` is believed. None by default: the socket address is the client. */
+  trustedProxies?: string[];
+  /** Called for each request let through without a key (optional enforcement, open routes). */
+  onAnonymous?: (facts: RequestFacts) => void;
+}
+
+/** What a route declares: the scope it needs (default: by method), or that it is open. */
+export interface RouteRule {
+  scope?: Scope;
+  open?: boolean;
+}
+
+export interface RequestFacts {
+  method: string;
+  path: string;
+  authorization: string | undefined;
+  remoteAddress: string;
+  forwardedFor: string | string[] | undefined;
+}
+
+export type Decision =
+  | { ok: true; key: VerifiedKey | null; headers: Record<string, string> }
+  | { ok: false; status: number; headers: Record<string, string>; body: { error: { code: string; message: string } } };
+
+const ANONYMOUS: Decision = { ok: true, key: null, headers: {} };
+
+/** Counts of what the guard let through or refused, for an API's own metrics. */
+export interface GuardStats {
+  allowed: number;
+  anonymous: number;
+  refused: number;
+}
+
+/**
+ * The decision every adapter applies: which key, whether it may, and what to answer if not. Returns synchronously
+ * when the verifier does.
+ *
+ * @example
+ * ```ts
+ * const guard = createGuard({ verifier, environment: 'live' });
+ * const decision = await guard.decide({ method: 'POST', path: '/register', authorization, remoteAddress, forwardedFor }, {});
+ * ```
+ */
+export function createGuard(options: ProtectOptions) {
+  const enforcement = options.enforcement ?? 'required';
+  const proxies = options.trustedProxies?.length ? new IpAllowlist(options.trustedProxies) : null;
+  const stats: GuardStats = { allowed: 0, anonymous: 0, refused: 0 };
+
+  const refuse = (status: number, code: string, message: string, headers: Record<string, string> = {}): Decision => {
+    stats.refused++;
+    return { ok: false, status, headers, body: { error: { code, message } } };
+  };
+
+  const conclude = (outcome: VerifyOutcome): Decision => {
+    if (outcome.valid) {
+      stats.allowed++;
+      return { ok: true, key: outcome.key, headers: outcome.ratelimit ? rateLimitHeaders(outcome.ratelimit) : {} };
+    }
+    const f = verifyFailure(outcome.code, outcome.message, { retryAfterSeconds: outcome.retryAfterSeconds, ratelimit: outcome.ratelimit });
+    return refuse(f.status, f.code, f.message, f.headers);
+  };
+
+  const unavailable = (error: unknown): Decision => {
+    if (!(error instanceof VerifierUnavailableError)) throw error;
+    return refuse(503, 'service_unavailable', 'Keys cannot be verified right now; retry shortly.', { 'retry-after': '1' });
+  };
+
+  function decide(facts: RequestFacts, rule: RouteRule = {}): Decision | Promise<Decision> {
+    if (enforcement === 'off') return ANONYMOUS;
+    const header = facts.authorization;
+    const key = parseBearer(header);
+    if (key === null && (header === undefined || header === '')) {
+      if (rule.open || enforcement === 'optional') {
+        stats.anonymous++;
+        options.onAnonymous?.(facts);
+        return ANONYMOUS;
+      }
+      return refuse(401, 'unauthorized', DEFAULT_MESSAGES.unauthorized, { 'www-authenticate': 'Bearer realm="keyward"' });
+    }
+    // A malformed Authorization header is a bad key, not a missing one: refused even where keys are optional.
+    if (key === null) return refuse(401, 'unauthorized', DEFAULT_MESSAGES.unauthorized, { 'www-authenticate': 'Bearer realm="keyward"' });
+    let outcome: VerifyOutcome | Promise<VerifyOutcome>;
+    try {
+      outcome = options.verifier.verify({
+        key,
+        ...(options.environment ? { environment: options.environment } : {}),
+        ...(rule.open ? {} : { scope: rule.scope ?? scopeForMethod(facts.method) }),
+        method: facts.method,
+        path: facts.path,
+        ip: clientAddress(facts.remoteAddress, facts.forwardedFor, proxies),
+      });
+    } catch (error) {
+      return unavailable(error);
+    }
+    return outcome instanceof Promise ? outcome.then(conclude, unavailable) : conclude(outcome);
+  }
+
+  return { decide, stats, enforcement };
+}
+
+export type Guard = ReturnType<typeof createGuard>;
