@@ -25,7 +25,7 @@ export interface ProtectOptions {
   enforcement?: Enforcement;
   /** Proxies (CIDRs) whose `X-Forwarded-For` is believed. None by default: the socket address is the client. */
   trustedProxies?: string[];
-  /** Called for each request let through without a key (optional enforcement, open routes). */
+  /** Called for each request let through without a key because enforcement is `optional`. */
   onAnonymous?: (facts: RequestFacts) => void;
 }
 
@@ -51,8 +51,12 @@ const ANONYMOUS: Decision = { ok: true, key: null, headers: {} };
 
 /** Counts of what the guard let through or refused, for an API's own metrics. */
 export interface GuardStats {
+  /** Requests with a key that passed. */
   allowed: number;
+  /** Requests without a key let through only because enforcement is `optional`: who still has to adopt keys. */
   anonymous: number;
+  /** Requests without a key on open routes. */
+  open: number;
   refused: number;
 }
 
@@ -69,7 +73,7 @@ export interface GuardStats {
 export function createGuard(options: ProtectOptions) {
   const enforcement = options.enforcement ?? 'required';
   const proxies = options.trustedProxies?.length ? new IpAllowlist(options.trustedProxies) : null;
-  const stats: GuardStats = { allowed: 0, anonymous: 0, refused: 0 };
+  const stats: GuardStats = { allowed: 0, anonymous: 0, open: 0, refused: 0 };
 
   const refuse = (status: number, code: string, message: string, headers: Record<string, string> = {}): Decision => {
     stats.refused++;
@@ -95,7 +99,11 @@ export function createGuard(options: ProtectOptions) {
     const header = facts.authorization;
     const key = parseBearer(header);
     if (key === null && (header === undefined || header === '')) {
-      if (rule.open || enforcement === 'optional') {
+      if (rule.open) {
+        stats.open++;
+        return ANONYMOUS;
+      }
+      if (enforcement === 'optional') {
         stats.anonymous++;
         options.onAnonymous?.(facts);
         return ANONYMOUS;
