@@ -6,6 +6,7 @@ import { AuditLog } from './audit/audit-log.js';
 import { AccountService } from './auth/account-service.js';
 import { type InvalidationBus, localBus } from './cache/invalidation-bus.js';
 import { KeyCache } from './cache/key-cache.js';
+import { RedisBus } from './cache/redis-bus.js';
 import type { KeywardConfig } from './config/config.js';
 import { buildApp } from './http/app.js';
 import type { AppContext } from './http/context.js';
@@ -16,6 +17,8 @@ import { KeyService } from './keys/key-service.js';
 import { Verifier } from './keys/verifier.js';
 import type { Limiter } from './limits/limiter.js';
 import { MemoryLimiter } from './limits/memory-limiter.js';
+import { connectRedis } from './limits/redis-client.js';
+import { RedisLimiter } from './limits/redis-limiter.js';
 import { createLogger } from './logger.js';
 import { MemberService } from './org/member-service.js';
 import { postgresStore } from './storage/postgres-store.js';
@@ -45,8 +48,10 @@ export async function createKeyward(config: KeywardConfig, overrides: KeywardOve
   const store =
     overrides.store ?? (config.databaseUrl ? postgresStore(config.databaseUrl) : sqliteStore(join(config.dataDir, 'keyward.db')));
   await store.migrate();
-  const limiter = overrides.limiter ?? new MemoryLimiter();
-  const bus = overrides.bus ?? localBus;
+  const redis = config.redisUrl && (!overrides.limiter || !overrides.bus) ? await connectRedis(config.redisUrl) : null;
+  const limiter =
+    overrides.limiter ?? (redis ? new RedisLimiter(redis, logger, { onRedisError: config.limiter.onRedisError }) : new MemoryLimiter());
+  const bus = overrides.bus ?? (redis ? new RedisBus(redis, logger) : localBus);
   const format = new KeyFormat(config.environments);
   const cache = new KeyCache(
     config.cache,

@@ -109,7 +109,7 @@ export function defineConfig(input: unknown, runtime: RuntimeSettings): KeywardC
     trustedProxies: file.trusted_proxies ?? [],
     agentSignIn: { directKeyParam: file.agent_sign_in?.direct_key_param ?? null },
     cache: { maxEntries: file.cache?.max_entries ?? 100_000, ttlMs: (file.cache?.ttl_seconds ?? 60) * 1000 },
-    limiter: { onRedisError: file.limiter?.on_redis_error ?? 'closed' },
+    limiter: { onRedisError: file.limiter?.on_redis_error ?? 'open' },
     usage: {
       flushIntervalMs: file.usage?.flush_interval_ms ?? 1000,
       requestLogMaxRows: file.usage?.request_log_max_rows ?? 100_000,

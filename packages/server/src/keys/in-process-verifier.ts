@@ -1,4 +1,5 @@
-import type { KeyVerifier, VerifyOutcome } from '@keyward/middleware';
+import { KeywardError } from '@keyward/core';
+import { type KeyVerifier, VerifierUnavailableError, type VerifyOutcome } from '@keyward/middleware';
 import type { Keyward } from '../compose.js';
 import type { VerifyResult } from './verifier.js';
 
@@ -17,9 +18,15 @@ export function inProcessVerifier(keyward: Pick<Keyward, 'ctx'>): KeyVerifier {
   return {
     verify(request) {
       const result = verifier.verify(request);
-      return result instanceof Promise ? result.then(toOutcome) : toOutcome(result);
+      return result instanceof Promise ? result.then(toOutcome, unavailable) : toOutcome(result);
     },
   };
+}
+
+/** A limiter that fails closed while Redis is down: the guard answers 503, as for an unreachable remote keyward. */
+function unavailable(error: unknown): never {
+  if (error instanceof KeywardError && error.code === 'service_unavailable') throw new VerifierUnavailableError(error.message);
+  throw error;
 }
 
 function toOutcome(r: VerifyResult): VerifyOutcome {

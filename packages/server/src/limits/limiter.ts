@@ -12,8 +12,6 @@ export interface LimitCheck {
 export interface LimitResult {
   rate: LimitDecision | null;
   quota: LimitDecision | null;
-  /** True when the backend could not be asked and the configured fail mode decided. */
-  degraded?: boolean;
 }
 
 /**
@@ -23,7 +21,5 @@ export interface LimitResult {
 export interface Limiter {
   /** Synchronous when the answer is in memory (the in-process limiter, once a key's month is known). */
   check(input: LimitCheck): LimitResult | Promise<LimitResult>;
-  /** Current month count without charging (for the usage endpoint). */
-  peekQuota(keyId: string, month: string): Promise<number | null>;
   close(): Promise<void>;
 }

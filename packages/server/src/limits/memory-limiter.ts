@@ -1,14 +1,21 @@
 import { evaluateGcra, evaluateQuota } from '@keyward/core';
 import type { LimitCheck, Limiter, LimitResult } from './limiter.js';
 
+interface KeyState {
+  /** GCRA theoretical arrival time; 0 when none. */
+  tat: number;
+  /** The month `used` counts, e.g. `2026-11`; empty until seeded. */
+  month: string;
+  used: number;
+}
+
 /**
- * Limits inside one process: a GCRA time per key and a counter per key and month. Monthly counters start from
- * what storage counted, so a restart does not hand out a fresh quota.
+ * Limits inside one process: per key, one GCRA time and one month counter, in one map entry. Month counters
+ * start from what storage counted, so a restart does not hand out a fresh quota.
  */
 export class MemoryLimiter implements Limiter {
-  readonly #tat = new Map<string, number>();
-  readonly #months = new Map<string, number>();
-  readonly #seeding = new Map<string, Promise<number>>();
+  readonly #keys = new Map<string, KeyState>();
+  readonly #seeding = new Map<string, Promise<void>>();
   readonly #sweeper: NodeJS.Timeout;
 
   constructor() {
@@ -16,49 +23,54 @@ export class MemoryLimiter implements Limiter {
     this.#sweeper.unref();
   }
 
+  /** Synchronous unless this key's month has not been read from storage yet. */
   check(input: LimitCheck): LimitResult | Promise<LimitResult> {
-    const { keyId, quota } = input;
-    if (quota && !this.#months.has(`${keyId}:${quota.month}`)) {
-      return this.#seed(`${keyId}:${quota.month}`, quota.seed).then(() => this.#decide(input));
+    let state = this.#keys.get(input.keyId);
+    if (!state) {
+      state = { tat: 0, month: '', used: 0 };
+      this.#keys.set(input.keyId, state);
     }
-    return this.#decide(input);
+    if (input.quota && state.month !== input.quota.month) return this.#seed(input, state).then(() => this.#decide(input, state));
+    return this.#decide(input, state);
   }
 
-  #decide({ keyId, now, rate, quota }: LimitCheck): LimitResult {
-    const monthKey = quota ? `${keyId}:${quota.month}` : '';
-    const used = quota ? (this.#months.get(monthKey) ?? 0) : 0;
-    const r = rate ? evaluateGcra({ tat: this.#tat.get(keyId) ?? 0, now, limit: rate.limit, periodMs: rate.periodMs }) : null;
-    const q = quota ? evaluateQuota(used, quota.limit, quota.resetAt, now) : null;
-    if ((r?.allowed ?? true) && (q?.allowed ?? true)) {
-      if (r) this.#tat.set(keyId, r.tat);
-      if (quota) this.#months.set(monthKey, used + 1);
+  #decide({ now, rate, quota }: LimitCheck, state: KeyState): LimitResult {
+    const r = rate ? evaluateGcra({ tat: state.tat, now, limit: rate.limit, periodMs: rate.periodMs }) : null;
+    const q = quota ? evaluateQuota(state.used, quota.limit, quota.resetAt, now) : null;
+    if ((r === null || r.allowed) && (q === null || q.allowed)) {
+      if (r) state.tat = r.tat;
+      if (q) state.used++;
     }
     return { rate: r, quota: q };
   }
 
-  async peekQuota(keyId: string, month: string): Promise<number | null> {
-    return this.#months.get(`${keyId}:${month}`) ?? null;
-  }
-
-  async #seed(monthKey: string, seed: () => Promise<number>): Promise<number> {
-    let pending = this.#seeding.get(monthKey);
+  /** One storage read per key and month, however many requests arrive while it runs. */
+  #seed(input: LimitCheck, state: KeyState): Promise<void> {
+    const quota = input.quota as NonNullable<LimitCheck['quota']>;
+    const id = `${input.keyId}:${quota.month}`;
+    let pending = this.#seeding.get(id);
     if (!pending) {
-      pending = seed();
-      this.#seeding.set(monthKey, pending);
+      pending = quota.seed().then(
+        (used) => {
+          this.#seeding.delete(id);
+          if (state.month !== quota.month) {
+            state.month = quota.month;
+            state.used = used;
+          }
+        },
+        (error) => {
+          this.#seeding.delete(id);
+          throw error;
+        },
+      );
+      this.#seeding.set(id, pending);
     }
-    try {
-      const value = await pending;
-      if (!this.#months.has(monthKey)) this.#months.set(monthKey, value);
-      return this.#months.get(monthKey) ?? value;
-    } finally {
-      this.#seeding.delete(monthKey);
-    }
+    return pending;
   }
 
   #sweep(now: number): void {
-    for (const [key, tat] of this.#tat) if (tat < now) this.#tat.delete(key);
     const month = new Date(now).toISOString().slice(0, 7);
-    for (const key of this.#months.keys()) if (!key.endsWith(month)) this.#months.delete(key);
+    for (const [key, s] of this.#keys) if (s.tat < now && s.month !== month) this.#keys.delete(key);
   }
 
   async close(): Promise<void> {
