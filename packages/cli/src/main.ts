@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { agentCommands } from './agent-commands.js';
 import { ManagementClient } from './management-client.js';
 
 interface KeyJson {
@@ -143,6 +144,7 @@ export function buildProgram(
       out(`  ${r.key.raw_key}`);
     });
 
+  agentCommands(program, env, out, (line) => void process.stderr.write(`${line}\n`));
   return program;
 }
 

@@ -21,6 +21,7 @@ import { connectRedis } from './limits/redis-client.js';
 import { RedisLimiter } from './limits/redis-limiter.js';
 import { createLogger } from './logger.js';
 import { MemberService } from './org/member-service.js';
+import { GrantService } from './signin/grant-service.js';
 import { postgresStore } from './storage/postgres-store.js';
 import { sqliteStore } from './storage/sqlite-store.js';
 import type { Store } from './storage/store.js';
@@ -65,7 +66,8 @@ export async function createKeyward(config: KeywardConfig, overrides: KeywardOve
   const keys = new KeyService({ config, format, store, cache, bus, audit, clock });
   const members = new MemberService(store, cache, bus, audit, clock);
   const auth = new RequestAuth(accounts, verifier, config);
-  const ctx: AppContext = { config, store, clock, accounts, keys, members, verifier, limiter, usage, auth, metrics: new Metrics() };
+  const signIn = new GrantService(store, keys, config, clock);
+  const ctx: AppContext = { config, store, clock, accounts, keys, members, verifier, limiter, usage, auth, metrics: new Metrics(), signIn };
   const app = buildApp(ctx, logger);
   await app.ready();
 

@@ -14,6 +14,8 @@ export interface Actor {
   memberId: string;
   /** The key, when a key made the call. */
   keyId?: string;
+  /** A key without admin scope acting on itself (revoking itself): it may touch no other key. */
+  selfOnly?: boolean;
 }
 
 export interface SessionContext {

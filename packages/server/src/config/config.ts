@@ -29,7 +29,7 @@ export interface KeywardConfig {
   defaultPlan: string;
   enforcement: 'required' | 'optional' | 'off';
   trustedProxies: string[];
-  agentSignIn: { directKeyParam: string | null };
+  agentSignIn: { directKeyParam: string | null; deviceIntervalSeconds: number };
   cache: { maxEntries: number; ttlMs: number };
   limiter: { onRedisError: 'open' | 'closed' };
   usage: { flushIntervalMs: number; requestLogMaxRows: number; requestLogRetentionDays: number; requestLogPerSecond: number };

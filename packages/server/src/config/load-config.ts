@@ -107,7 +107,10 @@ export function defineConfig(input: unknown, runtime: RuntimeSettings): KeywardC
     defaultPlan,
     enforcement: file.enforcement ?? 'required',
     trustedProxies: file.trusted_proxies ?? [],
-    agentSignIn: { directKeyParam: file.agent_sign_in?.direct_key_param ?? null },
+    agentSignIn: {
+      directKeyParam: file.agent_sign_in?.direct_key_param ?? null,
+      deviceIntervalSeconds: file.agent_sign_in?.device_interval_seconds ?? 5,
+    },
     cache: { maxEntries: file.cache?.max_entries ?? 100_000, ttlMs: (file.cache?.ttl_seconds ?? 60) * 1000 },
     limiter: { onRedisError: file.limiter?.on_redis_error ?? 'open' },
     usage: {

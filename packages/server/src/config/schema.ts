@@ -38,6 +38,7 @@ export const configFileSchema = z
           .regex(/^[A-Za-z0-9_]{1,64}$/)
           .nullable()
           .optional(),
+        device_interval_seconds: z.number().int().min(1).max(60).optional(),
       })
       .strict()
       .optional(),

@@ -3,9 +3,12 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { Logger } from 'pino';
 import type { AppContext, RouteDoc } from './context.js';
 import { errorHandler } from './errors.js';
+import { authPages } from './pages/auth-pages.js';
+import { signInPages } from './pages/sign-in-pages.js';
 import { authRoutes } from './routes/auth.js';
 import { keyRoutes } from './routes/keys.js';
 import { memberRoutes } from './routes/members.js';
+import { oauthRoutes } from './routes/oauth.js';
 import { systemRoutes } from './routes/system.js';
 import { verifyRoutes } from './routes/verify.js';
 
@@ -47,11 +50,19 @@ export function buildApp(ctx: AppContext, logger: Logger): FastifyInstance {
     );
   });
 
+  // Forms of the pages and the OAuth endpoints; the JSON API refuses them (request-auth's CSRF rule).
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 16 * 1024 }, (_req, body, done) => {
+    done(null, Object.fromEntries(new URLSearchParams(body as string)));
+  });
+
   const docs: RouteDoc[] = [];
   systemRoutes(app, ctx, docs);
   authRoutes(app, ctx, docs);
   memberRoutes(app, ctx, docs);
   keyRoutes(app, ctx, docs);
   verifyRoutes(app, ctx, docs);
+  oauthRoutes(app, ctx, docs);
+  authPages(app, ctx);
+  signInPages(app, ctx);
   return app;
 }

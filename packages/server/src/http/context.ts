@@ -7,6 +7,7 @@ import type { KeyService } from '../keys/key-service.js';
 import type { Verifier } from '../keys/verifier.js';
 import type { Limiter } from '../limits/limiter.js';
 import type { MemberService } from '../org/member-service.js';
+import type { GrantService } from '../signin/grant-service.js';
 import type { Store } from '../storage/store.js';
 import type { UsageRecorder } from '../usage/usage-recorder.js';
 import type { Metrics } from './metrics.js';
@@ -25,6 +26,7 @@ export interface AppContext {
   usage: UsageRecorder;
   auth: RequestAuth;
   metrics: Metrics;
+  signIn: GrantService;
 }
 
 export interface RouteDoc {

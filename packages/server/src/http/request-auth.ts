@@ -79,9 +79,13 @@ export class RequestAuth {
    * The actor of a management call: an admin-scoped key as Bearer, or a signed-in person. Cookie calls that change
    * state must be JSON and, when the browser says where they come from, come from us: the CSRF defence.
    */
-  async actor(request: FastifyRequest, reply: FastifyReply): Promise<Actor> {
+  async actor(request: FastifyRequest, reply: FastifyReply, options: { allowSelf?: boolean } = {}): Promise<Actor> {
     if (bearerToken(request)) {
-      const result = await this.requireKey(request, reply, 'admin');
+      const result = await this.requireKey(request, reply, options.allowSelf ? undefined : 'admin');
+      if (result.scope !== 'admin') {
+        const key = result.key;
+        return { kind: 'key', keyId: key.id, userId: key.createdBy, orgId: key.orgId, role: 'read', memberId: '', selfOnly: true };
+      }
       const key = result.key;
       return { kind: 'key', keyId: key.id, userId: key.createdBy, orgId: key.orgId, role: 'admin', memberId: '' };
     }

@@ -153,7 +153,9 @@ export class KeyService {
 
   /** Admins manage every key of their organization; other members only the keys they made. */
   #mayManage(actor: Actor, key: ApiKey): void {
-    if (actor.role === 'admin' || key.createdBy === actor.userId) return;
+    if (actor.selfOnly) {
+      if (key.id === actor.keyId) return;
+    } else if (actor.role === 'admin' || key.createdBy === actor.userId) return;
     throw new KeywardError('forbidden', 'Only admins and the key’s creator can manage this key.');
   }
 

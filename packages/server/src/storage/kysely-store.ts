@@ -5,6 +5,7 @@ import type { Database } from './schema.js';
 import type {
   ApiKey,
   AuditEvent,
+  AuthGrant,
   DailyUsage,
   KeyForVerify,
   Member,
@@ -125,6 +126,28 @@ export function keyForVerifyFromRow(r: VerifyRow): KeyForVerify {
     creatorRole: r.creator_role,
     orgPlan: r.org_plan,
     orgName: r.org_name,
+  };
+}
+
+function grantFromRow(r: Selectable<Database['auth_grants']>): AuthGrant {
+  return {
+    id: r.id,
+    kind: r.kind,
+    codeHash: r.code_hash,
+    userCode: r.user_code,
+    status: r.status,
+    userId: r.user_id,
+    orgId: r.org_id,
+    environment: r.environment,
+    name: r.name,
+    scope: r.scope,
+    clientId: r.client_id,
+    codeChallenge: r.code_challenge,
+    redirectUri: r.redirect_uri,
+    pollInterval: num(r.poll_interval),
+    lastPolledAt: numOrNull(r.last_polled_at),
+    createdAt: num(r.created_at),
+    expiresAt: num(r.expires_at),
   };
 }
 
@@ -397,6 +420,55 @@ export class KyselyStore implements Store {
     await this.db.deleteFrom('request_log').where('at', '<', olderThan).execute();
     const cutoff = await this.db.selectFrom('request_log').select('at').orderBy('at', 'desc').offset(keepRows).limit(1).executeTakeFirst();
     if (cutoff) await this.db.deleteFrom('request_log').where('at', '<=', num(cutoff.at)).execute();
+  }
+
+  async insertGrant(g: AuthGrant) {
+    await this.db
+      .insertInto('auth_grants')
+      .values({
+        id: g.id,
+        kind: g.kind,
+        code_hash: g.codeHash,
+        user_code: g.userCode,
+        status: g.status,
+        user_id: g.userId,
+        org_id: g.orgId,
+        environment: g.environment,
+        name: g.name,
+        scope: g.scope,
+        client_id: g.clientId,
+        code_challenge: g.codeChallenge,
+        redirect_uri: g.redirectUri,
+        poll_interval: g.pollInterval,
+        last_polled_at: g.lastPolledAt,
+        created_at: g.createdAt,
+        expires_at: g.expiresAt,
+      })
+      .execute();
+  }
+
+  async findGrantByCode(codeHash: string) {
+    const r = await this.db.selectFrom('auth_grants').selectAll().where('code_hash', '=', codeHash).executeTakeFirst();
+    return r && grantFromRow(r);
+  }
+
+  async findGrantByUserCode(userCode: string) {
+    const r = await this.db.selectFrom('auth_grants').selectAll().where('user_code', '=', userCode).executeTakeFirst();
+    return r && grantFromRow(r);
+  }
+
+  async transitionGrant(id: string, from: AuthGrant['status'], to: AuthGrant['status'], patch: { userId?: string; orgId?: string } = {}) {
+    const result = await this.db
+      .updateTable('auth_grants')
+      .set({ status: to, ...(patch.userId ? { user_id: patch.userId } : {}), ...(patch.orgId ? { org_id: patch.orgId } : {}) })
+      .where('id', '=', id)
+      .where('status', '=', from)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async touchGrant(id: string, polledAt: number) {
+    await this.db.updateTable('auth_grants').set({ last_polled_at: polledAt }).where('id', '=', id).execute();
   }
 
   async insertAudit(events: AuditEvent[]) {

@@ -100,6 +100,30 @@ const migrations: Record<string, Migration> = {
       await sql`SELECT 1`.execute(db);
     },
   },
+  '0002_auth_grants': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('auth_grants')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('code_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('user_code', 'text', (c) => c.unique())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text')
+        .addColumn('org_id', 'text')
+        .addColumn('environment', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('scope', 'text')
+        .addColumn('client_id', 'text')
+        .addColumn('code_challenge', 'text')
+        .addColumn('redirect_uri', 'text')
+        .addColumn('poll_interval', 'integer', (c) => c.notNull())
+        .addColumn('last_polled_at', 'bigint')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -48,6 +48,25 @@ export interface Database {
     ip: string;
     at: number;
   };
+  auth_grants: {
+    id: string;
+    kind: 'code' | 'device';
+    code_hash: string;
+    user_code: string | null;
+    status: 'pending' | 'approved' | 'denied' | 'used';
+    user_id: string | null;
+    org_id: string | null;
+    environment: string;
+    name: string;
+    scope: Scope | null;
+    client_id: string | null;
+    code_challenge: string | null;
+    redirect_uri: string | null;
+    poll_interval: number;
+    last_polled_at: number | null;
+    created_at: number;
+    expires_at: number;
+  };
   audit_events: {
     id: string;
     org_id: string;

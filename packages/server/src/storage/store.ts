@@ -111,6 +111,30 @@ export interface AuditEvent {
   at: number;
 }
 
+/**
+ * A sign-in in progress: an authorization code (loopback flow) or a device code (device flow). Only hashes of the
+ * codes are stored; the key itself is minted when the code is exchanged, so no raw key waits anywhere.
+ */
+export interface AuthGrant {
+  id: string;
+  kind: 'code' | 'device';
+  codeHash: string;
+  userCode: string | null;
+  status: 'pending' | 'approved' | 'denied' | 'used';
+  userId: string | null;
+  orgId: string | null;
+  environment: string;
+  name: string;
+  scope: Scope | null;
+  clientId: string | null;
+  codeChallenge: string | null;
+  redirectUri: string | null;
+  pollInterval: number;
+  lastPolledAt: number | null;
+  createdAt: number;
+  expiresAt: number;
+}
+
 /** One flush of the usage recorder: counters to add, last-used times, request log lines. */
 export interface UsageBatch {
   daily: DailyUsage[];
@@ -158,6 +182,18 @@ export interface Store {
   dailyUsage(keyId: string, fromDay: string, toDay: string): Promise<DailyUsage[]>;
   recentRequests(keyId: string, limit: number): Promise<RequestLogEntry[]>;
   pruneRequestLog(olderThan: number, keepRows: number): Promise<void>;
+
+  insertGrant(grant: AuthGrant): Promise<void>;
+  findGrantByCode(codeHash: string): Promise<AuthGrant | undefined>;
+  findGrantByUserCode(userCode: string): Promise<AuthGrant | undefined>;
+  /** Moves a grant from one status to another; false when it was no longer in `from` (someone else got there first). */
+  transitionGrant(
+    id: string,
+    from: AuthGrant['status'],
+    to: AuthGrant['status'],
+    patch?: { userId?: string; orgId?: string },
+  ): Promise<boolean>;
+  touchGrant(id: string, polledAt: number): Promise<void>;
 
   insertAudit(events: AuditEvent[]): Promise<void>;
   listAudit(orgId: string, filter: { keyId?: string; limit: number; before?: number }): Promise<AuditEvent[]>;

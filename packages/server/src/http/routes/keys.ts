@@ -70,9 +70,15 @@ export function keyRoutes(app: FastifyInstance, ctx: AppContext, docs: RouteDoc[
   route(
     app,
     docs,
-    { method: 'DELETE', path: '/api/developers/keys/:id', summary: 'Revoke a key, at once and for good', auth: 'management', tag },
+    {
+      method: 'DELETE',
+      path: '/api/developers/keys/:id',
+      summary: 'Revoke a key, at once and for good (a key may revoke itself)',
+      auth: 'management',
+      tag,
+    },
     async (req, reply) => {
-      const actor = await ctx.auth.actor(req, reply);
+      const actor = await ctx.auth.actor(req, reply, { allowSelf: true });
       const key = await ctx.keys.revoke(actor, keyId(req));
       return { message: 'API key revoked successfully', key: presentKey(key, now()) };
     },

@@ -1,0 +1,162 @@
+import { spawn } from 'node:child_process';
+import { accountFor, findKey, login, osSecretStore, Profiles, providerNamed, SecretStoreUnavailableError } from '@keyward/sdk';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { readSecret } from './read-secret.js';
+
+type Out = (line: string) => void;
+
+const seconds = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('whole seconds, more than 0');
+  return n;
+};
+
+/** `login`, `logout`, `whoami`, `token`, `exec`: what an agent (or its person) runs. The key is never an argument. */
+export function agentCommands(program: Command, env: NodeJS.ProcessEnv, out: Out, err: Out): void {
+  const serverOpt = () => new Option('--server <url>', 'keyward server (or KEYWARD_SERVER)');
+  const providerOpt = () =>
+    new Option('--provider <name>', 'keyward, or nevermined for its ?nvm_api_key= flow')
+      .choices(['keyward', 'nevermined'])
+      .default('keyward');
+  const serverOf = (o: { server?: string; provider: string }) =>
+    o.server ?? (o.provider === 'keyward' ? env.KEYWARD_SERVER : undefined) ?? providerNamed(o.provider).defaultServer;
+
+  program
+    .command('login')
+    .description('get a key with one sign-in in the browser and keep it in the OS secret store')
+    .addOption(serverOpt())
+    .option('--environment <env>', 'environment of the key (e.g. test, live, sandbox)')
+    .option('--name <name>', 'name of the key, e.g. billing-agent')
+    .option('--scope <scope>', 'read, agentic, write or admin')
+    .option('--device', 'device flow: approve on any device with a short code')
+    .option('--manual', 'paste a key made in the dashboard (hidden input, or standard input)')
+    .option('--no-browser', 'print the URL, do not open a browser')
+    .option('--timeout <seconds>', 'how long to wait for the sign-in', seconds, 300)
+    .option('--api-base <url>', 'API base the key is checked against (Nevermined preset)')
+    .addOption(providerOpt())
+    .action(async (o) => {
+      const provider = providerNamed(o.provider);
+      try {
+        const { profile } = await login({
+          provider,
+          server: serverOf(o),
+          ...(o.environment ? { environment: o.environment } : {}),
+          ...(o.name ? { name: o.name } : {}),
+          ...(o.scope ? { scope: o.scope } : {}),
+          mode: o.manual ? 'manual' : o.device ? 'device' : 'loopback',
+          openBrowser: o.browser !== false,
+          timeoutMs: o.timeout * 1000,
+          ...(o.apiBase ? { apiBase: o.apiBase } : {}),
+          say: err,
+          readSecret: () => readSecret(),
+        });
+        out(`Signed in. Key ${profile.display} (${profile.environment}) is in the OS secret store.`);
+        out(`Use it: keyward exec -- <command>   (sets ${provider.envVar}), or the SDK's createClient().`);
+      } catch (error) {
+        if (error instanceof SecretStoreUnavailableError) {
+          err(error.message);
+          process.exitCode = 3;
+          return;
+        }
+        throw error;
+      }
+    });
+
+  const found = async (o: { server?: string; provider: string; environment?: string }) => {
+    const provider = providerNamed(o.provider);
+    const key = await findKey({ provider, server: serverOf(o), env, ...(o.environment ? { environment: o.environment } : {}) });
+    if (!key)
+      throw new Error(
+        `no key found: run \`keyward login${o.provider === 'keyward' ? '' : ` --provider ${o.provider}`}\` or set ${provider.envVar}`,
+      );
+    return { provider, ...key };
+  };
+
+  program
+    .command('whoami')
+    .description('check the stored key against the server: which key, environment, scope and limits')
+    .addOption(serverOpt())
+    .option('--environment <env>', 'which stored key')
+    .option('--api-base <url>', 'API base (Nevermined preset)')
+    .addOption(providerOpt())
+    .action(async (o) => {
+      const { provider, key, source } = await found(o);
+      const server = serverOf(o);
+      const res = await fetch(provider.verifyUrl(server, o.environment ?? '', o.apiBase), { headers: { authorization: `Bearer ${key}` } });
+      const body = (await res.json().catch(() => ({}))) as Record<string, any>;
+      if (!res.ok) throw new Error(`the key does not work: ${res.status} ${body.error?.message ?? ''}`.trim());
+      if (provider.name !== 'keyward')
+        return out(`The key from the ${source} works against ${provider.verifyUrl(server, o.environment ?? '', o.apiBase)}.`);
+      out(
+        `${body.name} (${body.id}) — ${body.environment}, scope ${body.scope}, organization ${body.organization?.name ?? body.organization?.id}`,
+      );
+      const l = body.limits ?? {};
+      out(`limits: ${l.requests_per_minute ?? 'unlimited'}/min, ${l.monthly_requests ?? 'unlimited'}/month; key from the ${source}`);
+    });
+
+  program
+    .command('token')
+    .description('print the key, to a pipe only (e.g. `keyward token | other-tool`)')
+    .addOption(serverOpt())
+    .option('--environment <env>', 'which stored key')
+    .option('--force', 'print even to a terminal')
+    .addOption(providerOpt())
+    .action(async (o) => {
+      if (process.stdout.isTTY && !o.force) {
+        throw new Error('refusing to print a key to a terminal (it would stay in the scrollback); pipe it, or pass --force');
+      }
+      const { key } = await found(o);
+      process.stdout.write(`${key}\n`);
+    });
+
+  program
+    .command('exec')
+    .description('run a command with the key in its environment (KEYWARD_API_KEY or NVM_API_KEY)')
+    .addOption(serverOpt())
+    .option('--environment <env>', 'which stored key')
+    .addOption(providerOpt())
+    .argument('<command...>', 'the command, after --')
+    .action(async (command: string[], o) => {
+      const { provider, key } = await found(o);
+      const [cmd, ...args] = command;
+      const child = spawn(cmd as string, args, { stdio: 'inherit', env: { ...env, [provider.envVar]: key }, shell: false });
+      const code = await new Promise<number>((ok) => {
+        child.on('error', (e) => {
+          err(`keyward: cannot run ${cmd}: ${e.message}`);
+          ok(127);
+        });
+        child.on('exit', (c, signal) => ok(c ?? (signal ? 128 : 1)));
+      });
+      process.exitCode = code;
+    });
+
+  program
+    .command('logout')
+    .description('remove the stored key from the OS secret store (--revoke: revoke it on the server first)')
+    .addOption(serverOpt())
+    .option('--environment <env>', 'which stored key')
+    .option('--revoke', 'revoke the key on the server too')
+    .addOption(providerOpt())
+    .action(async (o) => {
+      const provider = providerNamed(o.provider);
+      const server = new URL(serverOf(o)).origin;
+      const profiles = new Profiles();
+      const environment = o.environment ?? profiles.defaultEnvironment(provider.name, server);
+      if (!environment) return out('Not signed in.');
+      const account = accountFor(provider.name, server, environment);
+      const store = osSecretStore();
+      const key = await store.get(account);
+      if (o.revoke && key && provider.name === 'keyward') {
+        const id = profiles.get(account)?.keyId;
+        const res = await fetch(new URL(`/api/developers/keys/${id}`, server), {
+          method: 'DELETE',
+          headers: { authorization: `Bearer ${key}` },
+        });
+        if (!res.ok && res.status !== 401) throw new Error(`could not revoke the key: ${res.status}`);
+        out('Key revoked on the server.');
+      }
+      await store.delete(account);
+      profiles.remove(account);
+      out(key ? `Removed the ${environment} key for ${server} from the OS secret store.` : 'No stored key.');
+    });
+}

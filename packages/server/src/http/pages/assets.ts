@@ -1,0 +1,56 @@
+/** The stylesheet and the one small script of keyward's pages: served from our origin, so the CSP can be strict. */
+export const CSS = `
+:root{--bg:#f6f7f9;--card:#fff;--ink:#14161a;--muted:#5b6270;--line:#dfe3ea;--brand:#3b5bdb;--brand-ink:#fff;--danger:#c92a2a;--ok:#2b8a3e;--warn:#b35c00}
+*{box-sizing:border-box}body{margin:0;font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:var(--bg);color:var(--ink)}
+a{color:var(--brand)}main{max-width:1040px;margin:0 auto;padding:24px}
+.top{display:flex;align-items:center;gap:20px;padding:12px 24px;background:#111827;color:#e5e7eb}
+.top a{color:#e5e7eb;text-decoration:none}.top .brand{font-weight:700;letter-spacing:.02em}.top nav{display:flex;gap:16px;flex:1}
+.top nav a[aria-current=page]{color:#fff;border-bottom:2px solid #8ea2ff}
+.signout{margin-left:auto;display:flex;gap:8px;align-items:center;color:#cbd5e1}.signout .link{color:#cbd5e1}
+.card{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:24px;margin:0 0 20px}
+.narrow{max-width:460px;margin:40px auto}h1{font-size:24px;margin:0 0 8px}h2{font-size:18px;margin:0 0 12px}
+p.lead{color:var(--muted);margin:0 0 20px}label{display:block;font-weight:600;margin:14px 0 6px}
+input,select{width:100%;padding:9px 11px;border:1px solid #b8c0cc;border-radius:7px;font:inherit;background:#fff}
+input:focus,select:focus,button:focus,a:focus{outline:3px solid #8ea2ff;outline-offset:1px}
+.hint{color:var(--muted);font-size:13px;margin-top:4px}
+button,.button{display:inline-block;padding:9px 16px;border-radius:7px;border:1px solid var(--brand);background:var(--brand);color:var(--brand-ink);font:inherit;font-weight:600;cursor:pointer;text-decoration:none}
+button.secondary,.button.secondary{background:#fff;color:var(--ink);border-color:#b8c0cc}button.danger{background:var(--danger);border-color:var(--danger)}
+button.link{background:none;border:none;padding:0;color:var(--brand);font-weight:500;text-decoration:underline}
+.actions{display:flex;gap:12px;margin-top:20px;flex-wrap:wrap}
+.error{background:#fff0f0;border:1px solid #f1b5b5;color:#8a1c1c;border-radius:7px;padding:10px 12px;margin:0 0 16px}
+.notice{background:#f0f5ff;border:1px solid #bac8ff;border-radius:7px;padding:10px 12px;margin:0 0 16px}
+.success{background:#ebfbee;border:1px solid #b2f2bb;border-radius:7px;padding:10px 12px;margin:0 0 16px}
+dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:6px 16px;margin:16px 0}dl.facts dt{color:var(--muted)}dl.facts dd{margin:0;font-weight:600}
+code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:13.5px}
+.secret{display:flex;gap:8px;align-items:center}.secret input{font-family:ui-monospace,Menlo,monospace}
+table{width:100%;border-collapse:collapse}th,td{text-align:left;padding:9px 8px;border-bottom:1px solid var(--line);vertical-align:top}
+th{color:var(--muted);font-weight:600;font-size:13px}
+.badge{display:inline-block;padding:1px 8px;border-radius:99px;font-size:12px;font-weight:600;background:#e9ecef}
+.badge.active{background:#d3f9d8;color:#1b5e20}.badge.revoked{background:#ffe3e3;color:#8a1c1c}.badge.expired{background:#fff3bf;color:#7a4a00}
+.tabs{display:flex;gap:4px;margin:0 0 16px}.tabs a{padding:6px 14px;border:1px solid var(--line);border-radius:99px;text-decoration:none;color:var(--ink);background:#fff}
+.tabs a[aria-current=page]{background:var(--ink);color:#fff;border-color:var(--ink)}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(220px,1fr));gap:16px}
+.bar{height:12px;border-radius:6px;background:#e9ecef;overflow:hidden}.bar>span{display:block;height:100%;background:var(--brand)}
+.chart{display:flex;align-items:flex-end;gap:3px;height:120px;border-bottom:1px solid var(--line);padding-top:8px}
+.chart span{flex:1;background:var(--brand);min-height:1px;border-radius:2px 2px 0 0}.chart span.denied{background:var(--danger)}
+.inline{display:inline}.muted{color:var(--muted)}.usercode{font-size:28px;letter-spacing:.15em;text-align:center;text-transform:uppercase}
+fieldset{border:1px solid var(--line);border-radius:8px;padding:8px 14px 14px;margin:14px 0}legend{font-weight:600;padding:0 6px}
+.radio{display:flex;gap:10px;align-items:flex-start;font-weight:400;margin:8px 0}.radio input{width:auto;margin-top:4px}
+.sr-only{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
+`;
+
+/** Copy buttons and confirmations: progressive enhancement, every action also works without it. */
+export const JS = `
+document.addEventListener('click', async (e) => {
+  const b = e.target.closest('[data-copy]');
+  if (!b) return;
+  const input = document.getElementById(b.getAttribute('data-copy'));
+  try { await navigator.clipboard.writeText(input.value); } catch { input.select(); document.execCommand('copy'); }
+  b.textContent = 'Copied';
+  b.setAttribute('aria-live', 'polite');
+});
+document.addEventListener('submit', (e) => {
+  const m = e.target.getAttribute('data-confirm');
+  if (m && !window.confirm(m)) e.preventDefault();
+});
+`;

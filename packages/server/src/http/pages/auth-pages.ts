@@ -1,0 +1,113 @@
+import { KeywardError } from '@keyward/core';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AppContext } from '../context.js';
+import { html, type SafeHtml, safeNext, sendPage } from '../html.js';
+import { cookieValue, SESSION_COOKIE } from '../request-auth.js';
+import { setSessionCookie } from '../routes/auth.js';
+import { CSS, JS } from './assets.js';
+
+type Form = Record<string, string | undefined>;
+
+/** A form post must come from our own pages: browsers send `Origin` on every POST, so a foreign one is refused. */
+export function sameOrigin(ctx: AppContext, req: FastifyRequest): boolean {
+  const origin = req.headers.origin;
+  if (origin === undefined) return req.headers['sec-fetch-site'] !== 'cross-site';
+  return origin === new URL(ctx.config.publicUrl).origin || origin === `${new URL(ctx.config.publicUrl).protocol}//${req.headers.host}`;
+}
+
+function signInForm(next: string, error?: string, email = ''): SafeHtml {
+  return html`<div class="card narrow"><h1>Sign in to keyward</h1><p class="lead">Use your e-mail address and password.</p>
+${error ? html`<div class="error" role="alert">${error}</div>` : ''}
+<form method="post" action="/login"><input type="hidden" name="next" value="${next}">
+<label for="email">E-mail address</label><input id="email" name="email" type="email" autocomplete="username" required value="${email}">
+<label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
+<div class="actions"><button type="submit">Sign in</button><a class="button secondary" href="/signup?next=${encodeURIComponent(next)}">Create an account</a></div>
+</form></div>`;
+}
+
+function signUpForm(next: string, invite: string, error?: string, email = ''): SafeHtml {
+  return html`<div class="card narrow"><h1>Create your keyward account</h1>
+<p class="lead">${invite ? 'You were invited to an organization: use the address the invitation was sent to.' : 'You will be the admin of a new organization.'}</p>
+${error ? html`<div class="error" role="alert">${error}</div>` : ''}
+<form method="post" action="/signup"><input type="hidden" name="next" value="${next}"><input type="hidden" name="invite_token" value="${invite}">
+<label for="name">Name</label><input id="name" name="name" autocomplete="name">
+<label for="email">E-mail address</label><input id="email" name="email" type="email" autocomplete="username" required value="${email}">
+<label for="password">Password</label><input id="password" name="password" type="password" autocomplete="new-password" minlength="8" required>
+<div class="hint">At least 8 characters.</div>
+<div class="actions"><button type="submit">Create account</button><a class="button secondary" href="/login?next=${encodeURIComponent(next)}">I have an account</a></div>
+</form></div>`;
+}
+
+/** Sign in, sign up and sign out as pages, and the static assets they use. */
+export function authPages(app: FastifyInstance, ctx: AppContext): void {
+  app.get('/assets/keyward.css', (_req, reply) =>
+    reply.header('content-type', 'text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(CSS),
+  );
+  app.get('/assets/keyward.js', (_req, reply) =>
+    reply.header('content-type', 'text/javascript; charset=utf-8').header('cache-control', 'public, max-age=3600').send(JS),
+  );
+
+  app.get('/login', async (req, reply) => {
+    const next = safeNext((req.query as Form).next);
+    if (await ctx.auth.session(req)) return reply.redirect(next, 303);
+    return sendPage(reply, { title: 'Sign in', body: signInForm(next) });
+  });
+
+  app.post('/login', async (req, reply) => {
+    const form = (req.body ?? {}) as Form;
+    const next = safeNext(form.next);
+    if (!sameOrigin(ctx, req)) throw new KeywardError('forbidden', 'Cross-origin form posts are not allowed.');
+    try {
+      const { token } = await ctx.accounts.login(String(form.email ?? ''), String(form.password ?? ''));
+      setSessionCookie(ctx, reply, token, ctx.config.sessionTtlMs);
+      return reply.redirect(next, 303);
+    } catch (error) {
+      if (!(error instanceof KeywardError)) throw error;
+      return sendPage(reply, { title: 'Sign in', status: 401, body: signInForm(next, error.message, form.email) });
+    }
+  });
+
+  app.get('/signup', async (req, reply) => {
+    const q = req.query as Form;
+    return sendPage(reply, { title: 'Create account', body: signUpForm(safeNext(q.next), String(q.invite_token ?? '').slice(0, 200)) });
+  });
+
+  app.post('/signup', async (req, reply) => {
+    const form = (req.body ?? {}) as Form;
+    const next = safeNext(form.next);
+    const invite = String(form.invite_token ?? '').slice(0, 200);
+    if (!sameOrigin(ctx, req)) throw new KeywardError('forbidden', 'Cross-origin form posts are not allowed.');
+    const email = String(form.email ?? '').trim();
+    const password = String(form.password ?? '');
+    const fail = (message: string) =>
+      sendPage(reply, { title: 'Create account', status: 400, body: signUpForm(next, invite, message, email) });
+    if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email) || email.length > 254) return fail('Enter a valid e-mail address.');
+    if (password.length < 8 || password.length > 256) return fail('The password must be at least 8 characters.');
+    try {
+      const { token } = await ctx.accounts.signup({
+        email,
+        password,
+        ...(form.name?.trim() ? { name: form.name.trim().slice(0, 100) } : {}),
+        ...(invite ? { inviteToken: invite } : {}),
+      });
+      setSessionCookie(ctx, reply, token, ctx.config.sessionTtlMs);
+      return reply.redirect(next, 303);
+    } catch (error) {
+      if (!(error instanceof KeywardError)) throw error;
+      return fail(error.message);
+    }
+  });
+
+  app.post('/logout', async (req, reply) => {
+    if (!sameOrigin(ctx, req)) throw new KeywardError('forbidden', 'Cross-origin form posts are not allowed.');
+    const token = cookieValue(req, SESSION_COOKIE);
+    if (token) await ctx.accounts.logout(token);
+    reply.header('set-cookie', `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0`);
+    return reply.redirect('/login', 303);
+  });
+}
+
+/** Sends a person who is not signed in to the sign-in page, coming back here afterwards. */
+export function toSignIn(req: FastifyRequest, reply: FastifyReply) {
+  return reply.redirect(`/login?next=${encodeURIComponent(req.url)}`, 303);
+}

@@ -1,0 +1,181 @@
+import { KeywardError, SCOPE_DESCRIPTIONS, type Scope } from '@keyward/core';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Actor, SessionContext } from '../../auth/account-service.js';
+import { loopbackCallback, type SignInRequest } from '../../signin/grant-service.js';
+import type { AppContext } from '../context.js';
+import { csrfToken, csrfValid, html, type SafeHtml, sendPage } from '../html.js';
+import { sameOrigin, toSignIn } from './auth-pages.js';
+
+type Params = Record<string, string | undefined>;
+
+function actorOf(s: SessionContext): Actor {
+  return { kind: 'user', userId: s.user.id, orgId: s.organization.id, role: s.member.role, memberId: s.member.id };
+}
+
+function errorPage(reply: FastifyReply, status: number, title: string, message: string) {
+  return sendPage(reply, {
+    title,
+    status,
+    body: html`<div class="card narrow"><h1>${title}</h1><div class="error" role="alert">${message}</div></div>`,
+  });
+}
+
+function facts(ctx: AppContext, session: SessionContext, r: SignInRequest, extra: SafeHtml | string = ''): SafeHtml {
+  const env = ctx.config.environments.find((e) => e.name === r.environment);
+  const scope: Scope = r.scope ?? 'write';
+  return html`<dl class="facts">
+<dt>Application</dt><dd>${r.clientId ?? 'keyward CLI'}</dd>
+<dt>Key name</dt><dd>${r.name}</dd>
+<dt>Environment</dt><dd>${r.environment}${env?.baseUrl ? html` <span class="muted">(${env.baseUrl})</span>` : ''} — key starts with <code>${env?.prefix ?? ''}</code></dd>
+<dt>Scope</dt><dd>${scope} <span class="muted">— ${SCOPE_DESCRIPTIONS[scope]}</span></dd>
+<dt>Organization</dt><dd>${session.organization.name}</dd>
+${extra}</dl>
+${session.member.role !== 'admin' && scope !== 'read' ? html`<p class="hint">The key can never do more than your role (${session.member.role}) allows.</p>` : ''}`;
+}
+
+/**
+ * The consent pages of agent sign-in: `/auth/cli` (loopback + PKCE, or the direct-key redirect when configured)
+ * and `/device` (RFC 8628). Parameters are checked before anything else, so a bad callback is a 400 page and
+ * never a redirect.
+ */
+export function signInPages(app: FastifyInstance, ctx: AppContext): void {
+  const user = (s: SessionContext) => ({ email: s.user.email, csrf: csrfToken(ctx.config.secret, s.sessionId) });
+
+  /** The loopback sign-in's parameters, OAuth names accepted too; throws a KeywardError describing the problem. */
+  function loopbackParams(p: Params) {
+    const callbackRaw = p.callback_url ?? p.redirect_uri;
+    const callback = loopbackCallback(callbackRaw);
+    if (!callback)
+      throw new KeywardError(
+        'invalid_request',
+        'callback_url must be http://127.0.0.1:<port>, http://[::1]:<port> or http://localhost:<port>.',
+      );
+    if (p.response_type !== undefined && p.response_type !== 'code')
+      throw new KeywardError('invalid_request', 'response_type must be code.');
+    const direct = ctx.config.agentSignIn.directKeyParam;
+    const challenge = p.code_challenge;
+    if (!challenge && !direct) throw new KeywardError('invalid_request', 'code_challenge (PKCE, S256) is required.');
+    if (challenge && (!/^[A-Za-z0-9_-]{43}$/.test(challenge) || (p.code_challenge_method ?? 'S256') !== 'S256')) {
+      throw new KeywardError('invalid_request', 'code_challenge must be a base64url SHA-256 and code_challenge_method S256.');
+    }
+    const state = p.state ?? '';
+    if (state.length > 512) throw new KeywardError('invalid_request', 'state is too long.');
+    const request = ctx.signIn.checkRequest({ environment: p.environment, name: p.name, scope: p.scope, clientId: p.client_id });
+    return {
+      callback: callbackRaw as string,
+      callbackOrigin: callback.origin,
+      port: callback.port,
+      challenge: challenge ?? null,
+      state,
+      request,
+    };
+  }
+
+  function redirectTo(callback: string, params: Record<string, string>): string {
+    const url = new URL(callback);
+    for (const [k, v] of Object.entries(params)) if (v !== '') url.searchParams.set(k, v);
+    return url.toString();
+  }
+
+  app.get('/auth/cli', async (req, reply) => {
+    const p = req.query as Params;
+    let checked: ReturnType<typeof loopbackParams>;
+    try {
+      checked = loopbackParams(p);
+    } catch (error) {
+      if (error instanceof KeywardError) return errorPage(reply, 400, 'This sign-in link is not valid', error.message);
+      throw error;
+    }
+    const session = await ctx.auth.session(req);
+    if (!session) return toSignIn(req, reply);
+    const hidden = Object.entries({
+      callback_url: checked.callback,
+      state: checked.state,
+      code_challenge: checked.challenge ?? '',
+      environment: checked.request.environment,
+      name: checked.request.name,
+      scope: checked.request.scope ?? '',
+      client_id: checked.request.clientId ?? '',
+    }).map(([k, v]) => html`<input type="hidden" name="${k}" value="${v}">`);
+    const body = html`<div class="card narrow"><h1>Create a key for an agent?</h1>
+<p class="lead">An application on this computer asks for an API key. Approve only if you started it.</p>
+${facts(ctx, session, checked.request, html`<dt>Returns to</dt><dd><code>${checked.callbackOrigin}</code> (port ${checked.port} on this computer)</dd>`)}
+<form method="post" action="/auth/cli">${hidden}<input type="hidden" name="csrf" value="${csrfToken(ctx.config.secret, session.sessionId)}">
+<div class="actions"><button type="submit" name="decision" value="approve">Approve and create key</button>
+<button type="submit" name="decision" value="deny" class="secondary">Deny</button></div></form></div>`;
+    return sendPage(reply, { title: 'Approve sign-in', body, formTargets: [checked.callbackOrigin], user: user(session) });
+  });
+
+  app.post('/auth/cli', async (req, reply) => {
+    const form = (req.body ?? {}) as Params;
+    let checked: ReturnType<typeof loopbackParams>;
+    try {
+      checked = loopbackParams(form);
+    } catch (error) {
+      if (error instanceof KeywardError) return errorPage(reply, 400, 'This sign-in is not valid', error.message);
+      throw error;
+    }
+    const session = await ctx.auth.session(req);
+    if (!session) return errorPage(reply, 401, 'Signed out', 'Sign in again and restart the sign-in from your application.');
+    if (!sameOrigin(ctx, req) || !csrfValid(ctx.config.secret, session.sessionId, form.csrf)) {
+      return errorPage(reply, 403, 'Request refused', 'This form did not come from keyward. Start the sign-in again.');
+    }
+    if (form.decision !== 'approve')
+      return reply.redirect(redirectTo(checked.callback, { error: 'access_denied', state: checked.state }), 303);
+    const actor = actorOf(session);
+    const direct = ctx.config.agentSignIn.directKeyParam;
+    if (!checked.challenge && direct) {
+      try {
+        const { rawKey } = await ctx.signIn.mintDirect(actor, checked.request);
+        reply.header('referrer-policy', 'no-referrer');
+        return reply.redirect(redirectTo(checked.callback, { [direct]: rawKey, state: checked.state }), 303);
+      } catch (error) {
+        if (error instanceof KeywardError) return errorPage(reply, error.status, 'No key was created', error.message);
+        throw error;
+      }
+    }
+    const code = await ctx.signIn.approveCode(actor, checked.request, checked.challenge as string, checked.callback);
+    return reply.redirect(redirectTo(checked.callback, { code, state: checked.state }), 303);
+  });
+
+  app.get('/device', async (req, reply) => {
+    const session = await ctx.auth.session(req);
+    if (!session) return toSignIn(req, reply);
+    const typed = (req.query as Params).user_code;
+    const grant = typed ? await ctx.signIn.pendingDevice(typed) : null;
+    if (!grant) {
+      const body = html`<div class="card narrow"><h1>Connect a device</h1><p class="lead">Enter the code your terminal or agent shows.</p>
+${typed ? html`<div class="error" role="alert">That code is not valid or has expired.</div>` : ''}
+<form method="get" action="/device"><label for="user_code">Code</label>
+<input id="user_code" name="user_code" class="usercode" autocomplete="off" placeholder="XXXX-XXXX" required value="${typed ?? ''}">
+<div class="actions"><button type="submit">Continue</button></div></form></div>`;
+      return sendPage(reply, { title: 'Connect a device', body, user: user(session), status: typed ? 400 : 200 });
+    }
+    const request: SignInRequest = { environment: grant.environment, name: grant.name, scope: grant.scope, clientId: grant.clientId };
+    const body = html`<div class="card narrow"><h1>Create a key for this device?</h1>
+<p class="lead">Check that your device shows <strong class="mono">${grant.userCode}</strong>.</p>${facts(ctx, session, request)}
+<form method="post" action="/device"><input type="hidden" name="user_code" value="${grant.userCode}"><input type="hidden" name="csrf" value="${csrfToken(ctx.config.secret, session.sessionId)}">
+<div class="actions"><button type="submit" name="decision" value="approve">Approve and create key</button>
+<button type="submit" name="decision" value="deny" class="secondary">Deny</button></div></form></div>`;
+    return sendPage(reply, { title: 'Approve device', body, user: user(session) });
+  });
+
+  app.post('/device', async (req, reply) => {
+    const form = (req.body ?? {}) as Params;
+    const session = await ctx.auth.session(req);
+    if (!session) return toSignIn(req, reply);
+    if (!sameOrigin(ctx, req) || !csrfValid(ctx.config.secret, session.sessionId, form.csrf)) {
+      return errorPage(reply, 403, 'Request refused', 'This form did not come from keyward.');
+    }
+    const grant = await ctx.signIn.pendingDevice(String(form.user_code ?? ''));
+    if (!grant) return errorPage(reply, 400, 'Code not valid', 'That code is not valid, was already answered, or has expired.');
+    const approve = form.decision === 'approve';
+    await ctx.signIn.answerDevice(actorOf(session), grant, approve);
+    const body = approve
+      ? html`<div class="card narrow"><h1>Device approved</h1><div class="success">Your device will receive its key in a moment. You can close this page.</div></div>`
+      : html`<div class="card narrow"><h1>Sign-in denied</h1><div class="notice">No key was created.</div></div>`;
+    return sendPage(reply, { title: approve ? 'Approved' : 'Denied', body, user: user(session) });
+  });
+}
+
+export type { FastifyRequest };

@@ -1,0 +1,175 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { presentKey } from '../../keys/key-service.js';
+import { OAuthError } from '../../signin/grant-service.js';
+import { type AppContext, type RouteDoc, route } from '../context.js';
+
+const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+
+const tokenBody = z.object({
+  grant_type: z.string().max(100).optional(),
+  code: z.string().max(200).optional(),
+  code_verifier: z.string().max(200).optional(),
+  redirect_uri: z.string().max(2048).optional(),
+  device_code: z.string().max(200).optional(),
+  client_id: z.string().max(100).optional(),
+});
+
+const deviceBody = z
+  .object({
+    client_id: z.string().max(100).optional(),
+    environment: z.string().max(32).optional(),
+    name: z.string().max(100).optional(),
+    scope: z.string().max(16).optional(),
+  })
+  .strict();
+
+/**
+ * The OAuth endpoints of agent sign-in. They take JSON or form bodies (they are not cookie-authenticated, so the
+ * JSON-only CSRF rule does not apply), answer errors in OAuth's shape, and are never cached.
+ */
+export function oauthRoutes(app: FastifyInstance, ctx: AppContext, docs: RouteDoc[]): void {
+  const tag = 'agent sign-in';
+  const actorFor = async (userId: string, orgId: string) => {
+    const member = await ctx.store.findMemberByUser(userId);
+    return member && member.orgId === orgId ? { kind: 'user' as const, userId, orgId, role: member.role, memberId: member.id } : null;
+  };
+
+  const oauthError = (reply: FastifyReply, e: OAuthError) =>
+    reply.code(e.status).send({ error: e.error, error_description: e.description });
+
+  const handle = async (req: FastifyRequest, reply: FastifyReply, run: () => Promise<unknown>) => {
+    reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
+    try {
+      return await run();
+    } catch (error) {
+      if (error instanceof OAuthError) return oauthError(reply, error);
+      throw error;
+    }
+  };
+
+  const issued = (r: { key: Parameters<typeof presentKey>[0]; rawKey: string }) => ({
+    access_token: r.rawKey,
+    token_type: 'Bearer',
+    scope: r.key.scope,
+    key: presentKey(r.key, ctx.clock.now()),
+  });
+
+  const parseToken = (body: unknown) => {
+    const parsed = tokenBody.safeParse(body ?? {});
+    if (!parsed.success) throw new OAuthError('invalid_request', 'The request body is not valid.');
+    return parsed.data;
+  };
+
+  const deviceToken = async (b: z.infer<typeof tokenBody>) => {
+    if (!b.device_code) throw new OAuthError('invalid_request', 'device_code is required.');
+    return issued(await ctx.signIn.pollDevice(actorFor, b.device_code));
+  };
+
+  route(
+    app,
+    docs,
+    {
+      method: 'POST',
+      path: '/api/cli/token',
+      summary: 'Exchange a sign-in code and its PKCE verifier for a key (OAuth token endpoint)',
+      auth: 'none',
+      body: tokenBody,
+      tag,
+    },
+    (req, reply) =>
+      handle(req, reply, async () => {
+        const b = parseToken(req.body);
+        if (b.grant_type === DEVICE_GRANT) return deviceToken(b);
+        if (b.grant_type !== undefined && b.grant_type !== 'authorization_code')
+          throw new OAuthError('unsupported_grant_type', 'grant_type must be authorization_code or the device code grant.');
+        if (!b.code || !b.code_verifier) throw new OAuthError('invalid_request', 'code and code_verifier are required.');
+        return issued(await ctx.signIn.exchangeCode(actorFor, b.code, b.code_verifier, b.redirect_uri));
+      }),
+  );
+
+  route(
+    app,
+    docs,
+    {
+      method: 'POST',
+      path: '/api/device/token',
+      summary: 'Poll for the key of a device sign-in (RFC 8628)',
+      auth: 'none',
+      body: tokenBody,
+      tag,
+    },
+    (req, reply) =>
+      handle(req, reply, async () => {
+        const b = parseToken(req.body);
+        if (b.grant_type !== undefined && b.grant_type !== DEVICE_GRANT)
+          throw new OAuthError('unsupported_grant_type', `grant_type must be ${DEVICE_GRANT}.`);
+        return deviceToken(b);
+      }),
+  );
+
+  route(
+    app,
+    docs,
+    {
+      method: 'POST',
+      path: '/api/device/code',
+      summary: 'Start a device sign-in: a user code for a person, a device code for the agent',
+      auth: 'none',
+      body: deviceBody,
+      tag,
+    },
+    (req, reply) =>
+      handle(req, reply, async () => {
+        const parsed = deviceBody.safeParse(req.body ?? {});
+        if (!parsed.success) throw new OAuthError('invalid_request', 'The request body is not valid.');
+        let request: ReturnType<typeof ctx.signIn.checkRequest>;
+        try {
+          request = ctx.signIn.checkRequest({
+            environment: parsed.data.environment,
+            name: parsed.data.name,
+            scope: parsed.data.scope,
+            clientId: parsed.data.client_id,
+          });
+        } catch (error) {
+          throw new OAuthError('invalid_request', (error as Error).message);
+        }
+        const d = await ctx.signIn.startDevice(request);
+        const verification = `${ctx.config.publicUrl}/device`;
+        return {
+          device_code: d.deviceCode,
+          user_code: d.userCode,
+          verification_uri: verification,
+          verification_uri_complete: `${verification}?user_code=${d.userCode}`,
+          expires_in: d.expiresIn,
+          interval: d.interval,
+        };
+      }),
+  );
+
+  route(
+    app,
+    docs,
+    {
+      method: 'GET',
+      path: '/.well-known/oauth-authorization-server',
+      summary: 'OAuth 2.0 authorization server metadata (RFC 8414)',
+      auth: 'none',
+      tag,
+    },
+    async () => {
+      const base = ctx.config.publicUrl;
+      return {
+        issuer: base,
+        authorization_endpoint: `${base}/auth/cli`,
+        token_endpoint: `${base}/api/cli/token`,
+        device_authorization_endpoint: `${base}/api/device/code`,
+        response_types_supported: ['code'],
+        grant_types_supported: ['authorization_code', DEVICE_GRANT],
+        code_challenge_methods_supported: ['S256'],
+        token_endpoint_auth_methods_supported: ['none'],
+        scopes_supported: ['read', 'agentic', 'write', 'admin'],
+      };
+    },
+  );
+}
