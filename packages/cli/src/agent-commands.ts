@@ -5,6 +5,16 @@ import { readSecret } from './read-secret.js';
 
 type Out = (line: string) => void;
 
+interface WhoamiBody {
+  id?: string;
+  name?: string;
+  environment?: string;
+  scope?: string;
+  organization?: { id?: string; name?: string };
+  limits?: { requests_per_minute?: number | null; monthly_requests?: number | null };
+  error?: { message?: string };
+}
+
 const seconds = (v: string) => {
   const n = Number(v);
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('whole seconds, more than 0');
@@ -83,7 +93,7 @@ export function agentCommands(program: Command, env: NodeJS.ProcessEnv, out: Out
       const { provider, key, source } = await found(o);
       const server = serverOf(o);
       const res = await fetch(provider.verifyUrl(server, o.environment ?? '', o.apiBase), { headers: { authorization: `Bearer ${key}` } });
-      const body = (await res.json().catch(() => ({}))) as Record<string, any>;
+      const body = (await res.json().catch(() => ({}))) as WhoamiBody;
       if (!res.ok) throw new Error(`the key does not work: ${res.status} ${body.error?.message ?? ''}`.trim());
       if (provider.name !== 'keyward')
         return out(`The key from the ${source} works against ${provider.verifyUrl(server, o.environment ?? '', o.apiBase)}.`);

@@ -38,7 +38,7 @@ export function oauthRoutes(app: FastifyInstance, ctx: AppContext, docs: RouteDo
   const oauthError = (reply: FastifyReply, e: OAuthError) =>
     reply.code(e.status).send({ error: e.error, error_description: e.description });
 
-  const handle = async (req: FastifyRequest, reply: FastifyReply, run: () => Promise<unknown>) => {
+  const handle = async (_req: FastifyRequest, reply: FastifyReply, run: () => Promise<unknown>) => {
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
     try {
       return await run();
