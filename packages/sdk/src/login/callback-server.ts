@@ -39,6 +39,8 @@ export async function startCallbackServer(options: { timeoutMs: number; requireP
     resolveResult = ok;
     rejectResult = fail;
   });
+  // Nobody may be waiting yet when the flow ends (a refusal, a timeout): that is not an unhandled rejection.
+  result.catch(() => {});
   let expectedState = '';
   let done = false;
 

@@ -84,9 +84,10 @@ export async function login(o: LoginOptions = {}): Promise<{ account: string; pr
   try {
     await store.set(account, captured.raw);
   } catch (error) {
-    if (error instanceof SecretStoreUnavailableError && provider.name === 'keyward' && (captured.keyId ?? info.id)) {
-      // A key nobody can keep is a loose end: revoke it rather than leave it working somewhere.
-      await doFetch(new URL(`/api/developers/keys/${captured.keyId ?? info.id}`, server), {
+    if (error instanceof SecretStoreUnavailableError && provider.name === 'keyward' && captured.keyId) {
+      // A key this sign-in minted and nobody can keep is a loose end: revoke it rather than leave it working.
+      // (A pasted key is the person's own: it stays.)
+      await doFetch(new URL(`/api/developers/keys/${captured.keyId}`, server), {
         method: 'DELETE',
         headers: { authorization: `Bearer ${captured.raw}` },
       }).catch(() => {});

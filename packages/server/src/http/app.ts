@@ -41,7 +41,7 @@ export function buildApp(ctx: AppContext, logger: Logger): FastifyInstance {
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
     reply.header('x-content-type-options', 'nosniff');
-    reply.header('referrer-policy', 'no-referrer');
+    reply.header('referrer-policy', 'same-origin');
   });
   app.addHook('onResponse', async (req, reply) => {
     req.log.info(

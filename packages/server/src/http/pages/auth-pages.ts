@@ -47,6 +47,8 @@ export function authPages(app: FastifyInstance, ctx: AppContext): void {
     reply.header('content-type', 'text/javascript; charset=utf-8').header('cache-control', 'public, max-age=3600').send(JS),
   );
 
+  app.get('/favicon.ico', (_req, reply) => reply.code(204).send());
+
   app.get('/login', async (req, reply) => {
     const next = safeNext((req.query as Form).next);
     if (await ctx.auth.session(req)) return reply.redirect(next, 303);

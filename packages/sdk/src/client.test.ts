@@ -1,0 +1,83 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createClient } from './client.js';
+import { ForbiddenError, RateLimitedError, UnauthorizedError } from './errors.js';
+import { findKey } from './find-key.js';
+import type { SecretStore } from './secret-store.js';
+
+let server: Server | undefined;
+afterEach(() => new Promise<void>((ok) => (server ? server.close(() => ok()) : ok())));
+
+/** A real HTTP API that answers from a script: status, headers, body per request. */
+async function api(script: { status: number; headers?: Record<string, string>; body: unknown }[]) {
+  const seen: { auth: string | undefined; at: number }[] = [];
+  server = createServer((req, res) => {
+    seen.push({ auth: req.headers.authorization, at: Date.now() });
+    const step = script[Math.min(seen.length - 1, script.length - 1)] as (typeof script)[number];
+    res.writeHead(step.status, { 'content-type': 'application/json', ...step.headers });
+    res.end(JSON.stringify(step.body));
+  });
+  await new Promise<void>((ok) => server?.listen(0, '127.0.0.1', () => ok()));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
+}
+
+const memoryStore = (entries: Record<string, string>): SecretStore => ({
+  get: async (a) => entries[a] ?? null,
+  set: async (a, s) => {
+    entries[a] = s;
+  },
+  delete: async (a) => delete entries[a],
+});
+
+describe('createClient', () => {
+  it('sends the key as Bearer to the base URL its prefix maps to', async () => {
+    const { url, seen } = await api([{ status: 200, body: { data: [] } }]);
+    const client = await createClient({ apiKey: 'nv_test_abc', baseUrls: { nv_test_: url, nv_live_: 'https://api.nuvion.co' } });
+    expect(client.baseUrl).toBe(url);
+    expect(await client.get('/accounts')).toEqual({ data: [] });
+    expect(seen[0]?.auth).toBe('Bearer nv_test_abc');
+  });
+
+  it('retries 429 after the Retry-After it was given, then succeeds', async () => {
+    const { url, seen } = await api([
+      { status: 429, headers: { 'retry-after': '1' }, body: { error: { code: 'rate_limited', message: 'slow down' } } },
+      { status: 200, body: { ok: true } },
+    ]);
+    const client = await createClient({ apiKey: 'kw_test_x', baseUrl: url });
+    expect(await client.get('/x')).toEqual({ ok: true });
+    expect(seen).toHaveLength(2);
+    expect((seen[1]?.at ?? 0) - (seen[0]?.at ?? 0)).toBeGreaterThanOrEqual(950);
+  });
+
+  it('throws typed errors built from the envelope, and does not retry a spent quota', async () => {
+    const body = (code: string, message: string) => ({ error: { code, message, request_id: 'req_1' } });
+    const { url } = await api([{ status: 401, body: body('unauthorized', 'No valid API key provided.') }]);
+    const e = await (await createClient({ apiKey: 'k', baseUrl: url })).get('/').catch((x) => x);
+    expect(e).toBeInstanceOf(UnauthorizedError);
+    expect(e).toMatchObject({ status: 401, code: 'unauthorized', message: 'No valid API key provided.', requestId: 'req_1' });
+    server?.close();
+    const forbidden = await api([{ status: 403, body: body('forbidden', 'no') }]);
+    await expect((await createClient({ apiKey: 'k', baseUrl: forbidden.url })).post('/', {})).rejects.toBeInstanceOf(ForbiddenError);
+    server?.close();
+    const quota = await api([{ status: 429, headers: { 'retry-after': '3600' }, body: body('quota_exceeded', 'month spent') }]);
+    const q = await (await createClient({ apiKey: 'k', baseUrl: quota.url })).get('/').catch((x: RateLimitedError) => x);
+    expect(q).toBeInstanceOf(RateLimitedError);
+    expect((q as RateLimitedError).retryAfterSeconds).toBe(3600);
+    expect(quota.seen).toHaveLength(1);
+  });
+});
+
+describe('findKey', () => {
+  it('prefers the explicit option, then the environment variable, then the secret store', async () => {
+    const store = memoryStore({ 'keyward:http://127.0.0.1:8787:test': 'from-store' });
+    const profiles = { defaultEnvironment: () => 'test' } as never;
+    expect((await findKey({ apiKey: 'explicit', env: { KEYWARD_API_KEY: 'from-env' }, store, profiles }))?.source).toBe('option');
+    expect(await findKey({ env: { KEYWARD_API_KEY: 'from-env' }, store, profiles })).toMatchObject({
+      key: 'from-env',
+      source: 'environment',
+    });
+    expect(await findKey({ env: {}, store, profiles })).toMatchObject({ key: 'from-store', source: 'secret store' });
+    expect(await findKey({ env: {}, store: memoryStore({}), profiles })).toBeNull();
+  });
+});
