@@ -1,9 +1,12 @@
-import { randomBase62 } from '@keyward/core';
+import { KeywardError, randomBase62 } from '@keyward/core';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import type { AppContext, RouteDoc } from './context.js';
 import { errorHandler } from './errors.js';
 import { authPages } from './pages/auth-pages.js';
+import { detailPages } from './pages/detail-pages.js';
+import { keysPages } from './pages/keys-pages.js';
+import { overviewPage } from './pages/overview-page.js';
 import { signInPages } from './pages/sign-in-pages.js';
 import { authRoutes } from './routes/auth.js';
 import { keyRoutes } from './routes/keys.js';
@@ -34,9 +37,7 @@ export function buildApp(ctx: AppContext, logger: Logger): FastifyInstance {
 
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((req, reply) =>
-    reply
-      .code(404)
-      .send({ error: { code: 'not_found', message: `No route for ${req.method} ${req.url.split('?')[0]}.`, request_id: req.id } }),
+    errorHandler(new KeywardError('not_found', `No route for ${req.method} ${req.url.split('?')[0]}.`), req, reply),
   );
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
@@ -64,5 +65,8 @@ export function buildApp(ctx: AppContext, logger: Logger): FastifyInstance {
   oauthRoutes(app, ctx, docs);
   authPages(app, ctx);
   signInPages(app, ctx);
+  overviewPage(app, ctx);
+  keysPages(app, ctx);
+  detailPages(app, ctx);
   return app;
 }

@@ -1,6 +1,7 @@
 import { KeywardError } from '@keyward/core';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodType } from 'zod';
+import { html, sendPage } from './html.js';
 
 /** Validates with a zod schema; a failure becomes a 400 whose message names the field. */
 export function parse<T>(schema: ZodType<T>, value: unknown): T {
@@ -25,6 +26,17 @@ const FRAMEWORK_CODES: Record<number, KeywardError['code']> = {
   415: 'unsupported_media_type',
 };
 
+/** A person's browser on a page route: errors are pages there, the envelope everywhere else. */
+export function wantsPage(request: FastifyRequest): boolean {
+  const path = request.url;
+  return (
+    String(request.headers.accept ?? '').includes('text/html') &&
+    !path.startsWith('/api/') &&
+    !path.startsWith('/v1/') &&
+    !path.startsWith('/.well-known/')
+  );
+}
+
 /** The one place that turns any error into the documented envelope. Nothing but 5xx reaches the log as an error. */
 export function errorHandler(error: FastifyError | KeywardError, request: FastifyRequest, reply: FastifyReply) {
   let e: KeywardError;
@@ -45,6 +57,13 @@ export function errorHandler(error: FastifyError | KeywardError, request: Fastif
   } else {
     request.log.error({ err: error }, 'unhandled error');
     e = new KeywardError('internal');
+  }
+  if (wantsPage(request)) {
+    return sendPage(reply, {
+      title: e.status === 404 ? 'Not found' : 'Not done',
+      status: e.status,
+      body: html`<div class="card narrow"><h1>${e.status === 404 ? 'Not found' : 'That did not work'}</h1><div class="error" role="alert">${e.message}</div><a class="button secondary" href="/">Home</a></div>`,
+    });
   }
   if (e.status === 401 && !e.headers['www-authenticate']) reply.header('www-authenticate', 'Bearer realm="keyward"');
   for (const [name, value] of Object.entries(e.headers)) reply.header(name, value);

@@ -2,7 +2,7 @@
 export const CSS = `
 :root{--bg:#f6f7f9;--card:#fff;--ink:#14161a;--muted:#5b6270;--line:#dfe3ea;--brand:#3b5bdb;--brand-ink:#fff;--danger:#c92a2a;--ok:#2b8a3e;--warn:#b35c00}
 *{box-sizing:border-box}body{margin:0;font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:var(--bg);color:var(--ink)}
-a{color:var(--brand)}main{max-width:1040px;margin:0 auto;padding:24px}
+a{color:var(--brand)}main{max-width:1180px;margin:0 auto;padding:24px}
 .top{display:flex;align-items:center;gap:20px;padding:12px 24px;background:#111827;color:#e5e7eb}
 .top a{color:#e5e7eb;text-decoration:none}.top .brand{font-weight:700;letter-spacing:.02em}.top nav{display:flex;gap:16px;flex:1}
 .top nav a[aria-current=page]{color:#fff;border-bottom:2px solid #8ea2ff}
@@ -33,10 +33,11 @@ th{color:var(--muted);font-weight:600;font-size:13px}
 .bar{height:12px;border-radius:6px;background:#e9ecef;overflow:hidden}.bar>span{display:block;height:100%;background:var(--brand)}
 .chart{display:flex;align-items:flex-end;gap:3px;height:120px;border-bottom:1px solid var(--line);padding-top:8px}
 .chart span{flex:1;background:var(--brand);min-height:1px;border-radius:2px 2px 0 0}.chart span.denied{background:var(--danger)}
-.inline{display:inline}.muted{color:var(--muted)}.usercode{font-size:28px;letter-spacing:.15em;text-align:center;text-transform:uppercase}
+.inline{display:inline}.row-actions{display:flex;gap:6px;align-items:center;flex-wrap:nowrap}select.compact{width:auto;padding:5px 6px;font-size:13px}button.small{padding:5px 10px;font-size:13px}td time{white-space:nowrap}.muted{color:var(--muted)}.usercode{font-size:28px;letter-spacing:.15em;text-align:center;text-transform:uppercase}
 fieldset{border:1px solid var(--line);border-radius:8px;padding:8px 14px 14px;margin:14px 0}legend{font-weight:600;padding:0 6px}
 .radio{display:flex;gap:10px;align-items:flex-start;font-weight:400;margin:8px 0}.radio input{width:auto;margin-top:4px}
 .sr-only{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
+.w0{width:0%}.chart .h0{height:1%}.w5{width:5%}.chart .h5{height:5%}.w10{width:10%}.chart .h10{height:10%}.w15{width:15%}.chart .h15{height:15%}.w20{width:20%}.chart .h20{height:20%}.w25{width:25%}.chart .h25{height:25%}.w30{width:30%}.chart .h30{height:30%}.w35{width:35%}.chart .h35{height:35%}.w40{width:40%}.chart .h40{height:40%}.w45{width:45%}.chart .h45{height:45%}.w50{width:50%}.chart .h50{height:50%}.w55{width:55%}.chart .h55{height:55%}.w60{width:60%}.chart .h60{height:60%}.w65{width:65%}.chart .h65{height:65%}.w70{width:70%}.chart .h70{height:70%}.w75{width:75%}.chart .h75{height:75%}.w80{width:80%}.chart .h80{height:80%}.w85{width:85%}.chart .h85{height:85%}.w90{width:90%}.chart .h90{height:90%}.w95{width:95%}.chart .h95{height:95%}.w100{width:100%}.chart .h100{height:100%}
 `;
 
 /** Copy buttons and confirmations: progressive enhancement, every action also works without it. */

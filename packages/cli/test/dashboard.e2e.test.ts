@@ -1,0 +1,152 @@
+import { existsSync } from 'node:fs';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HttpAgent, ServerProcess } from './server-process.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+if (!existsSync(CHROMIUM)) console.warn('[skip] dashboard browser tests: needs Debian chromium (.ci/run installs it)');
+const PASSWORD = 'correct horse battery 9';
+
+/** The dashboard as a person uses it: real server, real Chromium, clicks and keyboard. */
+describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium', () => {
+  let server: ServerProcess;
+  let browser: Browser;
+  beforeAll(async () => {
+    server = await new ServerProcess().start();
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+    });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  const whoami = async (key: string) => (await fetch(`${server.base}/v1/whoami`, { headers: { authorization: `Bearer ${key}` } })).status;
+
+  async function newPerson(): Promise<Page> {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.base });
+    return context.newPage();
+  }
+
+  it('sign up, create a key, copy it, use it, revoke it in the UI: 401 afterwards', async () => {
+    const page = await newPerson();
+    await page.goto(`${server.base}/`);
+    await page.getByRole('link', { name: 'Create an account' }).click();
+    await page.getByLabel('Name').fill('Ada');
+    await page.getByLabel('E-mail address').fill('ada@example.com');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.getByRole('heading', { name: "Ada's organization" }).waitFor();
+
+    await page.getByRole('link', { name: 'API keys' }).click();
+    await page.getByLabel('Name').fill('<img src=x onerror=alert(1)>');
+    await page.getByLabel(/^write/).check();
+    await page.getByRole('button', { name: 'Create key' }).click();
+    await page.getByRole('heading', { name: /Your new key/ }).waitFor();
+    await page.getByRole('button', { name: 'Copy' }).click();
+    const copied = await page.evaluate(() => navigator.clipboard.readText());
+    expect(copied).toMatch(/^kw_test_[0-9A-Za-z]{42}$/);
+    expect(await page.getByRole('button', { name: 'Copied' }).count()).toBe(1);
+    // The name is text, not markup: no <img> element appeared anywhere.
+    expect(await page.locator('img').count()).toBe(0);
+    expect(await page.getByRole('link', { name: '<img src=x onerror=alert(1)>' }).count()).toBe(1);
+    expect(await whoami(copied)).toBe(200);
+
+    // Shown once: the list (and a reload of it) never carries the raw key again.
+    await page.goto(`${server.base}/dashboard/keys`);
+    expect(await page.content()).not.toContain(copied);
+
+    page.once('dialog', (d) => {
+      expect(d.message()).toMatch(/cannot be undone/);
+      void d.accept();
+    });
+    await page.getByRole('button', { name: 'Revoke' }).click();
+    await page.locator('.badge.revoked').waitFor();
+    expect(await whoami(copied)).toBe(401);
+  });
+
+  it('rotate with a grace period: both keys listed and working during it', async () => {
+    const page = await newPerson();
+    await page.goto(`${server.base}/login`);
+    await page.getByLabel('E-mail address').fill('ada@example.com');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.goto(`${server.base}/dashboard/keys`);
+    await page.getByLabel('Name').fill('billing-service');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    const first = await page.locator('#raw-key').inputValue();
+    await page.goto(`${server.base}/dashboard/keys`);
+    const row = page.getByRole('row', { name: /billing-service/ });
+    await row.getByLabel(/Grace period/).selectOption('3600');
+    await row.getByRole('button', { name: 'Rotate' }).click();
+    await page.getByRole('heading', { name: /Rotated/ }).waitFor();
+    const second = await page.locator('#raw-key').inputValue();
+    expect(second).not.toBe(first);
+    expect(await page.getByRole('row', { name: /billing-service/ }).count()).toBe(2);
+    expect(await page.getByText('active (rotating)').count()).toBe(1);
+    expect([await whoami(first), await whoami(second)]).toEqual([200, 200]);
+  });
+
+  it('a read member sees keys but no create or revoke controls, and a forged POST is refused', async () => {
+    const admin = new HttpAgent(server.base);
+    await admin.req('POST', '/api/auth/login', { email: 'ada@example.com', password: PASSWORD });
+    const inv = await admin.req('POST', '/api/org/members', { email: 'reader@example.com', role: 'read' });
+    const page = await newPerson();
+    await page.goto(`${server.base}/signup?invite_token=${inv.body.invite_token}`);
+    await page.getByLabel('E-mail address').fill('reader@example.com');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.goto(`${server.base}/dashboard/keys`);
+    expect(await page.getByRole('link', { name: 'billing-service' }).count()).toBe(2);
+    expect(await page.getByRole('button', { name: 'Revoke' }).count()).toBe(0);
+    expect(await page.getByRole('button', { name: 'Create key' }).count()).toBe(0);
+    const csrf = await page.locator('input[name=csrf]').first().inputValue();
+    const status = await page.evaluate(async (token) => {
+      const r = await fetch('/dashboard/keys', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ csrf: token, name: 'sneaky' }),
+      });
+      return r.status;
+    }, csrf);
+    expect(status).toBe(403);
+    const forgedRevoke = await page.evaluate(async (token) => {
+      const list = (await fetch('/api/developers/keys').then((r) => r.json())) as { keys: { id: string }[] };
+      const r = await fetch(`/dashboard/keys/${list.keys[0]?.id}/revoke`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ csrf: token }),
+      });
+      return r.status;
+    }, csrf);
+    expect(forgedRevoke).toBe(403);
+    await page.goto(`${server.base}/dashboard/members`);
+    expect(await page.getByRole('button', { name: 'Remove' }).count()).toBe(0);
+  });
+
+  it('every page sends a Content-Security-Policy, is usable by keyboard and labels its fields', async () => {
+    const page = await newPerson();
+    await page.goto(`${server.base}/login`);
+    await page.keyboard.press('Tab'); // the brand link
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('email');
+    await page.keyboard.type('ada@example.com');
+    await page.keyboard.press('Tab');
+    await page.keyboard.type(PASSWORD);
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/\/dashboard$/);
+    for (const path of ['/dashboard', '/dashboard/keys', '/dashboard/members', '/dashboard/audit']) {
+      const res = await page.goto(server.base + path);
+      expect(res?.headers()['content-security-policy'], path).toMatch(/default-src 'none'/);
+      const unlabeled = await page.evaluate(() =>
+        [...document.querySelectorAll('input:not([type=hidden]), select')]
+          .filter((el) => !(el as HTMLInputElement).labels?.length)
+          .map((el) => el.outerHTML.slice(0, 80)),
+      );
+      expect(unlabeled, path).toEqual([]);
+    }
+  });
+});

@@ -1,0 +1,178 @@
+import { dayOf, KeywardError, monthOf, nextMonthStart, ROLES, type Role } from '@keyward/core';
+import type { FastifyInstance } from 'fastify';
+import type { AuditEvent, DailyUsage } from '../../storage/store.js';
+import type { AppContext } from '../context.js';
+import { html, type SafeHtml } from '../html.js';
+import { checkForm, csrfField, errorPanel, type SignedIn, signedIn, when } from './page-context.js';
+
+const ROLE_TEXT: Record<Role, string> = {
+  read: 'Sees keys, usage and the audit log. Keys they make can only read (GET).',
+  write: 'Also creates, rotates and revokes their own keys; their keys can write.',
+  admin: 'Everything: every key of the organization, members and roles.',
+};
+
+function auditTable(events: AuditEvent[]): SafeHtml {
+  if (events.length === 0) return html`<p class="muted">Nothing recorded yet.</p>`;
+  return html`<table><thead><tr><th scope="col">When</th><th scope="col">What</th><th scope="col">Who</th><th scope="col">Key</th><th scope="col">Details</th></tr></thead><tbody>
+${events.map(
+  (
+    e,
+  ) => html`<tr><td>${when(e.at)}</td><td>${e.action}</td><td class="mono">${e.actorType}: ${e.actorId}</td><td class="mono">${e.keyId ? html`<a href="/dashboard/keys/${e.keyId}">${e.keyId}</a>` : '—'}</td>
+<td class="mono">${Object.entries(e.data)
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(' ')}</td></tr>`,
+)}</tbody></table>`;
+}
+
+function chart(days: DailyUsage[], from: number, now: number): SafeHtml {
+  const series: { day: string; allowed: number; denied: number }[] = [];
+  for (let t = from; t <= now; t += 86_400_000) {
+    const day = dayOf(t);
+    const d = days.find((x) => x.day === day);
+    series.push({ day, allowed: d?.allowed ?? 0, denied: d?.denied ?? 0 });
+  }
+  const max = Math.max(1, ...series.map((d) => d.allowed + d.denied));
+  // Heights are whole percentages chosen from a fixed set of classes, so the CSP needs no inline styles.
+  return html`<div class="chart" role="img" aria-label="Requests per day over the last 30 days">${series.map((d) => {
+    const pct = (n: number) => Math.round((n / max) * 20) * 5;
+    return html`<span class="h${pct(d.allowed + d.denied)}" title="${d.day}: ${d.allowed} allowed, ${d.denied} denied"></span>`;
+  })}</div><div class="hint">${series[0]?.day} – ${series.at(-1)?.day}; hover a bar for its numbers.</div>`;
+}
+
+/** Key detail, members and the audit log. */
+export function detailPages(app: FastifyInstance, ctx: AppContext): void {
+  app.get('/dashboard/keys/:id', async (req, reply) => {
+    const page = await signedIn(ctx, req, reply);
+    if (!page) return reply;
+    let key: Awaited<ReturnType<typeof ctx.keys.get>>;
+    try {
+      key = await ctx.keys.get(page.actor, (req.params as { id: string }).id);
+    } catch (error) {
+      if (error instanceof KeywardError) return errorPanel(page, reply, error, '/dashboard/keys', '/dashboard/keys');
+      throw error;
+    }
+    const now = ctx.clock.now();
+    const from = now - 29 * 86_400_000;
+    const month = monthOf(now);
+    const stored = await ctx.store.dailyUsage(key.id, dayOf(Math.min(from, Date.parse(`${month}-01T00:00:00Z`))), dayOf(now));
+    const days = new Map(stored.map((d) => [d.day, { ...d }]));
+    for (const p of ctx.usage.pending(key.id)) {
+      const d = days.get(p.day);
+      if (d) {
+        d.allowed += p.allowed;
+        d.denied += p.denied;
+      } else days.set(p.day, p);
+    }
+    const all = [...days.values()];
+    const used = all.filter((d) => d.day.startsWith(month)).reduce((n, d) => n + d.allowed, 0);
+    const plan = ctx.config.plans[key.tier];
+    const quota = plan?.monthlyRequests ?? null;
+    const pct = quota ? Math.min(100, Math.round((used / quota) * 20) * 5) : 0;
+    const recent = await ctx.store.recentRequests(key.id, 15);
+    const events = await ctx.store.listAudit(page.actor.orgId, { keyId: key.id, limit: 20 });
+    const body = html`<p><a href="/dashboard/keys?environment=${key.environment}">← API keys</a></p><h1>${key.name}</h1>
+<p class="lead mono">${key.prefix}…${key.last4} · ${key.environment} · scope ${key.scope} · tier ${key.tier}</p>
+<div class="grid">
+<section class="card"><h2>This month</h2><p><strong>${used.toLocaleString('en-US')}</strong> of ${quota === null ? 'unlimited' : quota.toLocaleString('en-US')} requests</p>
+${quota ? html`<div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="${quota}" aria-valuenow="${used}" aria-label="Monthly quota used"><span class="w${pct}"></span></div>` : ''}
+<p class="hint">Resets ${when(nextMonthStart(now))}.</p></section>
+<section class="card"><h2>Per minute</h2><p><strong>${plan?.requestsPerMinute ?? 'unlimited'}</strong> requests per minute</p><p class="hint">Over it: 429 with Retry-After.</p></section>
+<section class="card"><h2>Key</h2><dl class="facts"><dt>Created</dt><dd>${when(key.createdAt)}</dd><dt>Last used</dt><dd>${when(key.lastUsedAt, 'never')}</dd>
+<dt>Expires</dt><dd>${when(key.expiresAt, 'never')}</dd><dt>IP allowlist</dt><dd>${key.ipAllowlist.length ? key.ipAllowlist.join(', ') : 'any address'}</dd></dl></section>
+</div>
+<section class="card"><h2>Requests per day</h2>${chart(all, from, now)}</section>
+<section class="card"><h2>Recent requests</h2>${
+      recent.length === 0
+        ? html`<p class="muted">No requests yet.</p>`
+        : html`<table><thead><tr><th scope="col">When</th><th scope="col">Request</th><th scope="col">Status</th><th scope="col">From</th></tr></thead><tbody>${recent.map(
+            (r) =>
+              html`<tr><td>${when(r.at)}</td><td class="mono">${r.method} ${r.path}</td><td>${r.status}</td><td class="mono">${r.ip}</td></tr>`,
+          )}</tbody></table>`
+    }</section>
+<section class="card"><h2>Audit events</h2>${auditTable(events)}</section>`;
+    return page.render(reply, { title: key.name, current: '/dashboard/keys', body });
+  });
+
+  app.get('/dashboard/audit', async (req, reply) => {
+    const page = await signedIn(ctx, req, reply);
+    if (!page) return reply;
+    const events = await ctx.store.listAudit(page.actor.orgId, { limit: 200 });
+    return page.render(reply, {
+      title: 'Audit log',
+      current: '/dashboard/audit',
+      body: html`<h1>Audit log</h1><p class="lead">Who did what, newest first: keys created, rotated and revoked, member changes, refused requests.</p><section class="card">${auditTable(events)}</section>`,
+    });
+  });
+
+  const membersPage = async (page: SignedIn, reply: Parameters<SignedIn['render']>[0], top?: SafeHtml, status = 200) => {
+    const members = await ctx.members.list(page.actor);
+    const admin = page.actor.role === 'admin';
+    const rows = members.map(
+      (
+        m,
+      ) => html`<tr><td>${m.email}${m.userId === page.actor.userId ? html` <span class="badge">you</span>` : ''}</td><td>${m.userId ? 'active' : 'invited'}</td>
+<td>${
+        admin
+          ? html`<form method="post" action="/dashboard/members/${m.id}/role" class="row-actions">${csrfField(page)}<label class="sr-only" for="r-${m.id}">Role of ${m.email}</label>
+<select id="r-${m.id}" name="role" class="compact">${ROLES.map((r) => html`<option value="${r}"${r === m.role ? html` selected` : ''}>${r}</option>`)}</select><button type="submit" class="secondary small">Change role</button></form>`
+          : m.role
+      }</td><td>${admin ? html`<form method="post" action="/dashboard/members/${m.id}/remove" class="inline" data-confirm="Remove ${m.email}? Their keys stop working at once.">${csrfField(page)}<button type="submit" class="danger small">Remove</button></form>` : ''}</td></tr>`,
+    );
+    const body = html`<h1>Members</h1><p class="lead">A key never does more than the role of the person who made it, now.</p>${top ?? ''}
+<section class="card"><table><thead><tr><th scope="col">E-mail</th><th scope="col">Status</th><th scope="col">Role</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead><tbody>${rows}</tbody></table></section>
+<section class="card"><h2>Roles</h2><dl class="facts">${ROLES.map((r) => html`<dt>${r}</dt><dd>${ROLE_TEXT[r]}</dd>`)}</dl></section>
+${
+  admin
+    ? html`<section class="card"><h2>Invite someone</h2><form method="post" action="/dashboard/members">${csrfField(page)}
+<div class="grid"><div><label for="invite-email">E-mail address</label><input id="invite-email" name="email" type="email" required></div>
+<div><label for="invite-role">Role</label><select id="invite-role" name="role">${ROLES.map((r) => html`<option value="${r}"${r === 'write' ? html` selected` : ''}>${r}</option>`)}</select></div></div>
+<div class="actions"><button type="submit">Create invitation</button></div></form></section>`
+    : ''
+}`;
+    return page.render(reply, { title: 'Members', current: '/dashboard/members', body, status });
+  };
+
+  app.get('/dashboard/members', async (req, reply) => {
+    const page = await signedIn(ctx, req, reply);
+    return page ? membersPage(page, reply) : reply;
+  });
+
+  app.post('/dashboard/members', async (req, reply) => {
+    const page = await signedIn(ctx, req, reply);
+    if (!page) return reply;
+    const form = checkForm(ctx, req, page);
+    try {
+      const role = ROLES.includes(form.role as Role) ? (form.role as Role) : 'read';
+      const email = String(form.email ?? '').trim();
+      if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) throw new KeywardError('invalid_request', 'Enter a valid e-mail address.');
+      const { inviteToken } = await ctx.members.invite(page.actor, email, role);
+      const link = `${ctx.config.publicUrl}/signup?invite_token=${encodeURIComponent(inviteToken)}`;
+      const top = html`<section class="card"><h2>Invitation for ${email}</h2><div class="notice">Send this link to ${email}. It works once, for 7 days, and is shown only now.</div>
+<div class="secret"><label class="sr-only" for="invite-link">Invitation link</label><input id="invite-link" class="mono" readonly value="${link}"><button type="button" data-copy="invite-link">Copy</button></div></section>`;
+      return membersPage(page, reply, top, 201);
+    } catch (error) {
+      if (error instanceof KeywardError)
+        return membersPage(page, reply, html`<div class="error" role="alert">${error.message}</div>`, error.status);
+      throw error;
+    }
+  });
+
+  for (const action of ['role', 'remove'] as const) {
+    app.post(`/dashboard/members/:id/${action}`, async (req, reply) => {
+      const page = await signedIn(ctx, req, reply);
+      if (!page) return reply;
+      const form = checkForm(ctx, req, page);
+      const id = (req.params as { id: string }).id;
+      try {
+        if (action === 'role')
+          await ctx.members.changeRole(page.actor, id, ROLES.includes(form.role as Role) ? (form.role as Role) : 'read');
+        else await ctx.members.remove(page.actor, id);
+        return reply.redirect('/dashboard/members', 303);
+      } catch (error) {
+        if (error instanceof KeywardError)
+          return membersPage(page, reply, html`<div class="error" role="alert">${error.message}</div>`, error.status);
+        throw error;
+      }
+    });
+  }
+}

@@ -1,0 +1,74 @@
+import { KeywardError } from '@keyward/core';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Actor, SessionContext } from '../../auth/account-service.js';
+import type { AppContext } from '../context.js';
+import { csrfToken, csrfValid, html, type PageOptions, type SafeHtml, sendPage } from '../html.js';
+import { sameOrigin } from './auth-pages.js';
+
+export type Form = Record<string, string | undefined>;
+
+const NAV = [
+  ['/dashboard', 'Overview'],
+  ['/dashboard/keys', 'API keys'],
+  ['/dashboard/members', 'Members'],
+  ['/dashboard/audit', 'Audit log'],
+] as const;
+
+/** A signed-in page: its session, the actor it acts as, and a `render` that adds the navigation and header. */
+export interface SignedIn {
+  session: SessionContext;
+  actor: Actor;
+  csrf: string;
+  render(reply: FastifyReply, o: Omit<PageOptions, 'user' | 'nav'> & { current: string }): FastifyReply;
+}
+
+export async function signedIn(ctx: AppContext, req: FastifyRequest, reply: FastifyReply): Promise<SignedIn | null> {
+  const session = await ctx.auth.session(req);
+  if (!session) {
+    reply.redirect(`/login?next=${encodeURIComponent(req.url)}`, 303);
+    return null;
+  }
+  const csrf = csrfToken(ctx.config.secret, session.sessionId);
+  return {
+    session,
+    csrf,
+    actor: {
+      kind: 'user',
+      userId: session.user.id,
+      orgId: session.organization.id,
+      role: session.member.role,
+      memberId: session.member.id,
+    },
+    render(r, o) {
+      const nav = html`<nav aria-label="Main">${NAV.map(([href, label]) => html`<a href="${href}"${o.current === href ? html` aria-current="page"` : ''}>${label}</a>`)}</nav>`;
+      return sendPage(r, { ...o, nav, user: { email: session.user.email, csrf } });
+    },
+  };
+}
+
+/** Every dashboard form post: from our origin, with the session's CSRF token. Anything else is a 403. */
+export function checkForm(ctx: AppContext, req: FastifyRequest, page: SignedIn): Form {
+  const form = (req.body ?? {}) as Form;
+  if (!sameOrigin(ctx, req) || !csrfValid(ctx.config.secret, page.session.sessionId, form.csrf)) {
+    throw new KeywardError('forbidden', 'This form did not come from keyward (missing or wrong CSRF token).');
+  }
+  return form;
+}
+
+export function csrfField(page: SignedIn): SafeHtml {
+  return html`<input type="hidden" name="csrf" value="${page.csrf}">`;
+}
+
+export function when(ms: number | null, empty = '—'): string {
+  return ms === null ? empty : new Date(ms).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
+}
+
+/** An error page in the dashboard's frame, for a KeywardError thrown by a service. */
+export function errorPanel(page: SignedIn, reply: FastifyReply, error: KeywardError, current: string, back: string) {
+  return page.render(reply, {
+    title: 'Not done',
+    current,
+    status: error.status,
+    body: html`<div class="card"><h1>That did not work</h1><div class="error" role="alert">${error.message}</div><a class="button secondary" href="${back}">Back</a></div>`,
+  });
+}
