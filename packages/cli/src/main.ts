@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { agentCommands } from './agent-commands.js';
 import { ManagementClient } from './management-client.js';
+import { scan } from './scan.js';
 
 interface KeyJson {
   id: string;
@@ -142,6 +143,18 @@ export function buildProgram(
       out(`Rotated ${r.previous.id}; it ${r.previous.status === 'revoked' ? 'is revoked' : `works until ${r.previous.expires_at}`}.`);
       out(`New key ${r.key.id}. Copy it now; it will not be shown again:`);
       out(`  ${r.key.raw_key}`);
+    });
+
+  program
+    .command('scan')
+    .description('find API keys (any prefix, checksum-verified) in files and folders; exits 1 if any')
+    .argument('[paths...]', 'files or folders (default: .)')
+    .action(async (paths: string[]) => {
+      const found = await scan(paths, out);
+      if (found > 0) {
+        out(`${found} key${found === 1 ? '' : 's'} found. Revoke and rotate them, then remove them from the files (and history).`);
+        process.exitCode = 1;
+      }
     });
 
   agentCommands(program, env, out, (line) => void process.stderr.write(`${line}\n`));

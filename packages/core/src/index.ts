@@ -15,6 +15,7 @@ export {
   RANDOM_LENGTH,
 } from './keys/key-format.js';
 export { Secret } from './keys/redacted.js';
+export { type FoundKey, findKeys } from './keys/scan.js';
 export { evaluateGcra, evaluateQuota, type GcraInput, type LimitDecision } from './limits/gcra.js';
 export { dayOf, monthOf, nextMonthStart, secondsUntil } from './limits/windows.js';
 export { type Cidr, IpAllowlist, normalizeIp, parseCidr } from './policy/ip-allowlist.js';

@@ -15,11 +15,6 @@ export class Metrics {
     buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25],
     registers: [this.registry],
   });
-  readonly anonymous = new Counter({
-    name: 'keyward_anonymous_requests_total',
-    help: 'Requests let through without a key (optional enforcement or open routes)',
-    registers: [this.registry],
-  });
 
   observeVerify(result: string, startedNs: bigint): void {
     this.#verifications.inc({ result });

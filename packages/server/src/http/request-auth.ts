@@ -101,14 +101,19 @@ export class RequestAuth {
     };
   }
 
+  /**
+   * Whether a request comes from our own pages: an `Origin` of `public_url` (or of the Host it was sent to), or
+   * none at all from a client that is not a cross-site browser request.
+   */
+  fromOwnOrigin(request: FastifyRequest): boolean {
+    const origin = request.headers.origin;
+    if (origin === undefined) return request.headers['sec-fetch-site'] !== 'cross-site';
+    return this.#allowedOrigins.has(origin) || origin === this.#ownOrigin(request);
+  }
+
   checkCsrf(request: FastifyRequest): void {
     if (!UNSAFE.has(request.method)) return;
-    const origin = request.headers.origin;
-    if (typeof origin === 'string' && origin !== 'null' && !this.#allowedOrigins.has(origin) && origin !== this.#ownOrigin(request)) {
-      throw new KeywardError('forbidden', 'Cross-origin requests are not allowed.');
-    }
-    if (request.headers['sec-fetch-site'] === 'cross-site') throw new KeywardError('forbidden', 'Cross-site requests are not allowed.');
-    if (origin === 'null') throw new KeywardError('forbidden', 'Cross-origin requests are not allowed.');
+    if (!this.fromOwnOrigin(request)) throw new KeywardError('forbidden', 'Cross-origin requests are not allowed.');
     const type = request.headers['content-type'] ?? '';
     if (request.method !== 'DELETE' && !type.toLowerCase().startsWith('application/json')) {
       throw new KeywardError('unsupported_media_type');

@@ -1,5 +1,6 @@
 import { parseCidr, ROLES, SCOPES } from '@keyward/core';
 import { z } from 'zod';
+import { keyNameProblem } from '../keys/key-name.js';
 
 /** Request bodies: one schema each, used to validate and to write /openapi.json. Unknown fields are refused. */
 export const signupBody = z
@@ -18,19 +19,13 @@ const isoTime = z
   .max(40)
   .refine((s) => /^\d{4}-\d{2}-\d{2}T/.test(s) && !Number.isNaN(Date.parse(s)), 'must be an ISO 8601 date-time, e.g. 2027-01-31T00:00:00Z');
 
-/**
- * A key's name is a label people read in lists, logs, CSV exports and shell output, so it may hold any printable
- * text except quotes, semicolons, backslashes and backticks: the characters that turn a pasted label into code.
- */
 const keyName = z
   .string()
   .trim()
-  .min(1, 'name must not be empty')
-  .max(100, 'name must be at most 100 characters')
-  .refine(
-    (s) => !/[\u0000-\u001f\u007f'"`;\\]/.test(s),
-    'name may not contain quotes, semicolons, backslashes, backticks or control characters',
-  );
+  .superRefine((s, ctx) => {
+    const problem = keyNameProblem(s);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
 
 export const createKeyBody = z
   .object({

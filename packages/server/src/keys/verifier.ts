@@ -17,6 +17,7 @@ import type { Clock } from '../ids.js';
 import type { Limiter, LimitResult } from '../limits/limiter.js';
 import type { KeyForVerify, Store } from '../storage/store.js';
 import type { UsageRecorder } from '../usage/usage-recorder.js';
+import { usageByDay } from '../usage/usage-report.js';
 import { decidePolicy } from './decide.js';
 
 export interface VerifyInput {
@@ -164,9 +165,8 @@ export class Verifier {
   /** Allowed requests this month: what storage holds plus what is still queued. */
   async monthUsage(keyId: string, now: number): Promise<number> {
     const month = monthOf(now);
-    const stored = await this.deps.store.dailyUsage(keyId, `${month}-01`, `${month}-31`);
-    const queued = this.deps.usage.pending(keyId).filter((d) => d.day.startsWith(month));
-    return [...stored, ...queued].reduce((n, d) => n + d.allowed, 0);
+    const days = await usageByDay(this.deps.store, this.deps.usage, keyId, `${month}-01`, `${month}-31`);
+    return days.reduce((n, d) => n + d.allowed, 0);
   }
 
   #record(key: KeyForVerify, input: VerifyInput, at: number, allowed: boolean, deniedCode?: VerifyCode) {

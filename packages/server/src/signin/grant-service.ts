@@ -4,6 +4,7 @@ import type { Actor } from '../auth/account-service.js';
 import { sha256 } from '../auth/tokens.js';
 import type { KeywardConfig } from '../config/config.js';
 import { type Clock, newId } from '../ids.js';
+import { keyNameProblem } from '../keys/key-name.js';
 import type { KeyService } from '../keys/key-service.js';
 import type { ApiKey, AuthGrant, Store } from '../storage/store.js';
 
@@ -80,8 +81,8 @@ export class GrantService {
     }
     if (params.scope && !isScope(params.scope)) throw new KeywardError('invalid_request', 'scope must be read, agentic, write or admin.');
     const name = (params.name || `${params.clientId || 'agent'} sign-in`).trim().slice(0, 100);
-    if (/[\u0000-\u001f\u007f'"`;\\]/.test(name))
-      throw new KeywardError('invalid_request', 'name may not contain quotes, semicolons, backslashes or control characters.');
+    const nameProblem = keyNameProblem(name);
+    if (nameProblem) throw new KeywardError('invalid_request', `${nameProblem}.`);
     const clientId = params.clientId ? params.clientId.slice(0, 100) : null;
     return { environment, name, scope: (params.scope as Scope) || null, clientId };
   }

@@ -10,9 +10,11 @@ type Form = Record<string, string | undefined>;
 
 /** A form post must come from our own pages: browsers send `Origin` on every POST, so a foreign one is refused. */
 export function sameOrigin(ctx: AppContext, req: FastifyRequest): boolean {
-  const origin = req.headers.origin;
-  if (origin === undefined) return req.headers['sec-fetch-site'] !== 'cross-site';
-  return origin === new URL(ctx.config.publicUrl).origin || origin === `${new URL(ctx.config.publicUrl).protocol}//${req.headers.host}`;
+  return ctx.auth.fromOwnOrigin(req);
+}
+
+export function isEmail(value: string): boolean {
+  return value.length <= 254 && /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(value);
 }
 
 function signInForm(next: string, error?: string, email = ''): SafeHtml {
@@ -83,7 +85,7 @@ export function authPages(app: FastifyInstance, ctx: AppContext): void {
     const password = String(form.password ?? '');
     const fail = (message: string) =>
       sendPage(reply, { title: 'Create account', status: 400, body: signUpForm(next, invite, message, email) });
-    if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email) || email.length > 254) return fail('Enter a valid e-mail address.');
+    if (!isEmail(email)) return fail('Enter a valid e-mail address.');
     if (password.length < 8 || password.length > 256) return fail('The password must be at least 8 characters.');
     try {
       const { token } = await ctx.accounts.signup({

@@ -1,8 +1,10 @@
 import { dayOf, KeywardError, monthOf, nextMonthStart, ROLES, type Role } from '@keyward/core';
 import type { FastifyInstance } from 'fastify';
 import type { AuditEvent, DailyUsage } from '../../storage/store.js';
+import { usageByDay } from '../../usage/usage-report.js';
 import type { AppContext } from '../context.js';
 import { html, type SafeHtml } from '../html.js';
+import { isEmail } from './auth-pages.js';
 import { checkForm, csrfField, errorPanel, type SignedIn, signedIn, when } from './page-context.js';
 
 const ROLE_TEXT: Record<Role, string> = {
@@ -54,16 +56,7 @@ export function detailPages(app: FastifyInstance, ctx: AppContext): void {
     const now = ctx.clock.now();
     const from = now - 29 * 86_400_000;
     const month = monthOf(now);
-    const stored = await ctx.store.dailyUsage(key.id, dayOf(Math.min(from, Date.parse(`${month}-01T00:00:00Z`))), dayOf(now));
-    const days = new Map(stored.map((d) => [d.day, { ...d }]));
-    for (const p of ctx.usage.pending(key.id)) {
-      const d = days.get(p.day);
-      if (d) {
-        d.allowed += p.allowed;
-        d.denied += p.denied;
-      } else days.set(p.day, p);
-    }
-    const all = [...days.values()];
+    const all = await usageByDay(ctx.store, ctx.usage, key.id, dayOf(Math.min(from, Date.parse(`${month}-01T00:00:00Z`))), dayOf(now));
     const used = all.filter((d) => d.day.startsWith(month)).reduce((n, d) => n + d.allowed, 0);
     const plan = ctx.config.plans[key.tier];
     const quota = plan?.monthlyRequests ?? null;
@@ -144,7 +137,7 @@ ${
     try {
       const role = ROLES.includes(form.role as Role) ? (form.role as Role) : 'read';
       const email = String(form.email ?? '').trim();
-      if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) throw new KeywardError('invalid_request', 'Enter a valid e-mail address.');
+      if (!isEmail(email)) throw new KeywardError('invalid_request', 'Enter a valid e-mail address.');
       const { inviteToken } = await ctx.members.invite(page.actor, email, role);
       const link = `${ctx.config.publicUrl}/signup?invite_token=${encodeURIComponent(inviteToken)}`;
       const top = html`<section class="card"><h2>Invitation for ${email}</h2><div class="notice">Send this link to ${email}. It works once, for 7 days, and is shown only now.</div>

@@ -1,5 +1,6 @@
 import { KeywardError, parseCidr, SCOPE_DESCRIPTIONS, SCOPES, type Scope } from '@keyward/core';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { keyNameProblem } from '../../keys/key-name.js';
 import { DEFAULT_GRACE_SECONDS, presentKey } from '../../keys/key-service.js';
 import type { ApiKey } from '../../storage/store.js';
 import type { AppContext } from '../context.js';
@@ -112,8 +113,8 @@ ${page.actor.role === 'read' ? html`<p class="muted">Your role is read: you can 
     const bad = ips.find((ip) => !parseCidr(ip));
     if (bad) return fail(`"${bad}" is not an IP address or CIDR range.`);
     const name = (form.name ?? '').trim();
-    if (!name || name.length > 100 || /[\u0000-\u001f\u007f'"`;\\]/.test(name))
-      return fail('Give the key a name (up to 100 characters, no quotes, semicolons or backslashes).');
+    const nameProblem = keyNameProblem(name);
+    if (nameProblem) return fail(`The key's ${nameProblem}.`);
     const expiresAt = form.expires_at ? Date.parse(`${form.expires_at}T23:59:59Z`) : null;
     if (form.expires_at && Number.isNaN(expiresAt)) return fail('The expiry date is not a date.');
     try {

@@ -1,5 +1,6 @@
 import { dayOf, monthOf } from '@keyward/core';
 import type { FastifyInstance } from 'fastify';
+import { usageByDay } from '../../usage/usage-report.js';
 import type { AppContext } from '../context.js';
 import { html } from '../html.js';
 import { signedIn } from './page-context.js';
@@ -17,8 +18,8 @@ export function overviewPage(app: FastifyInstance, ctx: AppContext): void {
     const month = monthOf(now);
     let used = 0;
     for (const k of active) {
-      const days = await ctx.store.dailyUsage(k.id, `${month}-01`, dayOf(now));
-      used += days.reduce((n, d) => n + d.allowed, 0) + ctx.usage.pending(k.id).reduce((n, d) => n + d.allowed, 0);
+      const days = await usageByDay(ctx.store, ctx.usage, k.id, `${month}-01`, dayOf(now));
+      used += days.reduce((n, d) => n + d.allowed, 0);
     }
     const org = page.session.organization;
     const plan = ctx.config.plans[org.plan];

@@ -1,5 +1,5 @@
 import { KeywardError, SCOPE_DESCRIPTIONS, type Scope } from '@keyward/core';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Actor, SessionContext } from '../../auth/account-service.js';
 import { loopbackCallback, type SignInRequest } from '../../signin/grant-service.js';
 import type { AppContext } from '../context.js';
@@ -177,5 +177,3 @@ ${typed ? html`<div class="error" role="alert">That code is not valid or has exp
     return sendPage(reply, { title: approve ? 'Approved' : 'Denied', body, user: user(session) });
   });
 }
-
-export type { FastifyRequest };

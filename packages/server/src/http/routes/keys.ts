@@ -1,6 +1,7 @@
 import { dayOf, KeywardError, monthOf, nextMonthStart } from '@keyward/core';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { presentKey } from '../../keys/key-service.js';
+import { usageByDay } from '../../usage/usage-report.js';
 import { type AppContext, type RouteDoc, route } from '../context.js';
 import { parse } from '../errors.js';
 import { createKeyBody, keyIdParam, rotateKeyBody } from '../schemas.js';
@@ -121,20 +122,12 @@ export function keyRoutes(app: FastifyInstance, ctx: AppContext, docs: RouteDoc[
       const t = now();
       const month = monthOf(t);
       const from = dayOf(t - 29 * 86_400_000);
-      const stored = await ctx.store.dailyUsage(key.id, from < `${month}-01` ? from : `${month}-01`, dayOf(t));
-      const byDay = new Map(stored.map((d) => [d.day, { ...d }]));
-      for (const p of ctx.usage.pending(key.id)) {
-        const d = byDay.get(p.day);
-        if (d) {
-          d.allowed += p.allowed;
-          d.denied += p.denied;
-        } else byDay.set(p.day, { ...p });
-      }
-      const days = [...byDay.values()].sort((a, b) => a.day.localeCompare(b.day));
+      const days = await usageByDay(ctx.store, ctx.usage, key.id, from < `${month}-01` ? from : `${month}-01`, dayOf(t));
       const inMonth = days.filter((d) => d.day.startsWith(month));
       const monthAllowed = inMonth.reduce((n, d) => n + d.allowed, 0);
       const monthDenied = inMonth.reduce((n, d) => n + d.denied, 0);
-      const plan = ctx.verifier.planOf({ tier: key.tier, orgPlan: key.tier });
+      const org = await ctx.store.findOrganization(actor.orgId);
+      const plan = ctx.verifier.planOf({ tier: key.tier, orgPlan: org?.plan ?? key.tier });
       const recent = await ctx.store.recentRequests(key.id, 20);
       return {
         key_id: key.id,
