@@ -18,6 +18,14 @@ interface ProfileFile {
   profiles: Record<string, Profile>;
 }
 
+/**
+ * The secret-store entry a key lives under.
+ *
+ * @example
+ * ```ts
+ * accountFor('keyward', 'https://keys.example.com/', 'live'); // 'keyward:https://keys.example.com:live'
+ * ```
+ */
 export function accountFor(provider: string, server: string, environment: string): string {
   return `${provider}:${new URL(server).origin}:${environment}`;
 }

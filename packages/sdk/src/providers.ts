@@ -32,6 +32,14 @@ export const neverminedProvider: Provider = {
     new URL('/payment-methods', apiBase ?? `https://api.${environment}.nevermined.app`).toString(),
 };
 
+/**
+ * A provider preset by name (`keyward`, `nevermined`).
+ *
+ * @example
+ * ```ts
+ * await login({ provider: providerNamed('nevermined'), environment: 'sandbox' });
+ * ```
+ */
 export function providerNamed(name: string | undefined): Provider {
   if (!name || name === 'keyward') return keywardProvider;
   if (name === 'nevermined') return neverminedProvider;

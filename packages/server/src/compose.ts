@@ -71,12 +71,18 @@ export async function createKeyward(config: KeywardConfig, overrides: KeywardOve
   const app = buildApp(ctx, logger);
   await app.ready();
 
+  // Expired sessions and sign-in grants are refused when presented; this only keeps the tables small.
+  const prune = () => void store.pruneExpired(clock.now()).catch((err) => logger.warn({ err }, 'pruning expired sessions failed'));
+  const pruner = setInterval(prune, 10 * 60_000);
+  pruner.unref();
+
   let closing: Promise<void> | undefined;
   return {
     app,
     ctx,
     close() {
       closing ??= (async () => {
+        clearInterval(pruner);
         await app.close();
         await usage.close();
         await bus.close();

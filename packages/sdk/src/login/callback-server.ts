@@ -31,6 +31,14 @@ function sameSecret(a: string, b: string): boolean {
  * The one-shot callback server of a loopback sign-in. It listens on 127.0.0.1 only, on a port the OS picks, and
  * ends the flow on exactly one request: `GET /callback` with the expected `state`, sent to `Host: 127.0.0.1:<port>`.
  * Anything else gets a 4xx and the flow goes on. It never logs a request line or a query string.
+ *
+ * @example
+ * ```ts
+ * const cb = await startCallbackServer({ timeoutMs: 300_000, requireParam: (p) => p.has('code') });
+ * cb.setState(state);
+ * console.error(`open ${authorizeUrl(cb.callbackUrl)}`);
+ * const { params } = await cb.wait(); // params.get('code')
+ * ```
  */
 export async function startCallbackServer(options: { timeoutMs: number; requireParam: (p: URLSearchParams) => boolean }) {
   let resolveResult!: (r: CallbackResult) => void;

@@ -1,6 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 
-/** A PKCE pair (RFC 7636, S256) and a state value, fresh for every sign-in. */
+/**
+ * A PKCE pair (RFC 7636, S256) and a state value, fresh for every sign-in.
+ *
+ * @example
+ * ```ts
+ * const { verifier, challenge, state } = newPkce();
+ * // send challenge + state in the authorization URL, verifier with the code to the token endpoint
+ * ```
+ */
 export function newPkce() {
   const verifier = randomBytes(32).toString('base64url');
   return {

@@ -269,6 +269,14 @@ export class KyselyStore implements Store {
     await this.db.deleteFrom('sessions').where('user_id', '=', userId).execute();
   }
 
+  async pruneExpired(now: number) {
+    await this.db.deleteFrom('sessions').where('expires_at', '<=', now).execute();
+    await this.db
+      .deleteFrom('auth_grants')
+      .where('expires_at', '<=', now - 86_400_000)
+      .execute();
+  }
+
   async insertKey(key: ApiKey, maxActive: number | null, now: number) {
     return this.db.transaction().execute(async (trx) => {
       if (maxActive !== null) {

@@ -191,6 +191,37 @@ export function storeContract(name: string, open: () => Promise<Store>, enabled 
       expect((await store.listAudit(orgId, { limit: 10, before: 3 })).map((e) => e.at)).toEqual([2, 1]);
     });
 
+    it('prunes expired sessions and long-expired sign-in grants, and nothing else', async () => {
+      await store.insertSession({ id: 'old', userId, orgId, createdAt: 1, expiresAt: 1_000 });
+      await store.insertSession({ id: 'live', userId, orgId, createdAt: 1, expiresAt: 10_000_000_000 });
+      const grant = (id: string, expiresAt: number) => ({
+        id,
+        kind: 'code' as const,
+        codeHash: `hash-${id}`,
+        userCode: null,
+        status: 'approved' as const,
+        userId,
+        orgId,
+        environment: 'test',
+        name: 'g',
+        scope: null,
+        clientId: null,
+        codeChallenge: 'c',
+        redirectUri: 'http://127.0.0.1:1/callback',
+        pollInterval: 5,
+        lastPolledAt: null,
+        createdAt: 1,
+        expiresAt,
+      });
+      await store.insertGrant(grant('grt_old', 1_000));
+      await store.insertGrant(grant('grt_recent', 90_000_000));
+      await store.pruneExpired(100_000_000);
+      expect(await store.findSession('old')).toBeUndefined();
+      expect(await store.findSession('live')).toBeDefined();
+      expect(await store.findGrantByCode('hash-grt_old')).toBeUndefined();
+      expect(await store.findGrantByCode('hash-grt_recent')).toBeDefined();
+    });
+
     it('sessions expire by row and vanish on logout', async () => {
       await store.insertSession({ id: 'sess1', userId, orgId, createdAt: 1, expiresAt: 2 });
       expect(await store.findSession('sess1')).toEqual({ id: 'sess1', userId, orgId, createdAt: 1, expiresAt: 2 });

@@ -170,6 +170,8 @@ export interface Store {
   findSession(id: string): Promise<Session | undefined>;
   deleteSession(id: string): Promise<void>;
   deleteUserSessions(userId: string): Promise<void>;
+  /** Deletes sessions that have expired and sign-in grants that expired more than a day ago. */
+  pruneExpired(now: number): Promise<void>;
 
   /** Inserts a key unless its organization already has `maxActive` keys that are neither revoked nor expired. */
   insertKey(key: ApiKey, maxActive: number | null, now: number): Promise<'inserted' | 'limit_reached'>;
