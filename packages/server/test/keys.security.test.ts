@@ -136,3 +136,26 @@ describe('member permissions', () => {
     expect((await admin.req('DELETE', `/api/org/members/${me.member_id}`)).status).toBe(409);
   });
 });
+
+describe('password guessing', () => {
+  it('throttles an address after 10 failed sign-ins with 429 and Retry-After, even for the right password; others are unaffected', async () => {
+    h = await startHarness();
+    await new Agent(h.app).signup('victim@example.com');
+    await new Agent(h.app).signup('bystander@example.com');
+    const guesser = new Agent(h.app);
+    for (let i = 0; i < 10; i++)
+      expect((await guesser.req('POST', '/api/auth/login', { email: 'victim@example.com', password: `guess-${i}` })).status).toBe(401);
+    const blocked = await guesser.req('POST', '/api/auth/login', { email: 'Victim@example.com', password: 'correct horse battery 9' });
+    expect(blocked.status).toBe(429);
+    expect(blocked.body.error.code).toBe('rate_limited');
+    expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
+    expect(
+      (await new Agent(h.app).req('POST', '/api/auth/login', { email: 'bystander@example.com', password: 'correct horse battery 9' }))
+        .status,
+    ).toBe(200);
+    h.clock.advance(90_000);
+    expect(
+      (await guesser.req('POST', '/api/auth/login', { email: 'victim@example.com', password: 'correct horse battery 9' })).status,
+    ).toBe(200);
+  });
+});

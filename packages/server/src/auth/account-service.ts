@@ -2,6 +2,7 @@ import { KeywardError, type Role } from '@keyward/core';
 import type { KeywardConfig } from '../config/config.js';
 import { type Clock, newId } from '../ids.js';
 import type { Member, Organization, Store, User } from '../storage/store.js';
+import { LoginThrottle } from './login-throttle.js';
 import { DUMMY_HASH, hashPassword, verifyPassword } from './passwords.js';
 import { newToken, sha256 } from './tokens.js';
 
@@ -27,6 +28,8 @@ export interface SessionContext {
 
 /** Sign-up, sign-in and sessions. */
 export class AccountService {
+  readonly #throttle = new LoginThrottle();
+
   constructor(
     private readonly store: Store,
     private readonly config: KeywardConfig,
@@ -84,10 +87,15 @@ export class AccountService {
   }
 
   async login(emailInput: string, password: string) {
-    const user = await this.store.findUserByEmail(emailInput.trim().toLowerCase());
+    const email = emailInput.trim().toLowerCase();
+    this.#throttle.check(email, this.clock.now());
+    const user = await this.store.findUserByEmail(email);
     const ok = await verifyPassword(password, user?.passwordHash ?? DUMMY_HASH);
     const member = user && ok ? await this.store.findMemberByUser(user.id) : undefined;
-    if (!user || !ok || !member) throw new KeywardError('unauthorized', 'Incorrect e-mail address or password.');
+    if (!user || !ok || !member) {
+      this.#throttle.failed(email, this.clock.now());
+      throw new KeywardError('unauthorized', 'Incorrect e-mail address or password.');
+    }
     return { user, member, ...(await this.#startSession(user.id, member.orgId)) };
   }
 

@@ -67,7 +67,8 @@ export function authPages(app: FastifyInstance, ctx: AppContext): void {
       return reply.redirect(next, 303);
     } catch (error) {
       if (!(error instanceof KeywardError)) throw error;
-      return sendPage(reply, { title: 'Sign in', status: 401, body: signInForm(next, error.message, form.email) });
+      for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
+      return sendPage(reply, { title: 'Sign in', status: error.status, body: signInForm(next, error.message, form.email) });
     }
   });
 
