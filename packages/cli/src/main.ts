@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { adminCommands } from './admin-commands.js';
 import { agentCommands } from './agent-commands.js';
 import { ManagementClient } from './management-client.js';
 import { scan } from './scan.js';
@@ -157,6 +158,7 @@ export function buildProgram(
       }
     });
 
+  adminCommands(program, out);
   agentCommands(program, env, out, (line) => void process.stderr.write(`${line}\n`));
   return program;
 }

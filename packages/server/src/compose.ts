@@ -7,7 +7,7 @@ import { AccountService } from './auth/account-service.js';
 import { type InvalidationBus, localBus } from './cache/invalidation-bus.js';
 import { KeyCache } from './cache/key-cache.js';
 import { RedisBus } from './cache/redis-bus.js';
-import type { KeywardConfig } from './config/config.js';
+import { type KeywardConfig, planForKey } from './config/config.js';
 import { buildApp } from './http/app.js';
 import type { AppContext } from './http/context.js';
 import { Metrics } from './http/metrics.js';
@@ -42,22 +42,23 @@ export interface Keyward {
   close(): Promise<void>;
 }
 
+/** The configured storage: PostgreSQL when `KEYWARD_DATABASE_URL` is set, else SQLite in the data folder. */
+export function openStore(config: Pick<KeywardConfig, 'databaseUrl' | 'dataDir'>): Store {
+  return config.databaseUrl ? postgresStore(config.databaseUrl) : sqliteStore(join(config.dataDir, 'keyward.db'));
+}
+
 /** The one composition root: every service is built here, from one parsed config. */
 export async function createKeyward(config: KeywardConfig, overrides: KeywardOverrides = {}): Promise<Keyward> {
   const logger = overrides.logger ?? createLogger(config.logLevel);
   const clock = overrides.clock ?? systemClock;
-  const store =
-    overrides.store ?? (config.databaseUrl ? postgresStore(config.databaseUrl) : sqliteStore(join(config.dataDir, 'keyward.db')));
+  const store = overrides.store ?? openStore(config);
   await store.migrate();
   const redis = config.redisUrl && (!overrides.limiter || !overrides.bus) ? await connectRedis(config.redisUrl) : null;
   const limiter =
     overrides.limiter ?? (redis ? new RedisLimiter(redis, logger, { onRedisError: config.limiter.onRedisError }) : new MemoryLimiter());
   const bus = overrides.bus ?? (redis ? new RedisBus(redis, logger) : localBus);
   const format = new KeyFormat(config.environments);
-  const cache = new KeyCache(
-    config.cache,
-    (key) => config.plans[key.tier] ?? config.plans[key.orgPlan] ?? { requestsPerMinute: null, monthlyRequests: null, maxActiveKeys: null },
-  );
+  const cache = new KeyCache(config.cache, (key) => planForKey(config, key));
   await bus.subscribe((event) => cache.apply(event));
   const usage = new UsageRecorder(store, logger, config.usage);
   const audit = new AuditLog(store, clock);

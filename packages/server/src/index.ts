@@ -1,4 +1,5 @@
-export { createKeyward, type Keyward, type KeywardOverrides } from './compose.js';
+export { RedisBus } from './cache/redis-bus.js';
+export { createKeyward, type Keyward, type KeywardOverrides, openStore } from './compose.js';
 export type { EnvironmentConfig, KeywardConfig, Plan } from './config/config.js';
 export { DEFAULT_ENVIRONMENTS, DEFAULT_PLANS } from './config/config.js';
 export { ConfigError, defineConfig, loadConfig, type RuntimeSettings, type ServeOptions } from './config/load-config.js';
@@ -7,6 +8,7 @@ export { inProcessVerifier } from './keys/in-process-verifier.js';
 export { Verifier, type VerifyInput, type VerifyResult } from './keys/verifier.js';
 export type { Limiter } from './limits/limiter.js';
 export { MemoryLimiter } from './limits/memory-limiter.js';
+export { connectRedis } from './limits/redis-client.js';
 export { createLogger } from './logger.js';
 export { startServer } from './serve.js';
 export { KyselyStore } from './storage/kysely-store.js';

@@ -16,7 +16,10 @@ export interface CachedKey {
 }
 
 /** What one instance tells the others so their caches drop stale entries (Redis pub/sub when configured). */
-export type Invalidation = { type: 'key'; keyId: string } | { type: 'creator'; orgId: string; userId: string };
+export type Invalidation =
+  | { type: 'key'; keyId: string }
+  | { type: 'creator'; orgId: string; userId: string }
+  | { type: 'org'; orgId: string };
 
 interface Slot {
   value: CachedKey | null;
@@ -73,7 +76,8 @@ export class KeyCache {
       return;
     }
     for (const [hash, slot] of this.#slots) {
-      if (slot.value && slot.value.key.orgId === event.orgId && slot.value.key.createdBy === event.userId) this.#delete(hash, slot);
+      const k = slot.value?.key;
+      if (k && k.orgId === event.orgId && (event.type === 'org' || k.createdBy === event.userId)) this.#delete(hash, slot);
     }
   }
 

@@ -46,6 +46,19 @@ export const DEFAULT_PLANS: Record<string, Plan> = {
   enterprise: { requestsPerMinute: null, monthlyRequests: null, maxActiveKeys: null },
 };
 
+const UNLIMITED: Plan = { requestsPerMinute: null, monthlyRequests: null, maxActiveKeys: null };
+
+/**
+ * The plan a key is limited by: its tier, but never more than its organization's current plan (an organization
+ * moved to a smaller plan takes its keys down with it at once).
+ */
+export function planForKey(config: Pick<KeywardConfig, 'plans' | 'planOrder'>, key: { tier: string; orgPlan: string }): Plan {
+  const tierRank = config.planOrder.indexOf(key.tier);
+  const orgRank = config.planOrder.indexOf(key.orgPlan);
+  const name = tierRank === -1 ? key.orgPlan : orgRank !== -1 && orgRank < tierRank ? key.orgPlan : key.tier;
+  return config.plans[name] ?? UNLIMITED;
+}
+
 export const DEFAULT_ENVIRONMENTS: EnvironmentConfig[] = [
   { name: 'test', prefix: 'kw_test_' },
   { name: 'live', prefix: 'kw_live_' },

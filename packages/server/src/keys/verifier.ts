@@ -12,7 +12,7 @@ import {
 } from '@keyward/core';
 import type { Logger } from 'pino';
 import type { CachedKey, KeyCache } from '../cache/key-cache.js';
-import type { KeywardConfig } from '../config/config.js';
+import { type KeywardConfig, planForKey } from '../config/config.js';
 import type { Clock } from '../ids.js';
 import type { Limiter, LimitResult } from '../limits/limiter.js';
 import type { KeyForVerify, Store } from '../storage/store.js';
@@ -156,10 +156,9 @@ export class Verifier {
     return { valid: true, key, scope, ratelimit };
   }
 
-  /** The plan a key is limited by: its tier, or its organization's plan. */
+  /** The plan a key is limited by: its tier, capped by its organization's current plan. */
   planOf(key: Pick<KeyForVerify, 'tier' | 'orgPlan'>) {
-    const { plans } = this.deps.config;
-    return plans[key.tier] ?? plans[key.orgPlan] ?? { requestsPerMinute: null, monthlyRequests: null, maxActiveKeys: null };
+    return planForKey(this.deps.config, key);
   }
 
   /** Allowed requests this month: what storage holds plus what is still queued. */

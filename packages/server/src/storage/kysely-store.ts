@@ -208,6 +208,49 @@ export class KyselyStore implements Store {
     return r && { id: r.id, name: r.name, plan: r.plan, createdAt: num(r.created_at) };
   }
 
+  async listOrganizations() {
+    const rows = await this.db
+      .selectFrom('organizations as o')
+      .select((eb) => [
+        'o.id',
+        'o.name',
+        'o.plan',
+        'o.created_at',
+        eb
+          .selectFrom('members as m')
+          .select((e) => e.fn.countAll<number>().as('n'))
+          .whereRef('m.org_id', '=', 'o.id')
+          .where('m.user_id', 'is not', null)
+          .as('members'),
+        eb
+          .selectFrom('api_keys as k')
+          .select((e) => e.fn.countAll<number>().as('n'))
+          .whereRef('k.org_id', '=', 'o.id')
+          .where('k.revoked_at', 'is', null)
+          .as('active_keys'),
+      ])
+      .orderBy('o.created_at')
+      .execute();
+    return rows.map((r) => ({
+      id: r.id,
+      name: r.name,
+      plan: r.plan,
+      createdAt: num(r.created_at),
+      members: num(r.members),
+      activeKeys: num(r.active_keys),
+    }));
+  }
+
+  async setOrganizationPlan(orgId: string, plan: string) {
+    return this.db.transaction().execute(async (trx) => {
+      const org = await trx.selectFrom('organizations').select('plan').where('id', '=', orgId).executeTakeFirst();
+      if (!org) return undefined;
+      await trx.updateTable('organizations').set({ plan }).where('id', '=', orgId).execute();
+      await trx.updateTable('api_keys').set({ tier: plan }).where('org_id', '=', orgId).where('tier', '=', org.plan).execute();
+      return org.plan;
+    });
+  }
+
   async insertMember(member: Member) {
     await this.db.insertInto('members').values(memberToRow(member)).execute();
   }

@@ -222,6 +222,27 @@ export function storeContract(name: string, open: () => Promise<Store>, enabled 
       expect(await store.findGrantByCode('hash-grt_recent')).toBeDefined();
     });
 
+    it('moves an organization to another plan, taking along the keys that were on the old plan', async () => {
+      const org = id('org');
+      const user = id('usr');
+      await store.createAccount({
+        user: { id: user, email: `${user}@example.com`, name: null, passwordHash: 'x', createdAt: 1 },
+        organization: { id: org, name: 'Upgrader', plan: 'free', createdAt: 1 },
+        member: { ...member, id: id('mem'), orgId: org, userId: user, email: `${user}@example.com` },
+      });
+      const onPlan = key(org, user, { tier: 'free' });
+      const lower = key(org, user, { tier: 'hobby' });
+      await store.insertKey(onPlan, null, 1);
+      await store.insertKey(lower, null, 1);
+      expect(await store.setOrganizationPlan(org, 'pro')).toBe('free');
+      expect((await store.findOrganization(org))?.plan).toBe('pro');
+      expect((await store.findKey(org, onPlan.id))?.tier).toBe('pro');
+      expect((await store.findKey(org, lower.id))?.tier).toBe('hobby');
+      expect(await store.setOrganizationPlan('org_nope', 'pro')).toBeUndefined();
+      const listed = (await store.listOrganizations()).find((o) => o.id === org);
+      expect(listed).toMatchObject({ name: 'Upgrader', plan: 'pro', members: 1, activeKeys: 2 });
+    });
+
     it('sessions expire by row and vanish on logout', async () => {
       await store.insertSession({ id: 'sess1', userId, orgId, createdAt: 1, expiresAt: 2 });
       expect(await store.findSession('sess1')).toEqual({ id: 'sess1', userId, orgId, createdAt: 1, expiresAt: 2 });

@@ -156,6 +156,12 @@ export interface Store {
   findUserByEmail(email: string): Promise<User | undefined>;
   findUser(id: string): Promise<User | undefined>;
   findOrganization(id: string): Promise<Organization | undefined>;
+  listOrganizations(): Promise<(Organization & { members: number; activeKeys: number })[]>;
+  /**
+   * Moves an organization to another plan. Keys on its previous plan move with it; keys that were given a lower
+   * tier keep theirs. Returns the previous plan, or undefined when there is no such organization.
+   */
+  setOrganizationPlan(orgId: string, plan: string): Promise<string | undefined>;
 
   insertMember(member: Member): Promise<void>;
   findMember(orgId: string, id: string): Promise<Member | undefined>;

@@ -1,0 +1,69 @@
+import type { Command } from 'commander';
+
+/**
+ * `keyward admin …`: operator commands that work on the server's own storage (same `--data-dir`, `--config` and
+ * environment variables as `keyward serve`), for the provider who runs keyward.
+ */
+export function adminCommands(program: Command, out: (line: string) => void): void {
+  const admin = program.command('admin').description("operate on the server's storage directly (same flags and variables as serve)");
+  const storage = (cmd: Command) =>
+    cmd.option('--data-dir <dir>', 'data folder', './.keyward').option('--config <file>', 'JSON config file (or KEYWARD_CONFIG)');
+
+  const open = async (o: { dataDir: string; config?: string }) => {
+    const server = await import('@keyward/server');
+    const config = server.loadConfig({ dataDir: o.dataDir, ...(o.config ? { config: o.config } : {}) });
+    const store = server.openStore(config);
+    await store.migrate();
+    return { server, config, store };
+  };
+
+  storage(admin.command('orgs').description('list organizations with their plan, members and active keys')).action(async (o) => {
+    const { store } = await open(o);
+    try {
+      const orgs = await store.listOrganizations();
+      if (orgs.length === 0) return out('No organizations yet.');
+      const rows = [
+        ['ID', 'NAME', 'PLAN', 'MEMBERS', 'ACTIVE KEYS'],
+        ...orgs.map((g) => [g.id, g.name, g.plan, String(g.members), String(g.activeKeys)]),
+      ];
+      const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+      for (const r of rows)
+        out(
+          r
+            .map((c, i) => c.padEnd(widths[i] ?? 0))
+            .join('  ')
+            .trimEnd(),
+        );
+    } finally {
+      await store.close();
+    }
+  });
+
+  storage(
+    admin
+      .command('set-plan')
+      .description('move an organization to another plan; its keys on the old plan move too')
+      .argument('<org-id>', 'organization id (see `keyward admin orgs`)')
+      .argument('<plan>', 'a plan from the config'),
+  ).action(async (orgId: string, plan: string, o) => {
+    const { server, config, store } = await open(o);
+    try {
+      if (!config.plans[plan]) throw new Error(`no plan "${plan}"; plans: ${config.planOrder.join(', ')}`);
+      const previous = await store.setOrganizationPlan(orgId, plan);
+      if (previous === undefined) throw new Error(`no organization ${orgId}`);
+      if (config.redisUrl) {
+        const redis = await server.connectRedis(config.redisUrl);
+        await new server.RedisBus(redis, server.createLogger('silent')).publish({ type: 'org', orgId });
+        redis.disconnect();
+      }
+      out(`${orgId}: ${previous} → ${plan}.`);
+      out(
+        config.redisUrl
+          ? 'Running servers were told over Redis and apply it at once.'
+          : `A running server applies it within its cache TTL (${config.cache.ttlMs / 1000} s).`,
+      );
+    } finally {
+      await store.close();
+    }
+  });
+}
