@@ -21,8 +21,13 @@ describe('NANDA agent registry protected by keyward', () => {
     });
     const strict = nandaRegistry(remoteVerifier({ baseUrl: keyward.url }), { keysRequired: true });
     const soft = nandaRegistry(remoteVerifier({ baseUrl: keyward.url }), { keysRequired: false });
-    for (const app of [strict.app, soft.app]) servers.push(app.listen(0, '127.0.0.1'));
-    await new Promise((r) => setTimeout(r, 50));
+    for (const app of [strict.app, soft.app]) {
+      servers.push(
+        await new Promise<Server>((ok) => {
+          const s = app.listen(0, '127.0.0.1', () => ok(s));
+        }),
+      );
+    }
     registry = listening(servers[0] as Server);
     transition = listening(servers[1] as Server);
     transitionStats = soft.stats;
@@ -85,9 +90,10 @@ describe('NANDA agent registry protected by keyward', () => {
     expect((await owner.call('DELETE', `/api/developers/keys/${k.id}`)).body.key.status).toBe('revoked');
     expect((await request(registry, 'POST', '/register', k.raw_key, { agent_id: 'a', agent_url: 'b' })).status).toBe(401);
 
-    const soon = await owner.createKey({ name: 'short', expires_at: new Date(Date.now() + 1500).toISOString() });
+    const expiresAt = Date.now() + 3000;
+    const soon = await owner.createKey({ name: 'short', expires_at: new Date(expiresAt).toISOString() });
     expect((await request(registry, 'DELETE', '/agents/none', soon.raw_key)).status).toBe(404);
-    await new Promise((r) => setTimeout(r, 1600));
+    await new Promise((r) => setTimeout(r, expiresAt - Date.now() + 100));
     expect((await request(registry, 'DELETE', '/agents/none', soon.raw_key)).status).toBe(401);
   });
 
