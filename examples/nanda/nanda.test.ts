@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { remoteVerifier } from '../../packages/middleware/src/index.js';
-import { Account, listening, request, startKeyward } from '../support.js';
+import { HttpAgent, listening, request, startKeyward } from '../support.js';
 import { nandaRegistry } from './app.js';
 import { nandaConfig } from './config.js';
 
@@ -12,7 +12,7 @@ describe('NANDA agent registry protected by keyward', () => {
   let registry: string;
   let transition: string;
   let transitionStats: { anonymous: number };
-  let owner: Account;
+  let owner: HttpAgent;
 
   beforeAll(async () => {
     keyward = await startKeyward({
@@ -31,7 +31,7 @@ describe('NANDA agent registry protected by keyward', () => {
     registry = listening(servers[0] as Server);
     transition = listening(servers[1] as Server);
     transitionStats = soft.stats;
-    owner = await Account.signup(keyward.url, 'dev@nexartis.example');
+    owner = await HttpAgent.newAccount(keyward.url, 'dev@nexartis.example');
   });
   afterAll(async () => {
     for (const s of servers) s.close();
@@ -46,10 +46,10 @@ describe('NANDA agent registry protected by keyward', () => {
   });
 
   it('generates a nanda_ key via the API with the session cookie, shown once', async () => {
-    const r = await owner.call('POST', '/api/developers/keys', { name: 'my-agent-key' });
+    const r = await owner.req('POST', '/api/developers/keys', { name: 'my-agent-key' });
     expect(r.status).toBe(201);
     expect(r.body.key.raw_key).toMatch(/^nanda_[0-9A-Za-z]{42}$/);
-    const list = await owner.call('GET', '/api/developers/keys');
+    const list = await owner.req('GET', '/api/developers/keys');
     expect(JSON.stringify(list.body)).not.toContain(r.body.key.raw_key);
   });
 
@@ -86,8 +86,8 @@ describe('NANDA agent registry protected by keyward', () => {
     expect(denied.body.error.code).toBe('quota_exceeded');
     expect(Number(denied.headers.get('retry-after'))).toBeGreaterThan(0);
 
-    expect((await owner.call('DELETE', `/api/developers/keys/${k.id}`)).body.message).toBe('API key revoked successfully');
-    expect((await owner.call('DELETE', `/api/developers/keys/${k.id}`)).body.key.status).toBe('revoked');
+    expect((await owner.req('DELETE', `/api/developers/keys/${k.id}`)).body.message).toBe('API key revoked successfully');
+    expect((await owner.req('DELETE', `/api/developers/keys/${k.id}`)).body.key.status).toBe('revoked');
     expect((await request(registry, 'POST', '/register', k.raw_key, { agent_id: 'a', agent_url: 'b' })).status).toBe(401);
 
     const expiresAt = Date.now() + 3000;
@@ -98,9 +98,9 @@ describe('NANDA agent registry protected by keyward', () => {
   });
 
   it('caps active keys per tier: a sixth active key on the free tier is refused', async () => {
-    const fresh = await Account.signup(keyward.url, 'cap@nexartis.example');
+    const fresh = await HttpAgent.newAccount(keyward.url, 'cap@nexartis.example');
     for (let i = 0; i < 5; i++) await fresh.createKey({ name: `k${i}` });
-    const sixth = await fresh.call('POST', '/api/developers/keys', { name: 'k5' });
+    const sixth = await fresh.req('POST', '/api/developers/keys', { name: 'k5' });
     expect(sixth.status).toBe(409);
     expect(sixth.body.error.message).toMatch(/allows 5 active keys/);
   });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { remoteVerifier } from '../../packages/middleware/src/index.js';
-import { Account, request, startKeyward } from '../support.js';
+import { HttpAgent, request, startKeyward } from '../support.js';
 import { neverminedApi } from './app.js';
 import { neverminedConfig } from './config.js';
 
@@ -10,7 +10,7 @@ describe('Nevermined payment-methods API protected by keyward', () => {
   let apis: Awaited<ReturnType<typeof neverminedApi>>[];
   let sandbox: string;
   let live: string;
-  let owner: Account;
+  let owner: HttpAgent;
 
   beforeAll(async () => {
     keyward = await startKeyward(neverminedConfig);
@@ -20,7 +20,7 @@ describe('Nevermined payment-methods API protected by keyward', () => {
     ];
     for (const a of apis) await a.listen({ port: 0, host: '127.0.0.1' });
     [sandbox, live] = apis.map((a) => `http://127.0.0.1:${(a.server.address() as { port: number }).port}`) as [string, string];
-    owner = await Account.signup(keyward.url, 'agent-owner@nevermined.example');
+    owner = await HttpAgent.newAccount(keyward.url, 'agent-owner@nevermined.example');
   });
   afterAll(async () => {
     for (const a of apis) await a.close();

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inProcessVerifier } from '../../packages/server/src/index.js';
-import { Account, request, startKeyward } from '../support.js';
+import { HttpAgent, request, startKeyward } from '../support.js';
 import { nomoticApi } from './app.js';
 import { nomoticConfig } from './config.js';
 
@@ -9,7 +9,7 @@ describe('Nomotic governance API protected by keyward', () => {
   let keyward: Awaited<ReturnType<typeof startKeyward>>;
   let api: Awaited<ReturnType<typeof nomoticApi>>;
   let base: string;
-  let admin: Account;
+  let admin: HttpAgent;
 
   beforeAll(async () => {
     keyward = await startKeyward({
@@ -19,7 +19,7 @@ describe('Nomotic governance API protected by keyward', () => {
     api = await nomoticApi(inProcessVerifier(keyward.keyward));
     await api.listen({ port: 0, host: '127.0.0.1' });
     base = `http://127.0.0.1:${(api.server.address() as { port: number }).port}/api/v1`;
-    admin = await Account.signup(keyward.url, 'ops@nomotic.example');
+    admin = await HttpAgent.newAccount(keyward.url, 'ops@nomotic.example');
   });
   afterAll(async () => {
     await api.close();
@@ -30,7 +30,7 @@ describe('Nomotic governance API protected by keyward', () => {
     expect((await request(base, 'GET', '/agents')).status).toBe(401);
     const key = await admin.createKey({ name: 'production-agent', scope: 'agentic' });
     expect(key.raw_key).toMatch(/^nm_live_/);
-    expect(JSON.stringify((await admin.call('GET', `/api/developers/keys/${key.id}`)).body)).not.toContain(key.raw_key);
+    expect(JSON.stringify((await admin.req('GET', `/api/developers/keys/${key.id}`)).body)).not.toContain(key.raw_key);
   });
 
   it('Read: reads only — a Read key cannot submit governance evaluations (403)', async () => {
@@ -65,7 +65,7 @@ describe('Nomotic governance API protected by keyward', () => {
     const old = await admin.createKey({ name: 'ci-pipeline', scope: 'write' });
     const next = await admin.createKey({ name: 'ci-pipeline-2', scope: 'write' });
     expect((await request(base, 'GET', '/agents', next.raw_key)).status).toBe(200);
-    await admin.call('DELETE', `/api/developers/keys/${old.id}`);
+    await admin.req('DELETE', `/api/developers/keys/${old.id}`);
     expect((await request(base, 'GET', '/agents', old.raw_key)).status).toBe(401);
   });
 

@@ -1,7 +1,7 @@
 import { serve } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inProcessVerifier } from '../../packages/server/src/index.js';
-import { Account, listening, request, startKeyward } from '../support.js';
+import { HttpAgent, listening, request, startKeyward } from '../support.js';
 import { nuvionApi } from './app.js';
 import { nuvionConfig } from './config.js';
 
@@ -11,7 +11,7 @@ describe('Nuvion payments API protected by keyward', () => {
   let servers: ReturnType<typeof serve>[];
   let sandbox: string;
   let production: string;
-  let admin: Account;
+  let admin: HttpAgent;
 
   beforeAll(async () => {
     keyward = await startKeyward(nuvionConfig);
@@ -25,7 +25,7 @@ describe('Nuvion payments API protected by keyward', () => {
       ),
     );
     [sandbox, production] = servers.map(listening) as [string, string];
-    admin = await Account.signup(keyward.url, 'admin@nuvion.example');
+    admin = await HttpAgent.newAccount(keyward.url, 'admin@nuvion.example');
   });
   afterAll(async () => {
     for (const s of servers) s.close();
@@ -52,8 +52,8 @@ describe('Nuvion payments API protected by keyward', () => {
   });
 
   it('keys inherit their creator’s permissions: a read-only user’s key can only GET, with the documented 403', async () => {
-    const inv = await admin.call('POST', '/api/org/members', { email: 'viewer@nuvion.example', role: 'read' });
-    const viewer = await Account.signup(keyward.url, 'viewer@nuvion.example', inv.body.invite_token);
+    const inv = await admin.req('POST', '/api/org/members', { email: 'viewer@nuvion.example', role: 'read' });
+    const viewer = await HttpAgent.newAccount(keyward.url, 'viewer@nuvion.example', { invite_token: inv.body.invite_token });
     const key = (await viewer.createKey({ name: 'reporting', environment: 'sandbox', scope: 'write' })).raw_key;
     expect((await request(sandbox, 'GET', '/accounts', key)).status).toBe(200);
     const r = await request(sandbox, 'POST', '/accounts', key, {});
@@ -65,10 +65,10 @@ describe('Nuvion payments API protected by keyward', () => {
 
   it('rotates without downtime: the new key works before the old one is deleted', async () => {
     const old = await admin.createKey({ name: 'svc', environment: 'production' });
-    const rot = await admin.call('POST', `/api/developers/keys/${old.id}/rotate`, { grace_period_seconds: 3600 });
+    const rot = await admin.req('POST', `/api/developers/keys/${old.id}/rotate`, { grace_period_seconds: 3600 });
     expect((await request(production, 'GET', '/accounts', rot.body.key.raw_key)).status).toBe(200);
     expect((await request(production, 'GET', '/accounts', old.raw_key)).status).toBe(200);
-    await admin.call('DELETE', `/api/developers/keys/${old.id}`);
+    await admin.req('DELETE', `/api/developers/keys/${old.id}`);
     expect((await request(production, 'GET', '/accounts', old.raw_key)).status).toBe(401);
     expect((await request(production, 'GET', '/accounts', rot.body.key.raw_key)).status).toBe(200);
   });

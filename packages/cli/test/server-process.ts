@@ -62,30 +62,4 @@ export class ServerProcess {
   }
 }
 
-/** A user agent over real HTTP that keeps its session cookie. */
-export class HttpAgent {
-  cookie = '';
-  constructor(public base: string) {}
-
-  async req(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
-    const res = await fetch(this.base + path, {
-      method,
-      headers: {
-        ...(this.cookie ? { cookie: this.cookie } : {}),
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        ...headers,
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const set = res.headers.get('set-cookie');
-    if (set?.startsWith('access_token=')) this.cookie = set.split(';')[0] ?? '';
-    const text = await res.text();
-    let json: any;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    return { status: res.status, body: json, headers: res.headers };
-  }
-}
+export { HttpAgent } from '../../../test-support/http-agent.js';

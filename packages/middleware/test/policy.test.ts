@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HttpAgent } from '../../../test-support/http-agent.js';
 import { createKeyward, defineConfig, inProcessVerifier, type Keyward, sqliteStore } from '../../server/src/index.js';
 import type { ProtectOptions } from '../src/protect.js';
 import { remoteVerifier } from '../src/remote-verifier.js';
@@ -31,36 +32,6 @@ async function call(base: string, method: string, path: string, key?: string, he
   return { status: res.status, body: (await res.json()) as any, headers: res.headers };
 }
 
-/** A person in the keyward server: signs up (or accepts an invitation) and makes keys. */
-class Person {
-  cookie = '';
-  async api(method: string, path: string, body?: unknown) {
-    const res = await fetch(server + path, {
-      method,
-      headers: { cookie: this.cookie, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const set = res.headers.get('set-cookie');
-    if (set) this.cookie = set.split(';')[0] ?? '';
-    return { status: res.status, body: (await res.json()) as any };
-  }
-  static async signup(email: string, invite?: string) {
-    const p = new Person();
-    const r = await p.api('POST', '/api/auth/signup', {
-      email,
-      password: 'correct horse battery 9',
-      ...(invite ? { invite_token: invite } : {}),
-    });
-    if (r.status !== 201) throw new Error(JSON.stringify(r.body));
-    return p;
-  }
-  async key(body: Record<string, unknown>): Promise<string> {
-    const r = await this.api('POST', '/api/developers/keys', { name: 'k', ...body });
-    if (r.status !== 201) throw new Error(JSON.stringify(r.body));
-    return r.body.key.raw_key;
-  }
-}
-
 type Variant = [string, (o: ProtectOptions) => Promise<RunningApi>, () => ProtectOptions['verifier']];
 const variants: Variant[] = [
   ['Fastify, in-process', fastifyApi, () => inProcessVerifier(keyward)],
@@ -72,11 +43,11 @@ const variants: Variant[] = [
 describe.each(variants)('the access policy through %s', (_name, start, verifier) => {
   let api: RunningApi;
   let liveApi: RunningApi;
-  let admin: Person;
+  let admin: HttpAgent;
   beforeAll(async () => {
     api = await start({ verifier: verifier(), environment: 'test' });
     liveApi = await start({ verifier: verifier(), environment: 'live' });
-    admin = await Person.signup(`admin-${Math.random().toString(36).slice(2)}@example.com`);
+    admin = await HttpAgent.newAccount(server, `admin-${Math.random().toString(36).slice(2)}@example.com`);
   });
   afterAll(async () => {
     await api.close();
@@ -91,7 +62,7 @@ describe.each(variants)('the access policy through %s', (_name, start, verifier)
   });
 
   it('a read key: GET 200, POST 403 with Nuvion’s forbidden body', async () => {
-    const key = await admin.key({ scope: 'read' });
+    const key = await admin.newKey({ scope: 'read' });
     const get = await call(api.base, 'GET', '/things', key);
     expect(get.status).toBe(200);
     expect(get.body.key).toMatchObject({ scope: 'read', environment: 'test' });
@@ -102,16 +73,16 @@ describe.each(variants)('the access policy through %s', (_name, start, verifier)
   });
 
   it('an agentic key passes a route that needs agentic and fails one that needs write', async () => {
-    const key = await admin.key({ scope: 'agentic' });
+    const key = await admin.newKey({ scope: 'agentic' });
     expect((await call(api.base, 'POST', '/agentic', key)).status).toBe(200);
     expect((await call(api.base, 'POST', '/things', key)).status).toBe(403);
   });
 
   it('a key made by a read member can only GET, whatever scope it asked for', async () => {
     const email = `reader-${Math.random().toString(36).slice(2)}@example.com`;
-    const inv = await admin.api('POST', '/api/org/members', { email, role: 'read' });
-    const reader = await Person.signup(email, inv.body.invite_token);
-    const key = await reader.key({ scope: 'admin' });
+    const inv = await admin.req('POST', '/api/org/members', { email, role: 'read' });
+    const reader = await HttpAgent.newAccount(server, email, { invite_token: inv.body.invite_token });
+    const key = await reader.newKey({ scope: 'admin' });
     expect((await call(api.base, 'GET', '/things', key)).status).toBe(200);
     expect((await call(api.base, 'POST', '/things', key)).status).toBe(403);
     expect((await call(api.base, 'DELETE', '/admin', key)).status).toBe(403);
@@ -119,19 +90,19 @@ describe.each(variants)('the access policy through %s', (_name, start, verifier)
 
   it('demoting an admin takes their admin key down on the very next request; removing them stops it', async () => {
     const email = `admin2-${Math.random().toString(36).slice(2)}@example.com`;
-    const inv = await admin.api('POST', '/api/org/members', { email, role: 'admin' });
-    const second = await Person.signup(email, inv.body.invite_token);
-    const key = await second.key({ scope: 'admin' });
+    const inv = await admin.req('POST', '/api/org/members', { email, role: 'admin' });
+    const second = await HttpAgent.newAccount(server, email, { invite_token: inv.body.invite_token });
+    const key = await second.newKey({ scope: 'admin' });
     expect((await call(api.base, 'DELETE', '/admin', key)).status).toBe(200);
-    expect((await admin.api('PATCH', `/api/org/members/${inv.body.member.id}`, { role: 'read' })).status).toBe(200);
+    expect((await admin.req('PATCH', `/api/org/members/${inv.body.member.id}`, { role: 'read' })).status).toBe(200);
     expect((await call(api.base, 'POST', '/things', key)).status).toBe(403);
     expect((await call(api.base, 'GET', '/things', key)).status).toBe(200);
-    expect((await admin.api('DELETE', `/api/org/members/${inv.body.member.id}`)).status).toBe(200);
+    expect((await admin.req('DELETE', `/api/org/members/${inv.body.member.id}`)).status).toBe(200);
     expect((await call(api.base, 'GET', '/things', key)).status).toBe(401);
   });
 
   it('a test key against the live API: 401 naming its environment and base URL', async () => {
-    const key = await admin.key({ scope: 'write' });
+    const key = await admin.newKey({ scope: 'write' });
     const r = await call(liveApi.base, 'GET', '/things', key);
     expect(r.status).toBe(401);
     expect(r.body.error.message).toContain('test');
@@ -139,11 +110,11 @@ describe.each(variants)('the access policy through %s', (_name, start, verifier)
   });
 
   it('a revoked key: 401 at once', async () => {
-    const key = await admin.key({ scope: 'write' });
-    const list = await admin.api('GET', '/api/developers/keys');
+    const key = await admin.newKey({ scope: 'write' });
+    const list = await admin.req('GET', '/api/developers/keys');
     const id = list.body.keys.find((k: { last4: string }) => key.endsWith(k.last4)).id;
     expect((await call(api.base, 'GET', '/things', key)).status).toBe(200);
-    await admin.api('DELETE', `/api/developers/keys/${id}`);
+    await admin.req('DELETE', `/api/developers/keys/${id}`);
     expect((await call(api.base, 'GET', '/things', key)).status).toBe(401);
   });
 
@@ -151,15 +122,15 @@ describe.each(variants)('the access policy through %s', (_name, start, verifier)
     const open = await call(api.base, 'GET', '/open');
     expect(open.status).toBe(200);
     expect(open.body.key).toBeNull();
-    const read = await admin.key({ scope: 'read' });
+    const read = await admin.newKey({ scope: 'read' });
     expect((await call(api.base, 'GET', '/open', read)).body.key.scope).toBe('read');
     expect((await call(api.base, 'GET', '/open', 'kw_test_notakey')).status).toBe(401);
     expect((await call(api.base, 'GET', '/open', undefined, { authorization: 'Basic Zm9vOmJhcg==' })).status).toBe(401);
   });
 
   it('IP allowlists: 10.0.0.0/8 from 127.0.0.1 is 403, 127.0.0.1/32 is 200, a spoofed X-Forwarded-For is ignored', async () => {
-    const ten = await admin.key({ scope: 'read', ip_allowlist: ['10.0.0.0/8'] });
-    const lo = await admin.key({ scope: 'read', ip_allowlist: ['127.0.0.1/32', '::1/128'] });
+    const ten = await admin.newKey({ scope: 'read', ip_allowlist: ['10.0.0.0/8'] });
+    const lo = await admin.newKey({ scope: 'read', ip_allowlist: ['127.0.0.1/32', '::1/128'] });
     expect((await call(api.base, 'GET', '/things', ten)).status).toBe(403);
     expect((await call(api.base, 'GET', '/things', ten, { 'x-forwarded-for': '10.1.2.3' })).status).toBe(403);
     expect((await call(api.base, 'GET', '/things', lo)).status).toBe(200);
@@ -167,9 +138,9 @@ describe.each(variants)('the access policy through %s', (_name, start, verifier)
 });
 
 describe.each(variants)('enforcement modes and trusted proxies through %s', (_name, start, verifier) => {
-  let admin: Person;
+  let admin: HttpAgent;
   beforeAll(async () => {
-    admin = await Person.signup(`modes-${Math.random().toString(36).slice(2)}@example.com`);
+    admin = await HttpAgent.newAccount(server, `modes-${Math.random().toString(36).slice(2)}@example.com`);
   });
 
   it('optional (transition period): a keyless write passes and is counted; a bad key still gets 401', async () => {
@@ -180,7 +151,7 @@ describe.each(variants)('enforcement modes and trusted proxies through %s', (_na
       expect(r.body.key).toBeNull();
       expect(api.anonymous()).toBe(1);
       expect((await call(api.base, 'POST', '/things', 'kw_test_bogus')).status).toBe(401);
-      const read = await admin.key({ scope: 'read' });
+      const read = await admin.newKey({ scope: 'read' });
       expect((await call(api.base, 'POST', '/things', read)).status).toBe(403);
     } finally {
       await api.close();
@@ -200,7 +171,7 @@ describe.each(variants)('enforcement modes and trusted proxies through %s', (_na
   it('behind a trusted proxy, X-Forwarded-For names the client', async () => {
     const api = await start({ verifier: verifier(), trustedProxies: ['127.0.0.1/32', '::1/128'] });
     try {
-      const ten = await admin.key({ scope: 'read', ip_allowlist: ['10.0.0.0/8'] });
+      const ten = await admin.newKey({ scope: 'read', ip_allowlist: ['10.0.0.0/8'] });
       expect((await call(api.base, 'GET', '/things', ten, { 'x-forwarded-for': '10.1.2.3' })).status).toBe(200);
       expect((await call(api.base, 'GET', '/things', ten, { 'x-forwarded-for': '192.168.1.1' })).status).toBe(403);
     } finally {
