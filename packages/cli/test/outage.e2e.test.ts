@@ -62,7 +62,7 @@ describe.skipIf(!hasRedis)('Redis stops while the server runs', () => {
       }
     }
     expect((await fetch(`${server.base}/health`)).status).toBe(200);
-    expect(server.output.match(/Redis unreachable/g)).toHaveLength(1);
+    expect((await server.waitForOutput('Redis unreachable')).match(/Redis unreachable/g)).toHaveLength(1);
 
     procs.push(await redisOn(port));
     let limited = false;
@@ -71,7 +71,7 @@ describe.skipIf(!hasRedis)('Redis stops while the server runs', () => {
       limited = (await whoami()).headers.get('ratelimit-limit') === '60';
     }
     expect(limited).toBe(true);
-    expect(server.output).toContain('Redis reachable again');
+    expect(await server.waitForOutput('Redis reachable again')).toContain('Redis reachable again');
   }, 30_000);
 });
 

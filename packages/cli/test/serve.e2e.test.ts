@@ -18,8 +18,8 @@ describe('keyward serve, end to end over HTTP', () => {
   });
   afterAll(() => server.stop());
 
-  it('prints its URL, creates its data folder and a 0600 secret on first start', () => {
-    expect(server.output).toContain(`keyward listening on ${server.base}`);
+  it('prints its URL, creates its data folder and a 0600 secret on first start', async () => {
+    expect(await server.waitForOutput(`keyward listening on ${server.base}`)).toContain(`keyward listening on ${server.base}`);
     const data = join(server.dataDir, 'data');
     expect(statSync(join(data, 'secret')).mode & 0o777).toBe(0o600);
     expect(readdirSync(data)).toContain('keyward.db');

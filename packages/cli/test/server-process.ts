@@ -53,6 +53,13 @@ export class ServerProcess {
     throw new Error(`server did not start: ${this.output}`);
   }
 
+  /** What the server printed, once it contains `text`: output crosses a pipe and may trail the HTTP answers. */
+  async waitForOutput(text: string, ms = 5000): Promise<string> {
+    const end = Date.now() + ms;
+    while (!this.output.includes(text) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    return this.output;
+  }
+
   stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
     if (this.proc.exitCode !== null) return Promise.resolve(this.proc.exitCode);
     return new Promise((ok) => {
