@@ -122,3 +122,23 @@ describe('usage, audit and metrics', () => {
     expect(m.body).toMatch(/keyward_verify_duration_seconds_count 2/);
   });
 });
+
+describe('a key above its organization’s plan', () => {
+  it('is shown and enforced at the organization’s plan, on the usage endpoint and the key’s page alike', async () => {
+    h = await startHarness({ default_plan: 'business' });
+    const a = new Agent(h.app);
+    const me = await a.signup('downgrade@example.com');
+    const key = await a.createKey({ tier: 'pro' });
+    await h.keyward.ctx.store.setOrganizationPlan(me.organization.id, 'free');
+    expect((await a.req('GET', '/v1/whoami', undefined, bearer(key.raw_key))).headers['ratelimit-limit']).toBe('60');
+    const usage = await a.req('GET', `/api/developers/keys/${key.id}/usage`);
+    expect(usage.body).toMatchObject({ tier: 'pro', minute: { limit: 60 }, month: { limit: 1000, used: 1 } });
+    const page = await h.app.inject({
+      method: 'GET',
+      url: `/dashboard/keys/${key.id}`,
+      headers: { cookie: a.cookie ?? '', accept: 'text/html' },
+    });
+    expect(page.body).toContain('<strong>60</strong> requests per minute');
+    expect(page.body).toContain('<strong>1</strong> of 1,000 requests');
+  });
+});

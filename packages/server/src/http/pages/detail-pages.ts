@@ -1,7 +1,8 @@
-import { dayOf, KeywardError, monthOf, nextMonthStart, ROLES, type Role } from '@keyward/core';
+import { dayOf, KeywardError, ROLES, type Role } from '@keyward/core';
 import type { FastifyInstance } from 'fastify';
+import { planForKey } from '../../config/config.js';
 import type { AuditEvent, DailyUsage } from '../../storage/store.js';
-import { usageByDay } from '../../usage/usage-report.js';
+import { keyUsage } from '../../usage/usage-report.js';
 import type { AppContext } from '../context.js';
 import { html, type SafeHtml } from '../html.js';
 import { isEmail } from './auth-pages.js';
@@ -26,7 +27,9 @@ ${events.map(
 )}</tbody></table>`;
 }
 
-function chart(days: DailyUsage[], from: number, now: number): SafeHtml {
+/** The last 30 days as bars, empty days included. */
+function chart(days: DailyUsage[], now: number): SafeHtml {
+  const from = now - 29 * 86_400_000;
   const series: { day: string; allowed: number; denied: number }[] = [];
   for (let t = from; t <= now; t += 86_400_000) {
     const day = dayOf(t);
@@ -54,12 +57,11 @@ export function detailPages(app: FastifyInstance, ctx: AppContext): void {
       throw error;
     }
     const now = ctx.clock.now();
-    const from = now - 29 * 86_400_000;
-    const month = monthOf(now);
-    const all = await usageByDay(ctx.store, ctx.usage, key.id, dayOf(Math.min(from, Date.parse(`${month}-01T00:00:00Z`))), dayOf(now));
-    const used = all.filter((d) => d.day.startsWith(month)).reduce((n, d) => n + d.allowed, 0);
-    const plan = ctx.config.plans[key.tier];
-    const quota = plan?.monthlyRequests ?? null;
+    const usage = await keyUsage(ctx.store, ctx.usage, key.id, now);
+    const used = usage.allowed;
+    // The same plan the verifier enforces: the key's tier, capped by the organization's current plan.
+    const plan = planForKey(ctx.config, { tier: key.tier, orgPlan: page.session.organization.plan });
+    const quota = plan.monthlyRequests;
     const pct = quota ? Math.min(100, Math.round((used / quota) * 20) * 5) : 0;
     const recent = await ctx.store.recentRequests(key.id, 15);
     const events = await ctx.store.listAudit(page.actor.orgId, { keyId: key.id, limit: 20 });
@@ -68,12 +70,12 @@ export function detailPages(app: FastifyInstance, ctx: AppContext): void {
 <div class="grid">
 <section class="card"><h2>This month</h2><p><strong>${used.toLocaleString('en-US')}</strong> of ${quota === null ? 'unlimited' : quota.toLocaleString('en-US')} requests</p>
 ${quota ? html`<div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="${quota}" aria-valuenow="${used}" aria-label="Monthly quota used"><span class="w${pct}"></span></div>` : ''}
-<p class="hint">Resets ${when(nextMonthStart(now))}.</p></section>
-<section class="card"><h2>Per minute</h2><p><strong>${plan?.requestsPerMinute ?? 'unlimited'}</strong> requests per minute</p><p class="hint">Over it: 429 with Retry-After.</p></section>
+<p class="hint">Resets ${when(usage.resetsAt)}.</p></section>
+<section class="card"><h2>Per minute</h2><p><strong>${plan.requestsPerMinute ?? 'unlimited'}</strong> requests per minute</p><p class="hint">Over it: 429 with Retry-After.</p></section>
 <section class="card"><h2>Key</h2><dl class="facts"><dt>Created</dt><dd>${when(key.createdAt)}</dd><dt>Last used</dt><dd>${when(key.lastUsedAt, 'never')}</dd>
 <dt>Expires</dt><dd>${when(key.expiresAt, 'never')}</dd><dt>IP allowlist</dt><dd>${key.ipAllowlist.length ? key.ipAllowlist.join(', ') : 'any address'}</dd></dl></section>
 </div>
-<section class="card"><h2>Requests per day</h2>${chart(all, from, now)}</section>
+<section class="card"><h2>Requests per day</h2>${chart(usage.daily, now)}</section>
 <section class="card"><h2>Recent requests</h2>${
       recent.length === 0
         ? html`<p class="muted">No requests yet.</p>`

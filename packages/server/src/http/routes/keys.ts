@@ -1,7 +1,7 @@
-import { dayOf, KeywardError, monthOf, nextMonthStart } from '@keyward/core';
+import { KeywardError } from '@keyward/core';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { presentKey } from '../../keys/key-service.js';
-import { usageByDay } from '../../usage/usage-report.js';
+import { keyUsage } from '../../usage/usage-report.js';
 import { type AppContext, type RouteDoc, route } from '../context.js';
 import { parse } from '../errors.js';
 import { createKeyBody, keyIdParam, rotateKeyBody } from '../schemas.js';
@@ -119,13 +119,8 @@ export function keyRoutes(app: FastifyInstance, ctx: AppContext, docs: RouteDoc[
     async (req, reply) => {
       const actor = await ctx.auth.actor(req, reply);
       const key = await ctx.keys.get(actor, keyId(req));
-      const t = now();
-      const month = monthOf(t);
-      const from = dayOf(t - 29 * 86_400_000);
-      const days = await usageByDay(ctx.store, ctx.usage, key.id, from < `${month}-01` ? from : `${month}-01`, dayOf(t));
-      const inMonth = days.filter((d) => d.day.startsWith(month));
-      const monthAllowed = inMonth.reduce((n, d) => n + d.allowed, 0);
-      const monthDenied = inMonth.reduce((n, d) => n + d.denied, 0);
+      const usage = await keyUsage(ctx.store, ctx.usage, key.id, now());
+      const monthAllowed = usage.allowed;
       const org = await ctx.store.findOrganization(actor.orgId);
       const plan = ctx.verifier.planOf({ tier: key.tier, orgPlan: org?.plan ?? key.tier });
       const recent = await ctx.store.recentRequests(key.id, 20);
@@ -134,16 +129,16 @@ export function keyRoutes(app: FastifyInstance, ctx: AppContext, docs: RouteDoc[
         tier: key.tier,
         minute: { limit: plan.requestsPerMinute },
         month: {
-          month,
+          month: usage.month,
           limit: plan.monthlyRequests,
           used: monthAllowed,
           remaining: plan.monthlyRequests === null ? null : Math.max(0, plan.monthlyRequests - monthAllowed),
           allowed: monthAllowed,
-          denied: monthDenied,
-          total: monthAllowed + monthDenied,
-          resets_at: new Date(nextMonthStart(t)).toISOString(),
+          denied: usage.denied,
+          total: monthAllowed + usage.denied,
+          resets_at: new Date(usage.resetsAt).toISOString(),
         },
-        daily: days.filter((d) => d.day >= from).map((d) => ({ day: d.day, allowed: d.allowed, denied: d.denied })),
+        daily: usage.daily.map((d) => ({ day: d.day, allowed: d.allowed, denied: d.denied })),
         recent_requests: recent.map((r) => ({
           method: r.method,
           path: r.path,
