@@ -26,6 +26,11 @@ export interface SessionContext {
   sessionId: string;
 }
 
+/** The actor a signed-in person acts as: themselves, in their organization, with their current role. */
+export function actorOfSession(s: SessionContext): Actor {
+  return { kind: 'user', userId: s.user.id, orgId: s.organization.id, role: s.member.role, memberId: s.member.id };
+}
+
 /** Sign-up, sign-in and sessions. */
 export class AccountService {
   readonly #throttle = new LoginThrottle();

@@ -1,6 +1,6 @@
 import { clientAddress, IpAllowlist, KeywardError, parseBearer, rateLimitHeaders, type Scope, verifyFailure } from '@keyward/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { AccountService, Actor, SessionContext } from '../auth/account-service.js';
+import { type AccountService, type Actor, actorOfSession, type SessionContext } from '../auth/account-service.js';
 import type { KeywardConfig } from '../config/config.js';
 import type { RateLimitState, Verifier, VerifyResult } from '../keys/verifier.js';
 
@@ -92,13 +92,7 @@ export class RequestAuth {
     const session = await this.session(request);
     if (!session) throw new KeywardError('unauthorized', 'Sign in, or send an admin-scoped API key as Bearer.');
     this.checkCsrf(request);
-    return {
-      kind: 'user',
-      userId: session.user.id,
-      orgId: session.organization.id,
-      role: session.member.role,
-      memberId: session.member.id,
-    };
+    return actorOfSession(session);
   }
 
   /**

@@ -1,5 +1,6 @@
 import { hash as oneShotHash } from 'node:crypto';
 import {
+  ERROR_STATUS,
   hashKey,
   type KeyFormat,
   type LimitDecision,
@@ -8,6 +9,7 @@ import {
   type Scope,
   scopeAllows,
   scopeForMethod,
+  VERIFY_CODE_ERROR,
   type VerifyCode,
 } from '@keyward/core';
 import type { Logger } from 'pino';
@@ -176,23 +178,12 @@ export class Verifier {
       at,
       input.method ?? 'VERIFY',
       input.path ?? '',
-      allowed ? 200 : STATUS_OF[deniedCode ?? 'NOT_FOUND'],
+      allowed ? 200 : ERROR_STATUS[VERIFY_CODE_ERROR[deniedCode ?? 'NOT_FOUND']],
       input.ip ?? '',
       deniedCode,
     );
   }
 }
-
-const STATUS_OF: Record<VerifyCode, number> = {
-  NOT_FOUND: 401,
-  REVOKED: 401,
-  EXPIRED: 401,
-  WRONG_ENVIRONMENT: 401,
-  INSUFFICIENT_SCOPE: 403,
-  IP_NOT_ALLOWED: 403,
-  RATE_LIMITED: 429,
-  QUOTA_EXCEEDED: 429,
-};
 
 function rateLimitState(rate: LimitDecision | null, quota: LimitDecision | null): RateLimitState | null {
   const tight = rate && quota ? (quota.remaining < rate.remaining ? quota : rate) : (rate ?? quota);

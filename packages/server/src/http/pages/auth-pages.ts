@@ -8,11 +8,6 @@ import { CSS, JS } from './assets.js';
 
 type Form = Record<string, string | undefined>;
 
-/** A form post must come from our own pages: browsers send `Origin` on every POST, so a foreign one is refused. */
-export function sameOrigin(ctx: AppContext, req: FastifyRequest): boolean {
-  return ctx.auth.fromOwnOrigin(req);
-}
-
 export function isEmail(value: string): boolean {
   return value.length <= 254 && /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(value);
 }
@@ -60,7 +55,7 @@ export function authPages(app: FastifyInstance, ctx: AppContext): void {
   app.post('/login', async (req, reply) => {
     const form = (req.body ?? {}) as Form;
     const next = safeNext(form.next);
-    if (!sameOrigin(ctx, req)) throw new KeywardError('forbidden', 'Cross-origin form posts are not allowed.');
+    if (!ctx.auth.fromOwnOrigin(req)) throw new KeywardError('forbidden', 'Cross-origin form posts are not allowed.');
     try {
       const { token } = await ctx.accounts.login(String(form.email ?? ''), String(form.password ?? ''));
       setSessionCookie(ctx, reply, token, ctx.config.sessionTtlMs);
@@ -81,7 +76,7 @@ export function authPages(app: FastifyInstance, ctx: AppContext): void {
     const form = (req.body ?? {}) as Form;
     const next = safeNext(form.next);
     const invite = String(form.invite_token ?? '').slice(0, 200);
-    if (!sameOrigin(ctx, req)) throw new KeywardError('forbidden', 'Cross-origin form posts are not allowed.');
+    if (!ctx.auth.fromOwnOrigin(req)) throw new KeywardError('forbidden', 'Cross-origin form posts are not allowed.');
     const email = String(form.email ?? '').trim();
     const password = String(form.password ?? '');
     const fail = (message: string) =>
@@ -104,7 +99,7 @@ export function authPages(app: FastifyInstance, ctx: AppContext): void {
   });
 
   app.post('/logout', async (req, reply) => {
-    if (!sameOrigin(ctx, req)) throw new KeywardError('forbidden', 'Cross-origin form posts are not allowed.');
+    if (!ctx.auth.fromOwnOrigin(req)) throw new KeywardError('forbidden', 'Cross-origin form posts are not allowed.');
     const token = cookieValue(req, SESSION_COOKIE);
     if (token) await ctx.accounts.logout(token);
     reply.header('set-cookie', `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0`);

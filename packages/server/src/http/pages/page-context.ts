@@ -1,9 +1,9 @@
 import { KeywardError } from '@keyward/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Actor, SessionContext } from '../../auth/account-service.js';
+import { type Actor, actorOfSession, type SessionContext } from '../../auth/account-service.js';
 import type { AppContext } from '../context.js';
 import { csrfToken, csrfValid, html, type PageOptions, type SafeHtml, sendPage } from '../html.js';
-import { sameOrigin } from './auth-pages.js';
+import { toSignIn } from './auth-pages.js';
 
 export type Form = Record<string, string | undefined>;
 
@@ -25,20 +25,14 @@ export interface SignedIn {
 export async function signedIn(ctx: AppContext, req: FastifyRequest, reply: FastifyReply): Promise<SignedIn | null> {
   const session = await ctx.auth.session(req);
   if (!session) {
-    reply.redirect(`/login?next=${encodeURIComponent(req.url)}`, 303);
+    toSignIn(req, reply);
     return null;
   }
   const csrf = csrfToken(ctx.config.secret, session.sessionId);
   return {
     session,
     csrf,
-    actor: {
-      kind: 'user',
-      userId: session.user.id,
-      orgId: session.organization.id,
-      role: session.member.role,
-      memberId: session.member.id,
-    },
+    actor: actorOfSession(session),
     render(r, o) {
       const nav = html`<nav aria-label="Main">${NAV.map(([href, label]) => html`<a href="${href}"${o.current === href ? html` aria-current="page"` : ''}>${label}</a>`)}</nav>`;
       return sendPage(r, { ...o, nav, user: { email: session.user.email, csrf } });
@@ -49,7 +43,7 @@ export async function signedIn(ctx: AppContext, req: FastifyRequest, reply: Fast
 /** Every dashboard form post: from our origin, with the session's CSRF token. Anything else is a 403. */
 export function checkForm(ctx: AppContext, req: FastifyRequest, page: SignedIn): Form {
   const form = (req.body ?? {}) as Form;
-  if (!sameOrigin(ctx, req) || !csrfValid(ctx.config.secret, page.session.sessionId, form.csrf)) {
+  if (!ctx.auth.fromOwnOrigin(req) || !csrfValid(ctx.config.secret, page.session.sessionId, form.csrf)) {
     throw new KeywardError('forbidden', 'This form did not come from keyward (missing or wrong CSRF token).');
   }
   return form;

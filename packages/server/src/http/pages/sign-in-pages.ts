@@ -1,16 +1,12 @@
 import { KeywardError, SCOPE_DESCRIPTIONS, type Scope } from '@keyward/core';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { Actor, SessionContext } from '../../auth/account-service.js';
+import { actorOfSession, type SessionContext } from '../../auth/account-service.js';
 import { loopbackCallback, type SignInRequest } from '../../signin/grant-service.js';
 import type { AppContext } from '../context.js';
 import { csrfToken, csrfValid, html, type SafeHtml, sendPage } from '../html.js';
-import { sameOrigin, toSignIn } from './auth-pages.js';
+import { toSignIn } from './auth-pages.js';
 
 type Params = Record<string, string | undefined>;
-
-function actorOf(s: SessionContext): Actor {
-  return { kind: 'user', userId: s.user.id, orgId: s.organization.id, role: s.member.role, memberId: s.member.id };
-}
 
 function errorPage(reply: FastifyReply, status: number, title: string, message: string) {
   return sendPage(reply, {
@@ -117,12 +113,12 @@ ${facts(ctx, session, checked.request, html`<dt>Returns to</dt><dd><code>${check
     }
     const session = await ctx.auth.session(req);
     if (!session) return errorPage(reply, 401, 'Signed out', 'Sign in again and restart the sign-in from your application.');
-    if (!sameOrigin(ctx, req) || !csrfValid(ctx.config.secret, session.sessionId, form.csrf)) {
+    if (!ctx.auth.fromOwnOrigin(req) || !csrfValid(ctx.config.secret, session.sessionId, form.csrf)) {
       return errorPage(reply, 403, 'Request refused', 'This form did not come from keyward. Start the sign-in again.');
     }
     if (form.decision !== 'approve')
       return reply.redirect(redirectTo(checked.callback, { error: 'access_denied', state: checked.state }), 303);
-    const actor = actorOf(session);
+    const actor = actorOfSession(session);
     const direct = ctx.config.agentSignIn.directKeyParam;
     if (!checked.challenge && direct) {
       try {
@@ -164,13 +160,13 @@ ${typed ? html`<div class="error" role="alert">That code is not valid or has exp
     const form = (req.body ?? {}) as Params;
     const session = await ctx.auth.session(req);
     if (!session) return toSignIn(req, reply);
-    if (!sameOrigin(ctx, req) || !csrfValid(ctx.config.secret, session.sessionId, form.csrf)) {
+    if (!ctx.auth.fromOwnOrigin(req) || !csrfValid(ctx.config.secret, session.sessionId, form.csrf)) {
       return errorPage(reply, 403, 'Request refused', 'This form did not come from keyward.');
     }
     const grant = await ctx.signIn.pendingDevice(String(form.user_code ?? ''));
     if (!grant) return errorPage(reply, 400, 'Code not valid', 'That code is not valid, was already answered, or has expired.');
     const approve = form.decision === 'approve';
-    await ctx.signIn.answerDevice(actorOf(session), grant, approve);
+    await ctx.signIn.answerDevice(actorOfSession(session), grant, approve);
     const body = approve
       ? html`<div class="card narrow"><h1>Device approved</h1><div class="success">Your device will receive its key in a moment. You can close this page.</div></div>`
       : html`<div class="card narrow"><h1>Sign-in denied</h1><div class="notice">No key was created.</div></div>`;
