@@ -22,15 +22,14 @@ export function cookieValue(request: FastifyRequest, name: string): string | nul
 }
 
 export function setRateLimitHeaders(reply: FastifyReply, state: RateLimitState | null | undefined): void {
-  if (state) reply.headers(rateLimitHeaders({ limit: state.limit, remaining: state.remaining, reset: state.resetSeconds }));
+  if (state) reply.headers(rateLimitHeaders(state));
 }
 
 /** A failed verification as the HTTP error a protected route answers with (Nuvion's bodies for 401 and 403). */
 export function verifyError(result: Extract<VerifyResult, { valid: false }>): KeywardError {
-  const r = result.ratelimit;
   const failure = verifyFailure(result.code, result.message, {
     retryAfterSeconds: result.retryAfterSeconds,
-    ratelimit: r ? { limit: r.limit, remaining: r.remaining, reset: r.resetSeconds } : null,
+    ratelimit: result.ratelimit,
   });
   return new KeywardError(failure.code, failure.message, failure.headers);
 }

@@ -30,7 +30,7 @@ function unavailable(error: unknown): never {
 }
 
 function toOutcome(r: VerifyResult): VerifyOutcome {
-  const rl = r.ratelimit ? { limit: r.ratelimit.limit, remaining: r.ratelimit.remaining, reset: r.ratelimit.resetSeconds } : null;
+  const rl = r.ratelimit ?? null;
   if (r.valid) {
     const k = r.key;
     return {

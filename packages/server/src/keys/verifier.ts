@@ -32,11 +32,14 @@ export interface VerifyInput {
   ip?: string;
 }
 
-/** What the RateLimit-* headers say: the tighter of the per-minute and monthly budgets. */
+/**
+ * What the RateLimit-* headers say: the tighter of the per-minute and monthly budgets, `reset` in seconds. The same
+ * shape as the verify endpoint's `ratelimit` and the middleware's `RateLimitInfo`, so it passes through as it is.
+ */
 export interface RateLimitState {
   limit: number;
   remaining: number;
-  resetSeconds: number;
+  reset: number;
 }
 
 export type VerifyResult =
@@ -188,5 +191,5 @@ export class Verifier {
 function rateLimitState(rate: LimitDecision | null, quota: LimitDecision | null): RateLimitState | null {
   const tight = rate && quota ? (quota.remaining < rate.remaining ? quota : rate) : (rate ?? quota);
   if (!tight) return null;
-  return { limit: tight.limit, remaining: tight.remaining, resetSeconds: Math.max(0, Math.ceil(tight.resetMs / 1000)) };
+  return { limit: tight.limit, remaining: tight.remaining, reset: Math.max(0, Math.ceil(tight.resetMs / 1000)) };
 }

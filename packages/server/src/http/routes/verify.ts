@@ -45,11 +45,7 @@ export function verifyRoutes(app: FastifyInstance, ctx: AppContext, docs: RouteD
           owner_id: k.createdBy,
           expires_at: iso(k.expiresAt),
           metadata: k.metadata,
-          ratelimit: result.ratelimit && {
-            limit: result.ratelimit.limit,
-            remaining: result.ratelimit.remaining,
-            reset: result.ratelimit.resetSeconds,
-          },
+          ratelimit: result.ratelimit,
         };
       }
       setRateLimitHeaders(reply, result.ratelimit);
@@ -91,11 +87,7 @@ export function verifyRoutes(app: FastifyInstance, ctx: AppContext, docs: RouteD
         created_by: k.createdBy,
         expires_at: iso(k.expiresAt),
         limits: { requests_per_minute: plan.requestsPerMinute, monthly_requests: plan.monthlyRequests },
-        ratelimit: result.ratelimit && {
-          limit: result.ratelimit.limit,
-          remaining: result.ratelimit.remaining,
-          reset: result.ratelimit.resetSeconds,
-        },
+        ratelimit: result.ratelimit,
       };
     },
   );
