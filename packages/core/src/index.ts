@@ -5,6 +5,7 @@ export { BASE62_ALPHABET, encodeBase62, isBase62, randomBase62 } from './keys/ba
 export { CHECKSUM_LENGTH, checksumOf } from './keys/checksum.js';
 export { constantTimeEqual, hashKey } from './keys/hash.js';
 export {
+  checksumMatches,
   displayKey,
   generateKey,
   KEY_BODY_LENGTH,

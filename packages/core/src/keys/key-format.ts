@@ -23,6 +23,14 @@ export type ParseResult =
   | { ok: true; key: ParsedKey }
   | { ok: false; reason: 'unknown_prefix' | 'bad_length' | 'bad_characters' | 'bad_checksum' };
 
+/**
+ * Whether a key's body — the 42 characters after its prefix — is base62 and ends in the checksum of its random
+ * part. Needs no prefix and no storage: what parsers, scanners and clients use to catch a typo or a fake.
+ */
+export function checksumMatches(body: string): boolean {
+  return body.length === KEY_BODY_LENGTH && isBase62(body) && checksumOf(body.slice(0, RANDOM_LENGTH)) === body.slice(RANDOM_LENGTH);
+}
+
 /** Mints a new raw key for an environment: `<prefix><36 random base62><6 checksum>`. */
 export function generateKey(environment: KeyEnvironment): string {
   const random = randomBase62(RANDOM_LENGTH);
@@ -57,9 +65,9 @@ export class KeyFormat {
     const body = raw.slice(env.prefix.length);
     if (body.length !== KEY_BODY_LENGTH) return { ok: false, reason: 'bad_length' };
     if (!isBase62(body)) return { ok: false, reason: 'bad_characters' };
+    if (!checksumMatches(body)) return { ok: false, reason: 'bad_checksum' };
     const random = body.slice(0, RANDOM_LENGTH);
     const checksum = body.slice(RANDOM_LENGTH);
-    if (checksumOf(random) !== checksum) return { ok: false, reason: 'bad_checksum' };
     return { ok: true, key: { environment: env.name, prefix: env.prefix, random, checksum, last4: body.slice(-4) } };
   }
 }

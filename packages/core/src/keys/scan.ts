@@ -1,5 +1,4 @@
-import { checksumOf } from './checksum.js';
-import { KEY_BODY_LENGTH, RANDOM_LENGTH } from './key-format.js';
+import { checksumMatches } from './key-format.js';
 
 export interface FoundKey {
   /** The prefix, e.g. `kw_live_`, `nv_test_`, `sandbox:`. */
@@ -28,7 +27,7 @@ export function findKeys(text: string): FoundKey[] {
   for (const m of text.matchAll(CANDIDATE)) {
     const prefix = m[1] as string;
     const body = m[2] as string;
-    if (body.length !== KEY_BODY_LENGTH || checksumOf(body.slice(0, RANDOM_LENGTH)) !== body.slice(RANDOM_LENGTH)) continue;
+    if (!checksumMatches(body)) continue;
     found.push({ prefix, index: m.index ?? 0, display: `${prefix}…${body.slice(-4)}` });
   }
   return found;

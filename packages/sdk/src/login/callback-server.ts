@@ -1,6 +1,6 @@
-import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { constantTimeEqual } from '@keyward/core';
 
 export interface CallbackResult {
   params: URLSearchParams;
@@ -19,12 +19,6 @@ function answer(res: ServerResponse, status: number, title: string, text: string
     connection: 'close',
   });
   res.end(PAGE(title, text));
-}
-
-function sameSecret(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 /**
@@ -59,7 +53,7 @@ export async function startCallbackServer(options: { timeoutMs: number; requireP
     const url = new URL(req.url ?? '/', `http://127.0.0.1:${port}`);
     if (req.method !== 'GET' || url.pathname !== '/callback') return answer(res, 404, 'Not found', 'Nothing here.');
     const state = url.searchParams.get('state') ?? '';
-    if (!sameSecret(state, expectedState))
+    if (!constantTimeEqual(state, expectedState))
       return answer(res, 400, 'Sign-in not recognised', 'This response does not belong to the sign-in in progress.');
     if (url.searchParams.get('error')) {
       done = true;

@@ -1,4 +1,4 @@
-import { checksumOf, KEY_BODY_LENGTH, RANDOM_LENGTH } from '@keyward/core';
+import { checksumMatches, KEY_BODY_LENGTH } from '@keyward/core';
 import { accountFor, type Profile, Profiles } from '../profiles.js';
 import { keywardProvider, type Provider } from '../providers.js';
 import { osSecretStore, type SecretStore, SecretStoreUnavailableError } from '../secret-store.js';
@@ -116,8 +116,7 @@ function checkShape(provider: Provider, raw: string, environment: string | null)
     );
   }
   if (provider.name === 'keyward') {
-    const body = raw.slice(-KEY_BODY_LENGTH);
-    if (!/^[0-9A-Za-z]+$/.test(body) || checksumOf(body.slice(0, RANDOM_LENGTH)) !== body.slice(RANDOM_LENGTH)) {
+    if (!checksumMatches(raw.slice(-KEY_BODY_LENGTH))) {
       throw new LoginError('that is not a valid keyward key (its checksum does not match: mistyped or truncated?)');
     }
   }
