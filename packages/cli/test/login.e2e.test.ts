@@ -28,7 +28,10 @@ const PASSWORD = 'correct horse battery 9';
  * folder is a fresh temp folder, so whatever keyward writes there can be searched afterwards.
  */
 function inKeyring(script: string, home: string, work: string) {
-  const full = `echo -n pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null\n${script}`;
+  // --unlock forks the daemon, which claims org.freedesktop.secrets a moment later: wait for it (5 s at most), or the
+  // first command may find no Secret Service yet.
+  const ready = `for i in $(seq 1 50); do dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null | grep -q 'boolean true' && break; sleep 0.1; done`;
+  const full = `echo -n pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null\n${ready}\n${script}`;
   const proc = spawn('dbus-run-session', ['--', 'sh', '-c', full], {
     env: {
       ...process.env,
