@@ -54,7 +54,10 @@ describe('Nuvion payments API protected by keyward', () => {
   it('keys inherit their creator’s permissions: a read-only user’s key can only GET, with the documented 403', async () => {
     const inv = await admin.req('POST', '/api/org/members', { email: 'viewer@nuvion.example', role: 'read' });
     const viewer = await HttpAgent.newAccount(keyward.url, 'viewer@nuvion.example', { invite_token: inv.body.invite_token });
-    const key = (await viewer.createKey({ name: 'reporting', environment: 'sandbox', scope: 'write' })).raw_key;
+    const asked = await viewer.req('POST', '/api/developers/keys', { name: 'reporting', environment: 'sandbox', scope: 'write' });
+    expect(asked.status).toBe(403);
+    expect(asked.body.error.allowed_scope).toBe('read');
+    const key = (await viewer.createKey({ name: 'reporting', environment: 'sandbox' })).raw_key;
     expect((await request(sandbox, 'GET', '/accounts', key)).status).toBe(200);
     const r = await request(sandbox, 'POST', '/accounts', key, {});
     expect(r.status).toBe(403);

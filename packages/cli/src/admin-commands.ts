@@ -20,7 +20,7 @@ export function adminCommands(program: Command, out: (line: string) => void): vo
   storage(admin.command('orgs').description('list organizations with their plan, members and active keys')).action(async (o) => {
     const { store } = await open(o);
     try {
-      const orgs = await store.listOrganizations();
+      const orgs = await store.listOrganizations(Date.now());
       if (orgs.length === 0) return out('No organizations yet.');
       const rows = [
         ['ID', 'NAME', 'PLAN', 'MEMBERS', 'ACTIVE KEYS'],

@@ -1,4 +1,12 @@
-export { DEFAULT_MESSAGES, ERROR_STATUS, type ErrorBody, type ErrorCode, isErrorCode, KeywardError } from './errors/codes.js';
+export {
+  DEFAULT_MESSAGES,
+  ERROR_STATUS,
+  type ErrorBody,
+  type ErrorCode,
+  type ErrorDetails,
+  isErrorCode,
+  KeywardError,
+} from './errors/codes.js';
 export { VERIFY_CODE_ERROR, VERIFY_CODES, type VerifyCode } from './errors/verify-codes.js';
 export { clientAddress, type HttpFailure, parseBearer, rateLimitHeaders, verifyFailure } from './http/request-facts.js';
 export { BASE62_ALPHABET, encodeBase62, isBase62, randomBase62 } from './keys/base62.js';
@@ -21,6 +29,7 @@ export { evaluateGcra, evaluateQuota, type GcraInput, type LimitDecision } from 
 export { dayOf, monthOf, nextMonthStart, secondsUntil } from './limits/windows.js';
 export { type Cidr, IpAllowlist, normalizeIp, parseCidr } from './policy/ip-allowlist.js';
 export {
+  DEFAULT_KEY_SCOPE,
   effectiveScope,
   isScope,
   lowerScope,

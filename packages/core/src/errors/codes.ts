@@ -31,8 +31,11 @@ export const DEFAULT_MESSAGES: Record<ErrorCode, string> = {
   service_unavailable: 'The service is temporarily unavailable.',
 };
 
+/** Extra fields of the envelope that say what a person needs (`reason`, `required_scope`, `key_scope`, …). */
+export type ErrorDetails = Record<string, string>;
+
 export interface ErrorBody {
-  error: { code: ErrorCode; message: string; request_id?: string };
+  error: { code: ErrorCode; message: string; request_id?: string } & ErrorDetails;
 }
 
 /** The one error type: a code from the catalogue, a message for people, optional response headers. */
@@ -40,17 +43,19 @@ export class KeywardError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
   readonly headers: Record<string, string>;
+  readonly details: ErrorDetails;
 
-  constructor(code: ErrorCode, message?: string, headers: Record<string, string> = {}) {
+  constructor(code: ErrorCode, message?: string, headers: Record<string, string> = {}, details: ErrorDetails = {}) {
     super(message ?? DEFAULT_MESSAGES[code]);
     this.name = 'KeywardError';
     this.code = code;
     this.status = ERROR_STATUS[code];
     this.headers = headers;
+    this.details = details;
   }
 
   toBody(requestId?: string): ErrorBody {
-    return { error: { code: this.code, message: this.message, ...(requestId ? { request_id: requestId } : {}) } };
+    return { error: { ...this.details, code: this.code, message: this.message, ...(requestId ? { request_id: requestId } : {}) } };
   }
 }
 

@@ -13,6 +13,13 @@ export const SCOPE_DESCRIPTIONS: Record<Scope, string> = {
   admin: 'Full access, including key and member management. For internal tooling, not for agents.',
 };
 
+/**
+ * The scope a new key gets when none is asked for, capped at its creator's role: one default for the API, the
+ * dashboard, `keyward keys create` and agent sign-in. `write` is what the seeds' keys do by default (Nuvion's
+ * "create and update resources"); an agent that needs less asks for less.
+ */
+export const DEFAULT_KEY_SCOPE: Scope = 'write';
+
 const RANK: Record<Scope, number> = { read: 0, agentic: 1, write: 2, admin: 3 };
 
 export function isScope(value: unknown): value is Scope {

@@ -1,23 +1,13 @@
-import { KeywardError, type Role } from '@keyward/core';
+import { KeywardError } from '@keyward/core';
 import type { KeywardConfig } from '../config/config.js';
 import { type Clock, newId } from '../ids.js';
 import type { Member, Organization, Store, User } from '../storage/store.js';
+import type { Actor } from './authorization.js';
 import { LoginThrottle } from './login-throttle.js';
 import { DUMMY_HASH, hashPassword, verifyPassword } from './passwords.js';
 import { newToken, sha256 } from './tokens.js';
 
-/** Who a request acts for, once authenticated: a signed-in person, or an admin-scoped key acting for its creator. */
-export interface Actor {
-  kind: 'user' | 'key';
-  userId: string;
-  orgId: string;
-  role: Role;
-  memberId: string;
-  /** The key, when a key made the call. */
-  keyId?: string;
-  /** A key without admin scope acting on itself (revoking itself): it may touch no other key. */
-  selfOnly?: boolean;
-}
+export type { Actor } from './authorization.js';
 
 export interface SessionContext {
   user: User;

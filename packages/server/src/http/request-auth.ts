@@ -1,6 +1,7 @@
 import { clientAddress, IpAllowlist, KeywardError, parseBearer, rateLimitHeaders, type Scope, verifyFailure } from '@keyward/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { type AccountService, type Actor, actorOfSession, type SessionContext } from '../auth/account-service.js';
+import { type AccountService, actorOfSession, type SessionContext } from '../auth/account-service.js';
+import { type Actor, roleOfScope } from '../auth/authorization.js';
 import type { KeywardConfig } from '../config/config.js';
 import type { RateLimitState, Verifier, VerifyResult } from '../keys/verifier.js';
 
@@ -42,7 +43,7 @@ export class RequestAuth {
   constructor(
     private readonly accounts: AccountService,
     private readonly verifier: Verifier,
-    private readonly config: KeywardConfig,
+    config: KeywardConfig,
   ) {
     this.#proxies = config.trustedProxies.length > 0 ? new IpAllowlist(config.trustedProxies) : null;
     this.#allowedOrigins = new Set([new URL(config.publicUrl).origin]);
@@ -75,18 +76,24 @@ export class RequestAuth {
   }
 
   /**
-   * The actor of a management call: an admin-scoped key as Bearer, or a signed-in person. Cookie calls that change
-   * state must be JSON and, when the browser says where they come from, come from us: the CSRF defence.
+   * The actor of a management call: a key as Bearer (acting for its creator, capped at its effective scope; what
+   * it may do is `can()`'s answer), or a signed-in person. Cookie calls that change state must be JSON and, when
+   * the browser says where they come from, come from us: the CSRF defence.
    */
-  async actor(request: FastifyRequest, reply: FastifyReply, options: { allowSelf?: boolean } = {}): Promise<Actor> {
+  async actor(request: FastifyRequest, reply: FastifyReply): Promise<Actor> {
     if (bearerToken(request)) {
-      const result = await this.requireKey(request, reply, options.allowSelf ? undefined : 'admin');
-      if (result.scope !== 'admin') {
-        const key = result.key;
-        return { kind: 'key', keyId: key.id, userId: key.createdBy, orgId: key.orgId, role: 'read', memberId: '', selfOnly: true };
-      }
+      // Any valid key passes here; what it may do is decided by the service (a read key may revoke itself).
+      const result = await this.requireKey(request, reply, 'read');
       const key = result.key;
-      return { kind: 'key', keyId: key.id, userId: key.createdBy, orgId: key.orgId, role: 'admin', memberId: '' };
+      return {
+        kind: 'key',
+        keyId: key.id,
+        userId: key.createdBy,
+        orgId: key.orgId,
+        role: roleOfScope(result.scope),
+        memberId: '',
+        environment: key.environment,
+      };
     }
     const session = await this.session(request);
     if (!session) throw new KeywardError('unauthorized', 'Sign in, or send an admin-scoped API key as Bearer.');
@@ -95,13 +102,13 @@ export class RequestAuth {
   }
 
   /**
-   * Whether a request comes from our own pages: an `Origin` of `public_url` (or of the Host it was sent to), or
-   * none at all from a client that is not a cross-site browser request.
+   * Whether a request comes from our own pages: an `Origin` of `public_url`, or none at all from a client that is
+   * not a cross-site browser request. Never the `Host` header: a request names its own Host.
    */
   fromOwnOrigin(request: FastifyRequest): boolean {
     const origin = request.headers.origin;
     if (origin === undefined) return request.headers['sec-fetch-site'] !== 'cross-site';
-    return this.#allowedOrigins.has(origin) || origin === this.#ownOrigin(request);
+    return this.#allowedOrigins.has(origin);
   }
 
   checkCsrf(request: FastifyRequest): void {
@@ -111,10 +118,5 @@ export class RequestAuth {
     if (request.method !== 'DELETE' && !type.toLowerCase().startsWith('application/json')) {
       throw new KeywardError('unsupported_media_type');
     }
-  }
-
-  #ownOrigin(request: FastifyRequest): string | undefined {
-    const host = request.headers.host;
-    return host ? `${new URL(this.config.publicUrl).protocol}//${host}` : undefined;
   }
 }

@@ -1,6 +1,6 @@
-import { displayKey, hashKey, type KeyFormat, KeywardError, lowerScope, type Scope } from '@keyward/core';
+import { DEFAULT_KEY_SCOPE, displayKey, hashKey, type KeyFormat, KeywardError, type Scope } from '@keyward/core';
 import type { AuditLog } from '../audit/audit-log.js';
-import type { Actor } from '../auth/account-service.js';
+import { type Actor, authorize, can, scopeForNewKey } from '../auth/authorization.js';
 import type { InvalidationBus } from '../cache/invalidation-bus.js';
 import type { KeyCache } from '../cache/key-cache.js';
 import type { KeywardConfig } from '../config/config.js';
@@ -19,7 +19,7 @@ export interface CreateKeyInput {
 
 export const DEFAULT_GRACE_SECONDS = 86_400;
 
-/** Creating, reading, rotating and revoking keys, with who-may-do-what checked here, in one place. */
+/** Creating, reading, rotating and revoking keys. Who may do what is `can()`'s answer; the rules of state live here. */
 export class KeyService {
   constructor(
     private readonly deps: {
@@ -35,101 +35,154 @@ export class KeyService {
 
   async create(actor: Actor, input: CreateKeyInput): Promise<{ key: ApiKey; rawKey: string }> {
     const { config, store, clock } = this.deps;
-    const org = await store.findOrganization(actor.orgId);
-    if (!org) throw new KeywardError('not_found', 'Organization not found.');
-    const environment = input.environment ?? config.environments[0]?.name ?? 'test';
+    const environment = input.environment ?? actor.environment ?? config.environments[0]?.name ?? 'test';
     if (!config.environments.some((e) => e.name === environment)) {
       throw new KeywardError('invalid_request', `environment must be one of: ${config.environments.map((e) => e.name).join(', ')}.`);
     }
-    const tier = input.tier ?? org.plan;
-    if (!config.plans[tier]) throw new KeywardError('invalid_request', `tier must be one of: ${config.planOrder.join(', ')}.`);
-    if (config.planOrder.indexOf(tier) > config.planOrder.indexOf(org.plan)) {
-      throw new KeywardError('forbidden', `A key's tier cannot exceed the organization's plan (${org.plan}).`);
-    }
+    authorize(actor, 'key.create', { environment, ...(input.scope ? { scope: input.scope } : {}) });
     const now = clock.now();
     if (input.expiresAt !== undefined && input.expiresAt !== null && input.expiresAt <= now) {
       throw new KeywardError('invalid_request', 'expires_at must be in the future.');
     }
-    const maxActive = config.plans[org.plan]?.maxActiveKeys ?? null;
-    const scope = input.scope ?? lowerScope(config.defaultKeyScope, actor.role);
-    const { key, rawKey } = this.#mint(
-      {
-        orgId: actor.orgId,
-        createdBy: actor.userId,
-        name: input.name,
-        environment,
-        scope,
-        tier,
-        expiresAt: input.expiresAt ?? null,
-        ipAllowlist: input.ipAllowlist ?? [],
-        metadata: input.metadata ?? {},
-        rotatedFrom: null,
-      },
-      now,
-    );
-    if ((await store.insertKey(key, maxActive, now)) === 'limit_reached') {
-      throw new KeywardError(
-        'conflict',
-        `Your plan (${org.plan}) allows ${maxActive} active keys. Revoke one or upgrade the plan to create another.`,
+    const created = await store.transaction(async () => {
+      await store.lockOrganization(actor.orgId);
+      const org = await store.findOrganization(actor.orgId);
+      if (!org) throw new KeywardError('not_found', 'Organization not found.');
+      const tier = input.tier ?? org.plan;
+      if (!config.plans[tier]) throw new KeywardError('invalid_request', `tier must be one of: ${config.planOrder.join(', ')}.`);
+      if (config.planOrder.indexOf(tier) > config.planOrder.indexOf(org.plan)) {
+        throw new KeywardError('forbidden', `A key's tier cannot exceed the organization's plan (${org.plan}).`);
+      }
+      await this.#roomForOneMore(org, now);
+      const minted = this.#mint(
+        {
+          orgId: actor.orgId,
+          createdBy: actor.userId,
+          name: input.name,
+          environment,
+          scope: scopeForNewKey(actor, input.scope, DEFAULT_KEY_SCOPE),
+          tier,
+          expiresAt: input.expiresAt ?? null,
+          ipAllowlist: input.ipAllowlist ?? [],
+          metadata: input.metadata ?? {},
+          rotatedFrom: null,
+          lineageId: null,
+        },
+        now,
       );
-    }
-    await this.deps.audit.write(actor, 'key.created', key.id, { name: key.name, environment, scope, tier });
-    return { key, rawKey };
+      await store.insertKey(minted.key);
+      await this.deps.audit.write(actor, 'key.created', minted.key.id, {
+        name: minted.key.name,
+        environment,
+        scope: minted.key.scope,
+        tier,
+      });
+      return minted;
+    });
+    return created;
   }
 
   list(actor: Actor, filter: { environment?: string } = {}) {
+    authorize(actor, 'key.list');
     return this.deps.store.listKeys(actor.orgId, filter);
   }
 
   async get(actor: Actor, id: string): Promise<ApiKey> {
     const key = await this.deps.store.findKey(actor.orgId, id);
     if (!key) throw new KeywardError('not_found', 'No such API key.');
+    authorize(actor, 'key.read', key);
     return key;
+  }
+
+  /** Whether the actor may rotate and revoke this key: what the dashboard asks before it shows the buttons. */
+  mayManage(actor: Actor, key: ApiKey): boolean {
+    return can(actor, 'key.revoke', key).allowed;
   }
 
   async revoke(actor: Actor, id: string): Promise<ApiKey> {
     const key = await this.get(actor, id);
-    this.#mayManage(actor, key);
-    if (key.revokedAt !== null) return key;
+    authorize(actor, 'key.revoke', key);
     const revokedAt = this.deps.clock.now();
-    await this.deps.store.updateKey(key.id, { revokedAt });
-    await this.#invalidate(key.id);
-    await this.deps.audit.write(actor, 'key.revoked', key.id, { name: key.name });
+    const revoked = await this.deps.store.transaction(async () => {
+      if (!(await this.deps.store.revokeKey(key.id, revokedAt))) return false;
+      await this.deps.audit.write(actor, 'key.revoked', key.id, { name: key.name });
+      return true;
+    });
+    if (!revoked) return (await this.deps.store.findKey(actor.orgId, id)) ?? key;
+    await this.#invalidate([key.id]);
     return { ...key, revokedAt };
   }
 
   /**
    * Mints a successor with the same settings; the old key keeps working for the grace period (0 = revoked now).
-   * Rotation does not count against the plan's active-key limit: it replaces a key, it does not add one.
+   * One transaction: only the live head of a lineage can be rotated (a second rotation of the same key is a 409),
+   * an earlier key of the lineage still in grace is revoked at once (one key in grace per lineage), and a key in
+   * grace counts towards the plan's active keys, so rotating with grace needs room for it.
    */
   async rotate(actor: Actor, id: string, graceSeconds = DEFAULT_GRACE_SECONDS) {
-    const { store, clock } = this.deps;
+    const { store, clock, config } = this.deps;
     const old = await this.get(actor, id);
-    this.#mayManage(actor, old);
+    authorize(actor, 'key.rotate', old);
     const now = clock.now();
     if (old.revokedAt !== null) throw new KeywardError('conflict', 'A revoked key cannot be rotated; create a new key instead.');
     if (old.expiresAt !== null && old.expiresAt <= now)
       throw new KeywardError('conflict', 'An expired key cannot be rotated; create a new key instead.');
     if (old.rotatedTo !== null) throw new KeywardError('conflict', 'This key was already rotated; rotate its successor instead.');
     const { key, rawKey } = this.#mint({ ...old, rotatedFrom: old.id }, now);
-    await store.insertKey(key, null, now);
     const graceEnd = now + graceSeconds * 1000;
-    const previous: ApiKey =
+    const end =
       graceSeconds === 0
-        ? { ...old, revokedAt: now, rotatedTo: key.id }
-        : { ...old, expiresAt: Math.min(old.expiresAt ?? graceEnd, graceEnd), rotatedTo: key.id };
-    await store.updateKey(old.id, { revokedAt: previous.revokedAt, expiresAt: previous.expiresAt, rotatedTo: key.id });
-    await this.#invalidate(old.id);
-    await this.deps.audit.write(actor, 'key.rotated', old.id, { successor: key.id, grace_period_seconds: graceSeconds });
+        ? { revokedAt: now, expiresAt: old.expiresAt }
+        : { revokedAt: null, expiresAt: Math.min(old.expiresAt ?? graceEnd, graceEnd) };
+    const ended = await store.transaction(async () => {
+      await store.lockOrganization(old.orgId);
+      if (!(await store.markRotated(old.id, key.id, end, now))) {
+        throw new KeywardError('conflict', 'This key was rotated or revoked meanwhile; rotate its successor instead.');
+      }
+      const endedGrace = await store.endGrace(old.lineageId, old.id, now);
+      if (graceSeconds > 0) {
+        const org = await store.findOrganization(old.orgId);
+        const max = org ? config.plans[org.plan]?.maxActiveKeys : null;
+        // The old key is still active (in grace); the successor would be one more.
+        if (org && max !== null && max !== undefined && (await store.countActiveKeys(org.id, now)) >= max) {
+          throw new KeywardError(
+            'conflict',
+            `Your plan (${org.plan}) allows ${max} active keys and a key in its grace period counts. Rotate with grace_period_seconds 0, or revoke a key first.`,
+          );
+        }
+      }
+      await store.insertKey(key);
+      await this.deps.audit.write(actor, 'key.rotated', old.id, { successor: key.id, grace_period_seconds: graceSeconds });
+      return endedGrace;
+    });
+    await this.#invalidate([old.id, ...ended]);
+    const previous: ApiKey = { ...old, ...end, rotatedTo: key.id };
     return { key, rawKey, previous };
   }
 
-  #mint(settings: Omit<ApiKey, 'id' | 'hash' | 'prefix' | 'last4' | 'createdAt' | 'revokedAt' | 'lastUsedAt' | 'rotatedTo'>, now: number) {
+  /** Throws the plan's 409 when the organization has no room for one more active key. Inside the org's lock. */
+  async #roomForOneMore(org: { id: string; plan: string }, now: number): Promise<void> {
+    const max = this.deps.config.plans[org.plan]?.maxActiveKeys ?? null;
+    if (max !== null && (await this.deps.store.countActiveKeys(org.id, now)) >= max) {
+      throw new KeywardError(
+        'conflict',
+        `Your plan (${org.plan}) allows ${max} active keys. Revoke one or upgrade the plan to create another.`,
+      );
+    }
+  }
+
+  #mint(
+    settings: Omit<ApiKey, 'id' | 'hash' | 'prefix' | 'last4' | 'createdAt' | 'revokedAt' | 'lastUsedAt' | 'rotatedTo' | 'lineageId'> & {
+      lineageId: string | null;
+    },
+    now: number,
+  ) {
     const { format, config } = this.deps;
     const rawKey = format.generate(settings.environment);
     const prefix = format.environment(settings.environment)?.prefix ?? '';
+    const id = newId('key');
     const key: ApiKey = {
-      id: newId('key'),
+      id,
       orgId: settings.orgId,
       createdBy: settings.createdBy,
       name: settings.name,
@@ -147,21 +200,16 @@ export class KeyService {
       metadata: settings.metadata,
       rotatedFrom: settings.rotatedFrom,
       rotatedTo: null,
+      lineageId: settings.lineageId ?? id,
     };
     return { key, rawKey };
   }
 
-  /** Admins manage every key of their organization; other members only the keys they made. */
-  #mayManage(actor: Actor, key: ApiKey): void {
-    if (actor.selfOnly) {
-      if (key.id === actor.keyId) return;
-    } else if (actor.role === 'admin' || key.createdBy === actor.userId) return;
-    throw new KeywardError('forbidden', 'Only admins and the key’s creator can manage this key.');
-  }
-
-  async #invalidate(keyId: string): Promise<void> {
-    this.deps.cache.apply({ type: 'key', keyId });
-    await this.deps.bus.publish({ type: 'key', keyId });
+  async #invalidate(keyIds: string[]): Promise<void> {
+    for (const keyId of keyIds) {
+      this.deps.cache.apply({ type: 'key', keyId });
+      await this.deps.bus.publish({ type: 'key', keyId });
+    }
   }
 }
 
@@ -190,5 +238,6 @@ export function presentKey(key: ApiKey, now: number) {
     metadata: key.metadata,
     rotated_from: key.rotatedFrom,
     rotated_to: key.rotatedTo,
+    lineage_id: key.lineageId,
   };
 }

@@ -19,7 +19,7 @@ import type { Clock } from '../ids.js';
 import type { Limiter, LimitResult } from '../limits/limiter.js';
 import type { KeyForVerify, Store } from '../storage/store.js';
 import type { UsageRecorder } from '../usage/usage-recorder.js';
-import { usageByDay } from '../usage/usage-report.js';
+import { lineageMonthUsage } from '../usage/usage-report.js';
 import { decidePolicy } from './decide.js';
 
 export interface VerifyInput {
@@ -120,14 +120,20 @@ export class Verifier {
       this.#record(key, input, now, true);
       return { valid: true, key, scope: policy.scope, ratelimit: null };
     }
+    // Limits belong to the lineage: a key and its rotated successors share one budget.
     const limits = this.deps.limiter.check({
-      keyId: key.id,
+      keyId: key.lineageId,
       now,
       rate: plan.requestsPerMinute === null ? null : { limit: plan.requestsPerMinute, periodMs: 60_000 },
       quota:
         plan.monthlyRequests === null
           ? null
-          : { limit: plan.monthlyRequests, month: monthOf(now), resetAt: nextMonthStart(now), seed: () => this.monthUsage(key.id, now) },
+          : {
+              limit: plan.monthlyRequests,
+              month: monthOf(now),
+              resetAt: nextMonthStart(now),
+              seed: () => this.monthUsage(key.lineageId, now),
+            },
     });
     if (limits instanceof Promise) return limits.then((l) => this.#applyLimits(key, policy.scope, input, now, l));
     return this.#applyLimits(key, policy.scope, input, now, limits);
@@ -166,11 +172,9 @@ export class Verifier {
     return planForKey(this.deps.config, key);
   }
 
-  /** Allowed requests this month: what storage holds plus what is still queued. */
-  async monthUsage(keyId: string, now: number): Promise<number> {
-    const month = monthOf(now);
-    const days = await usageByDay(this.deps.store, this.deps.usage, keyId, `${month}-01`, `${month}-31`);
-    return days.reduce((n, d) => n + d.allowed, 0);
+  /** Allowed requests this month by every key of a lineage: what storage holds plus what is still queued. */
+  monthUsage(lineageId: string, now: number): Promise<number> {
+    return lineageMonthUsage(this.deps.store, this.deps.usage, lineageId, now);
   }
 
   #record(key: KeyForVerify, input: VerifyInput, at: number, allowed: boolean, deniedCode?: VerifyCode) {

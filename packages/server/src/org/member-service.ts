@@ -1,6 +1,6 @@
-import { KeywardError, type Role } from '@keyward/core';
+import { KeywardError, lowerScope, type Role } from '@keyward/core';
 import type { AuditLog } from '../audit/audit-log.js';
-import type { Actor } from '../auth/account-service.js';
+import { type Actor, authorize } from '../auth/authorization.js';
 import { newToken } from '../auth/tokens.js';
 import type { InvalidationBus } from '../cache/invalidation-bus.js';
 import type { KeyCache } from '../cache/key-cache.js';
@@ -9,9 +9,7 @@ import type { Member, Store } from '../storage/store.js';
 
 const INVITE_TTL_MS = 7 * 86_400_000;
 
-function requireAdmin(actor: Actor): void {
-  if (actor.role !== 'admin') throw new KeywardError('forbidden', 'Only admins can manage members.');
-}
+const lowerRole = (a: Role, b: Role): Role => lowerScope(a, b) as Role;
 
 /** Members and invitations. A role change reaches every key the member made on the very next request. */
 export class MemberService {
@@ -24,14 +22,8 @@ export class MemberService {
   ) {}
 
   async invite(actor: Actor, email: string, role: Role) {
-    requireAdmin(actor);
+    authorize(actor, 'member.invite');
     const normalized = email.trim().toLowerCase();
-    if (await this.store.findMemberByEmail(actor.orgId, normalized)) {
-      throw new KeywardError('conflict', 'This e-mail address is already a member or has a pending invitation.');
-    }
-    if (await this.store.findUserByEmail(normalized)) {
-      throw new KeywardError('conflict', 'This e-mail address already has a keyward account in another organization.');
-    }
     const { token, hash } = newToken('kwi_');
     const now = this.clock.now();
     const member: Member = {
@@ -46,33 +38,68 @@ export class MemberService {
       createdAt: now,
       joinedAt: null,
     };
-    await this.store.insertMember(member);
-    await this.audit.write(actor, 'member.invited', null, { member_id: member.id, email: normalized, role });
+    await this.#asAdmin(actor, 'member.invite', async () => {
+      if (await this.store.findMemberByEmail(actor.orgId, normalized)) {
+        throw new KeywardError('conflict', 'This e-mail address is already a member or has a pending invitation.');
+      }
+      if (await this.store.findUserByEmail(normalized)) {
+        throw new KeywardError('conflict', 'This e-mail address already has a keyward account in another organization.');
+      }
+      await this.store.insertMember(member);
+      await this.audit.write(actor, 'member.invited', null, { member_id: member.id, email: normalized, role });
+    });
     return { member, inviteToken: token };
   }
 
   list(actor: Actor) {
+    authorize(actor, 'member.list');
     return this.store.listMembers(actor.orgId);
   }
 
   async changeRole(actor: Actor, memberId: string, role: Role) {
-    requireAdmin(actor);
-    const member = await this.#find(actor, memberId);
-    if (member.role === 'admin' && role !== 'admin') await this.#keepOneAdmin(actor.orgId, member.id);
-    await this.store.updateMemberRole(actor.orgId, member.id, role);
-    await this.#invalidateCreator(actor.orgId, member.userId);
-    await this.audit.write(actor, 'member.role_changed', null, { member_id: member.id, email: member.email, from: member.role, to: role });
-    return { ...member, role };
+    authorize(actor, 'member.change_role');
+    const changed = await this.#asAdmin(actor, 'member.change_role', async () => {
+      const member = await this.#find(actor, memberId);
+      if (member.role === 'admin' && role !== 'admin') await this.#keepOneAdmin(actor.orgId, member.id);
+      await this.store.updateMemberRole(actor.orgId, member.id, role);
+      await this.audit.write(actor, 'member.role_changed', null, {
+        member_id: member.id,
+        email: member.email,
+        from: member.role,
+        to: role,
+      });
+      return { ...member, role };
+    });
+    await this.#invalidateCreator(actor.orgId, changed.userId);
+    return changed;
   }
 
   async remove(actor: Actor, memberId: string) {
-    requireAdmin(actor);
-    const member = await this.#find(actor, memberId);
-    if (member.role === 'admin') await this.#keepOneAdmin(actor.orgId, member.id);
-    await this.store.deleteMember(actor.orgId, member.id);
+    authorize(actor, 'member.remove');
+    const member = await this.#asAdmin(actor, 'member.remove', async () => {
+      const found = await this.#find(actor, memberId);
+      if (found.role === 'admin') await this.#keepOneAdmin(actor.orgId, found.id);
+      await this.store.deleteMember(actor.orgId, found.id);
+      await this.audit.write(actor, 'member.removed', null, { member_id: found.id, email: found.email, role: found.role });
+      return found;
+    });
     await this.#invalidateCreator(actor.orgId, member.userId);
-    await this.audit.write(actor, 'member.removed', null, { member_id: member.id, email: member.email, role: member.role });
     return member;
+  }
+
+  /**
+   * Runs a member change under the organization's lock, with the actor's role as it is now, not as it was when
+   * the request was authenticated: two admins demoting each other at once leave one admin, never none.
+   */
+  async #asAdmin<T>(actor: Actor, action: 'member.invite' | 'member.change_role' | 'member.remove', fn: () => Promise<T>): Promise<T> {
+    return this.store.transaction(async () => {
+      await this.store.lockOrganization(actor.orgId);
+      const current = await this.store.findMemberByUser(actor.userId);
+      if (!current || current.orgId !== actor.orgId)
+        throw new KeywardError('forbidden', 'You are no longer a member of this organization.');
+      authorize({ ...actor, role: lowerRole(actor.role, current.role) }, action);
+      return fn();
+    });
   }
 
   async #find(actor: Actor, memberId: string): Promise<Member> {
@@ -82,8 +109,9 @@ export class MemberService {
   }
 
   async #keepOneAdmin(orgId: string, leaving: string): Promise<void> {
-    const admins = (await this.store.listMembers(orgId)).filter((m) => m.role === 'admin' && m.userId && m.id !== leaving);
-    if (admins.length === 0) throw new KeywardError('conflict', 'An organization needs at least one admin.');
+    if ((await this.store.countOtherAdmins(orgId, leaving)) === 0) {
+      throw new KeywardError('conflict', 'An organization needs at least one admin.');
+    }
   }
 
   async #invalidateCreator(orgId: string, userId: string | null): Promise<void> {

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { constantTimeEqual, isScope, KeywardError, type Scope } from '@keyward/core';
-import type { Actor } from '../auth/account-service.js';
+import type { Actor } from '../auth/authorization.js';
 import { sha256 } from '../auth/tokens.js';
 import type { KeywardConfig } from '../config/config.js';
 import { type Clock, newId } from '../ids.js';
@@ -106,7 +106,7 @@ export class GrantService {
   }
 
   /** Exchanges a code and its PKCE verifier for a new key: once, within two minutes, for the same callback. */
-  async exchangeCode(actorFor: ActorLookup, code: string, verifier: string, redirectUri?: string) {
+  async exchangeCode(code: string, verifier: string, redirectUri?: string) {
     const grant = await this.store.findGrantByCode(sha256(code));
     if (!grant || grant.kind !== 'code') throw new OAuthError('invalid_grant', 'The code is not valid.');
     if (grant.status === 'used') throw new OAuthError('invalid_grant', 'The code was already used.');
@@ -116,7 +116,7 @@ export class GrantService {
     if (!/^[A-Za-z0-9._~-]{43,128}$/.test(verifier) || !constantTimeEqual(pkceChallenge(verifier), grant.codeChallenge ?? '')) {
       throw new OAuthError('invalid_grant', 'The code_verifier does not match the code_challenge.');
     }
-    return this.#redeem(grant, actorFor);
+    return this.#redeem(grant);
   }
 
   async startDevice(request: SignInRequest) {
@@ -152,7 +152,7 @@ export class GrantService {
   }
 
   /** One poll of the device token endpoint, with RFC 8628's answers. */
-  async pollDevice(actorFor: ActorLookup, deviceCode: string) {
+  async pollDevice(deviceCode: string) {
     const grant = await this.store.findGrantByCode(sha256(deviceCode));
     if (!grant || grant.kind !== 'device') throw new OAuthError('invalid_grant', 'The device_code is not valid.');
     const now = this.clock.now();
@@ -163,7 +163,7 @@ export class GrantService {
     await this.store.touchGrant(grant.id, now);
     if (tooSoon) throw new OAuthError('slow_down', `Poll at most every ${grant.pollInterval} seconds.`);
     if (grant.status === 'pending') throw new OAuthError('authorization_pending', 'Waiting for the person to approve.');
-    return this.#redeem(grant, actorFor);
+    return this.#redeem(grant);
   }
 
   /** The direct-key redirect some providers use (Nevermined's `?nvm_api_key=`): the key is minted at approval. */
@@ -175,21 +175,34 @@ export class GrantService {
     });
   }
 
-  async #redeem(grant: AuthGrant, actorFor: ActorLookup): Promise<{ key: ApiKey; rawKey: string }> {
-    if (!(await this.store.transitionGrant(grant.id, 'approved', 'used')))
-      throw new OAuthError('invalid_grant', 'The grant was already used.');
-    const actor = grant.userId && grant.orgId ? await actorFor(grant.userId, grant.orgId) : null;
-    if (!actor) throw new OAuthError('access_denied', 'The person who approved is no longer a member of the organization.');
+  /**
+   * Turns an approved grant into a key, once: the grant's move to `used` and the key's creation are one
+   * transaction, so parallel exchanges of one code make one key, and a key that cannot be made (the plan is full)
+   * leaves the grant as it was.
+   */
+  async #redeem(grant: AuthGrant): Promise<{ key: ApiKey; rawKey: string }> {
     try {
-      return await this.keys.create(actor, {
-        name: grant.name,
-        environment: grant.environment,
-        ...(grant.scope ? { scope: grant.scope } : {}),
+      return await this.store.transaction(async () => {
+        if (!(await this.store.transitionGrant(grant.id, 'approved', 'used')))
+          throw new OAuthError('invalid_grant', 'The grant was already used.');
+        const actor = grant.userId && grant.orgId ? await this.#actorFor(grant.userId, grant.orgId) : null;
+        if (!actor) throw new OAuthError('access_denied', 'The person who approved is no longer a member of the organization.');
+        return await this.keys.create(actor, {
+          name: grant.name,
+          environment: grant.environment,
+          ...(grant.scope ? { scope: grant.scope } : {}),
+        });
       });
     } catch (error) {
       if (error instanceof KeywardError) throw new OAuthError('access_denied', error.message);
       throw error;
     }
+  }
+
+  /** The actor a grant acts for, looked up when it is redeemed (the person may have left or been re-roled). */
+  async #actorFor(userId: string, orgId: string): Promise<Actor | null> {
+    const member = await this.store.findMemberByUser(userId);
+    return member && member.orgId === orgId ? { kind: 'user', userId, orgId, role: member.role, memberId: member.id } : null;
   }
 
   #base(request: SignInRequest, now: number, ttl: number) {
@@ -206,6 +219,3 @@ export class GrantService {
     };
   }
 }
-
-/** The actor a grant acts for, looked up when it is redeemed (the person may have left or been re-roled). */
-export type ActorLookup = (userId: string, orgId: string) => Promise<Actor | null>;

@@ -1,5 +1,6 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Role, Scope } from '@keyward/core';
-import { type Kysely, Migrator, type Selectable, sql } from 'kysely';
+import { type Expression, type ExpressionBuilder, type Kysely, Migrator, type Selectable, type SqlBool, sql } from 'kysely';
 import { migrationProvider } from './migrations.js';
 import type { Database } from './schema.js';
 import type {
@@ -43,7 +44,16 @@ export function keyFromRow(r: KeyRow): ApiKey {
     metadata: parseObject(r.metadata),
     rotatedFrom: r.rotated_from,
     rotatedTo: r.rotated_to,
+    lineageId: r.lineage_id ?? r.id,
   };
+}
+
+/** The one definition of an active key, as SQL: neither revoked nor expired at `now`. */
+function isActive(eb: ExpressionBuilder<Database, 'api_keys'>, now: number): Expression<SqlBool> {
+  return eb.and([
+    eb('api_keys.revoked_at', 'is', null),
+    eb.or([eb('api_keys.expires_at', 'is', null), eb('api_keys.expires_at', '>', now)]),
+  ]);
 }
 
 function memberFromRow(r: MemberRow): Member {
@@ -81,7 +91,7 @@ function memberToRow(m: Member): MemberRow {
  * current role and the organization's plan joined in.
  */
 export const VERIFY_SQL = `SELECT k.id, k.org_id, k.created_by, k.name, k.environment, k.scope, k.tier, k.prefix, k.expires_at,
-  k.revoked_at, k.ip_allowlist, k.metadata, m.role AS creator_role, o.plan AS org_plan, o.name AS org_name
+  k.revoked_at, k.ip_allowlist, k.metadata, k.lineage_id, m.role AS creator_role, o.plan AS org_plan, o.name AS org_name
   FROM api_keys k
   JOIN organizations o ON o.id = k.org_id
   LEFT JOIN members m ON m.org_id = k.org_id AND m.user_id = k.created_by
@@ -100,6 +110,7 @@ export interface VerifyRow {
   revoked_at: number | string | null;
   ip_allowlist: string;
   metadata: string;
+  lineage_id: string | null;
   creator_role: Role | null;
   org_plan: string;
   org_name: string;
@@ -123,6 +134,7 @@ export function keyForVerifyFromRow(r: VerifyRow): KeyForVerify {
     revokedAt: numOrNull(r.revoked_at),
     ipAllowlist: parseList(r.ip_allowlist),
     metadata: parseObject(r.metadata),
+    lineageId: r.lineage_id ?? r.id,
     creatorRole: r.creator_role,
     orgPlan: r.org_plan,
     orgName: r.org_name,
@@ -153,10 +165,29 @@ function grantFromRow(r: Selectable<Database['auth_grants']>): AuthGrant {
 
 /** Storage over Kysely: the same queries for SQLite and PostgreSQL. */
 export class KyselyStore implements Store {
+  /** The transaction the current async call chain runs in, if any: every query below joins it. */
+  readonly #tx = new AsyncLocalStorage<Kysely<Database>>();
+
   constructor(
-    readonly db: Kysely<Database>,
+    readonly root: Kysely<Database>,
     readonly dialect: 'sqlite' | 'postgres',
   ) {}
+
+  /** The connection to query with: the ambient transaction's, else the pool. */
+  get db(): Kysely<Database> {
+    return this.#tx.getStore() ?? this.root;
+  }
+
+  transaction<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#tx.getStore()) return fn();
+    return this.root.transaction().execute((trx) => this.#tx.run(trx, fn));
+  }
+
+  async lockOrganization(orgId: string): Promise<void> {
+    if (!this.#tx.getStore()) throw new Error('lockOrganization() needs a transaction');
+    // SQLite runs one transaction at a time on its one connection; PostgreSQL needs the row lock.
+    if (this.dialect === 'postgres') await this.db.selectFrom('organizations').select('id').where('id', '=', orgId).forUpdate().execute();
+  }
 
   async migrate(): Promise<void> {
     const { error, results } = await new Migrator({ db: this.db, provider: migrationProvider }).migrateToLatest();
@@ -167,11 +198,12 @@ export class KyselyStore implements Store {
   }
 
   async close(): Promise<void> {
-    await this.db.destroy();
+    await this.root.destroy();
   }
 
   async createAccount({ user, organization, member }: { user: User; organization?: Organization; member: Member }) {
-    await this.db.transaction().execute(async (trx) => {
+    await this.transaction(async () => {
+      const trx = this.db;
       await trx
         .insertInto('users')
         .values({ id: user.id, email: user.email, name: user.name, password_hash: user.passwordHash, created_at: user.createdAt })
@@ -208,7 +240,7 @@ export class KyselyStore implements Store {
     return r && { id: r.id, name: r.name, plan: r.plan, createdAt: num(r.created_at) };
   }
 
-  async listOrganizations() {
+  async listOrganizations(now: number) {
     const rows = await this.db
       .selectFrom('organizations as o')
       .select((eb) => [
@@ -223,10 +255,10 @@ export class KyselyStore implements Store {
           .where('m.user_id', 'is not', null)
           .as('members'),
         eb
-          .selectFrom('api_keys as k')
+          .selectFrom('api_keys')
           .select((e) => e.fn.countAll<number>().as('n'))
-          .whereRef('k.org_id', '=', 'o.id')
-          .where('k.revoked_at', 'is', null)
+          .whereRef('api_keys.org_id', '=', 'o.id')
+          .where((e) => isActive(e, now))
           .as('active_keys'),
       ])
       .orderBy('o.created_at')
@@ -242,7 +274,8 @@ export class KyselyStore implements Store {
   }
 
   async setOrganizationPlan(orgId: string, plan: string) {
-    return this.db.transaction().execute(async (trx) => {
+    return this.transaction(async () => {
+      const trx = this.db;
       const org = await trx.selectFrom('organizations').select('plan').where('id', '=', orgId).executeTakeFirst();
       if (!org) return undefined;
       await trx.updateTable('organizations').set({ plan }).where('id', '=', orgId).execute();
@@ -284,8 +317,21 @@ export class KyselyStore implements Store {
     await this.db.updateTable('members').set({ role }).where('org_id', '=', orgId).where('id', '=', id).execute();
   }
 
+  async countOtherAdmins(orgId: string, exceptMemberId: string) {
+    const { n } = await this.db
+      .selectFrom('members')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('org_id', '=', orgId)
+      .where('role', '=', 'admin')
+      .where('user_id', 'is not', null)
+      .where('id', '!=', exceptMemberId)
+      .executeTakeFirstOrThrow();
+    return Number(n);
+  }
+
   async deleteMember(orgId: string, id: string) {
-    await this.db.transaction().execute(async (trx) => {
+    await this.transaction(async () => {
+      const trx = this.db;
       const m = await trx.selectFrom('members').select('user_id').where('org_id', '=', orgId).where('id', '=', id).executeTakeFirst();
       if (m?.user_id) await trx.deleteFrom('sessions').where('user_id', '=', m.user_id).where('org_id', '=', orgId).execute();
       await trx.deleteFrom('members').where('org_id', '=', orgId).where('id', '=', id).execute();
@@ -318,49 +364,44 @@ export class KyselyStore implements Store {
       .deleteFrom('auth_grants')
       .where('expires_at', '<=', now - 86_400_000)
       .execute();
+    await this.db.deleteFrom('form_tokens').where('expires_at', '<=', now).execute();
   }
 
-  async insertKey(key: ApiKey, maxActive: number | null, now: number) {
-    return this.db.transaction().execute(async (trx) => {
-      if (maxActive !== null) {
-        if (this.dialect === 'postgres') {
-          // Serialise key creation per organization so two concurrent requests cannot both take the last slot.
-          await trx.selectFrom('organizations').select('id').where('id', '=', key.orgId).forUpdate().execute();
-        }
-        const { n } = await trx
-          .selectFrom('api_keys')
-          .select((eb) => eb.fn.countAll<number>().as('n'))
-          .where('org_id', '=', key.orgId)
-          .where('revoked_at', 'is', null)
-          .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
-          .executeTakeFirstOrThrow();
-        if (Number(n) >= maxActive) return 'limit_reached' as const;
-      }
-      await trx
-        .insertInto('api_keys')
-        .values({
-          id: key.id,
-          org_id: key.orgId,
-          created_by: key.createdBy,
-          name: key.name,
-          environment: key.environment,
-          scope: key.scope,
-          tier: key.tier,
-          hash: key.hash,
-          prefix: key.prefix,
-          last4: key.last4,
-          created_at: key.createdAt,
-          expires_at: key.expiresAt,
-          revoked_at: key.revokedAt,
-          last_used_at: key.lastUsedAt,
-          ip_allowlist: JSON.stringify(key.ipAllowlist),
-          metadata: JSON.stringify(key.metadata),
-          rotated_from: key.rotatedFrom,
-          rotated_to: key.rotatedTo,
-        })
-        .execute();
-      return 'inserted' as const;
-    });
+  async insertKey(key: ApiKey) {
+    await this.db
+      .insertInto('api_keys')
+      .values({
+        id: key.id,
+        org_id: key.orgId,
+        created_by: key.createdBy,
+        name: key.name,
+        environment: key.environment,
+        scope: key.scope,
+        tier: key.tier,
+        hash: key.hash,
+        prefix: key.prefix,
+        last4: key.last4,
+        created_at: key.createdAt,
+        expires_at: key.expiresAt,
+        revoked_at: key.revokedAt,
+        last_used_at: key.lastUsedAt,
+        ip_allowlist: JSON.stringify(key.ipAllowlist),
+        metadata: JSON.stringify(key.metadata),
+        rotated_from: key.rotatedFrom,
+        rotated_to: key.rotatedTo,
+        lineage_id: key.lineageId,
+      })
+      .execute();
+  }
+
+  async countActiveKeys(orgId: string, now: number) {
+    const { n } = await this.db
+      .selectFrom('api_keys')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('org_id', '=', orgId)
+      .where((eb) => isActive(eb, now))
+      .executeTakeFirstOrThrow();
+    return Number(n);
   }
 
   async findKey(orgId: string, id: string) {
@@ -382,17 +423,57 @@ export class KyselyStore implements Store {
     return rows.map(keyFromRow);
   }
 
-  async updateKey(id: string, patch: Partial<Pick<ApiKey, 'revokedAt' | 'expiresAt' | 'rotatedTo'>>) {
-    const set: Partial<Database['api_keys']> = {};
-    if (patch.revokedAt !== undefined) set.revoked_at = patch.revokedAt;
-    if (patch.expiresAt !== undefined) set.expires_at = patch.expiresAt;
-    if (patch.rotatedTo !== undefined) set.rotated_to = patch.rotatedTo;
-    if (Object.keys(set).length > 0) await this.db.updateTable('api_keys').set(set).where('id', '=', id).execute();
+  async revokeKey(id: string, at: number) {
+    const r = await this.db
+      .updateTable('api_keys')
+      .set({ revoked_at: at })
+      .where('id', '=', id)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  async markRotated(oldId: string, successorId: string, end: { revokedAt: number | null; expiresAt: number | null }, now: number) {
+    const r = await this.db
+      .updateTable('api_keys')
+      .set({ rotated_to: successorId, revoked_at: end.revokedAt, expires_at: end.expiresAt })
+      .where('id', '=', oldId)
+      .where('rotated_to', 'is', null)
+      .where((eb) => isActive(eb, now))
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  async endGrace(lineageId: string, exceptId: string, now: number) {
+    const inGrace = await this.db
+      .selectFrom('api_keys')
+      .select('id')
+      .where('lineage_id', '=', lineageId)
+      .where('id', '!=', exceptId)
+      .where('rotated_to', 'is not', null)
+      .where((eb) => isActive(eb, now))
+      .execute();
+    const ids = inGrace.map((r) => r.id);
+    if (ids.length > 0)
+      await this.db.updateTable('api_keys').set({ revoked_at: now }).where('id', 'in', ids).where('revoked_at', 'is', null).execute();
+    return ids;
+  }
+
+  async lineageKeyIds(lineageId: string) {
+    const rows = await this.db
+      .selectFrom('api_keys')
+      .select('id')
+      .where('lineage_id', '=', lineageId)
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute();
+    return rows.map((r) => r.id);
   }
 
   async recordUsage(batch: UsageBatch) {
     if (batch.daily.length + batch.lastUsed.length + batch.requests.length === 0) return;
-    await this.db.transaction().execute(async (trx) => {
+    await this.transaction(async () => {
+      const trx = this.db;
       for (const d of batch.daily) {
         await trx
           .insertInto('usage_daily')
@@ -558,5 +639,44 @@ export class KyselyStore implements Store {
         at: num(r.at),
       }),
     );
+  }
+
+  async claimForm(id: string, sessionId: string, expiresAt: number) {
+    const r = await this.db
+      .insertInto('form_tokens')
+      .values({ id, session_id: sessionId, location: null, secret: null, expires_at: expiresAt })
+      .onConflict((oc) => oc.column('id').doNothing())
+      .executeTakeFirst();
+    return Number(r.numInsertedOrUpdatedRows ?? 0) === 1;
+  }
+
+  async formResult(id: string, sessionId: string) {
+    const r = await this.db
+      .selectFrom('form_tokens')
+      .select('location')
+      .where('id', '=', id)
+      .where('session_id', '=', sessionId)
+      .executeTakeFirst();
+    return r && { location: r.location };
+  }
+
+  async completeForm(id: string, location: string, sealedSecret: string | null) {
+    await this.db.updateTable('form_tokens').set({ location, secret: sealedSecret }).where('id', '=', id).execute();
+  }
+
+  async releaseForm(id: string) {
+    await this.db.deleteFrom('form_tokens').where('id', '=', id).where('location', 'is', null).execute();
+  }
+
+  async takeFormSecret(id: string, sessionId: string) {
+    // Read and erase under the row's lock, so two tabs cannot both be shown the secret.
+    return this.transaction(async () => {
+      let q = this.db.selectFrom('form_tokens').select('secret').where('id', '=', id).where('session_id', '=', sessionId);
+      if (this.dialect === 'postgres') q = q.forUpdate();
+      const row = await q.executeTakeFirst();
+      if (!row?.secret) return null;
+      await this.db.updateTable('form_tokens').set({ secret: null }).where('id', '=', id).execute();
+      return row.secret;
+    });
   }
 }

@@ -124,6 +124,32 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0003_lineage_and_form_tokens': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('api_keys').addColumn('lineage_id', 'text').execute();
+      // A key's lineage is the first key of its rotation chain: roots name themselves, successors inherit, one
+      // generation per pass (chains are short: each rotation adds one).
+      await sql`UPDATE api_keys SET lineage_id = id WHERE rotated_from IS NULL`.execute(db);
+      for (;;) {
+        const r = await sql`UPDATE api_keys SET lineage_id = (SELECT p.lineage_id FROM api_keys p WHERE p.id = api_keys.rotated_from)
+          WHERE lineage_id IS NULL AND EXISTS (SELECT 1 FROM api_keys p WHERE p.id = api_keys.rotated_from AND p.lineage_id IS NOT NULL)`.execute(
+          db,
+        );
+        if (Number(r.numAffectedRows ?? 0) === 0) break;
+      }
+      await sql`UPDATE api_keys SET lineage_id = id WHERE lineage_id IS NULL`.execute(db);
+      await db.schema.createIndex('api_keys_lineage').on('api_keys').column('lineage_id').execute();
+      await db.schema.createIndex('members_org_role').on('members').columns(['org_id', 'role']).execute();
+      await db.schema
+        .createTable('form_tokens')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('session_id', 'text', (c) => c.notNull())
+        .addColumn('location', 'text')
+        .addColumn('secret', 'text')
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

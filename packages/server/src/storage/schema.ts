@@ -36,6 +36,7 @@ export interface Database {
     metadata: string;
     rotated_from: string | null;
     rotated_to: string | null;
+    lineage_id: string | null;
   };
   usage_daily: { key_id: string; day: string; allowed: number; denied: number };
   request_log: {
@@ -67,6 +68,7 @@ export interface Database {
     created_at: number;
     expires_at: number;
   };
+  form_tokens: { id: string; session_id: string; location: string | null; secret: string | null; expires_at: number };
   audit_events: {
     id: string;
     org_id: string;

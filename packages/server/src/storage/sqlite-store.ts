@@ -25,8 +25,15 @@ export class SqliteStore extends KyselyStore {
     this.#verifyStatement = this.#sqlite.prepare(`${VERIFY_SQL}?`);
   }
 
-  /** One transaction of prepared statements: the usage flush runs every second on the server's own thread. */
+  /**
+   * One transaction of prepared statements: the usage flush runs every second on the server's own thread. It takes
+   * Kysely's hold on the one connection first, so it never lands inside another caller's open transaction.
+   */
   override async recordUsage(batch: UsageBatch): Promise<void> {
+    await this.root.connection().execute(async () => this.#recordUsageNow(batch));
+  }
+
+  #recordUsageNow(batch: UsageBatch): void {
     const db = this.#sqlite;
     this.#usage ??= {
       daily: db.prepare(

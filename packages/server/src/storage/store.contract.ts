@@ -5,8 +5,9 @@ let n = 0;
 const id = (p: string) => `${p}_${String(++n).padStart(22, '0')}`;
 
 function key(orgId: string, createdBy: string, over: Partial<ApiKey> = {}): ApiKey {
+  const keyId = over.id ?? id('key');
   return {
-    id: id('key'),
+    id: keyId,
     orgId,
     createdBy,
     name: 'k',
@@ -24,6 +25,7 @@ function key(orgId: string, createdBy: string, over: Partial<ApiKey> = {}): ApiK
     metadata: { team: 'ops', n: 1 },
     rotatedFrom: null,
     rotatedTo: null,
+    lineageId: keyId,
     ...over,
   };
 }
@@ -79,7 +81,7 @@ export function storeContract(name: string, open: () => Promise<Store>, enabled 
 
     it('round-trips a key with its JSON fields and numbers intact', async () => {
       const k = key(orgId, userId, { expiresAt: 9_999_999_999_999 });
-      expect(await store.insertKey(k, null, 2_000)).toBe('inserted');
+      await store.insertKey(k);
       expect(await store.findKey(orgId, k.id)).toEqual(k);
       expect(await store.findKey('org_other', k.id)).toBeUndefined();
       const v = await store.findKeyForVerify(k.hash);
@@ -88,29 +90,171 @@ export function storeContract(name: string, open: () => Promise<Store>, enabled 
       expect(await store.findKeyForVerify('nope')).toBeUndefined();
     });
 
-    it('enforces the active-key limit, counting neither revoked nor expired keys', async () => {
+    /** A fresh organization with one admin, for the cases that count or race. */
+    async function newOrg(plan = 'free') {
       const org = id('org');
       const user = id('usr');
+      const admin: Member = { ...member, id: id('mem'), orgId: org, userId: user, email: `${user}@example.com` };
       await store.createAccount({
-        user: { id: user, email: `${user}@example.com`, name: null, passwordHash: 'x', createdAt: 1 },
-        organization: { id: org, name: 'Limited', plan: 'free', createdAt: 1 },
-        member: { ...member, id: id('mem'), orgId: org, userId: user, email: `${user}@example.com` },
+        user: { id: user, email: admin.email, name: null, passwordHash: 'x', createdAt: 1 },
+        organization: { id: org, name: 'Org', plan, createdAt: 1 },
+        member: admin,
       });
-      expect(await store.insertKey(key(org, user), 2, 5_000)).toBe('inserted');
-      expect(await store.insertKey(key(org, user, { expiresAt: 4_000 }), 2, 5_000)).toBe('inserted');
-      expect(await store.insertKey(key(org, user, { revokedAt: 4_000 }), 2, 5_000)).toBe('inserted');
-      expect(await store.insertKey(key(org, user), 2, 5_000)).toBe('inserted');
-      expect(await store.insertKey(key(org, user), 2, 5_000)).toBe('limit_reached');
-      const concurrent = await Promise.all(Array.from({ length: 5 }, () => store.insertKey(key(org, user), 4, 5_000)));
-      expect(concurrent.filter((r) => r === 'inserted')).toHaveLength(2);
-      expect((await store.listKeys(org)).length).toBe(6);
+      return { org, user, admin };
+    }
+
+    it('counts active keys one way: neither revoked nor expired, a key in grace included', async () => {
+      const { org, user } = await newOrg();
+      await store.insertKey(key(org, user));
+      await store.insertKey(key(org, user, { expiresAt: 4_000 }));
+      await store.insertKey(key(org, user, { revokedAt: 4_000 }));
+      await store.insertKey(key(org, user, { expiresAt: 9_000, rotatedTo: 'key_successor' }));
+      expect(await store.countActiveKeys(org, 5_000)).toBe(2);
+      expect((await store.listOrganizations(5_000)).find((o) => o.id === org)?.activeKeys).toBe(2);
+      expect(await store.countActiveKeys(org, 3_000)).toBe(3);
     });
 
-    it('updates revocation, expiry and succession', async () => {
-      const k = key(orgId, userId);
-      await store.insertKey(k, null, 1);
-      await store.updateKey(k.id, { revokedAt: 7, expiresAt: 8, rotatedTo: 'key_next' });
-      expect(await store.findKey(orgId, k.id)).toMatchObject({ revokedAt: 7, expiresAt: 8, rotatedTo: 'key_next' });
+    it('rolls a transaction back whole when it throws, and nested transactions join the outer one', async () => {
+      const { org, user } = await newOrg();
+      const k1 = key(org, user);
+      const k2 = key(org, user);
+      await expect(
+        store.transaction(async () => {
+          await store.insertKey(k1);
+          await store.transaction(() => store.insertKey(k2));
+          expect(await store.countActiveKeys(org, 5_000)).toBe(2); // seen inside the transaction
+          throw new Error('changed my mind');
+        }),
+      ).rejects.toThrow('changed my mind');
+      expect(await store.findKey(org, k1.id)).toBeUndefined();
+      expect(await store.findKey(org, k2.id)).toBeUndefined();
+    });
+
+    it('concurrent creates at the plan key limit never go above it (count and insert under the organization lock)', async () => {
+      const { org, user } = await newOrg();
+      await store.insertKey(key(org, user));
+      const createIfRoom = () =>
+        store.transaction(async () => {
+          await store.lockOrganization(org);
+          if ((await store.countActiveKeys(org, 5_000)) >= 3) return false;
+          await store.insertKey(key(org, user));
+          return true;
+        });
+      const made = await Promise.all(Array.from({ length: 8 }, createIfRoom));
+      expect(made.filter(Boolean)).toHaveLength(2);
+      expect(await store.countActiveKeys(org, 5_000)).toBe(3);
+    });
+
+    it('16 parallel rotations of one key: exactly one marks it rotated, so exactly one successor exists', async () => {
+      const { org, user } = await newOrg();
+      const head = key(org, user);
+      await store.insertKey(head);
+      const rotate = () => {
+        const next = key(org, user, { rotatedFrom: head.id, lineageId: head.lineageId });
+        return store
+          .transaction(async () => {
+            await store.lockOrganization(org);
+            if (!(await store.markRotated(head.id, next.id, { revokedAt: null, expiresAt: 90_000 }, 5_000))) throw new Error('lost');
+            await store.insertKey(next);
+            return next.id;
+          })
+          .catch(() => null);
+      };
+      const winners = (await Promise.all(Array.from({ length: 16 }, rotate))).filter((x) => x !== null);
+      expect(winners).toHaveLength(1);
+      const successors = (await store.listKeys(org)).filter((k) => k.rotatedFrom === head.id);
+      expect(successors.map((k) => k.id)).toEqual(winners);
+      expect(await store.findKey(org, head.id)).toMatchObject({ rotatedTo: winners[0], expiresAt: 90_000, revokedAt: null });
+      // a key already rotated is no longer the live head of its lineage
+      expect(await store.markRotated(head.id, 'key_x', { revokedAt: 1, expiresAt: null }, 5_000)).toBe(false);
+    });
+
+    it('ends the grace of the earlier keys of a lineage, and lists the lineage', async () => {
+      const { org, user } = await newOrg();
+      const a = key(org, user, { createdAt: 1 });
+      const b = key(org, user, { createdAt: 2, rotatedFrom: a.id, lineageId: a.id });
+      const c = key(org, user, { createdAt: 3, rotatedFrom: b.id, lineageId: a.id });
+      await store.insertKey({ ...a, rotatedTo: b.id, revokedAt: 100 });
+      await store.insertKey({ ...b, rotatedTo: c.id, expiresAt: 90_000 });
+      await store.insertKey(c);
+      expect(await store.lineageKeyIds(a.id)).toEqual([a.id, b.id, c.id]);
+      expect(await store.endGrace(a.id, c.id, 5_000)).toEqual([b.id]);
+      expect(await store.findKey(org, b.id)).toMatchObject({ revokedAt: 5_000 });
+      expect(await store.endGrace(a.id, c.id, 6_000)).toEqual([]);
+      expect(await store.revokeKey(c.id, 7_000)).toBe(true);
+      expect(await store.revokeKey(c.id, 8_000)).toBe(false);
+      expect((await store.findKey(org, c.id))?.revokedAt).toBe(7_000);
+    });
+
+    it('two admins demoting each other at once leave one admin (role re-read under the organization lock)', async () => {
+      const { org, admin } = await newOrg();
+      const other = id('usr');
+      const second: Member = { ...admin, id: id('mem'), userId: other, email: `${other}@example.com` };
+      await store.createAccount({ user: { id: other, email: second.email, name: null, passwordHash: 'x', createdAt: 1 }, member: second });
+      const demote = (actorUser: string, target: Member) =>
+        store
+          .transaction(async () => {
+            await store.lockOrganization(org);
+            const me = await store.findMemberByUser(actorUser);
+            if (me?.role !== 'admin') throw new Error('no longer admin');
+            if ((await store.countOtherAdmins(org, target.id)) === 0) throw new Error('last admin');
+            await store.updateMemberRole(org, target.id, 'read');
+          })
+          .then(
+            () => 'ok',
+            () => 'refused',
+          );
+      for (let round = 0; round < 5; round++) {
+        const results = await Promise.all([demote(admin.userId as string, second), demote(other, admin)]);
+        expect(results.sort()).toEqual(['ok', 'refused']);
+        expect((await store.listMembers(org)).filter((m) => m.role === 'admin')).toHaveLength(1);
+        await store.updateMemberRole(org, admin.id, 'admin');
+        await store.updateMemberRole(org, second.id, 'admin');
+      }
+    });
+
+    it('a sign-in code moved to used by 8 parallel exchanges: exactly one wins', async () => {
+      const grant = {
+        id: id('grt'),
+        kind: 'code' as const,
+        codeHash: id('code'),
+        userCode: null,
+        status: 'approved' as const,
+        userId,
+        orgId,
+        environment: 'test',
+        name: 'race',
+        scope: null,
+        clientId: null,
+        codeChallenge: 'x',
+        redirectUri: 'http://127.0.0.1:1/callback',
+        pollInterval: 5,
+        lastPolledAt: null,
+        createdAt: 1,
+        expiresAt: 9_999_999_999_999,
+      };
+      await store.insertGrant(grant);
+      const wins = await Promise.all(
+        Array.from({ length: 8 }, () => store.transaction(() => store.transitionGrant(grant.id, 'approved', 'used'))),
+      );
+      expect(wins.filter(Boolean)).toHaveLength(1);
+    });
+
+    it('claims a form token once per session, keeps where its result is, and hands its secret out once', async () => {
+      const claims = await Promise.all(Array.from({ length: 4 }, () => store.claimForm('frm_1', 'sess_a', 10_000)));
+      expect(claims.filter(Boolean)).toHaveLength(1);
+      expect(await store.formResult('frm_1', 'sess_a')).toEqual({ location: null });
+      await store.completeForm('frm_1', '/dashboard/keys?shown=frm_1', 'sealed');
+      expect(await store.formResult('frm_1', 'sess_b')).toBeUndefined();
+      expect(await store.takeFormSecret('frm_1', 'sess_b')).toBeNull();
+      expect(await store.takeFormSecret('frm_1', 'sess_a')).toBe('sealed');
+      expect(await store.takeFormSecret('frm_1', 'sess_a')).toBeNull();
+      expect(await store.formResult('frm_1', 'sess_a')).toEqual({ location: '/dashboard/keys?shown=frm_1' });
+      await store.claimForm('frm_2', 'sess_a', 10_000);
+      await store.releaseForm('frm_2');
+      expect(await store.claimForm('frm_2', 'sess_a', 10_000)).toBe(true);
+      await store.pruneExpired(10_000);
+      expect(await store.formResult('frm_2', 'sess_a')).toBeUndefined();
     });
 
     it('a creator who leaves the organization leaves their keys without a role', async () => {
@@ -118,7 +262,7 @@ export function storeContract(name: string, open: () => Promise<Store>, enabled 
       const m: Member = { ...member, id: id('mem'), userId: other, email: `${other}@example.com`, role: 'read' };
       await store.createAccount({ user: { id: other, email: m.email, name: null, passwordHash: 'x', createdAt: 1 }, member: m });
       const k = key(orgId, other);
-      await store.insertKey(k, null, 1);
+      await store.insertKey(k);
       expect((await store.findKeyForVerify(k.hash))?.creatorRole).toBe('read');
       await store.updateMemberRole(orgId, m.id, 'write');
       expect((await store.findKeyForVerify(k.hash))?.creatorRole).toBe('write');
@@ -149,7 +293,7 @@ export function storeContract(name: string, open: () => Promise<Store>, enabled 
 
     it('adds usage counters up across flushes and keeps the latest last-used time', async () => {
       const k = key(orgId, userId);
-      await store.insertKey(k, null, 1);
+      await store.insertKey(k);
       const req = (at: number) => ({ id: id('req'), keyId: k.id, orgId, method: 'GET', path: '/x', status: 200, ip: '127.0.0.1', at });
       await store.recordUsage({
         daily: [{ keyId: k.id, day: '2026-11-01', allowed: 3, denied: 1 }],
@@ -232,14 +376,14 @@ export function storeContract(name: string, open: () => Promise<Store>, enabled 
       });
       const onPlan = key(org, user, { tier: 'free' });
       const lower = key(org, user, { tier: 'hobby' });
-      await store.insertKey(onPlan, null, 1);
-      await store.insertKey(lower, null, 1);
+      await store.insertKey(onPlan);
+      await store.insertKey(lower);
       expect(await store.setOrganizationPlan(org, 'pro')).toBe('free');
       expect((await store.findOrganization(org))?.plan).toBe('pro');
       expect((await store.findKey(org, onPlan.id))?.tier).toBe('pro');
       expect((await store.findKey(org, lower.id))?.tier).toBe('hobby');
       expect(await store.setOrganizationPlan('org_nope', 'pro')).toBeUndefined();
-      const listed = (await store.listOrganizations()).find((o) => o.id === org);
+      const listed = (await store.listOrganizations(5_000)).find((o) => o.id === org);
       expect(listed).toMatchObject({ name: 'Upgrader', plan: 'pro', members: 1, activeKeys: 2 });
     });
 

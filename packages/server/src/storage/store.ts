@@ -1,145 +1,41 @@
-import type { Role, Scope } from '@keyward/core';
+import type { Role } from '@keyward/core';
+import type {
+  ApiKey,
+  AuditEvent,
+  AuthGrant,
+  DailyUsage,
+  KeyForVerify,
+  Member,
+  Organization,
+  RequestLogEntry,
+  Session,
+  UsageBatch,
+  User,
+} from '../entities.js';
 
-export interface User {
-  id: string;
-  email: string;
-  name: string | null;
-  passwordHash: string;
-  createdAt: number;
+export type {
+  ApiKey,
+  AuditEvent,
+  AuthGrant,
+  DailyUsage,
+  KeyForVerify,
+  Member,
+  Organization,
+  RequestLogEntry,
+  Session,
+  UsageBatch,
+  User,
+} from '../entities.js';
+
+/** A page of a list, newest first, and the cursor of the next page (null on the last). */
+export interface Page<T> {
+  items: T[];
+  next: string | null;
 }
 
-export interface Organization {
-  id: string;
-  name: string;
-  plan: string;
-  createdAt: number;
-}
-
-export interface Member {
-  id: string;
-  orgId: string;
-  userId: string | null;
-  email: string;
-  role: Role;
-  inviteTokenHash: string | null;
-  inviteExpiresAt: number | null;
-  invitedBy: string | null;
-  createdAt: number;
-  joinedAt: number | null;
-}
-
-export interface Session {
-  id: string;
-  userId: string;
-  orgId: string;
-  createdAt: number;
-  expiresAt: number;
-}
-
-export interface ApiKey {
-  id: string;
-  orgId: string;
-  createdBy: string;
-  name: string;
-  environment: string;
-  scope: Scope;
-  tier: string;
-  hash: string;
-  prefix: string;
-  last4: string;
-  createdAt: number;
-  expiresAt: number | null;
-  revokedAt: number | null;
-  lastUsedAt: number | null;
-  ipAllowlist: string[];
-  metadata: Record<string, unknown>;
-  rotatedFrom: string | null;
-  rotatedTo: string | null;
-}
-
-/**
- * What deciding on a key needs: its settings, its creator's current role (null when they left) and the
- * organization's plan. Book-keeping fields (hash, times of use, succession) are left out of the hot look-up.
- */
-export interface KeyForVerify
-  extends Pick<
-    ApiKey,
-    | 'id'
-    | 'orgId'
-    | 'createdBy'
-    | 'name'
-    | 'environment'
-    | 'scope'
-    | 'tier'
-    | 'prefix'
-    | 'expiresAt'
-    | 'revokedAt'
-    | 'ipAllowlist'
-    | 'metadata'
-  > {
-  creatorRole: Role | null;
-  orgPlan: string;
-  orgName: string;
-}
-
-export interface DailyUsage {
-  keyId: string;
-  day: string;
-  allowed: number;
-  denied: number;
-}
-
-export interface RequestLogEntry {
-  id: string;
-  keyId: string;
-  orgId: string;
-  method: string;
-  path: string;
-  status: number;
-  ip: string;
-  at: number;
-}
-
-export interface AuditEvent {
-  id: string;
-  orgId: string;
-  actorType: 'user' | 'key' | 'system';
-  actorId: string;
-  action: string;
-  keyId: string | null;
-  data: Record<string, unknown>;
-  at: number;
-}
-
-/**
- * A sign-in in progress: an authorization code (loopback flow) or a device code (device flow). Only hashes of the
- * codes are stored; the key itself is minted when the code is exchanged, so no raw key waits anywhere.
- */
-export interface AuthGrant {
-  id: string;
-  kind: 'code' | 'device';
-  codeHash: string;
-  userCode: string | null;
-  status: 'pending' | 'approved' | 'denied' | 'used';
-  userId: string | null;
-  orgId: string | null;
-  environment: string;
-  name: string;
-  scope: Scope | null;
-  clientId: string | null;
-  codeChallenge: string | null;
-  redirectUri: string | null;
-  pollInterval: number;
-  lastPolledAt: number | null;
-  createdAt: number;
-  expiresAt: number;
-}
-
-/** One flush of the usage recorder: counters to add, last-used times, request log lines. */
-export interface UsageBatch {
-  daily: DailyUsage[];
-  lastUsed: { keyId: string; at: number }[];
-  requests: RequestLogEntry[];
+/** What a dashboard form post left behind, for its one-time token: where its result is, and a secret to show once. */
+export interface FormResult {
+  location: string | null;
 }
 
 /**
@@ -151,12 +47,25 @@ export interface Store {
   migrate(): Promise<void>;
   close(): Promise<void>;
 
+  /**
+   * Runs `fn` in one transaction: every store call made inside it (by any service, at any depth) joins it, and a
+   * throw rolls all of it back. Nested calls join the outer transaction. Do only storage work inside: caches, buses
+   * and other side effects belong after it commits.
+   */
+  transaction<T>(fn: () => Promise<T>): Promise<T>;
+  /**
+   * Inside a transaction: waits for, then holds until commit, the organization's write lock, so that
+   * check-then-act rules of one organization (key limit, last admin, rotation, invitations) run one at a time.
+   */
+  lockOrganization(orgId: string): Promise<void>;
+
   /** Creates a user together with their membership (and their own organization, when given) atomically. */
   createAccount(input: { user: User; organization?: Organization; member: Member }): Promise<void>;
   findUserByEmail(email: string): Promise<User | undefined>;
   findUser(id: string): Promise<User | undefined>;
   findOrganization(id: string): Promise<Organization | undefined>;
-  listOrganizations(): Promise<(Organization & { members: number; activeKeys: number })[]>;
+  /** Every organization with its member count and its active keys (the one definition: {@link Store.countActiveKeys}). */
+  listOrganizations(now: number): Promise<(Organization & { members: number; activeKeys: number })[]>;
   /**
    * Moves an organization to another plan. Keys on its previous plan move with it; keys that were given a lower
    * tier keep theirs. Returns the previous plan, or undefined when there is no such organization.
@@ -170,6 +79,8 @@ export interface Store {
   findMemberByInvite(tokenHash: string): Promise<Member | undefined>;
   listMembers(orgId: string): Promise<Member[]>;
   updateMemberRole(orgId: string, id: string, role: Role): Promise<void>;
+  /** Joined admins of the organization other than `exceptMemberId`. */
+  countOtherAdmins(orgId: string, exceptMemberId: string): Promise<number>;
   deleteMember(orgId: string, id: string): Promise<void>;
 
   insertSession(session: Session): Promise<void>;
@@ -179,12 +90,35 @@ export interface Store {
   /** Deletes sessions that have expired and sign-in grants that expired more than a day ago. */
   pruneExpired(now: number): Promise<void>;
 
-  /** Inserts a key unless its organization already has `maxActive` keys that are neither revoked nor expired. */
-  insertKey(key: ApiKey, maxActive: number | null, now: number): Promise<'inserted' | 'limit_reached'>;
+  insertKey(key: ApiKey): Promise<void>;
+  /**
+   * Active keys of an organization: neither revoked nor expired at `now`. A key in its rotation grace is active.
+   * The one definition of "active key": the plan's limit, the overview and `keyward admin orgs` all use it.
+   */
+  countActiveKeys(orgId: string, now: number): Promise<number>;
   findKey(orgId: string, id: string): Promise<ApiKey | undefined>;
   findKeyForVerify(hash: string): Promise<KeyForVerify | undefined>;
   listKeys(orgId: string, filter?: { environment?: string }): Promise<ApiKey[]>;
-  updateKey(id: string, patch: Partial<Pick<ApiKey, 'revokedAt' | 'expiresAt' | 'rotatedTo'>>): Promise<void>;
+  /** Revokes a key unless it is already revoked; false when it was. */
+  revokeKey(id: string, at: number): Promise<boolean>;
+  /**
+   * Marks `oldId` as rotated to `successorId` with its new end (revocation or grace expiry), only while it is
+   * still the live head of its lineage (not rotated, not revoked, not expired at `now`): false when another
+   * rotation or a revocation got there first.
+   */
+  markRotated(
+    oldId: string,
+    successorId: string,
+    end: { revokedAt: number | null; expiresAt: number | null },
+    now: number,
+  ): Promise<boolean>;
+  /**
+   * Ends the grace of every key of a lineage still in grace at `now` (rotated, not yet revoked or expired), except
+   * `exceptId`: revoked at `now`. Returns their ids.
+   */
+  endGrace(lineageId: string, exceptId: string, now: number): Promise<string[]>;
+  /** Ids of every key of a lineage, oldest first. */
+  lineageKeyIds(lineageId: string): Promise<string[]>;
 
   recordUsage(batch: UsageBatch): Promise<void>;
   dailyUsage(keyId: string, fromDay: string, toDay: string): Promise<DailyUsage[]>;
@@ -204,5 +138,19 @@ export interface Store {
   touchGrant(id: string, polledAt: number): Promise<void>;
 
   insertAudit(events: AuditEvent[]): Promise<void>;
+
+  /**
+   * Claims a dashboard form's one-time token for a session. True the first time; false when it was claimed before
+   * (the same post sent again), in which case {@link Store.formResult} says where its result is.
+   */
+  claimForm(id: string, sessionId: string, expiresAt: number): Promise<boolean>;
+  /** Where the first post of a form token led, once it has acted (null while it is still acting or it failed). */
+  formResult(id: string, sessionId: string): Promise<FormResult | undefined>;
+  /** Records what a claimed form did: where its result is, and a sealed secret to show once (or null). */
+  completeForm(id: string, location: string, sealedSecret: string | null): Promise<void>;
+  /** Gives up a claim whose action failed, so that the form can be sent again. */
+  releaseForm(id: string): Promise<void>;
+  /** The sealed secret of a form's result, once: it is erased as it is read. */
+  takeFormSecret(id: string, sessionId: string): Promise<string | null>;
   listAudit(orgId: string, filter: { keyId?: string; limit: number; before?: number }): Promise<AuditEvent[]>;
 }

@@ -37,6 +37,17 @@ export interface KeyUsage {
   daily: DailyUsage[];
 }
 
+/** Allowed requests this month by every key of a lineage: what its shared monthly quota has counted. */
+export async function lineageMonthUsage(store: Store, recorder: UsageRecorder, lineageId: string, now: number): Promise<number> {
+  const month = monthOf(now);
+  let used = 0;
+  for (const keyId of await store.lineageKeyIds(lineageId)) {
+    const days = await usageByDay(store, recorder, keyId, `${month}-01`, `${month}-31`);
+    used += days.reduce((n, d) => n + d.allowed, 0);
+  }
+  return used;
+}
+
 /** A key's usage as the usage endpoint and the key's page show it: this month's totals and the last 30 days. */
 export async function keyUsage(store: Store, recorder: UsageRecorder, keyId: string, now: number): Promise<KeyUsage> {
   const month = monthOf(now);

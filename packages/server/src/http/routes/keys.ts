@@ -79,7 +79,7 @@ export function keyRoutes(app: FastifyInstance, ctx: AppContext, docs: RouteDoc[
       tag,
     },
     async (req, reply) => {
-      const actor = await ctx.auth.actor(req, reply, { allowSelf: true });
+      const actor = await ctx.auth.actor(req, reply);
       const key = await ctx.keys.revoke(actor, keyId(req));
       return { message: 'API key revoked successfully', key: presentKey(key, now()) };
     },

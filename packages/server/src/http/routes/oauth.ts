@@ -30,11 +30,6 @@ const deviceBody = z
  */
 export function oauthRoutes(app: FastifyInstance, ctx: AppContext, docs: RouteDoc[]): void {
   const tag = 'agent sign-in';
-  const actorFor = async (userId: string, orgId: string) => {
-    const member = await ctx.store.findMemberByUser(userId);
-    return member && member.orgId === orgId ? { kind: 'user' as const, userId, orgId, role: member.role, memberId: member.id } : null;
-  };
-
   const oauthError = (reply: FastifyReply, e: OAuthError) =>
     reply.code(e.status).send({ error: e.error, error_description: e.description });
 
@@ -63,7 +58,7 @@ export function oauthRoutes(app: FastifyInstance, ctx: AppContext, docs: RouteDo
 
   const deviceToken = async (b: z.infer<typeof tokenBody>) => {
     if (!b.device_code) throw new OAuthError('invalid_request', 'device_code is required.');
-    return issued(await ctx.signIn.pollDevice(actorFor, b.device_code));
+    return issued(await ctx.signIn.pollDevice(b.device_code));
   };
 
   route(
@@ -84,7 +79,7 @@ export function oauthRoutes(app: FastifyInstance, ctx: AppContext, docs: RouteDo
         if (b.grant_type !== undefined && b.grant_type !== 'authorization_code')
           throw new OAuthError('unsupported_grant_type', 'grant_type must be authorization_code or the device code grant.');
         if (!b.code || !b.code_verifier) throw new OAuthError('invalid_request', 'code and code_verifier are required.');
-        return issued(await ctx.signIn.exchangeCode(actorFor, b.code, b.code_verifier, b.redirect_uri));
+        return issued(await ctx.signIn.exchangeCode(b.code, b.code_verifier, b.redirect_uri));
       }),
   );
 

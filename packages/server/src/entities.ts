@@ -1,0 +1,154 @@
+import type { Role, Scope } from '@keyward/core';
+
+/**
+ * What keyward keeps: the records services work with. Storage reads and writes them; HTTP shows them. Neither
+ * layer owns them, so both import them from here.
+ */
+
+export interface User {
+  id: string;
+  email: string;
+  name: string | null;
+  passwordHash: string;
+  createdAt: number;
+}
+
+export interface Organization {
+  id: string;
+  name: string;
+  plan: string;
+  createdAt: number;
+}
+
+export interface Member {
+  id: string;
+  orgId: string;
+  userId: string | null;
+  email: string;
+  role: Role;
+  inviteTokenHash: string | null;
+  inviteExpiresAt: number | null;
+  invitedBy: string | null;
+  createdAt: number;
+  joinedAt: number | null;
+}
+
+export interface Session {
+  id: string;
+  userId: string;
+  orgId: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+export interface ApiKey {
+  id: string;
+  orgId: string;
+  createdBy: string;
+  name: string;
+  environment: string;
+  scope: Scope;
+  tier: string;
+  hash: string;
+  prefix: string;
+  last4: string;
+  createdAt: number;
+  expiresAt: number | null;
+  revokedAt: number | null;
+  lastUsedAt: number | null;
+  ipAllowlist: string[];
+  metadata: Record<string, unknown>;
+  rotatedFrom: string | null;
+  rotatedTo: string | null;
+  /**
+   * The first key of its rotation chain: a key and its rotated successors form one lineage, which shares one
+   * monthly quota and holds at most one key in grace.
+   */
+  lineageId: string;
+}
+
+/**
+ * What deciding on a key needs: its settings, its creator's current role (null when they left) and the
+ * organization's plan. Book-keeping fields (hash, times of use, succession) are left out of the hot look-up.
+ */
+export interface KeyForVerify
+  extends Pick<
+    ApiKey,
+    | 'id'
+    | 'orgId'
+    | 'createdBy'
+    | 'name'
+    | 'environment'
+    | 'scope'
+    | 'tier'
+    | 'prefix'
+    | 'expiresAt'
+    | 'revokedAt'
+    | 'ipAllowlist'
+    | 'metadata'
+    | 'lineageId'
+  > {
+  creatorRole: Role | null;
+  orgPlan: string;
+  orgName: string;
+}
+
+export interface DailyUsage {
+  keyId: string;
+  day: string;
+  allowed: number;
+  denied: number;
+}
+
+export interface RequestLogEntry {
+  id: string;
+  keyId: string;
+  orgId: string;
+  method: string;
+  path: string;
+  status: number;
+  ip: string;
+  at: number;
+}
+
+export interface AuditEvent {
+  id: string;
+  orgId: string;
+  actorType: 'user' | 'key' | 'system';
+  actorId: string;
+  action: string;
+  keyId: string | null;
+  data: Record<string, unknown>;
+  at: number;
+}
+
+/**
+ * A sign-in in progress: an authorization code (loopback flow) or a device code (device flow). Only hashes of the
+ * codes are stored; the key itself is minted when the code is exchanged, so no raw key waits anywhere.
+ */
+export interface AuthGrant {
+  id: string;
+  kind: 'code' | 'device';
+  codeHash: string;
+  userCode: string | null;
+  status: 'pending' | 'approved' | 'denied' | 'used';
+  userId: string | null;
+  orgId: string | null;
+  environment: string;
+  name: string;
+  scope: Scope | null;
+  clientId: string | null;
+  codeChallenge: string | null;
+  redirectUri: string | null;
+  pollInterval: number;
+  lastPolledAt: number | null;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/** One flush of the usage recorder: counters to add, last-used times, request log lines. */
+export interface UsageBatch {
+  daily: DailyUsage[];
+  lastUsed: { keyId: string; at: number }[];
+  requests: RequestLogEntry[];
+}
