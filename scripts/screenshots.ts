@@ -63,7 +63,7 @@ await api('', 'POST', '/api/auth/signup', {
   password: 'correct horse battery 9',
   invite_token: inv.body.invite_token,
 });
-await keyward.ctx.usage.flush();
+await keyward.recorder.flush();
 
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',

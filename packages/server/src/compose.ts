@@ -8,6 +8,7 @@ import { type InvalidationBus, localBus } from './cache/invalidation-bus.js';
 import { KeyCache } from './cache/key-cache.js';
 import { RedisBus } from './cache/redis-bus.js';
 import { type KeywardConfig, planForKey } from './config/config.js';
+import { OneTimeForms } from './forms/one-time-forms.js';
 import { buildApp } from './http/app.js';
 import type { AppContext } from './http/context.js';
 import { Metrics } from './http/metrics.js';
@@ -26,6 +27,7 @@ import { postgresStore } from './storage/postgres-store.js';
 import { sqliteStore } from './storage/sqlite-store.js';
 import type { Store } from './storage/store.js';
 import { UsageRecorder } from './usage/usage-recorder.js';
+import { UsageService } from './usage/usage-service.js';
 
 export interface KeywardOverrides {
   clock?: Clock;
@@ -38,6 +40,9 @@ export interface KeywardOverrides {
 export interface Keyward {
   app: FastifyInstance;
   ctx: AppContext;
+  /** The storage and the usage recorder behind the services: for operator commands and tests, never for routes. */
+  store: Store;
+  recorder: UsageRecorder;
   /** Stops taking requests, writes queued usage, closes storage and connections. */
   close(): Promise<void>;
 }
@@ -55,20 +60,23 @@ export async function createKeyward(config: KeywardConfig, overrides: KeywardOve
   await store.migrate();
   const redis = config.redisUrl && (!overrides.limiter || !overrides.bus) ? await connectRedis(config.redisUrl) : null;
   const limiter =
-    overrides.limiter ?? (redis ? new RedisLimiter(redis, logger, { onRedisError: config.limiter.onRedisError }) : new MemoryLimiter());
+    overrides.limiter ??
+    (redis ? new RedisLimiter(redis, logger, { onRedisError: config.limiter.onRedisError }) : new MemoryLimiter(clock));
   const bus = overrides.bus ?? (redis ? new RedisBus(redis, logger) : localBus);
   const format = new KeyFormat(config.environments);
   const cache = new KeyCache(config.cache, (key) => planForKey(config, key));
   await bus.subscribe((event) => cache.apply(event));
-  const usage = new UsageRecorder(store, logger, config.usage);
+  const recorder = new UsageRecorder(store, logger, config.usage, clock);
   const audit = new AuditLog(store, clock);
   const accounts = new AccountService(store, config, clock);
-  const verifier = new Verifier({ config, format, store, cache, limiter, usage, clock, logger });
+  const verifier = new Verifier({ config, format, store, cache, limiter, usage: recorder, clock, logger });
   const keys = new KeyService({ config, format, store, cache, bus, audit, clock });
   const members = new MemberService(store, cache, bus, audit, clock);
   const auth = new RequestAuth(accounts, verifier, config);
   const signIn = new GrantService(store, keys, config, clock);
-  const ctx: AppContext = { config, store, clock, accounts, keys, members, verifier, limiter, usage, auth, metrics: new Metrics(), signIn };
+  const usage = new UsageService({ store, recorder, keys, config, clock });
+  const forms = new OneTimeForms(store, config.secret, clock);
+  const ctx: AppContext = { config, clock, accounts, keys, members, usage, audit, forms, verifier, auth, metrics: new Metrics(), signIn };
   const app = buildApp(ctx, logger);
   await app.ready();
 
@@ -81,11 +89,13 @@ export async function createKeyward(config: KeywardConfig, overrides: KeywardOve
   return {
     app,
     ctx,
+    store,
+    recorder,
     close() {
       closing ??= (async () => {
         clearInterval(pruner);
         await app.close();
-        await usage.close();
+        await recorder.close();
         await bus.close();
         await limiter.close();
         await store.close();

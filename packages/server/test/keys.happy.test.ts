@@ -50,7 +50,7 @@ describe('key lifecycle, as a provider’s customer lives it', () => {
     expect(who.status).toBe(200);
     expect(who.body).toMatchObject({ id: key.id, name: 'svc', environment: 'test', scope: 'agentic', limits: { requests_per_minute: 60 } });
     expect(who.headers['ratelimit-limit']).toBe('60');
-    await h.keyward.ctx.usage.flush();
+    await h.keyward.recorder.flush();
     const got = await owner.req('GET', `/api/developers/keys/${key.id}`);
     expect(got.body.key.last_used_at).not.toBeNull();
   });

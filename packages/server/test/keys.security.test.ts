@@ -37,7 +37,7 @@ describe('secrets at rest and in logs', () => {
       await a.req('GET', '/v1/whoami', undefined, bearer(key.raw_key));
       await a.req('POST', '/v1/keys/verify', { key: key.raw_key });
       await a.req('GET', `/v1/whoami?api_key=${key.raw_key}`, undefined, bearer(key.raw_key));
-      await h.keyward.ctx.usage.flush();
+      await h.keyward.recorder.flush();
       await h.close();
       const tail = key.raw_key.slice(-20);
       for (const f of readdirSync(dir)) expect(readFileSync(join(dir, f)).includes(tail), f).toBe(false);

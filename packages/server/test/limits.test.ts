@@ -97,7 +97,7 @@ describe('usage, audit and metrics', () => {
     for (let i = 0; i < 5; i++) await a.req('GET', '/v1/whoami', undefined, bearer(key.raw_key));
     const before = await a.req('GET', `/api/developers/keys/${key.id}/usage`);
     expect(before.body.month).toMatchObject({ allowed: 3, denied: 2, total: 5, used: 3, limit: 1000 });
-    await h.keyward.ctx.usage.flush();
+    await h.keyward.recorder.flush();
     const u = await a.req('GET', `/api/developers/keys/${key.id}/usage`);
     expect(u.body.month).toMatchObject({ allowed: 3, denied: 2, total: 5, resets_at: '2026-12-01T00:00:00.000Z' });
     expect(u.body.minute.limit).toBe(3);
@@ -129,7 +129,7 @@ describe('a key above its organization’s plan', () => {
     const a = new Agent(h.app);
     const me = await a.signup('downgrade@example.com');
     const key = await a.createKey({ tier: 'pro' });
-    await h.keyward.ctx.store.setOrganizationPlan(me.organization.id, 'free');
+    await h.keyward.store.setOrganizationPlan(me.organization.id, 'free');
     expect((await a.req('GET', '/v1/whoami', undefined, bearer(key.raw_key))).headers['ratelimit-limit']).toBe('60');
     const usage = await a.req('GET', `/api/developers/keys/${key.id}/usage`);
     expect(usage.body).toMatchObject({ tier: 'pro', minute: { limit: 60 }, month: { limit: 1000, used: 1 } });

@@ -1,4 +1,4 @@
-import type { Actor } from '../auth/account-service.js';
+import { type Actor, authorize } from '../auth/authorization.js';
 import { type Clock, sortableId } from '../ids.js';
 import type { AuditEvent, Store } from '../storage/store.js';
 
@@ -21,5 +21,11 @@ export class AuditLog {
       at: this.clock.now(),
     };
     await this.store.insertAudit([event]);
+  }
+
+  /** The organization's audit events, newest first; `keyId` narrows them to one key. */
+  list(actor: Actor, filter: { keyId?: string; limit: number; before?: number }): Promise<AuditEvent[]> {
+    authorize(actor, 'audit.read');
+    return this.store.listAudit(actor.orgId, filter);
   }
 }

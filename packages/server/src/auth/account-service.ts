@@ -78,7 +78,12 @@ export class AccountService {
         throw new KeywardError('conflict', 'An account with this e-mail address already exists.');
       throw error;
     }
-    return { user, member, ...(await this.#startSession(user.id, member.orgId)) };
+    return {
+      user,
+      member,
+      organization: await this.store.findOrganization(member.orgId),
+      ...(await this.#startSession(user.id, member.orgId)),
+    };
   }
 
   async login(emailInput: string, password: string) {
@@ -91,7 +96,12 @@ export class AccountService {
       this.#throttle.failed(email, this.clock.now());
       throw new KeywardError('unauthorized', 'Incorrect e-mail address or password.');
     }
-    return { user, member, ...(await this.#startSession(user.id, member.orgId)) };
+    return {
+      user,
+      member,
+      organization: await this.store.findOrganization(member.orgId),
+      ...(await this.#startSession(user.id, member.orgId)),
+    };
   }
 
   async logout(token: string): Promise<void> {

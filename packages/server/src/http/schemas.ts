@@ -1,6 +1,7 @@
 import { parseCidr, ROLES, SCOPES } from '@keyward/core';
 import { z } from 'zod';
 import { keyNameProblem } from '../keys/key-name.js';
+import type { CreateKeyInput } from '../keys/key-service.js';
 
 /** Request bodies: one schema each, used to validate and to write /openapi.json. Unknown fields are refused. */
 export const signupBody = z
@@ -44,6 +45,19 @@ export const createKeyBody = z
       .optional(),
   })
   .strict();
+
+/** A create-key body, validated, as the key service takes it. */
+export function toCreateKeyInput(body: z.infer<typeof createKeyBody>): CreateKeyInput {
+  return {
+    name: body.name,
+    ...(body.scope ? { scope: body.scope } : {}),
+    ...(body.environment ? { environment: body.environment } : {}),
+    ...(body.tier ? { tier: body.tier } : {}),
+    ...(body.expires_at !== undefined ? { expiresAt: body.expires_at === null ? null : Date.parse(body.expires_at) } : {}),
+    ...(body.ip_allowlist ? { ipAllowlist: body.ip_allowlist } : {}),
+    ...(body.metadata ? { metadata: body.metadata } : {}),
+  };
+}
 
 export const rotateKeyBody = z
   .object({

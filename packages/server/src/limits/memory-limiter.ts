@@ -1,4 +1,5 @@
-import { evaluateGcra, evaluateQuota } from '@keyward/core';
+import { evaluateGcra, evaluateQuota, monthOf } from '@keyward/core';
+import { type Clock, systemClock } from '../ids.js';
 import type { LimitCheck, Limiter, LimitResult } from './limiter.js';
 
 interface KeyState {
@@ -18,8 +19,8 @@ export class MemoryLimiter implements Limiter {
   readonly #seeding = new Map<string, Promise<void>>();
   readonly #sweeper: NodeJS.Timeout;
 
-  constructor() {
-    this.#sweeper = setInterval(() => this.#sweep(Date.now()), 60_000);
+  constructor(clock: Clock = systemClock) {
+    this.#sweeper = setInterval(() => this.#sweep(clock.now()), 60_000);
     this.#sweeper.unref();
   }
 
@@ -69,7 +70,7 @@ export class MemoryLimiter implements Limiter {
   }
 
   #sweep(now: number): void {
-    const month = new Date(now).toISOString().slice(0, 7);
+    const month = monthOf(now);
     for (const [key, s] of this.#keys) if (s.tat < now && s.month !== month) this.#keys.delete(key);
   }
 

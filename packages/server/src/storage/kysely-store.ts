@@ -423,6 +423,27 @@ export class KyselyStore implements Store {
     return rows.map(keyFromRow);
   }
 
+  async orgOverview(orgId: string, now: number, fromDay: string) {
+    const row = await this.db
+      .selectNoFrom((eb) => [
+        eb
+          .selectFrom('api_keys')
+          .select((e) => e.fn.countAll<number>().as('n'))
+          .where('api_keys.org_id', '=', orgId)
+          .where((e) => isActive(e, now))
+          .as('active_keys'),
+        eb
+          .selectFrom('usage_daily')
+          .innerJoin('api_keys', 'api_keys.id', 'usage_daily.key_id')
+          .select((e) => e.fn.coalesce(e.fn.sum<number>('usage_daily.allowed'), e.lit(0)).as('n'))
+          .where('api_keys.org_id', '=', orgId)
+          .where('usage_daily.day', '>=', fromDay)
+          .as('allowed'),
+      ])
+      .executeTakeFirstOrThrow();
+    return { activeKeys: num(row.active_keys), allowed: num(row.allowed) };
+  }
+
   async revokeKey(id: string, at: number) {
     const r = await this.db
       .updateTable('api_keys')

@@ -96,6 +96,8 @@ export interface Store {
    * The one definition of "active key": the plan's limit, the overview and `keyward admin orgs` all use it.
    */
   countActiveKeys(orgId: string, now: number): Promise<number>;
+  /** An organization at a glance, in one query: its active keys, and the requests its keys were allowed since `fromDay`. */
+  orgOverview(orgId: string, now: number, fromDay: string): Promise<{ activeKeys: number; allowed: number }>;
   findKey(orgId: string, id: string): Promise<ApiKey | undefined>;
   findKeyForVerify(hash: string): Promise<KeyForVerify | undefined>;
   listKeys(orgId: string, filter?: { environment?: string }): Promise<ApiKey[]>;

@@ -1,6 +1,6 @@
 import { dayOf } from '@keyward/core';
 import type { Logger } from 'pino';
-import { newId, sortableId } from '../ids.js';
+import { type Clock, newId, sortableId, systemClock } from '../ids.js';
 import type { AuditEvent, DailyUsage, RequestLogEntry, Store } from '../storage/store.js';
 
 interface UsageEvent {
@@ -44,6 +44,7 @@ export class UsageRecorder {
       requestLogRetentionDays: number;
       requestLogPerSecond: number;
     },
+    private readonly clock: Clock = systemClock,
   ) {
     // The request log is for finding out which service made a request, not for counting: counters are exact, but
     // at most `requestLogPerSecond` requests a second are logged one by one, so load never turns into row writes.
@@ -106,6 +107,14 @@ export class UsageRecorder {
     });
   }
 
+  /** Allowed requests of an organization's keys since `fromDay` not yet written. */
+  pendingAllowedForOrg(orgId: string, fromDay: string): number {
+    let n = 0;
+    for (const d of this.#earlier) if (d.orgId === orgId && d.day >= fromDay) n += d.allowed;
+    for (const d of this.#today.values()) if (d.orgId === orgId && d.day >= fromDay) n += d.allowed;
+    return n;
+  }
+
   /** Counts not yet written, so that answers about usage include the last second. */
   pending(keyId: string): DailyUsage[] {
     const today = this.#today.get(keyId);
@@ -150,7 +159,7 @@ export class UsageRecorder {
       this.#audit = audit.concat(this.#audit);
       return;
     }
-    const now = Date.now();
+    const now = this.clock.now();
     if (now >= this.#pruneAt) {
       this.#pruneAt = now + 60_000;
       for (const [marker, at] of this.#auditedDenials) if (at + 60_000 <= now) this.#auditedDenials.delete(marker);

@@ -1,16 +1,22 @@
 import { dayOf, KeywardError, ROLES, type Role } from '@keyward/core';
 import type { FastifyInstance } from 'fastify';
-import { planForKey } from '../../config/config.js';
-import type { AuditEvent, DailyUsage } from '../../storage/store.js';
-import { keyUsage } from '../../usage/usage-report.js';
+import type { AuditEvent, DailyUsage } from '../../entities.js';
+import type { KeyUsageSummary } from '../../usage/usage-service.js';
 import type { AppContext } from '../context.js';
+import { parse } from '../errors.js';
 import { html, type SafeHtml } from '../html.js';
-import { isEmail } from './auth-pages.js';
-import { checkForm, csrfField, errorPanel, type SignedIn, signedIn, when } from './page-context.js';
+import { inviteBody, roleBody } from '../schemas.js';
+import { csrfField, errorPanel, type Form, formAction, type SignedIn, signedIn, when } from './page-context.js';
+
+/** What an invitation leaves to be shown once on the members page it redirects to. */
+interface InviteSecret {
+  email: string;
+  link: string;
+}
 
 const ROLE_TEXT: Record<Role, string> = {
-  read: 'Sees keys, usage and the audit log. Keys they make can only read (GET).',
-  write: 'Also creates, rotates and revokes their own keys; their keys can write.',
+  read: 'Sees keys, usage and the audit log; creates read keys (GET only) and rotates or revokes the keys they made.',
+  write: 'Also creates keys that can write, and rotates or revokes the keys they made.',
   admin: 'Everything: every key of the organization, members and roles.',
 };
 
@@ -49,22 +55,20 @@ export function detailPages(app: FastifyInstance, ctx: AppContext): void {
   app.get('/dashboard/keys/:id', async (req, reply) => {
     const page = await signedIn(ctx, req, reply);
     if (!page) return reply;
-    let key: Awaited<ReturnType<typeof ctx.keys.get>>;
+    let summary: KeyUsageSummary;
     try {
-      key = await ctx.keys.get(page.actor, (req.params as { id: string }).id);
+      summary = await ctx.usage.keySummary(page.actor, (req.params as { id: string }).id, 15);
     } catch (error) {
       if (error instanceof KeywardError) return errorPanel(page, reply, error, '/dashboard/keys', '/dashboard/keys');
       throw error;
     }
+    const { key, plan, usage, recent } = summary;
     const now = ctx.clock.now();
-    const usage = await keyUsage(ctx.store, ctx.usage, key.id, now);
-    const used = usage.allowed;
-    // The same plan the verifier enforces: the key's tier, capped by the organization's current plan.
-    const plan = planForKey(ctx.config, { tier: key.tier, orgPlan: page.session.organization.plan });
+    // What the quota counts: the whole lineage's month (the key and the keys it was rotated from or to).
+    const used = summary.quotaUsed;
     const quota = plan.monthlyRequests;
     const pct = quota ? Math.min(100, Math.round((used / quota) * 20) * 5) : 0;
-    const recent = await ctx.store.recentRequests(key.id, 15);
-    const events = await ctx.store.listAudit(page.actor.orgId, { keyId: key.id, limit: 20 });
+    const events = await ctx.audit.list(page.actor, { keyId: key.id, limit: 20 });
     const body = html`<p><a href="/dashboard/keys?environment=${key.environment}">← API keys</a></p><h1>${key.name}</h1>
 <p class="lead mono">${key.prefix}…${key.last4} · ${key.environment} · scope ${key.scope} · tier ${key.tier}</p>
 <div class="grid">
@@ -91,7 +95,7 @@ ${quota ? html`<div class="bar" role="progressbar" aria-valuemin="0" aria-valuem
   app.get('/dashboard/audit', async (req, reply) => {
     const page = await signedIn(ctx, req, reply);
     if (!page) return reply;
-    const events = await ctx.store.listAudit(page.actor.orgId, { limit: 200 });
+    const events = await ctx.audit.list(page.actor, { limit: 200 });
     return page.render(reply, {
       title: 'Audit log',
       current: '/dashboard/audit',
@@ -129,26 +133,34 @@ ${
 
   app.get('/dashboard/members', async (req, reply) => {
     const page = await signedIn(ctx, req, reply);
-    return page ? membersPage(page, reply) : reply;
+    if (!page) return reply;
+    const invitation = await ctx.forms.reveal<InviteSecret>(page.session.sessionId, (req.query as Form).shown);
+    if (!invitation) return membersPage(page, reply);
+    reply.header('cache-control', 'no-store');
+    const top = html`<section class="card"><h2>Invitation for ${invitation.email}</h2><div class="notice">Send this link to ${invitation.email}. It works once, for 7 days, and is shown only now.</div>
+<div class="secret"><label class="sr-only" for="invite-link">Invitation link</label><input id="invite-link" class="mono" readonly value="${invitation.link}"><button type="button" data-copy="invite-link">Copy</button></div></section>`;
+    return membersPage(page, reply, top);
   });
+
+  const MEMBERS = '/dashboard/members';
+  const memberError = (page: SignedIn, reply: Parameters<SignedIn['render']>[0], error: unknown) => {
+    if (error instanceof KeywardError && error.status < 500)
+      return membersPage(page, reply, html`<div class="error" role="alert">${error.message}</div>`, error.status);
+    throw error;
+  };
 
   app.post('/dashboard/members', async (req, reply) => {
     const page = await signedIn(ctx, req, reply);
     if (!page) return reply;
-    const form = checkForm(ctx, req, page);
     try {
-      const role = ROLES.includes(form.role as Role) ? (form.role as Role) : 'read';
-      const email = String(form.email ?? '').trim();
-      if (!isEmail(email)) throw new KeywardError('invalid_request', 'Enter a valid e-mail address.');
-      const { inviteToken } = await ctx.members.invite(page.actor, email, role);
-      const link = `${ctx.config.publicUrl}/signup?invite_token=${encodeURIComponent(inviteToken)}`;
-      const top = html`<section class="card"><h2>Invitation for ${email}</h2><div class="notice">Send this link to ${email}. It works once, for 7 days, and is shown only now.</div>
-<div class="secret"><label class="sr-only" for="invite-link">Invitation link</label><input id="invite-link" class="mono" readonly value="${link}"><button type="button" data-copy="invite-link">Copy</button></div></section>`;
-      return membersPage(page, reply, top, 201);
+      return await formAction<InviteSecret>(ctx, req, reply, page, MEMBERS, async (form) => {
+        const body = parse(inviteBody, { email: String(form.email ?? '').trim(), role: form.role ?? '' });
+        const { inviteToken } = await ctx.members.invite(page.actor, body.email, body.role);
+        const link = `${ctx.config.publicUrl}/signup?invite_token=${encodeURIComponent(inviteToken)}`;
+        return { location: MEMBERS, secret: { email: body.email, link } };
+      });
     } catch (error) {
-      if (error instanceof KeywardError)
-        return membersPage(page, reply, html`<div class="error" role="alert">${error.message}</div>`, error.status);
-      throw error;
+      return memberError(page, reply, error);
     }
   });
 
@@ -156,17 +168,15 @@ ${
     app.post(`/dashboard/members/:id/${action}`, async (req, reply) => {
       const page = await signedIn(ctx, req, reply);
       if (!page) return reply;
-      const form = checkForm(ctx, req, page);
       const id = (req.params as { id: string }).id;
       try {
-        if (action === 'role')
-          await ctx.members.changeRole(page.actor, id, ROLES.includes(form.role as Role) ? (form.role as Role) : 'read');
-        else await ctx.members.remove(page.actor, id);
-        return reply.redirect('/dashboard/members', 303);
+        return await formAction(ctx, req, reply, page, MEMBERS, async (form) => {
+          if (action === 'role') await ctx.members.changeRole(page.actor, id, parse(roleBody, { role: form.role ?? '' }).role);
+          else await ctx.members.remove(page.actor, id);
+          return { location: MEMBERS };
+        });
       } catch (error) {
-        if (error instanceof KeywardError)
-          return membersPage(page, reply, html`<div class="error" role="alert">${error.message}</div>`, error.status);
-        throw error;
+        return memberError(page, reply, error);
       }
     });
   }

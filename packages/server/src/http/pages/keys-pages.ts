@@ -1,11 +1,33 @@
-import { KeywardError, parseCidr, SCOPE_DESCRIPTIONS, SCOPES, type Scope } from '@keyward/core';
+import { DEFAULT_KEY_SCOPE, KeywardError, lowerScope, SCOPE_DESCRIPTIONS, SCOPES, scopeAllows } from '@keyward/core';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { keyNameProblem } from '../../keys/key-name.js';
+import type { ApiKey } from '../../entities.js';
 import { DEFAULT_GRACE_SECONDS, presentKey } from '../../keys/key-service.js';
-import type { ApiKey } from '../../storage/store.js';
 import type { AppContext } from '../context.js';
+import { parse } from '../errors.js';
 import { html, type SafeHtml } from '../html.js';
-import { checkForm, csrfField, errorPanel, type Form, type SignedIn, signedIn, when } from './page-context.js';
+import { createKeyBody, rotateKeyBody, toCreateKeyInput } from '../schemas.js';
+import { csrfField, errorPanel, type Form, formAction, type SignedIn, signedIn, when } from './page-context.js';
+
+/** What a create or rotate leaves to be shown once on the page it redirects to. */
+interface NewKeySecret {
+  keyId: string;
+  raw: string;
+  rotated: boolean;
+}
+
+/** The create form as the API's body, so that one schema checks both. A date-only expiry means the end of that day, UTC. */
+function createBodyOf(form: Form): Record<string, unknown> {
+  const ips = (form.ip_allowlist ?? '').split(/[\s,]+/).filter(Boolean);
+  const expires = form.expires_at?.trim();
+  return {
+    name: form.name ?? '',
+    ...(form.scope ? { scope: form.scope } : {}),
+    ...(form.environment ? { environment: form.environment } : {}),
+    ...(form.tier ? { tier: form.tier } : {}),
+    ...(expires ? { expires_at: /^\d{4}-\d{2}-\d{2}$/.test(expires) ? `${expires}T23:59:59Z` : expires } : {}),
+    ...(ips.length > 0 ? { ip_allowlist: ips } : {}),
+  };
+}
 
 const CURRENT = '/dashboard/keys';
 
@@ -15,10 +37,6 @@ function statusBadge(key: ApiKey, now: number): SafeHtml {
   return html`<span class="badge ${s}">${grace ? 'active (rotating)' : s}</span>`;
 }
 
-/** Only writers and admins get create, rotate and revoke controls in the dashboard; readers browse. */
-const canManage = (page: SignedIn, key?: ApiKey) =>
-  page.actor.role === 'admin' || (page.actor.role === 'write' && (!key || key.createdBy === page.actor.userId));
-
 function createForm(ctx: AppContext, page: SignedIn, environment: string, error?: string, values: Form = {}): SafeHtml {
   const plans = ctx.config.planOrder.slice(0, ctx.config.planOrder.indexOf(page.session.organization.plan) + 1);
   return html`<section class="card" aria-labelledby="create-h"><h2 id="create-h">Create API key</h2>
@@ -26,10 +44,10 @@ ${error ? html`<div class="error" role="alert">${error}</div>` : ''}
 <form method="post" action="/dashboard/keys">${csrfField(page)}
 <label for="name">Name</label><input id="name" name="name" required maxlength="100" placeholder="production-agent" value="${values.name ?? ''}">
 <div class="hint">Say what it is for: "production-agent" or "ci-pipeline" is clearer than "key1".</div>
-<fieldset><legend>Scope</legend>${SCOPES.map(
+<fieldset><legend>Scope</legend>${SCOPES.filter((s) => scopeAllows(page.actor.role, s)).map(
     (s) =>
-      html`<label class="radio"><input type="radio" name="scope" value="${s}"${(values.scope ?? 'agentic') === s ? html` checked` : ''}><span><strong>${s}</strong> — ${SCOPE_DESCRIPTIONS[s]}</span></label>`,
-  )}</fieldset>
+      html`<label class="radio"><input type="radio" name="scope" value="${s}"${(values.scope ?? lowerScope(DEFAULT_KEY_SCOPE, page.actor.role)) === s ? html` checked` : ''}><span><strong>${s}</strong> — ${SCOPE_DESCRIPTIONS[s]}</span></label>`,
+  )}</fieldset>${page.actor.role !== 'admin' ? html`<div class="hint">Your role is ${page.actor.role}: your keys can do at most what you can.</div>` : ''}
 <div class="grid">
 <div><label for="environment">Environment</label><select id="environment" name="environment">${ctx.config.environments.map(
     (e) =>
@@ -50,13 +68,13 @@ function day(ms: number | null, empty = '—'): SafeHtml | string {
     : html`<time datetime="${new Date(ms).toISOString()}" title="${when(ms)}">${new Date(ms).toISOString().slice(0, 10)}</time>`;
 }
 
-function keyRows(page: SignedIn, keys: ApiKey[], now: number): SafeHtml {
+function keyRows(ctx: AppContext, page: SignedIn, keys: ApiKey[], now: number): SafeHtml {
   if (keys.length === 0) return html`<p class="muted">No keys in this environment yet.</p>`;
   return html`<table><thead><tr><th scope="col">Name</th><th scope="col">Key</th><th scope="col">Scope</th><th scope="col">Env</th><th scope="col">Created</th><th scope="col">Last used</th><th scope="col">Expires</th><th scope="col">Status</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead><tbody>
 ${keys.map((k) => {
   const active = presentKey(k, now).status === 'active';
   const actions =
-    active && canManage(page, k)
+    active && ctx.keys.mayManage(page.actor, k)
       ? html`<div class="row-actions"><form method="post" action="/dashboard/keys/${k.id}/rotate" class="row-actions">${csrfField(page)}<label class="sr-only" for="g-${k.id}">Grace period for ${k.name}</label><select id="g-${k.id}" name="grace_period_seconds" class="compact">
 <option value="0">old key: revoke now</option><option value="3600">old key: 1 hour</option><option value="${DEFAULT_GRACE_SECONDS}" selected>old key: 24 hours</option><option value="604800">old key: 7 days</option></select>
 <button type="submit" class="secondary small">Rotate</button></form>
@@ -83,7 +101,7 @@ export function keysPages(app: FastifyInstance, ctx: AppContext): void {
     reply: FastifyReply,
     page: SignedIn,
     environment: string,
-    extra?: { top?: SafeHtml; error?: string; values?: Form },
+    extra?: { top?: SafeHtml; error?: string; values?: Form; status?: number },
   ) {
     const keys = await ctx.keys.list(page.actor, { environment });
     const now = ctx.clock.now();
@@ -92,44 +110,48 @@ export function keysPages(app: FastifyInstance, ctx: AppContext): void {
     )}</nav>`;
     const body = html`<h1>API keys</h1><p class="lead">Keys authenticate requests as <code>Authorization: Bearer &lt;key&gt;</code>. Each belongs to one environment.</p>
 ${extra?.top ?? ''}${tabs}
-<section class="card" aria-labelledby="list-h"><h2 id="list-h">${environment} keys</h2>${keyRows(page, keys, now)}</section>
-${page.actor.role === 'read' ? html`<p class="muted">Your role is read: you can see keys but not create, rotate or revoke them here.</p>` : createForm(ctx, page, environment, extra?.error, extra?.values)}`;
-    return page.render(reply, { title: 'API keys', current: CURRENT, body, status: extra?.error ? 400 : 200 });
+<section class="card" aria-labelledby="list-h"><h2 id="list-h">${environment} keys</h2>${keyRows(ctx, page, keys, now)}</section>
+${createForm(ctx, page, environment, extra?.error, extra?.values)}`;
+    if (extra?.top) reply.header('cache-control', 'no-store');
+    return page.render(reply, { title: 'API keys', current: CURRENT, body, status: extra?.status ?? (extra?.error ? 400 : 200) });
+  }
+
+  /** The key a create or rotate just made, shown once from its sealed one-time value; a reload shows it no more. */
+  async function justMade(page: SignedIn, shown: string | undefined): Promise<SafeHtml | undefined> {
+    const made = await ctx.forms.reveal<NewKeySecret>(page.session.sessionId, shown);
+    if (!made) return undefined;
+    const key = await ctx.keys.get(page.actor, made.keyId);
+    if (!made.rotated) return revealed(key, made.raw, `Your new key “${key.name}”`);
+    const previous = key.rotatedFrom ? await ctx.keys.get(page.actor, key.rotatedFrom) : undefined;
+    const note = previous
+      ? html`<p>${previous.revokedAt !== null ? html`The old key <span class="mono">${previous.prefix}…${previous.last4}</span> is revoked.` : html`The old key <span class="mono">${previous.prefix}…${previous.last4}</span> keeps working until ${when(previous.expiresAt)}: move your integration over before then.`}</p>`
+      : undefined;
+    return revealed(key, made.raw, `Rotated “${key.name}”`, note);
   }
 
   app.get('/dashboard/keys', async (req, reply) => {
     const page = await signedIn(ctx, req, reply);
-    return page ? listPage(reply, page, environmentOf((req.query as Form).environment)) : reply;
+    if (!page) return reply;
+    const query = req.query as Form;
+    const top = await justMade(page, query.shown);
+    return listPage(reply, page, environmentOf(query.environment), top ? { top } : undefined);
   });
   for (const alias of ['/keys', '/settings/api-keys']) app.get(alias, (_req, reply) => reply.redirect(CURRENT, 303));
+
+  const listOf = (environment: string) => `/dashboard/keys?environment=${encodeURIComponent(environment)}`;
 
   app.post('/dashboard/keys', async (req, reply) => {
     const page = await signedIn(ctx, req, reply);
     if (!page) return reply;
-    const form = checkForm(ctx, req, page);
-    if (!canManage(page)) throw new KeywardError('forbidden', 'Your role (read) cannot create keys in the dashboard.');
-    const ips = (form.ip_allowlist ?? '').split(/[\s,]+/).filter(Boolean);
-    const fail = (message: string) => listPage(reply, page, environmentOf(form.environment), { error: message, values: form });
-    const bad = ips.find((ip) => !parseCidr(ip));
-    if (bad) return fail(`"${bad}" is not an IP address or CIDR range.`);
-    const name = (form.name ?? '').trim();
-    const nameProblem = keyNameProblem(name);
-    if (nameProblem) return fail(`The key's ${nameProblem}.`);
-    const expiresAt = form.expires_at ? Date.parse(`${form.expires_at}T23:59:59Z`) : null;
-    if (form.expires_at && Number.isNaN(expiresAt)) return fail('The expiry date is not a date.');
+    const form = (req.body ?? {}) as Form;
     try {
-      const { key, rawKey } = await ctx.keys.create(page.actor, {
-        name,
-        ...(SCOPES.includes(form.scope as Scope) ? { scope: form.scope as Scope } : {}),
-        ...(form.environment ? { environment: form.environment } : {}),
-        ...(form.tier ? { tier: form.tier } : {}),
-        expiresAt,
-        ipAllowlist: ips,
+      return await formAction<NewKeySecret>(ctx, req, reply, page, CURRENT, async () => {
+        const { key, rawKey } = await ctx.keys.create(page.actor, toCreateKeyInput(parse(createKeyBody, createBodyOf(form))));
+        return { location: listOf(key.environment), secret: { keyId: key.id, raw: rawKey, rotated: false } };
       });
-      const top = revealed(key, rawKey, `Your new key “${key.name}”`);
-      return listPage(reply, page, key.environment, { top });
     } catch (error) {
-      if (error instanceof KeywardError) return fail(error.message);
+      if (error instanceof KeywardError && error.status < 500)
+        return listPage(reply, page, environmentOf(form.environment), { error: error.message, values: form, status: error.status });
       throw error;
     }
   });
@@ -137,16 +159,14 @@ ${page.actor.role === 'read' ? html`<p class="muted">Your role is read: you can 
   app.post('/dashboard/keys/:id/revoke', async (req, reply) => {
     const page = await signedIn(ctx, req, reply);
     if (!page) return reply;
-    checkForm(ctx, req, page);
     const id = (req.params as { id: string }).id;
     try {
-      const key = await ctx.keys.get(page.actor, id);
-      if (!canManage(page, key))
-        throw new KeywardError('forbidden', 'Only admins and the key’s creator (with write access) can revoke it.');
-      await ctx.keys.revoke(page.actor, id);
-      return reply.redirect(`/dashboard/keys?environment=${encodeURIComponent(key.environment)}`, 303);
+      return await formAction(ctx, req, reply, page, CURRENT, async () => {
+        const key = await ctx.keys.revoke(page.actor, id);
+        return { location: listOf(key.environment) };
+      });
     } catch (error) {
-      if (error instanceof KeywardError) return errorPanel(page, reply, error, CURRENT, CURRENT);
+      if (error instanceof KeywardError && error.status < 500) return errorPanel(page, reply, error, CURRENT, CURRENT);
       throw error;
     }
   });
@@ -154,20 +174,16 @@ ${page.actor.role === 'read' ? html`<p class="muted">Your role is read: you can 
   app.post('/dashboard/keys/:id/rotate', async (req, reply) => {
     const page = await signedIn(ctx, req, reply);
     if (!page) return reply;
-    const form = checkForm(ctx, req, page);
     const id = (req.params as { id: string }).id;
-    const grace = Number(form.grace_period_seconds ?? DEFAULT_GRACE_SECONDS);
     try {
-      if (!Number.isInteger(grace) || grace < 0 || grace > 30 * 86_400)
-        throw new KeywardError('invalid_request', 'The grace period must be between 0 seconds and 30 days.');
-      const old = await ctx.keys.get(page.actor, id);
-      if (!canManage(page, old))
-        throw new KeywardError('forbidden', 'Only admins and the key’s creator (with write access) can rotate it.');
-      const { key, rawKey, previous } = await ctx.keys.rotate(page.actor, id, grace);
-      const note = html`<p>${grace === 0 ? html`The old key <span class="mono">${previous.prefix}…${previous.last4}</span> is revoked.` : html`The old key <span class="mono">${previous.prefix}…${previous.last4}</span> keeps working until ${when(previous.expiresAt)}: move your integration over before then.`}</p>`;
-      return listPage(reply, page, key.environment, { top: revealed(key, rawKey, `Rotated “${key.name}”`, note) });
+      return await formAction<NewKeySecret>(ctx, req, reply, page, CURRENT, async (form) => {
+        const grace = /^\d{1,9}$/.test(form.grace_period_seconds ?? '') ? Number(form.grace_period_seconds) : form.grace_period_seconds;
+        const body = parse(rotateKeyBody, form.grace_period_seconds === undefined ? {} : { grace_period_seconds: grace });
+        const { key, rawKey } = await ctx.keys.rotate(page.actor, id, body.grace_period_seconds);
+        return { location: listOf(key.environment), secret: { keyId: key.id, raw: rawKey, rotated: true } };
+      });
     } catch (error) {
-      if (error instanceof KeywardError) return errorPanel(page, reply, error, CURRENT, CURRENT);
+      if (error instanceof KeywardError && error.status < 500) return errorPanel(page, reply, error, CURRENT, CURRENT);
       throw error;
     }
   });

@@ -1,6 +1,4 @@
-import { dayOf, monthOf } from '@keyward/core';
 import type { FastifyInstance } from 'fastify';
-import { usageByDay } from '../../usage/usage-report.js';
 import type { AppContext } from '../context.js';
 import { html } from '../html.js';
 import { signedIn } from './page-context.js';
@@ -12,20 +10,12 @@ export function overviewPage(app: FastifyInstance, ctx: AppContext): void {
   app.get('/dashboard', async (req, reply) => {
     const page = await signedIn(ctx, req, reply);
     if (!page) return reply;
-    const now = ctx.clock.now();
-    const keys = await ctx.keys.list(page.actor);
-    const active = keys.filter((k) => k.revokedAt === null && (k.expiresAt === null || k.expiresAt > now));
-    const month = monthOf(now);
-    let used = 0;
-    for (const k of active) {
-      const days = await usageByDay(ctx.store, ctx.usage, k.id, `${month}-01`, dayOf(now));
-      used += days.reduce((n, d) => n + d.allowed, 0);
-    }
+    const { activeKeys, monthAllowed: used } = await ctx.usage.overview(page.actor);
     const org = page.session.organization;
     const plan = ctx.config.plans[org.plan];
     const body = html`<h1>${org.name}</h1><p class="lead">Plan <strong>${org.plan}</strong> · you are <strong>${page.session.member.role}</strong></p>
 <div class="grid">
-<section class="card"><h2>Active keys</h2><p><strong>${active.length}</strong>${plan?.maxActiveKeys ? ` of ${plan.maxActiveKeys}` : ''}</p><a href="/dashboard/keys">Manage keys</a></section>
+<section class="card"><h2>Active keys</h2><p><strong>${activeKeys}</strong>${plan?.maxActiveKeys ? ` of ${plan.maxActiveKeys}` : ''}</p><a href="/dashboard/keys">Manage keys</a></section>
 <section class="card"><h2>Requests this month</h2><p><strong>${used.toLocaleString('en-US')}</strong></p><p class="hint">Limits per key: ${plan?.requestsPerMinute ?? 'unlimited'}/min, ${plan?.monthlyRequests?.toLocaleString('en-US') ?? 'unlimited'}/month.</p></section>
 <section class="card"><h2>Agents</h2><p>An agent gets its key with <code>keyward login --server ${ctx.config.publicUrl}</code>: one sign-in, no copy-paste.</p></section>
 </div>`;

@@ -1,6 +1,7 @@
 import { KeywardError } from '@keyward/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type Actor, actorOfSession, type SessionContext } from '../../auth/account-service.js';
+import type { FormOutcome } from '../../forms/one-time-forms.js';
 import type { AppContext } from '../context.js';
 import { csrfToken, csrfValid, html, type PageOptions, type SafeHtml, sendPage } from '../html.js';
 import { toSignIn } from './auth-pages.js';
@@ -19,6 +20,8 @@ export interface SignedIn {
   session: SessionContext;
   actor: Actor;
   csrf: string;
+  /** A fresh one-time token for one form on the page. */
+  formToken(): string;
   render(reply: FastifyReply, o: Omit<PageOptions, 'user' | 'nav'> & { current: string }): FastifyReply;
 }
 
@@ -32,6 +35,7 @@ export async function signedIn(ctx: AppContext, req: FastifyRequest, reply: Fast
   return {
     session,
     csrf,
+    formToken: () => ctx.forms.issue(),
     actor: actorOfSession(session),
     render(r, o) {
       const nav = html`<nav aria-label="Main">${NAV.map(([href, label]) => html`<a href="${href}"${o.current === href ? html` aria-current="page"` : ''}>${label}</a>`)}</nav>`;
@@ -49,8 +53,26 @@ export function checkForm(ctx: AppContext, req: FastifyRequest, page: SignedIn):
   return form;
 }
 
+/** The hidden fields of every dashboard form: the session's CSRF token and the form's own one-time token. */
 export function csrfField(page: SignedIn): SafeHtml {
-  return html`<input type="hidden" name="csrf" value="${page.csrf}">`;
+  return html`<input type="hidden" name="csrf" value="${page.csrf}"><input type="hidden" name="form_token" value="${page.formToken()}">`;
+}
+
+/**
+ * A dashboard form post, POST-redirect-GET: CSRF checked, the action run once per one-time token, the browser sent
+ * to the result (the same post sent again is sent there too, and acts no more).
+ */
+export async function formAction<S>(
+  ctx: AppContext,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  page: SignedIn,
+  fallback: string,
+  act: (form: Form) => Promise<FormOutcome<S>>,
+): Promise<FastifyReply> {
+  const form = checkForm(ctx, req, page);
+  const location = await ctx.forms.run(page.session.sessionId, form.form_token, fallback, () => act(form));
+  return reply.redirect(location, 303);
 }
 
 export function when(ms: number | null, empty = '—'): string {

@@ -1,6 +1,6 @@
 import { KeywardError } from '@keyward/core';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { Member, Organization, User } from '../../storage/store.js';
+import type { Member, Organization, User } from '../../entities.js';
 import { type AppContext, type RouteDoc, route } from '../context.js';
 import { parse } from '../errors.js';
 import { cookieValue, SESSION_COOKIE } from '../request-auth.js';
@@ -41,13 +41,17 @@ export function authRoutes(app: FastifyInstance, ctx: AppContext, docs: RouteDoc
     async (req, reply) => {
       ctx.auth.checkCsrf(req);
       const body = parse(signupBody, req.body);
-      const { user, member, token } = await ctx.accounts.signup({
+      const {
+        user,
+        member,
+        organization: org,
+        token,
+      } = await ctx.accounts.signup({
         email: body.email,
         password: body.password,
         ...(body.name ? { name: body.name } : {}),
         ...(body.invite_token ? { inviteToken: body.invite_token } : {}),
       });
-      const org = await ctx.store.findOrganization(member.orgId);
       setSessionCookie(ctx, reply, token, ctx.config.sessionTtlMs);
       return reply.code(201).send(org ? presentMe(ctx, user, org, member) : { user: presentUser(user) });
     },
@@ -60,8 +64,7 @@ export function authRoutes(app: FastifyInstance, ctx: AppContext, docs: RouteDoc
     async (req, reply) => {
       ctx.auth.checkCsrf(req);
       const body = parse(loginBody, req.body);
-      const { user, member, token } = await ctx.accounts.login(body.email, body.password);
-      const org = await ctx.store.findOrganization(member.orgId);
+      const { user, member, organization: org, token } = await ctx.accounts.login(body.email, body.password);
       setSessionCookie(ctx, reply, token, ctx.config.sessionTtlMs);
       return org ? presentMe(ctx, user, org, member) : { user: presentUser(user) };
     },

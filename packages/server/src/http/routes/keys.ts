@@ -1,10 +1,9 @@
 import { KeywardError } from '@keyward/core';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { presentKey } from '../../keys/key-service.js';
-import { keyUsage } from '../../usage/usage-report.js';
 import { type AppContext, type RouteDoc, route } from '../context.js';
 import { parse } from '../errors.js';
-import { createKeyBody, keyIdParam, rotateKeyBody } from '../schemas.js';
+import { createKeyBody, keyIdParam, rotateKeyBody, toCreateKeyInput } from '../schemas.js';
 
 /** Ids that cannot be ours are simply not found: no 400 that would tell an id's shape apart from its existence. */
 function keyId(req: FastifyRequest): string {
@@ -31,15 +30,7 @@ export function keyRoutes(app: FastifyInstance, ctx: AppContext, docs: RouteDoc[
     async (req, reply) => {
       const actor = await ctx.auth.actor(req, reply);
       const body = parse(createKeyBody, req.body);
-      const { key, rawKey } = await ctx.keys.create(actor, {
-        name: body.name,
-        ...(body.scope ? { scope: body.scope } : {}),
-        ...(body.environment ? { environment: body.environment } : {}),
-        ...(body.tier ? { tier: body.tier } : {}),
-        ...(body.expires_at !== undefined ? { expiresAt: body.expires_at === null ? null : Date.parse(body.expires_at) } : {}),
-        ...(body.ip_allowlist ? { ipAllowlist: body.ip_allowlist } : {}),
-        ...(body.metadata ? { metadata: body.metadata } : {}),
-      });
+      const { key, rawKey } = await ctx.keys.create(actor, toCreateKeyInput(body));
       reply.header('cache-control', 'no-store');
       return reply.code(201).send({ key: { ...presentKey(key, now()), raw_key: rawKey } });
     },
@@ -118,12 +109,7 @@ export function keyRoutes(app: FastifyInstance, ctx: AppContext, docs: RouteDoc[
     },
     async (req, reply) => {
       const actor = await ctx.auth.actor(req, reply);
-      const key = await ctx.keys.get(actor, keyId(req));
-      const usage = await keyUsage(ctx.store, ctx.usage, key.id, now());
-      const monthAllowed = usage.allowed;
-      const org = await ctx.store.findOrganization(actor.orgId);
-      const plan = ctx.verifier.planOf({ tier: key.tier, orgPlan: org?.plan ?? key.tier });
-      const recent = await ctx.store.recentRequests(key.id, 20);
+      const { key, plan, usage, quotaUsed, recent } = await ctx.usage.keySummary(actor, keyId(req));
       return {
         key_id: key.id,
         tier: key.tier,
@@ -131,11 +117,12 @@ export function keyRoutes(app: FastifyInstance, ctx: AppContext, docs: RouteDoc[
         month: {
           month: usage.month,
           limit: plan.monthlyRequests,
-          used: monthAllowed,
-          remaining: plan.monthlyRequests === null ? null : Math.max(0, plan.monthlyRequests - monthAllowed),
-          allowed: monthAllowed,
+          // The quota belongs to the key's lineage (the key and its rotated predecessors and successors).
+          used: quotaUsed,
+          remaining: plan.monthlyRequests === null ? null : Math.max(0, plan.monthlyRequests - quotaUsed),
+          allowed: usage.allowed,
           denied: usage.denied,
-          total: monthAllowed + usage.denied,
+          total: usage.allowed + usage.denied,
           resets_at: new Date(usage.resetsAt).toISOString(),
         },
         daily: usage.daily.map((d) => ({ day: d.day, allowed: d.allowed, denied: d.denied })),
@@ -166,7 +153,7 @@ export function keyRoutes(app: FastifyInstance, ctx: AppContext, docs: RouteDoc[
       const q = req.query as { key_id?: unknown; limit?: unknown; before?: unknown };
       const limit = Math.min(500, Math.max(1, Number.parseInt(String(q.limit ?? '100'), 10) || 100));
       const before = typeof q.before === 'string' && !Number.isNaN(Date.parse(q.before)) ? Date.parse(q.before) : undefined;
-      const events = await ctx.store.listAudit(actor.orgId, {
+      const events = await ctx.audit.list(actor, {
         limit,
         ...(typeof q.key_id === 'string' && q.key_id ? { keyId: q.key_id } : {}),
         ...(before ? { before } : {}),

@@ -1,6 +1,6 @@
 import { KeywardError } from '@keyward/core';
 import type { FastifyInstance } from 'fastify';
-import type { Member } from '../../storage/store.js';
+import type { Member } from '../../entities.js';
 import { type AppContext, type RouteDoc, route } from '../context.js';
 import { parse } from '../errors.js';
 import { inviteBody, roleBody } from '../schemas.js';

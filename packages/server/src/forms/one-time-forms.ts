@@ -1,0 +1,88 @@
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
+import { KeywardError, randomBase62 } from '@keyward/core';
+import type { Clock } from '../ids.js';
+import type { Store } from '../storage/store.js';
+
+const TOKEN = /^frm_[0-9A-Za-z]{22}$/;
+/** How long a form's result (and the secret it shows once) is remembered. */
+const REMEMBER_MS = 15 * 60_000;
+
+/** What a dashboard action did: where its result is shown, and a secret (raw key, invitation link) to show once. */
+export interface FormOutcome<S> {
+  location: string;
+  secret?: S;
+}
+
+/**
+ * Dashboard forms follow POST-redirect-GET with a one-time token in every form. The first post of a token acts and
+ * redirects to its result, with the secret it made sealed (AES-256-GCM under a key derived from the server secret)
+ * in storage for one read; the same post sent again (reload, back button, double click) acts no more and is
+ * redirected to the same result, without the secret. Storage-backed, so it holds across instances.
+ */
+export class OneTimeForms {
+  readonly #key: Buffer;
+
+  constructor(
+    private readonly store: Store,
+    secret: string,
+    private readonly clock: Clock,
+  ) {
+    this.#key = createHmac('sha256', secret).update('keyward one-time form secrets').digest();
+  }
+
+  /** A fresh token for a form about to be rendered. Nothing is stored until it is posted. */
+  issue(): string {
+    return `frm_${randomBase62(22)}`;
+  }
+
+  /**
+   * Runs `act` once per token and session. Returns where to redirect: the result (with `shown=<token>` when there
+   * is a secret to show) the first time; the result without it, or `fallback` while the first post still acts,
+   * every time after.
+   */
+  async run<S>(sessionId: string, token: unknown, fallback: string, act: () => Promise<FormOutcome<S>>): Promise<string> {
+    if (typeof token !== 'string' || !TOKEN.test(token)) {
+      throw new KeywardError('invalid_request', 'This form has expired or is incomplete: reload the page and try again.');
+    }
+    if (!(await this.store.claimForm(token, sessionId, this.clock.now() + REMEMBER_MS))) {
+      return (await this.store.formResult(token, sessionId))?.location ?? fallback;
+    }
+    let outcome: FormOutcome<S>;
+    try {
+      outcome = await act();
+    } catch (error) {
+      await this.store.releaseForm(token);
+      throw error;
+    }
+    const sealed = outcome.secret === undefined ? null : this.#seal(JSON.stringify(outcome.secret));
+    await this.store.completeForm(token, outcome.location, sealed);
+    if (sealed === null) return outcome.location;
+    return `${outcome.location}${outcome.location.includes('?') ? '&' : '?'}shown=${token}`;
+  }
+
+  /** The secret a form's result shows, once: null when it was shown already, expired, or belongs to another session. */
+  async reveal<S>(sessionId: string, token: unknown): Promise<S | null> {
+    if (typeof token !== 'string' || !TOKEN.test(token)) return null;
+    const sealed = await this.store.takeFormSecret(token, sessionId);
+    if (sealed === null) return null;
+    try {
+      return JSON.parse(this.#open(sealed)) as S;
+    } catch {
+      return null;
+    }
+  }
+
+  #seal(plain: string): string {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.#key, iv);
+    const body = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
+    return Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64url');
+  }
+
+  #open(sealed: string): string {
+    const raw = Buffer.from(sealed, 'base64url');
+    const decipher = createDecipheriv('aes-256-gcm', this.#key, raw.subarray(0, 12));
+    decipher.setAuthTag(raw.subarray(12, 28));
+    return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
+  }
+}
