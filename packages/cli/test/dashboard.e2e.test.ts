@@ -90,7 +90,7 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium', () => {
     expect([await whoami(first), await whoami(second)]).toEqual([200, 200]);
   });
 
-  it('a read member sees keys but no create or revoke controls, and a forged POST is refused', async () => {
+  it('a read member creates read keys only, has no controls on keys others made, and a forged POST is refused', async () => {
     const admin = new HttpAgent(server.base);
     await admin.req('POST', '/api/auth/login', { email: 'ada@example.com', password: PASSWORD });
     const inv = await admin.req('POST', '/api/org/members', { email: 'reader@example.com', role: 'read' });
@@ -102,26 +102,44 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium', () => {
     await page.goto(`${server.base}/dashboard/keys`);
     expect(await page.getByRole('link', { name: 'billing-service' }).count()).toBe(2);
     expect(await page.getByRole('button', { name: 'Revoke' }).count()).toBe(0);
-    expect(await page.getByRole('button', { name: 'Create key' }).count()).toBe(0);
+    // The create form offers only what the role allows.
+    expect(await page.locator('input[name=scope]').evaluateAll((els) => els.map((e) => (e as HTMLInputElement).value))).toEqual(['read']);
+    await page.getByLabel('Name').fill('reader-notebook');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    await page.getByRole('heading', { name: /Your new key/ }).waitFor();
+    const raw = await page.locator('#raw-key').inputValue();
+    expect((await fetch(`${server.base}/v1/whoami`, { headers: { authorization: `Bearer ${raw}` } }).then((r) => r.json())).scope).toBe(
+      'read',
+    );
+    // Their own key gets controls; keys others made do not.
+    expect(await page.getByRole('button', { name: 'Revoke' }).count()).toBe(1);
     const csrf = await page.locator('input[name=csrf]').first().inputValue();
-    const status = await page.evaluate(async (token) => {
-      const r = await fetch('/dashboard/keys', {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ csrf: token, name: 'sneaky' }),
-      });
-      return r.status;
-    }, csrf);
+    const token = await page.locator('input[name=form_token]').first().inputValue();
+    const status = await page.evaluate(
+      async ([c, t]) => {
+        const r = await fetch('/dashboard/keys', {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ csrf: c as string, form_token: t as string, name: 'sneaky', scope: 'admin' }),
+        });
+        return r.status;
+      },
+      [csrf, token],
+    );
     expect(status).toBe(403);
-    const forgedRevoke = await page.evaluate(async (token) => {
-      const list = (await fetch('/api/developers/keys').then((r) => r.json())) as { keys: { id: string }[] };
-      const r = await fetch(`/dashboard/keys/${list.keys[0]?.id}/revoke`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ csrf: token }),
-      });
-      return r.status;
-    }, csrf);
+    const forgedRevoke = await page.evaluate(
+      async ([c, t]) => {
+        const list = (await fetch('/api/developers/keys').then((r) => r.json())) as { keys: { id: string; name: string }[] };
+        const theirs = list.keys.find((k) => k.name === 'billing-service');
+        const r = await fetch(`/dashboard/keys/${theirs?.id}/revoke`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ csrf: c as string, form_token: t as string }),
+        });
+        return r.status;
+      },
+      [csrf, token],
+    );
     expect(forgedRevoke).toBe(403);
     await page.goto(`${server.base}/dashboard/members`);
     expect(await page.getByRole('button', { name: 'Remove' }).count()).toBe(0);

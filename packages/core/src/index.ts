@@ -41,3 +41,15 @@ export {
   scopeAllows,
   scopeForMethod,
 } from './policy/scopes.js';
+export {
+  fromWire,
+  type KeyVerifier,
+  type RateLimitInfo,
+  toWire,
+  type VerifiedKey,
+  VerifierUnavailableError,
+  type VerifyOutcome,
+  type VerifyRequest,
+  type VerifyWire,
+  VerifyWireError,
+} from './verify/contract.js';

@@ -1,5 +1,13 @@
-import { VERIFY_CODES, type VerifyCode } from '@keyward/core';
-import type { KeyVerifier, RateLimitInfo, VerifyOutcome, VerifyRequest } from './verifier.js';
+import {
+  fromWire,
+  type KeyVerifier,
+  VerifierUnavailableError,
+  type VerifyCode,
+  type VerifyOutcome,
+  type VerifyRequest,
+} from '@keyward/core';
+
+export { VerifierUnavailableError };
 
 export interface RemoteVerifierOptions {
   /** The keyward server, e.g. `https://keys.example.com`. */
@@ -9,11 +17,6 @@ export interface RemoteVerifierOptions {
   /** Give up on the server after this long; the request then gets 503. */
   timeoutMs?: number;
   fetch?: typeof fetch;
-}
-
-/** Raised when the keyward server cannot be reached; the middleware answers 503 `service_unavailable`. */
-export class VerifierUnavailableError extends Error {
-  override name = 'VerifierUnavailableError';
 }
 
 const PERMANENT = new Set<VerifyCode>(['NOT_FOUND', 'REVOKED', 'EXPIRED']);
@@ -40,7 +43,7 @@ export function remoteVerifier(options: RemoteVerifierOptions): KeyVerifier {
       const now = Date.now();
       const cached = refused.get(request.key);
       if (cached && cached.until > now) return cached.outcome;
-      let body: Record<string, unknown>;
+      let outcome: VerifyOutcome;
       try {
         const response = await doFetch(endpoint, {
           method: 'POST',
@@ -49,12 +52,12 @@ export function remoteVerifier(options: RemoteVerifierOptions): KeyVerifier {
           signal: AbortSignal.timeout(options.timeoutMs ?? 5000),
         });
         if (!response.ok) throw new VerifierUnavailableError(`keyward verify answered ${response.status}`);
-        body = (await response.json()) as Record<string, unknown>;
+        // Read as the contract says, field by field: an answer that breaks it never lets a request through.
+        outcome = fromWire(await response.json());
       } catch (error) {
         if (error instanceof VerifierUnavailableError) throw error;
         throw new VerifierUnavailableError(`keyward verify failed: ${(error as Error).message}`);
       }
-      const outcome = toOutcome(body);
       if (!outcome.valid && PERMANENT.has(outcome.code) && negativeMs > 0) {
         if (refused.size >= 10_000) refused.delete(refused.keys().next().value as string);
         refused.set(request.key, { outcome, until: now + negativeMs });
@@ -63,31 +66,3 @@ export function remoteVerifier(options: RemoteVerifierOptions): KeyVerifier {
     },
   };
 }
-
-function toOutcome(b: Record<string, unknown>): VerifyOutcome {
-  const rl = b.ratelimit as RateLimitInfo | null | undefined;
-  if (b.valid === true) {
-    return {
-      valid: true,
-      key: {
-        id: String(b.key_id),
-        name: String(b.name),
-        environment: String(b.environment),
-        scope: b.scope as VerifiedKey['scope'],
-        organizationId: String(b.organization_id),
-        metadata: (b.metadata as Record<string, unknown>) ?? {},
-      },
-      ratelimit: rl ?? null,
-    };
-  }
-  const code = VERIFY_CODES.includes(b.code as VerifyCode) ? (b.code as VerifyCode) : 'NOT_FOUND';
-  return {
-    valid: false,
-    code,
-    message: typeof b.message === 'string' ? b.message : 'The API key is not valid.',
-    ...(typeof b.retry_after === 'number' ? { retryAfterSeconds: b.retry_after } : {}),
-    ratelimit: rl ?? null,
-  };
-}
-
-type VerifiedKey = Extract<VerifyOutcome, { valid: true }>['key'];

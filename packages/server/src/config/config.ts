@@ -27,7 +27,6 @@ export interface KeywardConfig {
   /** Plan names from the smallest to the largest: a key's tier may not be later than its organization's plan. */
   planOrder: string[];
   defaultPlan: string;
-  enforcement: 'required' | 'optional' | 'off';
   trustedProxies: string[];
   agentSignIn: { directKeyParam: string | null; deviceIntervalSeconds: number };
   cache: { maxEntries: number; ttlMs: number };
@@ -35,7 +34,6 @@ export interface KeywardConfig {
   usage: { flushIntervalMs: number; requestLogMaxRows: number; requestLogRetentionDays: number; requestLogPerSecond: number };
   sessionTtlMs: number;
   logLevel: string;
-  defaultKeyScope: Scope;
 }
 
 /** The seeds' plans: Nomotic's per-minute limits, NANDA's monthly quotas and key counts. */

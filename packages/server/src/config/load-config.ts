@@ -105,7 +105,6 @@ export function defineConfig(input: unknown, runtime: RuntimeSettings): KeywardC
     plans,
     planOrder: Object.keys(plans),
     defaultPlan,
-    enforcement: file.enforcement ?? 'required',
     trustedProxies: file.trusted_proxies ?? [],
     agentSignIn: {
       directKeyParam: file.agent_sign_in?.direct_key_param ?? null,
@@ -121,6 +120,5 @@ export function defineConfig(input: unknown, runtime: RuntimeSettings): KeywardC
     },
     sessionTtlMs: (file.session_ttl_hours ?? 24 * 7) * 3_600_000,
     logLevel: file.log_level ?? 'info',
-    defaultKeyScope: 'write',
   });
 }

@@ -43,7 +43,6 @@ export const configFileSchema = z
       .strict()
       .optional(),
     trusted_proxies: z.array(z.string().refine((s) => parseCidr(s) !== null, 'must be an IP address or CIDR')).optional(),
-    enforcement: z.enum(['required', 'optional', 'off']).optional(),
     cache: z
       .object({ max_entries: z.number().int().positive().optional(), ttl_seconds: z.number().positive().optional() })
       .strict()

@@ -2,7 +2,7 @@ import { KeywardError, randomBase62 } from '@keyward/core';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import type { AppContext, RouteDoc } from './context.js';
-import { errorHandler } from './errors.js';
+import { envelopeHandler, frameworkErrors, oauthHandler, pageHandler, surfaceOf } from './errors.js';
 import { authPages } from './pages/auth-pages.js';
 import { detailPages } from './pages/detail-pages.js';
 import { keysPages } from './pages/keys-pages.js';
@@ -17,6 +17,13 @@ import { verifyRoutes } from './routes/verify.js';
 
 const CLIENT_ERROR = JSON.stringify({ error: { code: 'invalid_request', message: 'The request could not be parsed.' } });
 
+/** HTML forms and OAuth clients post `application/x-www-form-urlencoded`; the JSON API refuses it (415). */
+function acceptForms(app: FastifyInstance): void {
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 16 * 1024 }, (_req, body, done) => {
+    done(null, Object.fromEntries(new URLSearchParams(body as string)));
+  });
+}
+
 /** The HTTP server: routes, the error envelope, request ids, and logs that never carry secrets or query strings. */
 export function buildApp(ctx: AppContext, logger: Logger): FastifyInstance {
   const app = Fastify({
@@ -26,6 +33,7 @@ export function buildApp(ctx: AppContext, logger: Logger): FastifyInstance {
     trustProxy: false,
     genReqId: () => `req_${randomBase62(20)}`,
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
+    frameworkErrors,
     clientErrorHandler(_err, socket) {
       if (socket.writable) {
         socket.end(
@@ -35,10 +43,12 @@ export function buildApp(ctx: AppContext, logger: Logger): FastifyInstance {
     },
   });
 
-  app.setErrorHandler(errorHandler);
-  app.setNotFoundHandler((req, reply) =>
-    errorHandler(new KeywardError('not_found', `No route for ${req.method} ${req.url.split('?')[0]}.`), req, reply),
-  );
+  app.setErrorHandler(envelopeHandler);
+  app.setNotFoundHandler((req, reply) => {
+    const error = new KeywardError('not_found', `No route for ${req.method} ${req.url.split('?')[0]}.`);
+    const surface = surfaceOf(req.url);
+    return surface === 'page' ? pageHandler(error, req, reply) : envelopeHandler(error, req, reply);
+  });
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
     reply.header('x-content-type-options', 'nosniff');
@@ -51,22 +61,30 @@ export function buildApp(ctx: AppContext, logger: Logger): FastifyInstance {
     );
   });
 
-  // Forms of the pages and the OAuth endpoints; the JSON API refuses them (request-auth's CSRF rule).
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 16 * 1024 }, (_req, body, done) => {
-    done(null, Object.fromEntries(new URLSearchParams(body as string)));
-  });
-
   const docs: RouteDoc[] = [];
-  systemRoutes(app, ctx, docs);
-  authRoutes(app, ctx, docs);
-  memberRoutes(app, ctx, docs);
-  keyRoutes(app, ctx, docs);
-  verifyRoutes(app, ctx, docs);
-  oauthRoutes(app, ctx, docs);
-  authPages(app, ctx);
-  signInPages(app, ctx);
-  overviewPage(app, ctx);
-  keysPages(app, ctx);
-  detailPages(app, ctx);
+  // Three parts, each an encapsulated plugin with its own error shape: the JSON API answers in the envelope, the
+  // OAuth endpoints in RFC 6749's shape, the dashboard with pages. Only the last two take form bodies.
+  void app.register(async (api) => {
+    api.setErrorHandler(envelopeHandler);
+    systemRoutes(api, ctx, docs);
+    authRoutes(api, ctx, docs);
+    memberRoutes(api, ctx, docs);
+    keyRoutes(api, ctx, docs);
+    verifyRoutes(api, ctx, docs);
+  });
+  void app.register(async (oauth) => {
+    oauth.setErrorHandler(oauthHandler);
+    acceptForms(oauth);
+    oauthRoutes(oauth, ctx, docs);
+  });
+  void app.register(async (pages) => {
+    pages.setErrorHandler(pageHandler);
+    acceptForms(pages);
+    authPages(pages, ctx);
+    signInPages(pages, ctx);
+    overviewPage(pages, ctx);
+    keysPages(pages, ctx);
+    detailPages(pages, ctx);
+  });
   return app;
 }

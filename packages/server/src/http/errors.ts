@@ -1,6 +1,7 @@
 import { KeywardError } from '@keyward/core';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodType } from 'zod';
+import { OAuthError } from '../signin/grant-service.js';
 import { html, sendPage } from './html.js';
 
 /** Validates with a zod schema; a failure becomes a 400 whose message names the field. */
@@ -23,49 +24,76 @@ const FRAMEWORK_CODES: Record<number, KeywardError['code']> = {
   404: 'not_found',
   405: 'method_not_allowed',
   413: 'payload_too_large',
+  414: 'uri_too_long',
   415: 'unsupported_media_type',
 };
 
-/** A person's browser on a page route: errors are pages there, the envelope everywhere else. */
-export function wantsPage(request: FastifyRequest): boolean {
-  const path = request.url;
-  return (
-    String(request.headers.accept ?? '').includes('text/html') &&
-    !path.startsWith('/api/') &&
-    !path.startsWith('/v1/') &&
-    !path.startsWith('/.well-known/')
-  );
+/** Any error as the catalogue's: our own as they are, the framework's by status, anything else an internal error. */
+export function asKeywardError(error: FastifyError | KeywardError | Error, request: FastifyRequest): KeywardError {
+  if (error instanceof KeywardError) return error;
+  const status = (error as FastifyError).statusCode;
+  if (typeof status === 'number' && status < 500) {
+    const code = (error as FastifyError).code;
+    const message =
+      code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error.name === 'SyntaxError'
+        ? 'The request body is not valid JSON.'
+        : code === 'FST_ERR_CTP_EMPTY_JSON_BODY'
+          ? 'The request body is empty; send a JSON object.'
+          : code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+            ? 'The request body is too large.'
+            : code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
+              ? 'The request body must be application/json.'
+              : code === 'FST_ERR_BAD_URL'
+                ? 'The request URL is not valid (bad percent-encoding).'
+                : code === 'FST_ERR_MAX_PARAM_LENGTH'
+                  ? 'A path parameter of the URL is too long.'
+                  : undefined;
+    return new KeywardError(FRAMEWORK_CODES[status] ?? 'invalid_request', message);
+  }
+  request.log.error({ err: error }, 'unhandled error');
+  return new KeywardError('internal');
 }
 
-/** The one place that turns any error into the documented envelope. Nothing but 5xx reaches the log as an error. */
-export function errorHandler(error: FastifyError | KeywardError, request: FastifyRequest, reply: FastifyReply) {
-  let e: KeywardError;
-  if (error instanceof KeywardError) e = error;
-  else if (typeof error.statusCode === 'number' && error.statusCode < 500) {
-    const code = FRAMEWORK_CODES[error.statusCode] ?? 'invalid_request';
-    const message =
-      error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error.name === 'SyntaxError'
-        ? 'The request body is not valid JSON.'
-        : error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY'
-          ? 'The request body is empty; send a JSON object.'
-          : error.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
-            ? 'The request body is too large.'
-            : error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
-              ? 'The request body must be application/json.'
-              : undefined;
-    e = new KeywardError(code, message);
-  } else {
-    request.log.error({ err: error }, 'unhandled error');
-    e = new KeywardError('internal');
-  }
-  if (wantsPage(request)) {
-    return sendPage(reply, {
-      title: e.status === 404 ? 'Not found' : 'Not done',
-      status: e.status,
-      body: html`<div class="card narrow"><h1>${e.status === 404 ? 'Not found' : 'That did not work'}</h1><div class="error" role="alert">${e.message}</div><a class="button secondary" href="/">Home</a></div>`,
-    });
-  }
+/** The JSON API's error handler: the documented envelope. Nothing but 5xx reaches the log as an error. */
+export function envelopeHandler(error: FastifyError | KeywardError, request: FastifyRequest, reply: FastifyReply) {
+  const e = asKeywardError(error, request);
   if (e.status === 401 && !e.headers['www-authenticate']) reply.header('www-authenticate', 'Bearer realm="keyward"');
   for (const [name, value] of Object.entries(e.headers)) reply.header(name, value);
   return reply.code(e.status).send(e.toBody(String(request.id)));
+}
+
+/** The dashboard's error handler: a page in the product's look. */
+export function pageHandler(error: FastifyError | KeywardError, request: FastifyRequest, reply: FastifyReply) {
+  const e = asKeywardError(error, request);
+  return sendPage(reply, {
+    title: e.status === 404 ? 'Not found' : 'Not done',
+    status: e.status,
+    body: html`<div class="card narrow"><h1>${e.status === 404 ? 'Not found' : 'That did not work'}</h1><div class="error" role="alert">${e.message}</div><a class="button secondary" href="/">Home</a></div>`,
+  });
+}
+
+/** The OAuth endpoints' error handler: RFC 6749's shape, `{"error":"invalid_request","error_description":…}`. */
+export function oauthHandler(error: FastifyError | KeywardError | OAuthError, request: FastifyRequest, reply: FastifyReply) {
+  reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
+  if (error instanceof OAuthError) return reply.code(error.status).send({ error: error.error, error_description: error.description });
+  const e = asKeywardError(error, request);
+  if (e.status >= 500) return reply.code(e.status).send({ error: 'server_error', error_description: e.message });
+  return reply.code(e.status).send({ error: 'invalid_request', error_description: e.message });
+}
+
+/** Which part of keyward a URL belongs to, for errors raised before any route is found (bad URL, 414, 404). */
+export function surfaceOf(url: string): 'oauth' | 'api' | 'page' {
+  const path = url.split('?')[0] ?? '/';
+  if (OAUTH_PATHS.has(path)) return 'oauth';
+  return /^\/(api|v1|\.well-known)\//.test(path) || API_ROOTS.has(path) ? 'api' : 'page';
+}
+
+export const OAUTH_PATHS = new Set(['/api/cli/token', '/api/device/token', '/api/device/code']);
+const API_ROOTS = new Set(['/health', '/metrics', '/openapi.json']);
+
+/** Errors raised by the router itself, answered in the shape of the part of keyward the URL belongs to. */
+export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  const surface = surfaceOf(request.url);
+  if (surface === 'oauth') return oauthHandler(error, request, reply);
+  return surface === 'page' ? pageHandler(error, request, reply) : envelopeHandler(error, request, reply);
 }

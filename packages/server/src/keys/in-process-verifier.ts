@@ -1,7 +1,5 @@
-import { KeywardError } from '@keyward/core';
-import { type KeyVerifier, VerifierUnavailableError, type VerifyOutcome } from '@keyward/middleware';
-import type { Keyward } from '../compose.js';
-import type { VerifyResult } from './verifier.js';
+import { type KeyVerifier, KeywardError, VerifierUnavailableError, type VerifyOutcome } from '@keyward/core';
+import type { Verifier, VerifyResult } from './verifier.js';
 
 /**
  * The middleware's verifier backed by a keyward running in the same process: no network hop, the same cache,
@@ -13,12 +11,12 @@ import type { VerifyResult } from './verifier.js';
  * await app.register(keywardFastify, { verifier: inProcessVerifier(keyward), environment: 'live' });
  * ```
  */
-export function inProcessVerifier(keyward: Pick<Keyward, 'ctx'>): KeyVerifier {
+export function inProcessVerifier(keyward: { ctx: { verifier: Verifier } }): KeyVerifier {
   const verifier = keyward.ctx.verifier;
   return {
     verify(request) {
       const result = verifier.verify(request);
-      return result instanceof Promise ? result.then(toOutcome, unavailable) : toOutcome(result);
+      return result instanceof Promise ? result.then(outcomeOf, unavailable) : outcomeOf(result);
     },
   };
 }
@@ -29,13 +27,24 @@ function unavailable(error: unknown): never {
   throw error;
 }
 
-function toOutcome(r: VerifyResult): VerifyOutcome {
+/** The server's verify result in the contract's terms: what the verify endpoint sends and in-process callers get. */
+export function outcomeOf(r: VerifyResult): VerifyOutcome {
   const rl = r.ratelimit ?? null;
   if (r.valid) {
     const k = r.key;
     return {
       valid: true,
-      key: { id: k.id, name: k.name, environment: k.environment, scope: r.scope, organizationId: k.orgId, metadata: k.metadata },
+      key: {
+        id: k.id,
+        name: k.name,
+        environment: k.environment,
+        scope: r.scope,
+        organizationId: k.orgId,
+        metadata: k.metadata,
+        tier: k.tier,
+        ownerId: k.createdBy,
+        expiresAt: k.expiresAt,
+      },
       ratelimit: rl,
     };
   }
@@ -43,6 +52,7 @@ function toOutcome(r: VerifyResult): VerifyOutcome {
     valid: false,
     code: r.code,
     message: r.message,
+    ...(r.key ? { keyId: r.key.id, environment: r.key.environment } : {}),
     ...(r.retryAfterSeconds !== undefined ? { retryAfterSeconds: r.retryAfterSeconds } : {}),
     ratelimit: rl,
   };

@@ -14,7 +14,7 @@ import {
 } from '@keyward/core';
 import type { Logger } from 'pino';
 import type { CachedKey, KeyCache } from '../cache/key-cache.js';
-import { type KeywardConfig, planForKey } from '../config/config.js';
+import type { KeywardConfig } from '../config/config.js';
 import type { Clock } from '../ids.js';
 import type { Limiter, LimitResult } from '../limits/limiter.js';
 import type { KeyForVerify, Store } from '../storage/store.js';
@@ -165,11 +165,6 @@ export class Verifier {
     }
     this.#record(key, input, now, true);
     return { valid: true, key, scope, ratelimit };
-  }
-
-  /** The plan a key is limited by: its tier, capped by its organization's current plan. */
-  planOf(key: Pick<KeyForVerify, 'tier' | 'orgPlan'>) {
-    return planForKey(this.deps.config, key);
   }
 
   /** Allowed requests this month by every key of a lineage: what storage holds plus what is still queued. */

@@ -30,17 +30,10 @@ const deviceBody = z
  */
 export function oauthRoutes(app: FastifyInstance, ctx: AppContext, docs: RouteDoc[]): void {
   const tag = 'agent sign-in';
-  const oauthError = (reply: FastifyReply, e: OAuthError) =>
-    reply.code(e.status).send({ error: e.error, error_description: e.description });
-
+  // Errors (ours, OAuthError, malformed or oversized bodies) reach the OAuth plugin's handler, in OAuth's shape.
   const handle = async (_req: FastifyRequest, reply: FastifyReply, run: () => Promise<unknown>) => {
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
-    try {
-      return await run();
-    } catch (error) {
-      if (error instanceof OAuthError) return oauthError(reply, error);
-      throw error;
-    }
+    return run();
   };
 
   const issued = (r: { key: Parameters<typeof presentKey>[0]; rawKey: string }) => ({

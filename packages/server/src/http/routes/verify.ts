@@ -1,4 +1,7 @@
+import { toWire } from '@keyward/core';
 import type { FastifyInstance } from 'fastify';
+import { planForKey } from '../../config/config.js';
+import { outcomeOf } from '../../keys/in-process-verifier.js';
 import { type AppContext, type RouteDoc, route } from '../context.js';
 import { parse } from '../errors.js';
 import { setRateLimitHeaders } from '../request-auth.js';
@@ -31,32 +34,9 @@ export function verifyRoutes(app: FastifyInstance, ctx: AppContext, docs: RouteD
         ip: body.ip ?? ctx.auth.clientIp(req),
       });
       ctx.metrics.observeVerify(result.valid ? 'VALID' : result.code, started);
-      if (result.valid) {
-        setRateLimitHeaders(reply, result.ratelimit);
-        const k = result.key;
-        return {
-          valid: true,
-          key_id: k.id,
-          name: k.name,
-          environment: k.environment,
-          scope: result.scope,
-          tier: k.tier,
-          organization_id: k.orgId,
-          owner_id: k.createdBy,
-          expires_at: iso(k.expiresAt),
-          metadata: k.metadata,
-          ratelimit: result.ratelimit,
-        };
-      }
       setRateLimitHeaders(reply, result.ratelimit);
-      if (result.retryAfterSeconds !== undefined) reply.header('retry-after', String(result.retryAfterSeconds));
-      return {
-        valid: false,
-        code: result.code,
-        message: result.message,
-        ...(result.key ? { key_id: result.key.id, environment: result.key.environment } : {}),
-        ...(result.retryAfterSeconds !== undefined ? { retry_after: result.retryAfterSeconds } : {}),
-      };
+      if (!result.valid && result.retryAfterSeconds !== undefined) reply.header('retry-after', String(result.retryAfterSeconds));
+      return toWire(outcomeOf(result));
     },
   );
 
@@ -75,7 +55,7 @@ export function verifyRoutes(app: FastifyInstance, ctx: AppContext, docs: RouteD
       }
       ctx.metrics.observeVerify('VALID', started);
       const k = result.key;
-      const plan = ctx.verifier.planOf(k);
+      const plan = planForKey(ctx.config, k);
       return {
         id: k.id,
         name: k.name,

@@ -1,0 +1,179 @@
+import { VERIFY_CODES, type VerifyCode } from '../errors/verify-codes.js';
+import { isScope, type Scope } from '../policy/scopes.js';
+
+/**
+ * The verify contract, once: what a protected API asks about a key, what it is told, and how both travel over
+ * `POST /v1/keys/verify`. The server answers with `toWire`, the remote verifier reads with `fromWire`, and the
+ * in-process verifier hands the same `VerifyOutcome` over without the wire.
+ */
+export interface VerifyRequest {
+  key: string;
+  environment?: string;
+  scope?: Scope;
+  method?: string;
+  path?: string;
+  ip?: string;
+}
+
+export interface RateLimitInfo {
+  limit: number;
+  remaining: number;
+  /** Seconds until the budget is whole again. */
+  reset: number;
+}
+
+/** The key that made a request, as route handlers see it (`request.keyward`, `req.keyward`, `c.get('keyward')`). */
+export interface VerifiedKey {
+  id: string;
+  name: string;
+  environment: string;
+  /** Effective scope: the key's own, capped by its creator's current role. */
+  scope: Scope;
+  organizationId: string;
+  metadata: Record<string, unknown>;
+  tier?: string;
+  ownerId?: string;
+  /** Epoch milliseconds, or null when the key does not expire. */
+  expiresAt?: number | null;
+}
+
+export type VerifyOutcome =
+  | { valid: true; key: VerifiedKey; ratelimit: RateLimitInfo | null }
+  | {
+      valid: false;
+      code: VerifyCode;
+      message: string;
+      retryAfterSeconds?: number;
+      ratelimit?: RateLimitInfo | null;
+      /** The key's id and environment, when the key is known (never for NOT_FOUND). */
+      keyId?: string;
+      environment?: string;
+    };
+
+/**
+ * Anything that can verify a key: the keyward server in the same process (`inProcessVerifier` from
+ * `@keyward/server`) or a remote one (`remoteVerifier` from `@keyward/middleware`). Synchronous answers are allowed
+ * and keep the hot path free of promises.
+ */
+export interface KeyVerifier {
+  verify(request: VerifyRequest): VerifyOutcome | Promise<VerifyOutcome>;
+}
+
+/** Raised when keyward cannot answer (unreachable, or its limiter fails closed); protected routes answer 503. */
+export class VerifierUnavailableError extends Error {
+  override name = 'VerifierUnavailableError';
+}
+
+/** The JSON body of `POST /v1/keys/verify`'s 200 answer. */
+export type VerifyWire =
+  | {
+      valid: true;
+      key_id: string;
+      name: string;
+      environment: string;
+      scope: Scope;
+      organization_id: string;
+      metadata: Record<string, unknown>;
+      tier?: string;
+      owner_id?: string;
+      expires_at?: string | null;
+      ratelimit: RateLimitInfo | null;
+    }
+  | {
+      valid: false;
+      code: VerifyCode;
+      message: string;
+      key_id?: string;
+      environment?: string;
+      retry_after?: number;
+      ratelimit?: RateLimitInfo | null;
+    };
+
+/** An outcome as the verify endpoint writes it. */
+export function toWire(o: VerifyOutcome): VerifyWire {
+  if (o.valid) {
+    const k = o.key;
+    return {
+      valid: true,
+      key_id: k.id,
+      name: k.name,
+      environment: k.environment,
+      scope: k.scope,
+      organization_id: k.organizationId,
+      metadata: k.metadata,
+      ...(k.tier !== undefined ? { tier: k.tier } : {}),
+      ...(k.ownerId !== undefined ? { owner_id: k.ownerId } : {}),
+      ...(k.expiresAt !== undefined ? { expires_at: k.expiresAt === null ? null : new Date(k.expiresAt).toISOString() } : {}),
+      ratelimit: o.ratelimit,
+    };
+  }
+  return {
+    valid: false,
+    code: o.code,
+    message: o.message,
+    ...(o.keyId !== undefined ? { key_id: o.keyId } : {}),
+    ...(o.environment !== undefined ? { environment: o.environment } : {}),
+    ...(o.retryAfterSeconds !== undefined ? { retry_after: o.retryAfterSeconds } : {}),
+    ...(o.ratelimit !== undefined ? { ratelimit: o.ratelimit } : {}),
+  };
+}
+
+/** Thrown by `fromWire` for an answer that does not follow the contract. */
+export class VerifyWireError extends Error {
+  override name = 'VerifyWireError';
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+
+function rateLimitOf(v: unknown): RateLimitInfo | null {
+  if (v === null || v === undefined) return null;
+  if (isObject(v) && isCount(v.limit) && isCount(v.remaining) && isCount(v.reset))
+    return { limit: v.limit, remaining: v.remaining, reset: v.reset };
+  throw new VerifyWireError('ratelimit must be {limit, remaining, reset}');
+}
+
+function text(b: Record<string, unknown>, field: string): string {
+  const v = b[field];
+  if (typeof v !== 'string') throw new VerifyWireError(`${field} must be a string`);
+  return v;
+}
+
+/** A verify answer read back, checked field by field: a body that breaks the contract is a `VerifyWireError`. */
+export function fromWire(body: unknown): VerifyOutcome {
+  if (!isObject(body)) throw new VerifyWireError('the answer is not a JSON object');
+  if (body.valid === true) {
+    if (!isScope(body.scope)) throw new VerifyWireError('scope must be one of read, agentic, write, admin');
+    if (body.metadata !== undefined && !isObject(body.metadata)) throw new VerifyWireError('metadata must be an object');
+    const expires = body.expires_at;
+    if (expires !== undefined && expires !== null && (typeof expires !== 'string' || Number.isNaN(Date.parse(expires))))
+      throw new VerifyWireError('expires_at must be an ISO date-time or null');
+    return {
+      valid: true,
+      key: {
+        id: text(body, 'key_id'),
+        name: text(body, 'name'),
+        environment: text(body, 'environment'),
+        scope: body.scope,
+        organizationId: text(body, 'organization_id'),
+        metadata: (body.metadata as Record<string, unknown> | undefined) ?? {},
+        ...(typeof body.tier === 'string' ? { tier: body.tier } : {}),
+        ...(typeof body.owner_id === 'string' ? { ownerId: body.owner_id } : {}),
+        ...(expires !== undefined ? { expiresAt: expires === null ? null : Date.parse(expires) } : {}),
+      },
+      ratelimit: rateLimitOf(body.ratelimit),
+    };
+  }
+  if (body.valid !== false) throw new VerifyWireError('valid must be true or false');
+  if (!VERIFY_CODES.includes(body.code as VerifyCode)) throw new VerifyWireError(`code must be one of ${VERIFY_CODES.join(', ')}`);
+  if (body.retry_after !== undefined && !isCount(body.retry_after)) throw new VerifyWireError('retry_after must be a number of seconds');
+  return {
+    valid: false,
+    code: body.code as VerifyCode,
+    message: text(body, 'message'),
+    ...(typeof body.key_id === 'string' ? { keyId: body.key_id } : {}),
+    ...(typeof body.environment === 'string' ? { environment: body.environment } : {}),
+    ...(body.retry_after !== undefined ? { retryAfterSeconds: body.retry_after as number } : {}),
+    ratelimit: rateLimitOf(body.ratelimit),
+  };
+}

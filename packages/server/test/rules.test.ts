@@ -1,0 +1,220 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { Agent, bearer, type Harness, startHarness } from './harness.js';
+
+/** The findings of the "one place for every rule" review, each reproduced and kept as a test. */
+let h: Harness;
+afterEach(() => h?.close());
+
+const FIVE = { plans: { five: { requests_per_minute: null, monthly_requests: 5, max_active_keys: 5 } }, default_plan: 'five' };
+
+describe('rotation keeps the plan’s promises (lineage)', () => {
+  it('finding: rotating the newest of 5 keys 10 times with a 30-day grace left 15 working keys — now one key in grace per lineage', async () => {
+    h = await startHarness(FIVE);
+    const a = new Agent(h.app);
+    await a.signup('grace@example.com');
+    const keys = [];
+    for (let i = 0; i < 4; i++) keys.push(await a.createKey({ name: `k${i}` }));
+    let head = await a.createKey({ name: 'rotating' });
+    // At the limit, a rotation with grace would make a sixth active key: refused, naming the way out.
+    const full = await a.req('POST', `/api/developers/keys/${head.id}/rotate`, { grace_period_seconds: 30 * 86_400 });
+    expect(full.status).toBe(409);
+    expect(full.body.error.message).toMatch(/grace period counts.*grace_period_seconds 0/);
+    await a.req('DELETE', `/api/developers/keys/${keys[0]?.id}`);
+    const lineage = [head];
+    for (let i = 0; i < 10; i++) {
+      const r = await a.req('POST', `/api/developers/keys/${head.id}/rotate`, { grace_period_seconds: 30 * 86_400 });
+      expect(r.status).toBe(201);
+      head = r.body.key;
+      lineage.push(head);
+    }
+    const working = [];
+    for (const k of [...keys.slice(1), ...lineage])
+      if ((await a.req('GET', '/v1/whoami', undefined, bearer(k.raw_key))).status !== 401) working.push(k.id);
+    // 3 other keys + the newest successor + its predecessor in grace
+    expect(working).toEqual([...keys.slice(1).map((k) => k.id), lineage[9]?.id, lineage[10]?.id]);
+    expect((await a.req('POST', '/api/developers/keys', { name: 'sixth' })).status).toBe(409);
+  });
+
+  it('finding: three rotations with grace 0 reset a key’s monthly quota three times — now the lineage shares one quota', async () => {
+    h = await startHarness(FIVE);
+    const a = new Agent(h.app);
+    await a.signup('quota@example.com');
+    let key = await a.createKey({ name: 'quota' });
+    for (let i = 0; i < 5; i++) expect((await a.req('GET', '/v1/whoami', undefined, bearer(key.raw_key))).status).toBe(200);
+    for (let i = 0; i < 3; i++) {
+      const r = await a.req('POST', `/api/developers/keys/${key.id}/rotate`, { grace_period_seconds: 0 });
+      key = r.body.key;
+      const w = await a.req('GET', '/v1/whoami', undefined, bearer(key.raw_key));
+      expect(w.status).toBe(429);
+      expect(w.body.error.code).toBe('quota_exceeded');
+    }
+    const usage = await a.req('GET', `/api/developers/keys/${key.id}/usage`);
+    expect(usage.body.month).toMatchObject({ limit: 5, used: 5, remaining: 0 });
+  });
+
+  it('a key already rotated answers 409: rotate its successor instead', async () => {
+    h = await startHarness();
+    const a = new Agent(h.app);
+    await a.signup('twice@example.com');
+    const k = await a.createKey();
+    const rotations = await Promise.all(Array.from({ length: 8 }, () => a.req('POST', `/api/developers/keys/${k.id}/rotate`, {})));
+    expect(rotations.map((r) => r.status).sort()).toEqual([201, 409, 409, 409, 409, 409, 409, 409]);
+    const listed = (await a.req('GET', '/api/developers/keys')).body.keys;
+    expect(listed.filter((x: { rotated_from: string }) => x.rotated_from === k.id)).toHaveLength(1);
+  });
+});
+
+describe('who may do what', () => {
+  it('finding: a read member got 201 for an admin key — now 403 naming the allowed scope, and a read key by default', async () => {
+    h = await startHarness();
+    const owner = new Agent(h.app);
+    await owner.signup('owner@example.com');
+    const inv = await owner.req('POST', '/api/org/members', { email: 'reader@example.com', role: 'read' });
+    const reader = new Agent(h.app);
+    await reader.signup('reader@example.com', { invite_token: inv.body.invite_token });
+    const asked = await reader.req('POST', '/api/developers/keys', { name: 'r', scope: 'admin' });
+    expect(asked.status).toBe(403);
+    expect(asked.body.error).toMatchObject({ allowed_scope: 'read', requested_scope: 'admin' });
+    expect(asked.body.error.message).toContain('scope read at most');
+    const made = await reader.createKey({ name: 'r' });
+    expect(made.scope).toBe('read');
+    // Promoting the member later does not enlarge the key: it was stored as read.
+    await owner.req('PATCH', `/api/org/members/${inv.body.member.id}`, { role: 'admin' });
+    expect((await owner.req('GET', `/api/developers/keys/${made.id}`)).body.key.scope).toBe('read');
+  });
+
+  it('finding: the default scope was write in the API and agentic in the dashboard — now one default, capped at the role', async () => {
+    h = await startHarness();
+    const a = new Agent(h.app);
+    await a.signup('default@example.com');
+    expect((await a.createKey()).scope).toBe('write');
+    const page = await a.req('GET', '/dashboard/keys', undefined, { accept: 'text/html' });
+    expect(page.body).toMatch(/name="scope" value="write" checked/);
+  });
+
+  it('finding: a read key could not revoke itself — now any key may revoke itself, and nothing else', async () => {
+    h = await startHarness();
+    const a = new Agent(h.app);
+    await a.signup('self@example.com');
+    const other = await a.createKey({ name: 'other' });
+    const k = await a.createKey({ name: 'reader', scope: 'read' });
+    const anon = new Agent(h.app);
+    expect((await anon.req('DELETE', `/api/developers/keys/${other.id}`, undefined, bearer(k.raw_key))).status).toBe(403);
+    expect((await anon.req('DELETE', `/api/developers/keys/${k.id}`, undefined, bearer(k.raw_key))).status).toBe(200);
+    expect((await anon.req('GET', '/v1/whoami', undefined, bearer(k.raw_key))).status).toBe(401);
+  });
+
+  it('an admin key manages keys of its own environment only', async () => {
+    h = await startHarness();
+    const a = new Agent(h.app);
+    await a.signup('envs@example.com');
+    const testAdmin = await a.createKey({ name: 'test-admin', scope: 'admin', environment: 'test' });
+    const live = await a.createKey({ name: 'live', environment: 'live' });
+    const anon = new Agent(h.app);
+    const r = await anon.req('DELETE', `/api/developers/keys/${live.id}`, undefined, bearer(testAdmin.raw_key));
+    expect(r.status).toBe(403);
+    expect(r.body.error.message).toContain('own environment (test)');
+    const made = await anon.req('POST', '/api/developers/keys', { name: 'x', environment: 'live' }, bearer(testAdmin.raw_key));
+    expect(made.status).toBe(403);
+    expect((await anon.req('POST', '/api/developers/keys', { name: 'x' }, bearer(testAdmin.raw_key))).body.key.environment).toBe('test');
+  });
+
+  it('finding: the CSRF check trusted Host — a cookie POST with Host and Origin both evil.example is refused', async () => {
+    h = await startHarness();
+    const a = new Agent(h.app);
+    await a.signup('csrf@example.com');
+    const r = await a.req('POST', '/api/developers/keys', { name: 'x' }, { host: 'evil.example', origin: 'http://evil.example' });
+    expect(r.status).toBe(403);
+  });
+});
+
+describe('dashboard writes follow POST-redirect-GET', () => {
+  async function keysForm(a: Agent) {
+    const page = await a.req('GET', '/dashboard/keys', undefined, { accept: 'text/html' });
+    const text = String(page.body);
+    return {
+      csrf: /name="csrf" value="([^"]+)"/.exec(text)?.[1] ?? '',
+      token: /name="form_token" value="([^"]+)"/.exec(text)?.[1] ?? '',
+    };
+  }
+  const post = (a: Agent, path: string, fields: Record<string, string>) =>
+    a.req('POST', path, new URLSearchParams(fields).toString(), {
+      'content-type': 'application/x-www-form-urlencoded',
+      origin: 'http://127.0.0.1:8787',
+      accept: 'text/html',
+    });
+
+  it('finding: reloading the page that showed a new key made a second key — now the same post redirects to the first result, secret shown once', async () => {
+    h = await startHarness();
+    const a = new Agent(h.app);
+    await a.signup('prg@example.com');
+    const { csrf, token } = await keysForm(a);
+    const fields = { csrf, form_token: token, name: 'laptop <b>1</b>', scope: 'read', environment: 'test' };
+    const first = await post(a, '/dashboard/keys', fields);
+    expect(first.status).toBe(303);
+    const shownAt = String(first.headers.location);
+    expect(shownAt).toMatch(/^\/dashboard\/keys\?environment=test&shown=frm_/);
+    const shown = await a.req('GET', shownAt, undefined, { accept: 'text/html' });
+    const raw = /value="(kw_test_[0-9A-Za-z]+)"/.exec(String(shown.body))?.[1];
+    expect(raw).toBeDefined();
+    expect(shown.headers['cache-control']).toBe('no-store');
+    expect(String(shown.body)).toContain('laptop &lt;b&gt;1&lt;/b&gt;');
+    // reload of the result page: no secret; the same post again: no second key, no secret
+    expect(String((await a.req('GET', shownAt, undefined, { accept: 'text/html' })).body)).not.toContain(raw as string);
+    const again = await post(a, '/dashboard/keys', fields);
+    expect(again.status).toBe(303);
+    expect(again.headers.location).toBe('/dashboard/keys?environment=test');
+    expect((await a.req('GET', '/api/developers/keys')).body.keys).toHaveLength(1);
+  });
+
+  it('finding: re-sending an invitation answered 409 and forms turned unknown roles into read — now a redirect, and a 400', async () => {
+    h = await startHarness();
+    const a = new Agent(h.app);
+    await a.signup('inviter@example.com');
+    const { csrf, token } = await keysForm(a);
+    const fields = { csrf, form_token: token, email: 'new@example.com', role: 'write' };
+    const first = await post(a, '/dashboard/members', fields);
+    expect(first.status).toBe(303);
+    expect(String((await a.req('GET', String(first.headers.location), undefined, { accept: 'text/html' })).body)).toContain(
+      'invite_token=',
+    );
+    const again = await post(a, '/dashboard/members', fields);
+    expect(again.status).toBe(303);
+    expect(again.headers.location).toBe('/dashboard/members');
+    const second = await keysForm(a);
+    const bad = await post(a, '/dashboard/members', { csrf: second.csrf, form_token: second.token, email: 'x@example.com', role: 'owner' });
+    expect(bad.status).toBe(400);
+    expect((await a.req('GET', '/api/org/members')).body.members.map((m: { email: string }) => m.email)).not.toContain('x@example.com');
+  });
+});
+
+describe('framework errors in the shape of the part they hit', () => {
+  it('finding: 414 and bad URLs answered in Fastify’s own shape — now the envelope on the API, a page on the dashboard', async () => {
+    h = await startHarness();
+    const a = new Agent(h.app);
+    await a.signup('fw@example.com');
+    const long = await a.req('GET', `/api/developers/keys/${'x'.repeat(3000)}`);
+    expect(long.status).toBe(414);
+    expect(long.body.error.code).toBe('uri_too_long');
+    const badUrl = await a.req('GET', '/api/developers/keys/%E0%A4%A');
+    expect(badUrl.status).toBe(400);
+    expect(badUrl.body.error.code).toBe('invalid_request');
+    const page = await a.req('GET', `/dashboard/keys/${'x'.repeat(3000)}`, undefined, { accept: 'text/html' });
+    expect(page.status).toBe(414);
+    expect(String(page.body)).toContain('<html');
+  });
+
+  it('finding: the OAuth endpoints answered malformed bodies with the keyward envelope — now OAuth’s shape', async () => {
+    h = await startHarness();
+    const a = new Agent(h.app);
+    for (const path of ['/api/cli/token', '/api/device/token', '/api/device/code']) {
+      const r = await a.req('POST', path, '{"a":', { 'content-type': 'application/json' });
+      expect(r.status).toBe(400);
+      expect(r.body).toMatchObject({ error: 'invalid_request' });
+      expect(typeof r.body.error_description).toBe('string');
+    }
+    const big = await a.req('POST', '/api/cli/token', JSON.stringify({ code: 'a'.repeat(100_000) }));
+    expect(big.status).toBe(413);
+    expect(big.body.error).toBe('invalid_request');
+  });
+});
