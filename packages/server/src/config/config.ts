@@ -1,5 +1,3 @@
-import type { Scope } from '@keyward/core';
-
 export interface Plan {
   /** null = unlimited */
   requestsPerMinute: number | null;
