@@ -34,6 +34,21 @@ async function approve(a: Agent, query: Record<string, string>, decision = 'appr
 }
 
 describe('loopback sign-in with PKCE', () => {
+  it('a read member approving a sign-in that asks for write is told on the consent page, and no code is issued', async () => {
+    const owner = await signedIn();
+    const inv = await owner.req('POST', '/api/org/members', { email: 'viewer@example.com', role: 'read' });
+    const viewer = new Agent(h.app);
+    await viewer.signup('viewer@example.com', { invite_token: inv.body.invite_token });
+    const { challenge } = pkce();
+    const base = { callback_url: CALLBACK, state: 's'.repeat(32), code_challenge: challenge, code_challenge_method: 'S256' };
+    const refused = await approve(viewer, { ...base, scope: 'write' });
+    expect(refused.status).toBe(403);
+    expect(refused.headers.location).toBeUndefined();
+    expect(String(refused.body)).toContain('scope read at most');
+    const allowed = await approve(viewer, base);
+    expect(String(allowed.headers.location)).toMatch(/^http:\/\/127\.0\.0\.1:43111\/callback\?code=/);
+  });
+
   it('refuses any callback that is not loopback with a 400 page and no redirect, before asking anyone to sign in', async () => {
     h = await startHarness();
     const anon = new Agent(h.app);

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { constantTimeEqual, isScope, KeywardError, type Scope } from '@keyward/core';
-import type { Actor } from '../auth/authorization.js';
+import { type Actor, authorize } from '../auth/authorization.js';
 import { sha256 } from '../auth/tokens.js';
 import type { KeywardConfig } from '../config/config.js';
 import { type Clock, newId } from '../ids.js';
@@ -89,6 +89,8 @@ export class GrantService {
 
   /** The human approved a loopback sign-in: a one-time code bound to the PKCE challenge and the callback. */
   async approveCode(actor: Actor, request: SignInRequest, codeChallenge: string, redirectUri: string): Promise<string> {
+    // Refused here, on the consent page, rather than at the exchange: the person approving can still do something.
+    authorize(actor, 'key.create', { environment: request.environment, ...(request.scope ? { scope: request.scope } : {}) });
     const code = randomBytes(32).toString('base64url');
     const now = this.clock.now();
     await this.store.insertGrant({
@@ -148,6 +150,7 @@ export class GrantService {
   }
 
   async answerDevice(actor: Actor, grant: AuthGrant, approve: boolean): Promise<boolean> {
+    if (approve) authorize(actor, 'key.create', { environment: grant.environment, ...(grant.scope ? { scope: grant.scope } : {}) });
     return this.store.transitionGrant(grant.id, 'pending', approve ? 'approved' : 'denied', { userId: actor.userId, orgId: actor.orgId });
   }
 
