@@ -167,6 +167,24 @@ describe('dashboard writes follow POST-redirect-GET', () => {
     expect((await a.req('GET', '/api/developers/keys')).body.keys).toHaveLength(1);
   });
 
+  it('a form posted again after its token expired acts no more (refused), and a secret not picked up in 15 minutes is gone', async () => {
+    h = await startHarness();
+    const a = new Agent(h.app);
+    await a.signup('late@example.com');
+    const { csrf, token } = await keysForm(a);
+    const fields = { csrf, form_token: token, name: 'late', scope: 'read', environment: 'test' };
+    const first = await post(a, '/dashboard/keys', fields);
+    h.clock.advance(16 * 60_000);
+    const late = await a.req('GET', String(first.headers.location), undefined, { accept: 'text/html' });
+    expect(String(late.body)).not.toMatch(/value="kw_test_/);
+    h.clock.advance(13 * 3_600_000);
+    await h.keyward.store.pruneExpired(h.clock.now());
+    const resent = await post(a, '/dashboard/keys', fields);
+    expect(resent.status).toBe(400);
+    expect(String(resent.body)).toContain('This form has expired');
+    expect((await a.req('GET', '/api/developers/keys')).body.keys).toHaveLength(1);
+  });
+
   it('finding: re-sending an invitation answered 409 and forms turned unknown roles into read — now a redirect, and a 400', async () => {
     h = await startHarness();
     const a = new Agent(h.app);

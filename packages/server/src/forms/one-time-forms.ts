@@ -3,9 +3,12 @@ import { KeywardError, randomBase62 } from '@keyward/core';
 import type { Clock } from '../ids.js';
 import type { Store } from '../storage/store.js';
 
-const TOKEN = /^frm_[0-9A-Za-z]{22}$/;
-/** How long a form's result (and the secret it shows once) is remembered. */
-const REMEMBER_MS = 15 * 60_000;
+/** `frm_`, the time it was issued (base 36, 9 characters), 16 random base62 characters. */
+const TOKEN = /^frm_([0-9a-z]{9})[0-9A-Za-z]{16}$/;
+/** How long a rendered form may be posted; its claim is remembered as long, so a late resend still acts no more. */
+const FORM_TTL_MS = 12 * 3_600_000;
+/** How long the secret a form made waits to be shown (once) on the page the post redirects to. */
+const SECRET_TTL_MS = 15 * 60_000;
 
 /** What a dashboard action did: where its result is shown, and a secret (raw key, invitation link) to show once. */
 export interface FormOutcome<S> {
@@ -32,7 +35,7 @@ export class OneTimeForms {
 
   /** A fresh token for a form about to be rendered. Nothing is stored until it is posted. */
   issue(): string {
-    return `frm_${randomBase62(22)}`;
+    return `frm_${this.clock.now().toString(36).padStart(9, '0')}${randomBase62(16)}`;
   }
 
   /**
@@ -41,10 +44,13 @@ export class OneTimeForms {
    * every time after.
    */
   async run<S>(sessionId: string, token: unknown, fallback: string, act: () => Promise<FormOutcome<S>>): Promise<string> {
-    if (typeof token !== 'string' || !TOKEN.test(token)) {
+    const issuedAt = typeof token === 'string' ? Number.parseInt(TOKEN.exec(token)?.[1] ?? '', 36) : Number.NaN;
+    const now = this.clock.now();
+    // A token older than its claim's memory could be claimed afresh and act twice: refused instead.
+    if (typeof token !== 'string' || Number.isNaN(issuedAt) || issuedAt > now + 60_000 || now - issuedAt > FORM_TTL_MS) {
       throw new KeywardError('invalid_request', 'This form has expired or is incomplete: reload the page and try again.');
     }
-    if (!(await this.store.claimForm(token, sessionId, this.clock.now() + REMEMBER_MS))) {
+    if (!(await this.store.claimForm(token, sessionId, issuedAt + FORM_TTL_MS + 60_000))) {
       return (await this.store.formResult(token, sessionId))?.location ?? fallback;
     }
     let outcome: FormOutcome<S>;
@@ -54,7 +60,7 @@ export class OneTimeForms {
       await this.store.releaseForm(token);
       throw error;
     }
-    const sealed = outcome.secret === undefined ? null : this.#seal(JSON.stringify(outcome.secret));
+    const sealed = outcome.secret === undefined ? null : this.#seal(JSON.stringify({ until: now + SECRET_TTL_MS, secret: outcome.secret }));
     await this.store.completeForm(token, outcome.location, sealed);
     if (sealed === null) return outcome.location;
     return `${outcome.location}${outcome.location.includes('?') ? '&' : '?'}shown=${token}`;
@@ -66,7 +72,8 @@ export class OneTimeForms {
     const sealed = await this.store.takeFormSecret(token, sessionId);
     if (sealed === null) return null;
     try {
-      return JSON.parse(this.#open(sealed)) as S;
+      const { until, secret } = JSON.parse(this.#open(sealed)) as { until: number; secret: S };
+      return until > this.clock.now() ? secret : null;
     } catch {
       return null;
     }
