@@ -2,7 +2,7 @@ import { KeywardError } from '@keyward/core';
 import type { KeywardConfig } from '../config/config.js';
 import { type Clock, newId } from '../ids.js';
 import type { Member, Organization, Store, User } from '../storage/store.js';
-import type { Actor } from './authorization.js';
+import { type Actor, actorOfMember } from './authorization.js';
 import { LoginThrottle } from './login-throttle.js';
 import { DUMMY_HASH, hashPassword, verifyPassword } from './passwords.js';
 import { newToken, sha256 } from './tokens.js';
@@ -18,7 +18,7 @@ export interface SessionContext {
 
 /** The actor a signed-in person acts as: themselves, in their organization, with their current role. */
 export function actorOfSession(s: SessionContext): Actor {
-  return { kind: 'user', userId: s.user.id, orgId: s.organization.id, role: s.member.role, memberId: s.member.id };
+  return actorOfMember({ ...s.member, userId: s.user.id, orgId: s.organization.id });
 }
 
 /** Sign-up, sign-in and sessions. */

@@ -1,4 +1,5 @@
-import { KeywardError, lowerScope, type Role, type Scope, scopeAllows } from '@keyward/core';
+import { DEFAULT_KEY_SCOPE, KeywardError, lowerScope, type Role, type Scope, scopeAllows } from '@keyward/core';
+import type { Member } from '../entities.js';
 
 /**
  * Who a request acts for, once authenticated: a signed-in person, or a key acting for the person who made it.
@@ -98,9 +99,14 @@ export function authorize(actor: Actor, action: Action, key?: KeyResource): void
   if (!decision.allowed) throw new KeywardError('forbidden', decision.message, {}, decision.details);
 }
 
-/** The scope a new key gets: the one asked for, else the default; never above what its creator may hold. */
-export function scopeForNewKey(actor: Actor, asked: Scope | undefined, defaultScope: Scope): Scope {
-  return asked ?? lowerScope(defaultScope, actor.role);
+/** The scope a new key gets: the one asked for, else the one default capped at what its creator may hold. */
+export function scopeForNewKey(actor: Actor, asked?: Scope): Scope {
+  return asked ?? lowerScope(DEFAULT_KEY_SCOPE, actor.role);
+}
+
+/** A signed-in person as an actor: themselves, in the member's organization, with the member's current role. */
+export function actorOfMember(member: Member & { userId: string }): Actor {
+  return { kind: 'user', userId: member.userId, orgId: member.orgId, role: member.role, memberId: member.id };
 }
 
 /** What a key's effective scope means as a role in the organization: the rung it reaches, `agentic` as `read`. */

@@ -1,4 +1,4 @@
-import { DEFAULT_KEY_SCOPE, displayKey, hashKey, type KeyFormat, KeywardError, type Scope } from '@keyward/core';
+import { displayKey, hashKey, type KeyFormat, KeywardError, type Scope } from '@keyward/core';
 import type { AuditLog } from '../audit/audit-log.js';
 import { type Actor, authorize, can, scopeForNewKey } from '../auth/authorization.js';
 import type { InvalidationBus } from '../cache/invalidation-bus.js';
@@ -44,7 +44,7 @@ export class KeyService {
     if (input.expiresAt !== undefined && input.expiresAt !== null && input.expiresAt <= now) {
       throw new KeywardError('invalid_request', 'expires_at must be in the future.');
     }
-    const created = await store.transaction(async () => {
+    return store.transaction(async () => {
       await store.lockOrganization(actor.orgId);
       const org = await store.findOrganization(actor.orgId);
       if (!org) throw new KeywardError('not_found', 'Organization not found.');
@@ -53,14 +53,14 @@ export class KeyService {
       if (config.planOrder.indexOf(tier) > config.planOrder.indexOf(org.plan)) {
         throw new KeywardError('forbidden', `A key's tier cannot exceed the organization's plan (${org.plan}).`);
       }
-      await this.#roomForOneMore(org, now);
+      await this.#roomForOneMore(org, now, 'Revoke one or upgrade the plan to create another.');
       const minted = this.#mint(
         {
           orgId: actor.orgId,
           createdBy: actor.userId,
           name: input.name,
           environment,
-          scope: scopeForNewKey(actor, input.scope, DEFAULT_KEY_SCOPE),
+          scope: scopeForNewKey(actor, input.scope),
           tier,
           expiresAt: input.expiresAt ?? null,
           ipAllowlist: input.ipAllowlist ?? [],
@@ -79,7 +79,6 @@ export class KeyService {
       });
       return minted;
     });
-    return created;
   }
 
   list(actor: Actor, filter: { environment?: string } = {}) {
@@ -120,7 +119,7 @@ export class KeyService {
    * grace counts towards the plan's active keys, so rotating with grace needs room for it.
    */
   async rotate(actor: Actor, id: string, graceSeconds = DEFAULT_GRACE_SECONDS) {
-    const { store, clock, config } = this.deps;
+    const { store, clock } = this.deps;
     const old = await this.get(actor, id);
     authorize(actor, 'key.rotate', old);
     const now = clock.now();
@@ -140,16 +139,14 @@ export class KeyService {
         throw new KeywardError('conflict', 'This key was rotated or revoked meanwhile; rotate its successor instead.');
       }
       const endedGrace = await store.endGrace(old.lineageId, old.id, now);
-      if (graceSeconds > 0) {
-        const org = await store.findOrganization(old.orgId);
-        const max = org ? config.plans[org.plan]?.maxActiveKeys : null;
-        // The old key is still active (in grace); the successor would be one more.
-        if (org && max !== null && max !== undefined && (await store.countActiveKeys(org.id, now)) >= max) {
-          throw new KeywardError(
-            'conflict',
-            `Your plan (${org.plan}) allows ${max} active keys and a key in its grace period counts. Rotate with grace_period_seconds 0, or revoke a key first.`,
-          );
-        }
+      // With a grace period the old key stays active, so the successor is one more active key.
+      const org = graceSeconds > 0 ? await store.findOrganization(old.orgId) : undefined;
+      if (org) {
+        await this.#roomForOneMore(
+          org,
+          now,
+          'A key in its grace period counts. Rotate with grace_period_seconds 0, or revoke a key first.',
+        );
       }
       await store.insertKey(key);
       await this.deps.audit.write(actor, 'key.rotated', old.id, { successor: key.id, grace_period_seconds: graceSeconds });
@@ -160,14 +157,11 @@ export class KeyService {
     return { key, rawKey, previous };
   }
 
-  /** Throws the plan's 409 when the organization has no room for one more active key. Inside the org's lock. */
-  async #roomForOneMore(org: { id: string; plan: string }, now: number): Promise<void> {
+  /** Throws the plan's 409 (ending with `what to do`) when the organization has no room for one more active key. Inside the org's lock. */
+  async #roomForOneMore(org: { id: string; plan: string }, now: number, whatToDo: string): Promise<void> {
     const max = this.deps.config.plans[org.plan]?.maxActiveKeys ?? null;
     if (max !== null && (await this.deps.store.countActiveKeys(org.id, now)) >= max) {
-      throw new KeywardError(
-        'conflict',
-        `Your plan (${org.plan}) allows ${max} active keys. Revoke one or upgrade the plan to create another.`,
-      );
+      throw new KeywardError('conflict', `Your plan (${org.plan}) allows ${max} active keys. ${whatToDo}`);
     }
   }
 

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { constantTimeEqual, isScope, KeywardError, type Scope } from '@keyward/core';
-import { type Actor, authorize } from '../auth/authorization.js';
+import { type Actor, actorOfMember, authorize } from '../auth/authorization.js';
 import { sha256 } from '../auth/tokens.js';
 import type { KeywardConfig } from '../config/config.js';
 import { type Clock, newId } from '../ids.js';
@@ -205,7 +205,7 @@ export class GrantService {
   /** The actor a grant acts for, looked up when it is redeemed (the person may have left or been re-roled). */
   async #actorFor(userId: string, orgId: string): Promise<Actor | null> {
     const member = await this.store.findMemberByUser(userId);
-    return member && member.orgId === orgId ? { kind: 'user', userId, orgId, role: member.role, memberId: member.id } : null;
+    return member && member.orgId === orgId ? actorOfMember({ ...member, userId }) : null;
   }
 
   #base(request: SignInRequest, now: number, ttl: number) {

@@ -394,14 +394,17 @@ export class KyselyStore implements Store {
       .execute();
   }
 
-  async countActiveKeys(orgId: string, now: number) {
-    const { n } = await this.db
+  /** The count of an organization's active keys, as a query: run alone, or a column of a larger one. */
+  #activeKeyCount(orgId: string, now: number) {
+    return this.db
       .selectFrom('api_keys')
       .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('org_id', '=', orgId)
-      .where((eb) => isActive(eb, now))
-      .executeTakeFirstOrThrow();
-    return Number(n);
+      .where('api_keys.org_id', '=', orgId)
+      .where((eb) => isActive(eb, now));
+  }
+
+  async countActiveKeys(orgId: string, now: number) {
+    return num((await this.#activeKeyCount(orgId, now).executeTakeFirstOrThrow()).n);
   }
 
   async findKey(orgId: string, id: string) {
@@ -426,12 +429,7 @@ export class KyselyStore implements Store {
   async orgOverview(orgId: string, now: number, fromDay: string) {
     const row = await this.db
       .selectNoFrom((eb) => [
-        eb
-          .selectFrom('api_keys')
-          .select((e) => e.fn.countAll<number>().as('n'))
-          .where('api_keys.org_id', '=', orgId)
-          .where((e) => isActive(e, now))
-          .as('active_keys'),
+        this.#activeKeyCount(orgId, now).as('active_keys'),
         eb
           .selectFrom('usage_daily')
           .innerJoin('api_keys', 'api_keys.id', 'usage_daily.key_id')

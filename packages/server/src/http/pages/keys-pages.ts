@@ -1,5 +1,6 @@
-import { DEFAULT_KEY_SCOPE, KeywardError, lowerScope, SCOPE_DESCRIPTIONS, SCOPES, scopeAllows } from '@keyward/core';
+import { KeywardError, SCOPE_DESCRIPTIONS, SCOPES } from '@keyward/core';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { can, scopeForNewKey } from '../../auth/authorization.js';
 import type { ApiKey } from '../../entities.js';
 import { DEFAULT_GRACE_SECONDS, presentKey } from '../../keys/key-service.js';
 import type { AppContext } from '../context.js';
@@ -44,9 +45,9 @@ ${error ? html`<div class="error" role="alert">${error}</div>` : ''}
 <form method="post" action="/dashboard/keys">${csrfField(page)}
 <label for="name">Name</label><input id="name" name="name" required maxlength="100" placeholder="production-agent" value="${values.name ?? ''}">
 <div class="hint">Say what it is for: "production-agent" or "ci-pipeline" is clearer than "key1".</div>
-<fieldset><legend>Scope</legend>${SCOPES.filter((s) => scopeAllows(page.actor.role, s)).map(
+<fieldset><legend>Scope</legend>${SCOPES.filter((s) => can(page.actor, 'key.create', { environment, scope: s }).allowed).map(
     (s) =>
-      html`<label class="radio"><input type="radio" name="scope" value="${s}"${(values.scope ?? lowerScope(DEFAULT_KEY_SCOPE, page.actor.role)) === s ? html` checked` : ''}><span><strong>${s}</strong> — ${SCOPE_DESCRIPTIONS[s]}</span></label>`,
+      html`<label class="radio"><input type="radio" name="scope" value="${s}"${(values.scope ?? scopeForNewKey(page.actor)) === s ? html` checked` : ''}><span><strong>${s}</strong> — ${SCOPE_DESCRIPTIONS[s]}</span></label>`,
   )}</fieldset>${page.actor.role !== 'admin' ? html`<div class="hint">Your role is ${page.actor.role}: your keys can do at most what you can.</div>` : ''}
 <div class="grid">
 <div><label for="environment">Environment</label><select id="environment" name="environment">${ctx.config.environments.map(
