@@ -147,4 +147,24 @@ describe('bad input gets a clear 4xx in the envelope', () => {
     expectEnvelope(await new Agent(h.app).req('GET', '/api/developers/keys'), 401, 'unauthorized');
     expectEnvelope(await new Agent(h.app).req('GET', '/api/me'), 401, 'unauthorized');
   });
+
+  it('an anonymous call is refused as such before its body is judged: 401, not a 400 that reviews the body', async () => {
+    expectEnvelope(await new Agent(h.app).req('POST', '/api/developers/keys', { colour: 'red' }), 401, 'unauthorized');
+  });
+
+  it('query parameters are validated like bodies: a bad limit, a bad date or a parameter sent twice is a 400 naming it', async () => {
+    expectEnvelope(await a.req('GET', '/api/audit?limit=0'), 400, 'invalid_request', /^limit: /);
+    expectEnvelope(await a.req('GET', '/api/audit?limit=many'), 400, 'invalid_request', /^limit/);
+    expectEnvelope(await a.req('GET', '/api/audit?before=last-week'), 400, 'invalid_request', /^before: .*ISO 8601/);
+    expectEnvelope(await a.req('GET', '/api/developers/keys?environment=test&environment=live'), 400, 'invalid_request', /^environment/);
+    expect((await a.req('GET', '/api/audit?limit=2')).body.events.length).toBeLessThanOrEqual(2);
+  });
+
+  it("the OAuth endpoints answer an invalid body in OAuth's shape, naming the field", async () => {
+    const r = await new Agent(h.app).req('POST', '/api/device/code', { scope: 'admin', colour: 'red' });
+    expect(r.status).toBe(400);
+    expect(r.body).toEqual({ error: 'invalid_request', error_description: 'unknown field: colour' });
+    const t = await new Agent(h.app).req('POST', '/api/cli/token', { code: 42 });
+    expect(t.body).toEqual({ error: 'invalid_request', error_description: 'code must be string' });
+  });
 });

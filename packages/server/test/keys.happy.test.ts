@@ -135,5 +135,21 @@ describe('key lifecycle, as a provider’s customer lives it', () => {
     expect(create.requestBody.content['application/json'].schema.properties.scope.enum).toEqual(['read', 'agentic', 'write', 'admin']);
     expect(doc.body.paths['/v1/keys/verify'].post).toBeDefined();
     expect(doc.body.paths['/api/developers/keys/{id}/rotate'].post.parameters[0].name).toBe('id');
+    // Query parameters and answers come from the same zod schemas the routes validate with and answer through.
+    const audit = doc.body.paths['/api/audit'].get;
+    expect(audit.parameters.map((p: { name: string; in: string }) => `${p.in}:${p.name}`)).toEqual([
+      'query:key_id',
+      'query:limit',
+      'query:before',
+    ]);
+    const created = create.responses['201'].content['application/json'].schema;
+    expect(created.properties.key.required).toContain('raw_key');
+    expect(create.responses.default.content['application/json'].schema.$ref).toBe('#/components/schemas/Error');
+    expect(doc.body.paths['/api/cli/token'].post.responses.default.content['application/json'].schema.$ref).toBe(
+      '#/components/schemas/OAuthError',
+    );
+    expect(Object.keys(doc.body.components.schemas).sort()).toEqual(['ApiKey', 'Error', 'Me', 'Member', 'OAuthError', 'VerifyAnswer']);
+    // The dashboard's pages are not part of the API.
+    expect(Object.keys(doc.body.paths).filter((p) => !/^\/(api|v1|\.well-known|health|metrics|openapi)/.test(p))).toEqual([]);
   });
 });

@@ -1,7 +1,9 @@
+import swagger from '@fastify/swagger';
 import { KeywardError, randomBase62 } from '@keyward/core';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
-import type { AppContext, RouteDoc } from './context.js';
+import { type AppContext, authHook, zodValidator } from './context.js';
 import { envelopeHandler, frameworkErrors, oauthHandler, pageHandler, surfaceOf } from './errors.js';
 import { authPages } from './pages/auth-pages.js';
 import { detailPages } from './pages/detail-pages.js';
@@ -24,6 +26,44 @@ function acceptForms(app: FastifyInstance): void {
   });
 }
 
+type SwaggerTransform = Parameters<typeof jsonSchemaTransform>[0];
+
+/** A route's OpenAPI entry from its zod schemas, plus its error answers: the envelope, or OAuth's shape for OAuth endpoints. */
+function withErrorAnswers(document: SwaggerTransform) {
+  const out = jsonSchemaTransform(document);
+  if (!out.schema || (out.schema as { hide?: boolean }).hide) return out;
+  const error = surfaceOf(out.url) === 'oauth' ? 'OAuthError' : 'Error';
+  const schema = out.schema as { response?: Record<string, unknown> };
+  schema.response = {
+    ...schema.response,
+    default: { description: `An error (${error})`, content: { 'application/json': { schema: { $ref: `#/components/schemas/${error}` } } } },
+  };
+  return out;
+}
+
+/** The document with the named schemas routes refer to (zod's registry also holds input twins no route uses). */
+function onlyUsedSchemas(document: Parameters<typeof jsonSchemaTransformObject>[0]) {
+  const doc = jsonSchemaTransformObject(document);
+  const components = (doc as { components?: { schemas?: Record<string, unknown> } }).components;
+  const schemas = components?.schemas ?? {};
+  const text = JSON.stringify({ ...doc, components: { ...components, schemas: undefined } });
+  const used = new Set([...text.matchAll(/#\/components\/schemas\/(\w+)/g)].map((m) => m[1]));
+  // A used schema may refer to others: follow the references until nothing new turns up.
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const name of [...used]) {
+      for (const m of JSON.stringify(schemas[name as string] ?? {}).matchAll(/#\/components\/schemas\/(\w+)/g)) {
+        if (!used.has(m[1])) {
+          used.add(m[1]);
+          grew = true;
+        }
+      }
+    }
+  }
+  if (components) components.schemas = Object.fromEntries(Object.entries(schemas).filter(([name]) => used.has(name)));
+  return doc;
+}
+
 /** The HTTP server: routes, the error envelope, request ids, and logs that never carry secrets or query strings. */
 export function buildApp(ctx: AppContext, logger: Logger): FastifyInstance {
   const app = Fastify({
@@ -41,6 +81,33 @@ export function buildApp(ctx: AppContext, logger: Logger): FastifyInstance {
         );
       }
     },
+  });
+
+  // Route schemas are zod schemas: requests validated (errors name the field, in each plugin's shape), answers
+  // checked against what the route promises, and /openapi.json generated from both by @fastify/swagger.
+  app.setValidatorCompiler(zodValidator);
+  app.setSerializerCompiler(serializerCompiler);
+  app.decorateRequest('actor', null);
+  void app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'keyward',
+        version: '0.1.0',
+        description: 'API keys for APIs that AI agents call. Errors use the `Error` envelope; the OAuth endpoints use `OAuthError`.',
+      },
+      servers: [{ url: ctx.config.publicUrl }],
+      components: {
+        securitySchemes: {
+          cookie: { type: 'apiKey', in: 'cookie', name: 'access_token' },
+          bearer: { type: 'http', scheme: 'bearer' },
+        },
+      },
+    },
+    // Only routes with a tag are documented: the JSON API and OAuth endpoints, not the dashboard's pages.
+    hideUntagged: true,
+    transform: withErrorAnswers,
+    transformObject: onlyUsedSchemas,
   });
 
   app.setErrorHandler(envelopeHandler);
@@ -61,21 +128,23 @@ export function buildApp(ctx: AppContext, logger: Logger): FastifyInstance {
     );
   });
 
-  const docs: RouteDoc[] = [];
   // Three parts, each an encapsulated plugin with its own error shape: the JSON API answers in the envelope, the
   // OAuth endpoints in RFC 6749's shape, the dashboard with pages. Only the last two take form bodies.
-  void app.register(async (api) => {
+  void app.register(async (plugin) => {
+    const api = plugin.withTypeProvider<ZodTypeProvider>();
     api.setErrorHandler(envelopeHandler);
-    systemRoutes(api, ctx, docs);
-    authRoutes(api, ctx, docs);
-    memberRoutes(api, ctx, docs);
-    keyRoutes(api, ctx, docs);
-    verifyRoutes(api, ctx, docs);
+    api.addHook('preValidation', authHook(ctx));
+    systemRoutes(api, ctx);
+    authRoutes(api, ctx);
+    memberRoutes(api, ctx);
+    keyRoutes(api, ctx);
+    verifyRoutes(api, ctx);
   });
-  void app.register(async (oauth) => {
+  void app.register(async (plugin) => {
+    const oauth = plugin.withTypeProvider<ZodTypeProvider>();
     oauth.setErrorHandler(oauthHandler);
     acceptForms(oauth);
-    oauthRoutes(oauth, ctx, docs);
+    oauthRoutes(oauth, ctx);
   });
   void app.register(async (pages) => {
     pages.setErrorHandler(pageHandler);

@@ -1,6 +1,6 @@
 import { KeywardError } from '@keyward/core';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import type { ZodType } from 'zod';
+import type { ZodType, z } from 'zod';
 import { OAuthError } from '../signin/grant-service.js';
 import { html, sendPage } from './html.js';
 
@@ -8,15 +8,18 @@ import { html, sendPage } from './html.js';
 export function parse<T>(schema: ZodType<T>, value: unknown): T {
   const result = schema.safeParse(value ?? {});
   if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  const where = issue?.path.length ? issue.path.join('.') : 'body';
-  const message =
-    issue?.code === 'unrecognized_keys'
-      ? `unknown field${issue.keys.length > 1 ? 's' : ''}: ${issue.keys.join(', ')}`
-      : issue?.code === 'invalid_type'
-        ? `${where} must be ${issue.expected}`
-        : `${where}: ${issue?.message ?? 'invalid'}`;
-  throw new KeywardError('invalid_request', issue?.code === 'unrecognized_keys' ? message : message.replace(/^body: /, ''));
+  throw new KeywardError('invalid_request', messageOf(result.error.issues, 'body'));
+}
+
+/** The first problem of a failed validation, in words that name the field (`scope: Invalid option…`). */
+export function messageOf(issues: readonly z.core.$ZodIssue[], part: 'body' | 'query'): string {
+  const issue = issues[0];
+  if (!issue) return `The request ${part} is not valid.`;
+  if (issue.code === 'unrecognized_keys')
+    return `unknown ${part === 'query' ? 'parameter' : 'field'}${issue.keys.length > 1 ? 's' : ''}: ${issue.keys.join(', ')}`;
+  const where = issue.path.length ? issue.path.join('.') : part;
+  if (issue.code === 'invalid_type') return `${where} must be ${where === part ? 'a JSON object' : issue.expected}`;
+  return where === part ? issue.message : `${where}: ${issue.message}`;
 }
 
 const FRAMEWORK_CODES: Record<number, KeywardError['code']> = {

@@ -85,3 +85,15 @@ export const verifyBody = z
   .strict();
 
 export const keyIdParam = z.string().regex(/^key_[0-9A-Za-z]{22}$/);
+
+/** Query strings. A parameter sent twice arrives as a list, which these refuse. */
+export const keysQuery = z.object({ environment: z.string().max(32).optional() });
+
+export const auditQuery = z.object({
+  key_id: z.string().max(64).optional(),
+  limit: z.coerce.number().int().min(1).max(500).optional(),
+  before: isoTime.optional(),
+});
+
+/** A path id. Ids that cannot be ours are answered 404 by the route, never 400: an id's shape tells nothing. */
+export const idParams = z.object({ id: z.string() });

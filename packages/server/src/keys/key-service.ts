@@ -208,12 +208,12 @@ export class KeyService {
 }
 
 export function presentKey(key: ApiKey, now: number) {
-  const status =
+  const status: 'active' | 'revoked' | 'expired' =
     key.revokedAt !== null && key.revokedAt <= now ? 'revoked' : key.expiresAt !== null && key.expiresAt <= now ? 'expired' : 'active';
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   return {
     id: key.id,
-    object: 'api_key',
+    object: 'api_key' as const,
     name: key.name,
     environment: key.environment,
     scope: key.scope,
@@ -224,7 +224,7 @@ export function presentKey(key: ApiKey, now: number) {
     status,
     organization_id: key.orgId,
     created_by: key.createdBy,
-    created_at: iso(key.createdAt),
+    created_at: new Date(key.createdAt).toISOString(),
     expires_at: iso(key.expiresAt),
     revoked_at: iso(key.revokedAt),
     last_used_at: iso(key.lastUsedAt),

@@ -1,9 +1,9 @@
 import { KeywardError } from '@keyward/core';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyReply } from 'fastify';
 import type { Member, Organization, User } from '../../entities.js';
-import { type AppContext, type RouteDoc, route } from '../context.js';
-import { parse } from '../errors.js';
+import { type AppContext, about, type ZodApp } from '../context.js';
 import { cookieValue, SESSION_COOKIE } from '../request-auth.js';
+import { meAnswer, messageAnswer } from '../responses.js';
 import { loginBody, signupBody } from '../schemas.js';
 
 export function presentUser(user: User) {
@@ -32,15 +32,16 @@ export function setSessionCookie(ctx: AppContext, reply: FastifyReply, token: st
   reply.header('set-cookie', `${SESSION_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${Math.floor(maxAgeMs / 1000)}${secure}`);
 }
 
-export function authRoutes(app: FastifyInstance, ctx: AppContext, docs: RouteDoc[]): void {
+export function authRoutes(app: ZodApp, ctx: AppContext): void {
   const tag = 'accounts';
-  route(
-    app,
-    docs,
-    { method: 'POST', path: '/api/auth/signup', summary: 'Create an account and sign in', auth: 'none', body: signupBody, tag },
+  app.post(
+    '/api/auth/signup',
+    {
+      config: { csrf: true },
+      schema: { ...about(tag, 'Create an account and sign in', 'none'), body: signupBody, response: { 201: meAnswer } },
+    },
     async (req, reply) => {
-      ctx.auth.checkCsrf(req);
-      const body = parse(signupBody, req.body);
+      const body = req.body;
       const {
         user,
         member,
@@ -57,31 +58,30 @@ export function authRoutes(app: FastifyInstance, ctx: AppContext, docs: RouteDoc
     },
   );
 
-  route(
-    app,
-    docs,
-    { method: 'POST', path: '/api/auth/login', summary: 'Sign in', auth: 'none', body: loginBody, tag },
+  app.post(
+    '/api/auth/login',
+    { config: { csrf: true }, schema: { ...about(tag, 'Sign in', 'none'), body: loginBody, response: { 200: meAnswer } } },
     async (req, reply) => {
-      ctx.auth.checkCsrf(req);
-      const body = parse(loginBody, req.body);
-      const { user, member, organization: org, token } = await ctx.accounts.login(body.email, body.password);
+      const { user, member, organization: org, token } = await ctx.accounts.login(req.body.email, req.body.password);
       setSessionCookie(ctx, reply, token, ctx.config.sessionTtlMs);
       return org ? presentMe(ctx, user, org, member) : { user: presentUser(user) };
     },
   );
 
-  route(app, docs, { method: 'POST', path: '/api/auth/logout', summary: 'Sign out', auth: 'session', tag }, async (req, reply) => {
-    ctx.auth.checkCsrf(req);
-    const token = cookieValue(req, SESSION_COOKIE);
-    if (token) await ctx.accounts.logout(token);
-    reply.header('set-cookie', `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0`);
-    return { message: 'Signed out.' };
-  });
+  app.post(
+    '/api/auth/logout',
+    { config: { csrf: true }, schema: { ...about(tag, 'Sign out', 'session'), response: { 200: messageAnswer } } },
+    async (req, reply) => {
+      const token = cookieValue(req, SESSION_COOKIE);
+      if (token) await ctx.accounts.logout(token);
+      reply.header('set-cookie', `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0`);
+      return { message: 'Signed out.' };
+    },
+  );
 
-  route(
-    app,
-    docs,
-    { method: 'GET', path: '/api/me', summary: 'The signed-in user, organization, role and plan', auth: 'session', tag },
+  app.get(
+    '/api/me',
+    { schema: { ...about(tag, 'The signed-in user, organization, role and plan', 'session'), response: { 200: meAnswer } } },
     async (req) => {
       const session = await ctx.auth.session(req);
       if (!session) throw new KeywardError('unauthorized', 'Not signed in.');

@@ -1,115 +1,114 @@
 import { KeywardError } from '@keyward/core';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { presentKey } from '../../keys/key-service.js';
-import { type AppContext, type RouteDoc, route } from '../context.js';
-import { parse } from '../errors.js';
-import { createKeyBody, keyIdParam, rotateKeyBody, toCreateKeyInput } from '../schemas.js';
+import { type AppContext, about, actorOf, type ZodApp } from '../context.js';
+import {
+  auditAnswer,
+  createdKeyAnswer,
+  keyAnswer,
+  keyListAnswer,
+  keyUsageAnswer,
+  revokedKeyAnswer,
+  rotatedKeyAnswer,
+} from '../responses.js';
+import { auditQuery, createKeyBody, idParams, keyIdParam, keysQuery, rotateKeyBody, toCreateKeyInput } from '../schemas.js';
 
 /** Ids that cannot be ours are simply not found: no 400 that would tell an id's shape apart from its existence. */
-function keyId(req: FastifyRequest): string {
-  const id = (req.params as { id: string }).id;
-  if (!keyIdParam.safeParse(id).success) throw new KeywardError('not_found', 'No such API key.');
-  return id;
+function keyId(params: { id: string }): string {
+  if (!keyIdParam.safeParse(params.id).success) throw new KeywardError('not_found', 'No such API key.');
+  return params.id;
 }
 
-export function keyRoutes(app: FastifyInstance, ctx: AppContext, docs: RouteDoc[]): void {
+export function keyRoutes(app: ZodApp, ctx: AppContext): void {
   const tag = 'keys';
   const now = () => ctx.clock.now();
+  const config = { auth: 'management' } as const;
 
-  route(
-    app,
-    docs,
+  app.post(
+    '/api/developers/keys',
     {
-      method: 'POST',
-      path: '/api/developers/keys',
-      summary: 'Create a key; the raw key is in this answer only',
-      auth: 'management',
-      body: createKeyBody,
-      tag,
+      config,
+      schema: {
+        ...about(tag, 'Create a key; the raw key is in this answer only', 'management'),
+        body: createKeyBody,
+        response: { 201: createdKeyAnswer },
+      },
     },
     async (req, reply) => {
-      const actor = await ctx.auth.actor(req, reply);
-      const body = parse(createKeyBody, req.body);
-      const { key, rawKey } = await ctx.keys.create(actor, toCreateKeyInput(body));
+      const { key, rawKey } = await ctx.keys.create(actorOf(req), toCreateKeyInput(req.body));
       reply.header('cache-control', 'no-store');
       return reply.code(201).send({ key: { ...presentKey(key, now()), raw_key: rawKey } });
     },
   );
 
-  route(
-    app,
-    docs,
+  app.get(
+    '/api/developers/keys',
     {
-      method: 'GET',
-      path: '/api/developers/keys',
-      summary: "List the organization's keys (never a raw key or hash)",
-      auth: 'management',
-      tag,
+      config,
+      schema: {
+        ...about(tag, "List the organization's keys (never a raw key or hash)", 'management'),
+        querystring: keysQuery,
+        response: { 200: keyListAnswer },
+      },
     },
-    async (req, reply) => {
-      const actor = await ctx.auth.actor(req, reply);
-      const { environment } = req.query as { environment?: unknown };
-      const filter = typeof environment === 'string' && environment ? { environment } : {};
-      return { keys: (await ctx.keys.list(actor, filter)).map((k) => presentKey(k, now())) };
+    async (req) => {
+      const { environment } = req.query;
+      const keys = await ctx.keys.list(actorOf(req), environment ? { environment } : {});
+      return { keys: keys.map((k) => presentKey(k, now())) };
     },
   );
 
-  route(app, docs, { method: 'GET', path: '/api/developers/keys/:id', summary: 'One key', auth: 'management', tag }, async (req, reply) => {
-    const actor = await ctx.auth.actor(req, reply);
-    return { key: presentKey(await ctx.keys.get(actor, keyId(req)), now()) };
-  });
+  app.get(
+    '/api/developers/keys/:id',
+    { config, schema: { ...about(tag, 'One key', 'management'), params: idParams, response: { 200: keyAnswer } } },
+    async (req) => ({ key: presentKey(await ctx.keys.get(actorOf(req), keyId(req.params)), now()) }),
+  );
 
-  route(
-    app,
-    docs,
+  app.delete(
+    '/api/developers/keys/:id',
     {
-      method: 'DELETE',
-      path: '/api/developers/keys/:id',
-      summary: 'Revoke a key, at once and for good (a key may revoke itself)',
-      auth: 'management',
-      tag,
+      config,
+      schema: {
+        ...about(tag, 'Revoke a key, at once and for good (a key may revoke itself)', 'management'),
+        params: idParams,
+        response: { 200: revokedKeyAnswer },
+      },
     },
-    async (req, reply) => {
-      const actor = await ctx.auth.actor(req, reply);
-      const key = await ctx.keys.revoke(actor, keyId(req));
+    async (req) => {
+      const key = await ctx.keys.revoke(actorOf(req), keyId(req.params));
       return { message: 'API key revoked successfully', key: presentKey(key, now()) };
     },
   );
 
-  route(
-    app,
-    docs,
+  app.post(
+    '/api/developers/keys/:id/rotate',
     {
-      method: 'POST',
-      path: '/api/developers/keys/:id/rotate',
-      summary: 'Mint a successor; the old key works for the grace period',
-      auth: 'management',
-      body: rotateKeyBody,
-      tag,
+      config,
+      schema: {
+        ...about(tag, 'Mint a successor; the old key works for the grace period', 'management'),
+        params: idParams,
+        body: rotateKeyBody,
+        response: { 201: rotatedKeyAnswer },
+      },
     },
     async (req, reply) => {
-      const actor = await ctx.auth.actor(req, reply);
-      const id = keyId(req);
-      const body = parse(rotateKeyBody, req.body);
-      const { key, rawKey, previous } = await ctx.keys.rotate(actor, id, body.grace_period_seconds);
+      const { key, rawKey, previous } = await ctx.keys.rotate(actorOf(req), keyId(req.params), req.body.grace_period_seconds);
       reply.header('cache-control', 'no-store');
       return reply.code(201).send({ key: { ...presentKey(key, now()), raw_key: rawKey }, previous: presentKey(previous, now()) });
     },
   );
 
-  route(
-    app,
-    docs,
+  app.get(
+    '/api/developers/keys/:id/usage',
     {
-      method: 'GET',
-      path: '/api/developers/keys/:id/usage',
-      summary: 'Limits, use this minute and month, daily series, recent requests',
-      auth: 'management',
-      tag,
+      config,
+      schema: {
+        ...about(tag, 'Limits, use this minute and month, daily series, recent requests', 'management'),
+        params: idParams,
+        response: { 200: keyUsageAnswer },
+      },
     },
-    async (req, reply) => {
-      const actor = await ctx.auth.actor(req, reply);
-      const { key, plan, usage, quotaUsed, recent } = await ctx.usage.keySummary(actor, keyId(req));
+    async (req) => {
+      const { key, plan, usage, quotaUsed, recent } = await ctx.usage.keySummary(actorOf(req), keyId(req.params));
       return {
         key_id: key.id,
         tier: key.tier,
@@ -138,25 +137,18 @@ export function keyRoutes(app: FastifyInstance, ctx: AppContext, docs: RouteDoc[
     },
   );
 
-  route(
-    app,
-    docs,
+  app.get(
+    '/api/audit',
     {
-      method: 'GET',
-      path: '/api/audit',
-      summary: 'Audit events, newest first (?key_id=, ?limit=, ?before=)',
-      auth: 'management',
-      tag: 'audit',
+      config,
+      schema: { ...about('audit', 'Audit events, newest first', 'management'), querystring: auditQuery, response: { 200: auditAnswer } },
     },
-    async (req, reply) => {
-      const actor = await ctx.auth.actor(req, reply);
-      const q = req.query as { key_id?: unknown; limit?: unknown; before?: unknown };
-      const limit = Math.min(500, Math.max(1, Number.parseInt(String(q.limit ?? '100'), 10) || 100));
-      const before = typeof q.before === 'string' && !Number.isNaN(Date.parse(q.before)) ? Date.parse(q.before) : undefined;
-      const events = await ctx.audit.list(actor, {
-        limit,
-        ...(typeof q.key_id === 'string' && q.key_id ? { keyId: q.key_id } : {}),
-        ...(before ? { before } : {}),
+    async (req) => {
+      const q = req.query;
+      const events = await ctx.audit.list(actorOf(req), {
+        limit: q.limit ?? 100,
+        ...(q.key_id ? { keyId: q.key_id } : {}),
+        ...(q.before ? { before: Date.parse(q.before) } : {}),
       });
       return {
         events: events.map((e) => ({

@@ -1,9 +1,8 @@
 import { KeywardError } from '@keyward/core';
-import type { FastifyInstance } from 'fastify';
 import type { Member } from '../../entities.js';
-import { type AppContext, type RouteDoc, route } from '../context.js';
-import { parse } from '../errors.js';
-import { inviteBody, roleBody } from '../schemas.js';
+import { type AppContext, about, actorOf, type ZodApp } from '../context.js';
+import { invitationAnswer, memberAnswer, memberListAnswer, removedMemberAnswer } from '../responses.js';
+import { idParams, inviteBody, roleBody } from '../schemas.js';
 
 function presentMember(m: Member) {
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -11,7 +10,7 @@ function presentMember(m: Member) {
     id: m.id,
     email: m.email,
     role: m.role,
-    status: m.userId ? 'active' : 'invited',
+    status: m.userId ? ('active' as const) : ('invited' as const),
     user_id: m.userId,
     invited_by: m.invitedBy,
     created_at: iso(m.createdAt),
@@ -25,16 +24,15 @@ const memberId = (id: string) => {
   return id;
 };
 
-export function memberRoutes(app: FastifyInstance, ctx: AppContext, docs: RouteDoc[]): void {
+export function memberRoutes(app: ZodApp, ctx: AppContext): void {
   const tag = 'members';
-  route(
-    app,
-    docs,
-    { method: 'POST', path: '/api/org/members', summary: 'Invite a member (admins)', auth: 'management', body: inviteBody, tag },
+  const config = { auth: 'management' } as const;
+
+  app.post(
+    '/api/org/members',
+    { config, schema: { ...about(tag, 'Invite a member (admins)', 'management'), body: inviteBody, response: { 201: invitationAnswer } } },
     async (req, reply) => {
-      const actor = await ctx.auth.actor(req, reply);
-      const body = parse(inviteBody, req.body);
-      const { member, inviteToken } = await ctx.members.invite(actor, body.email, body.role);
+      const { member, inviteToken } = await ctx.members.invite(actorOf(req), req.body.email, req.body.role);
       return reply.code(201).send({
         member: presentMember(member),
         invite_token: inviteToken,
@@ -43,41 +41,38 @@ export function memberRoutes(app: FastifyInstance, ctx: AppContext, docs: RouteD
     },
   );
 
-  route(
-    app,
-    docs,
-    { method: 'GET', path: '/api/org/members', summary: 'List members and pending invitations', auth: 'management', tag },
-    async (req, reply) => {
-      const actor = await ctx.auth.actor(req, reply);
-      return { members: (await ctx.members.list(actor)).map(presentMember) };
-    },
+  app.get(
+    '/api/org/members',
+    { config, schema: { ...about(tag, 'List members and pending invitations', 'management'), response: { 200: memberListAnswer } } },
+    async (req) => ({ members: (await ctx.members.list(actorOf(req))).map(presentMember) }),
   );
 
-  route(
-    app,
-    docs,
-    { method: 'PATCH', path: '/api/org/members/:id', summary: "Change a member's role (admins)", auth: 'management', body: roleBody, tag },
-    async (req, reply) => {
-      const actor = await ctx.auth.actor(req, reply);
-      const body = parse(roleBody, req.body);
-      const member = await ctx.members.changeRole(actor, memberId((req.params as { id: string }).id), body.role);
-      return { member: presentMember(member) };
-    },
-  );
-
-  route(
-    app,
-    docs,
+  app.patch(
+    '/api/org/members/:id',
     {
-      method: 'DELETE',
-      path: '/api/org/members/:id',
-      summary: 'Remove a member (admins); their keys stop working',
-      auth: 'management',
-      tag,
+      config,
+      schema: {
+        ...about(tag, "Change a member's role (admins)", 'management'),
+        params: idParams,
+        body: roleBody,
+        response: { 200: memberAnswer },
+      },
     },
-    async (req, reply) => {
-      const actor = await ctx.auth.actor(req, reply);
-      const member = await ctx.members.remove(actor, memberId((req.params as { id: string }).id));
+    async (req) => ({ member: presentMember(await ctx.members.changeRole(actorOf(req), memberId(req.params.id), req.body.role)) }),
+  );
+
+  app.delete(
+    '/api/org/members/:id',
+    {
+      config,
+      schema: {
+        ...about(tag, 'Remove a member (admins); their keys stop working', 'management'),
+        params: idParams,
+        response: { 200: removedMemberAnswer },
+      },
+    },
+    async (req) => {
+      const member = await ctx.members.remove(actorOf(req), memberId(req.params.id));
       return { message: 'Member removed.', member: presentMember(member) };
     },
   );

@@ -1,11 +1,14 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { SCOPES } from '@keyward/core';
+import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { presentKey } from '../../keys/key-service.js';
 import { OAuthError } from '../../signin/grant-service.js';
-import { type AppContext, type RouteDoc, route } from '../context.js';
+import { type AppContext, about, type ZodApp } from '../context.js';
+import { authorizationServerAnswer, deviceCodeAnswer, tokenAnswer } from '../responses.js';
 
 const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 
+/** OAuth ignores parameters it does not know (RFC 6749 §3.2), so this one is not strict. */
 const tokenBody = z.object({
   grant_type: z.string().max(100).optional(),
   code: z.string().max(200).optional(),
@@ -26,124 +29,97 @@ const deviceBody = z
 
 /**
  * The OAuth endpoints of agent sign-in. They take JSON or form bodies (they are not cookie-authenticated, so the
- * JSON-only CSRF rule does not apply), answer errors in OAuth's shape, and are never cached.
+ * JSON-only CSRF rule does not apply), answer errors in OAuth's shape (the OAuth plugin's error handler, for ours,
+ * `OAuthError`s and malformed, oversized or invalid bodies alike), and are never cached.
  */
-export function oauthRoutes(app: FastifyInstance, ctx: AppContext, docs: RouteDoc[]): void {
+export function oauthRoutes(app: ZodApp, ctx: AppContext): void {
   const tag = 'agent sign-in';
-  // Errors (ours, OAuthError, malformed or oversized bodies) reach the OAuth plugin's handler, in OAuth's shape.
-  const handle = async (_req: FastifyRequest, reply: FastifyReply, run: () => Promise<unknown>) => {
-    reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
-    return run();
-  };
+  const noStore = (reply: FastifyReply) => reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
 
   const issued = (r: { key: Parameters<typeof presentKey>[0]; rawKey: string }) => ({
     access_token: r.rawKey,
-    token_type: 'Bearer',
+    token_type: 'Bearer' as const,
     scope: r.key.scope,
     key: presentKey(r.key, ctx.clock.now()),
   });
-
-  const parseToken = (body: unknown) => {
-    const parsed = tokenBody.safeParse(body ?? {});
-    if (!parsed.success) throw new OAuthError('invalid_request', 'The request body is not valid.');
-    return parsed.data;
-  };
 
   const deviceToken = async (b: z.infer<typeof tokenBody>) => {
     if (!b.device_code) throw new OAuthError('invalid_request', 'device_code is required.');
     return issued(await ctx.signIn.pollDevice(b.device_code));
   };
 
-  route(
-    app,
-    docs,
+  app.post(
+    '/api/cli/token',
     {
-      method: 'POST',
-      path: '/api/cli/token',
-      summary: 'Exchange a sign-in code and its PKCE verifier for a key (OAuth token endpoint)',
-      auth: 'none',
-      body: tokenBody,
-      tag,
+      schema: {
+        ...about(tag, 'Exchange a sign-in code and its PKCE verifier for a key (OAuth token endpoint)', 'none'),
+        body: tokenBody,
+        response: { 200: tokenAnswer },
+      },
     },
-    (req, reply) =>
-      handle(req, reply, async () => {
-        const b = parseToken(req.body);
-        if (b.grant_type === DEVICE_GRANT) return deviceToken(b);
-        if (b.grant_type !== undefined && b.grant_type !== 'authorization_code')
-          throw new OAuthError('unsupported_grant_type', 'grant_type must be authorization_code or the device code grant.');
-        if (!b.code || !b.code_verifier) throw new OAuthError('invalid_request', 'code and code_verifier are required.');
-        return issued(await ctx.signIn.exchangeCode(b.code, b.code_verifier, b.redirect_uri));
-      }),
+    async (req, reply) => {
+      noStore(reply);
+      const b = req.body;
+      if (b.grant_type === DEVICE_GRANT) return deviceToken(b);
+      if (b.grant_type !== undefined && b.grant_type !== 'authorization_code')
+        throw new OAuthError('unsupported_grant_type', 'grant_type must be authorization_code or the device code grant.');
+      if (!b.code || !b.code_verifier) throw new OAuthError('invalid_request', 'code and code_verifier are required.');
+      return issued(await ctx.signIn.exchangeCode(b.code, b.code_verifier, b.redirect_uri));
+    },
   );
 
-  route(
-    app,
-    docs,
+  app.post(
+    '/api/device/token',
     {
-      method: 'POST',
-      path: '/api/device/token',
-      summary: 'Poll for the key of a device sign-in (RFC 8628)',
-      auth: 'none',
-      body: tokenBody,
-      tag,
+      schema: { ...about(tag, 'Poll for the key of a device sign-in (RFC 8628)', 'none'), body: tokenBody, response: { 200: tokenAnswer } },
     },
-    (req, reply) =>
-      handle(req, reply, async () => {
-        const b = parseToken(req.body);
-        if (b.grant_type !== undefined && b.grant_type !== DEVICE_GRANT)
-          throw new OAuthError('unsupported_grant_type', `grant_type must be ${DEVICE_GRANT}.`);
-        return deviceToken(b);
-      }),
+    async (req, reply) => {
+      noStore(reply);
+      if (req.body.grant_type !== undefined && req.body.grant_type !== DEVICE_GRANT)
+        throw new OAuthError('unsupported_grant_type', `grant_type must be ${DEVICE_GRANT}.`);
+      return deviceToken(req.body);
+    },
   );
 
-  route(
-    app,
-    docs,
+  app.post(
+    '/api/device/code',
     {
-      method: 'POST',
-      path: '/api/device/code',
-      summary: 'Start a device sign-in: a user code for a person, a device code for the agent',
-      auth: 'none',
-      body: deviceBody,
-      tag,
+      schema: {
+        ...about(tag, 'Start a device sign-in: a user code for a person, a device code for the agent', 'none'),
+        body: deviceBody,
+        response: { 200: deviceCodeAnswer },
+      },
     },
-    (req, reply) =>
-      handle(req, reply, async () => {
-        const parsed = deviceBody.safeParse(req.body ?? {});
-        if (!parsed.success) throw new OAuthError('invalid_request', 'The request body is not valid.');
-        let request: ReturnType<typeof ctx.signIn.checkRequest>;
-        try {
-          request = ctx.signIn.checkRequest({
-            environment: parsed.data.environment,
-            name: parsed.data.name,
-            scope: parsed.data.scope,
-            clientId: parsed.data.client_id,
-          });
-        } catch (error) {
-          throw new OAuthError('invalid_request', (error as Error).message);
-        }
-        const d = await ctx.signIn.startDevice(request);
-        const verification = `${ctx.config.publicUrl}/device`;
-        return {
-          device_code: d.deviceCode,
-          user_code: d.userCode,
-          verification_uri: verification,
-          verification_uri_complete: `${verification}?user_code=${d.userCode}`,
-          expires_in: d.expiresIn,
-          interval: d.interval,
-        };
-      }),
+    async (req, reply) => {
+      noStore(reply);
+      let request: ReturnType<typeof ctx.signIn.checkRequest>;
+      try {
+        request = ctx.signIn.checkRequest({
+          environment: req.body.environment,
+          name: req.body.name,
+          scope: req.body.scope,
+          clientId: req.body.client_id,
+        });
+      } catch (error) {
+        throw new OAuthError('invalid_request', (error as Error).message);
+      }
+      const d = await ctx.signIn.startDevice(request);
+      const verification = `${ctx.config.publicUrl}/device`;
+      return {
+        device_code: d.deviceCode,
+        user_code: d.userCode,
+        verification_uri: verification,
+        verification_uri_complete: `${verification}?user_code=${d.userCode}`,
+        expires_in: d.expiresIn,
+        interval: d.interval,
+      };
+    },
   );
 
-  route(
-    app,
-    docs,
+  app.get(
+    '/.well-known/oauth-authorization-server',
     {
-      method: 'GET',
-      path: '/.well-known/oauth-authorization-server',
-      summary: 'OAuth 2.0 authorization server metadata (RFC 8414)',
-      auth: 'none',
-      tag,
+      schema: { ...about(tag, 'OAuth 2.0 authorization server metadata (RFC 8414)', 'none'), response: { 200: authorizationServerAnswer } },
     },
     async () => {
       const base = ctx.config.publicUrl;
@@ -156,7 +132,7 @@ export function oauthRoutes(app: FastifyInstance, ctx: AppContext, docs: RouteDo
         grant_types_supported: ['authorization_code', DEVICE_GRANT],
         code_challenge_methods_supported: ['S256'],
         token_endpoint_auth_methods_supported: ['none'],
-        scopes_supported: ['read', 'agentic', 'write', 'admin'],
+        scopes_supported: [...SCOPES],
       };
     },
   );

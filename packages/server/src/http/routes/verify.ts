@@ -1,29 +1,26 @@
 import { toWire } from '@keyward/core';
-import type { FastifyInstance } from 'fastify';
 import { planForKey } from '../../config/config.js';
 import { outcomeOf } from '../../keys/in-process-verifier.js';
-import { type AppContext, type RouteDoc, route } from '../context.js';
-import { parse } from '../errors.js';
+import { type AppContext, about, type ZodApp } from '../context.js';
 import { setRateLimitHeaders } from '../request-auth.js';
+import { verifyAnswer, whoamiAnswer } from '../responses.js';
 import { verifyBody } from '../schemas.js';
 
-export function verifyRoutes(app: FastifyInstance, ctx: AppContext, docs: RouteDoc[]): void {
+export function verifyRoutes(app: ZodApp, ctx: AppContext): void {
   const tag = 'verify';
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-  route(
-    app,
-    docs,
+  app.post(
+    '/v1/keys/verify',
     {
-      method: 'POST',
-      path: '/v1/keys/verify',
-      summary: 'Verify a key for a request; answers 200 with valid true or false and a code',
-      auth: 'none',
-      body: verifyBody,
-      tag,
+      schema: {
+        ...about(tag, 'Verify a key for a request; answers 200 with valid true or false and a code', 'none'),
+        body: verifyBody,
+        response: { 200: verifyAnswer },
+      },
     },
     async (req, reply) => {
-      const body = parse(verifyBody, req.body);
+      const body = req.body;
       const started = process.hrtime.bigint();
       const result = await ctx.verifier.verify({
         key: body.key,
@@ -40,10 +37,9 @@ export function verifyRoutes(app: FastifyInstance, ctx: AppContext, docs: RouteD
     },
   );
 
-  route(
-    app,
-    docs,
-    { method: 'GET', path: '/v1/whoami', summary: 'Does my key work? The key, its organization and limits', auth: 'key', tag },
+  app.get(
+    '/v1/whoami',
+    { schema: { ...about(tag, 'Does my key work? The key, its organization and limits', 'key'), response: { 200: whoamiAnswer } } },
     async (req, reply) => {
       const started = process.hrtime.bigint();
       let result: Awaited<ReturnType<typeof ctx.auth.requireKey>>;

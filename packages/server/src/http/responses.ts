@@ -1,0 +1,200 @@
+import { ROLES, SCOPES, VERIFY_CODES } from '@keyward/core';
+import { z } from 'zod';
+
+/**
+ * Response bodies: what each route promises, checked as it answers (a route that breaks its promise is a bug, caught
+ * by the suite) and published in /openapi.json. Times are ISO 8601 strings; absent times are null.
+ */
+const time = z.iso.datetime();
+const timeOrNull = time.nullable();
+
+export const errorEnvelope = z
+  .object({
+    error: z.looseObject({ code: z.string(), message: z.string(), request_id: z.string().optional() }),
+  })
+  .meta({ id: 'Error', description: 'Every error of the JSON API: a stable code, a sentence, the request id, and fields that say more.' });
+
+export const oauthErrorBody = z
+  .object({ error: z.string(), error_description: z.string().optional() })
+  .meta({ id: 'OAuthError', description: "RFC 6749's error shape, used by the token and device endpoints." });
+
+const rateLimit = z.object({ limit: z.number(), remaining: z.number(), reset: z.number() });
+
+export const apiKey = z
+  .object({
+    id: z.string(),
+    object: z.literal('api_key'),
+    name: z.string(),
+    environment: z.string(),
+    scope: z.enum(SCOPES),
+    tier: z.string(),
+    prefix: z.string(),
+    last4: z.string(),
+    display: z.string(),
+    status: z.enum(['active', 'revoked', 'expired']),
+    organization_id: z.string(),
+    created_by: z.string(),
+    created_at: time,
+    expires_at: timeOrNull,
+    revoked_at: timeOrNull,
+    last_used_at: timeOrNull,
+    ip_allowlist: z.array(z.string()),
+    metadata: z.record(z.string(), z.unknown()),
+    rotated_from: z.string().nullable(),
+    rotated_to: z.string().nullable(),
+    lineage_id: z.string(),
+  })
+  .meta({ id: 'ApiKey', description: 'A key as it is shown: never its raw value or hash.' });
+
+const withRawKey = apiKey.extend({ raw_key: z.string() });
+
+export const keyAnswer = z.object({ key: apiKey });
+export const createdKeyAnswer = z.object({ key: withRawKey });
+export const rotatedKeyAnswer = z.object({ key: withRawKey, previous: apiKey });
+export const revokedKeyAnswer = z.object({ message: z.string(), key: apiKey });
+export const keyListAnswer = z.object({ keys: z.array(apiKey) });
+
+export const keyUsageAnswer = z.object({
+  key_id: z.string(),
+  tier: z.string(),
+  minute: z.object({ limit: z.number().nullable() }),
+  month: z.object({
+    month: z.string(),
+    limit: z.number().nullable(),
+    used: z.number(),
+    remaining: z.number().nullable(),
+    allowed: z.number(),
+    denied: z.number(),
+    total: z.number(),
+    resets_at: time,
+  }),
+  daily: z.array(z.object({ day: z.string(), allowed: z.number(), denied: z.number() })),
+  recent_requests: z.array(z.object({ method: z.string(), path: z.string(), status: z.number(), ip: z.string(), at: time })),
+  last_used_at: timeOrNull,
+});
+
+export const auditAnswer = z.object({
+  events: z.array(
+    z.object({
+      id: z.string(),
+      action: z.string(),
+      actor: z.object({ type: z.enum(['user', 'key', 'system']), id: z.string() }),
+      key_id: z.string().nullable(),
+      data: z.record(z.string(), z.unknown()),
+      at: time,
+    }),
+  ),
+});
+
+export const member = z
+  .object({
+    id: z.string(),
+    email: z.string(),
+    role: z.enum(ROLES),
+    status: z.enum(['active', 'invited']),
+    user_id: z.string().nullable(),
+    invited_by: z.string().nullable(),
+    created_at: timeOrNull,
+    joined_at: timeOrNull,
+    invite_expires_at: timeOrNull,
+  })
+  .meta({ id: 'Member' });
+
+export const memberAnswer = z.object({ member });
+export const memberListAnswer = z.object({ members: z.array(member) });
+export const removedMemberAnswer = z.object({ message: z.string(), member });
+export const invitationAnswer = z.object({ member, invite_token: z.string(), invite_url: z.string() });
+
+const user = z.object({ id: z.string(), email: z.string(), name: z.string().nullable(), created_at: time });
+
+export const meAnswer = z
+  .object({
+    user,
+    organization: z.object({ id: z.string(), name: z.string(), plan: z.string() }).optional(),
+    role: z.enum(ROLES).optional(),
+    member_id: z.string().optional(),
+    plan: z
+      .object({
+        name: z.string(),
+        requests_per_minute: z.number().nullable(),
+        monthly_requests: z.number().nullable(),
+        max_active_keys: z.number().nullable(),
+      })
+      .optional(),
+    environments: z.array(z.object({ name: z.string(), prefix: z.string(), base_url: z.string().nullable() })).optional(),
+  })
+  .meta({ id: 'Me', description: 'The signed-in person and, when they belong to one, their organization, role and plan.' });
+
+export const messageAnswer = z.object({ message: z.string() });
+
+export const whoamiAnswer = z.object({
+  id: z.string(),
+  name: z.string(),
+  environment: z.string(),
+  base_url: z.string().nullable(),
+  scope: z.enum(SCOPES),
+  tier: z.string(),
+  organization: z.object({ id: z.string(), name: z.string() }),
+  created_by: z.string(),
+  expires_at: timeOrNull,
+  limits: z.object({ requests_per_minute: z.number().nullable(), monthly_requests: z.number().nullable() }),
+  ratelimit: rateLimit.nullable(),
+});
+
+/** The wire form of a verify outcome (`VerifyWire` in @keyward/core, which reads it back with `fromWire`). */
+export const verifyAnswer = z
+  .discriminatedUnion('valid', [
+    z.object({
+      valid: z.literal(true),
+      key_id: z.string(),
+      name: z.string(),
+      environment: z.string(),
+      scope: z.enum(SCOPES),
+      organization_id: z.string(),
+      metadata: z.record(z.string(), z.unknown()),
+      tier: z.string().optional(),
+      owner_id: z.string().optional(),
+      expires_at: timeOrNull.optional(),
+      ratelimit: rateLimit.nullable(),
+    }),
+    z.object({
+      valid: z.literal(false),
+      code: z.enum(VERIFY_CODES),
+      message: z.string(),
+      key_id: z.string().optional(),
+      environment: z.string().optional(),
+      retry_after: z.number().optional(),
+      ratelimit: rateLimit.nullable().optional(),
+    }),
+  ])
+  .meta({ id: 'VerifyAnswer' });
+
+export const tokenAnswer = z.object({
+  access_token: z.string(),
+  token_type: z.literal('Bearer'),
+  scope: z.enum(SCOPES),
+  key: apiKey,
+});
+
+export const deviceCodeAnswer = z.object({
+  device_code: z.string(),
+  user_code: z.string(),
+  verification_uri: z.string(),
+  verification_uri_complete: z.string(),
+  expires_in: z.number(),
+  interval: z.number(),
+});
+
+export const authorizationServerAnswer = z.object({
+  issuer: z.string(),
+  authorization_endpoint: z.string(),
+  token_endpoint: z.string(),
+  device_authorization_endpoint: z.string(),
+  response_types_supported: z.array(z.string()),
+  grant_types_supported: z.array(z.string()),
+  code_challenge_methods_supported: z.array(z.string()),
+  token_endpoint_auth_methods_supported: z.array(z.string()),
+  scopes_supported: z.array(z.enum(SCOPES)),
+});
+
+export const healthAnswer = z.object({ status: z.literal('ok') });
