@@ -66,7 +66,14 @@ export async function createKeyward(config: KeywardConfig, overrides: KeywardOve
   const format = new KeyFormat(config.environments);
   const cache = new KeyCache(config.cache, (key) => planForKey(config, key));
   await bus.subscribe((event) => cache.apply(event));
-  const recorder = new UsageRecorder(store, logger, config.usage, clock);
+  const metrics = new Metrics();
+  const recorder = new UsageRecorder(
+    store,
+    logger,
+    { ...config.usage, onDropped: (kind, rows) => metrics.usageRowsDropped(kind, rows) },
+    clock,
+  );
+  metrics.watchPending(() => recorder.pendingRows);
   const audit = new AuditLog(store, clock);
   const accounts = new AccountService(store, config, clock);
   const verifier = new Verifier({ config, format, store, cache, limiter, usage: recorder, clock, logger });
@@ -76,7 +83,7 @@ export async function createKeyward(config: KeywardConfig, overrides: KeywardOve
   const signIn = new GrantService(store, keys, config, clock);
   const usage = new UsageService({ store, recorder, keys, config, clock });
   const forms = new OneTimeForms(store, config.secret, clock);
-  const ctx: AppContext = { config, clock, accounts, keys, members, usage, audit, forms, verifier, auth, metrics: new Metrics(), signIn };
+  const ctx: AppContext = { config, clock, accounts, keys, members, usage, audit, forms, verifier, auth, metrics, signIn };
   const app = buildApp(ctx, logger);
   await app.ready();
 

@@ -1,6 +1,6 @@
 import { DEFAULT_MESSAGES, ERROR_STATUS, type ErrorCode } from '../errors/codes.js';
 import { VERIFY_CODE_ERROR, type VerifyCode } from '../errors/verify-codes.js';
-import { type IpAllowlist, normalizeIp } from '../policy/ip-allowlist.js';
+import { type IpAllowlist, normalizeIp, parseCidr } from '../policy/ip-allowlist.js';
 
 /** `Bearer <key>` from an Authorization header, or null. Other schemes count as no key. */
 export function parseBearer(header: string | undefined | null): string | null {
@@ -17,12 +17,18 @@ export function clientAddress(peer: string, forwardedFor: string | string[] | un
   const socket = normalizeIp(peer);
   if (!proxies || !proxies.allows(socket) || !forwardedFor) return socket;
   const hops = (Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor).split(',');
+  let nearest = socket;
   for (let i = hops.length - 1; i >= 0; i--) {
     const hop = normalizeIp((hops[i] ?? '').trim());
-    if (hop && !proxies.allows(hop)) return hop;
+    // Anything but an address (text a client wrote into the header) ends the walk: the last proxy is the client.
+    if (!isIpAddress(hop)) return nearest;
+    if (!proxies.allows(hop)) return hop;
+    nearest = hop;
   }
-  return socket;
+  return nearest;
 }
+
+const isIpAddress = (text: string) => !text.includes('/') && parseCidr(text) !== null;
 
 export interface HttpFailure {
   status: number;

@@ -16,6 +16,7 @@ import { memberRoutes } from './routes/members.js';
 import { oauthRoutes } from './routes/oauth.js';
 import { systemRoutes } from './routes/system.js';
 import { verifyRoutes } from './routes/verify.js';
+import { checkText } from './text-rule.js';
 
 const CLIENT_ERROR = JSON.stringify({ error: { code: 'invalid_request', message: 'The request could not be parsed.' } });
 
@@ -121,6 +122,8 @@ export function buildApp(ctx: AppContext, logger: Logger): FastifyInstance {
     reply.header('x-content-type-options', 'nosniff');
     reply.header('referrer-policy', 'same-origin');
   });
+  // One rule for text before any route's own validation: no control characters, no JSON nested too deep.
+  app.addHook('preValidation', async (req) => checkText(req));
   app.addHook('onResponse', async (req, reply) => {
     req.log.info(
       { method: req.method, path: req.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) },

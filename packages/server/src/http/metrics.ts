@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** Prometheus metrics in a registry of this server's own (no process-wide singleton). */
 export class Metrics {
@@ -15,6 +15,29 @@ export class Metrics {
     buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25],
     registers: [this.registry],
   });
+
+  readonly #dropped = new Counter({
+    name: 'keyward_usage_rows_dropped_total',
+    help: 'Usage rows dropped: refused by storage (bad data), or over the pending cap while storage was unreachable',
+    labelNames: ['kind'],
+    registers: [this.registry],
+  });
+
+  usageRowsDropped(kind: string, rows: number): void {
+    this.#dropped.inc({ kind }, rows);
+  }
+
+  /** `keyward_usage_pending_rows`: usage waiting to be written, read when metrics are scraped. */
+  watchPending(read: () => number): void {
+    new Gauge({
+      name: 'keyward_usage_pending_rows',
+      help: 'Usage rows (counters, request-log rows, audit events) waiting to be written',
+      registers: [this.registry],
+      collect() {
+        this.set(read());
+      },
+    });
+  }
 
   observeVerify(result: string, startedNs: bigint): void {
     this.#verifications.inc({ result });

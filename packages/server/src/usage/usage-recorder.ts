@@ -3,6 +3,21 @@ import type { Logger } from 'pino';
 import { type Clock, newId, sortableId, systemClock } from '../ids.js';
 import type { AuditEvent, DailyUsage, RequestLogEntry, Store } from '../storage/store.js';
 
+export type DroppedKind = 'usage' | 'request_log' | 'audit';
+type Counter = DailyUsage & { lastUsedAt: number; orgId: string };
+const MAX_PENDING_AUDIT = 10_000;
+
+/**
+ * Whether storage refused the data itself rather than being unreachable: PostgreSQL's SQLSTATE classes 22 (data
+ * exception, e.g. NUL in text) and 23 (constraint violation), SQLite's constraint, mismatch and too-big errors.
+ * Such a row fails every time it is tried, so it is dropped; anything else is an outage, retried.
+ */
+export function isRefusedData(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  if (typeof code !== 'string') return false;
+  return /^2[23][0-9A-Z]{3}$/.test(code) || /^SQLITE_(CONSTRAINT|MISMATCH|TOOBIG|RANGE)/.test(code);
+}
+
 interface UsageEvent {
   keyId: string;
   orgId: string;
@@ -16,14 +31,15 @@ interface UsageEvent {
 
 /**
  * Counts usage in memory and writes it behind the request, in batches: the request path never waits on the
- * database. `flush()` runs on a timer and once more on shutdown, so a clean stop loses nothing. A failed write
- * is put back and retried on the next flush.
+ * database. `flush()` runs on a timer and once more on shutdown, so a clean stop loses nothing. When storage is
+ * unreachable, what was not written is put back (merged, capped) and retried with backoff; a row storage refuses
+ * (bad data) is dropped alone and never blocks the others.
  */
 export class UsageRecorder {
   /** Today's counters, one per key, carrying the key's last-used time too: one map look-up per request. */
-  #today = new Map<string, DailyUsage & { lastUsedAt: number; orgId: string }>();
-  /** Counters of days that ended before the last flush. */
-  #earlier: (DailyUsage & { lastUsedAt: number; orgId: string })[] = [];
+  #today = new Map<string, Counter>();
+  /** Counters of days that ended before the last flush, and counters put back after a failed flush. */
+  #earlier: Counter[] = [];
   #requests: RequestLogEntry[] = [];
   #audit: AuditEvent[] = [];
   readonly #auditedDenials = new Map<string, number>();
@@ -34,6 +50,10 @@ export class UsageRecorder {
   #dayStart = 0;
   #dayEnd = 0;
   readonly #requestCap: number;
+  /** Flushes that failed in a row (storage unreachable), and when to try again. */
+  #failures = 0;
+  #retryAt = 0;
+  #closing = false;
 
   constructor(
     private readonly store: Store,
@@ -43,6 +63,8 @@ export class UsageRecorder {
       requestLogMaxRows: number;
       requestLogRetentionDays: number;
       requestLogPerSecond: number;
+      /** Told of rows dropped: refused by storage, or over the pending cap during an outage. */
+      onDropped?: (kind: DroppedKind, rows: number) => void;
     },
     private readonly clock: Clock = systemClock,
   ) {
@@ -135,7 +157,14 @@ export class UsageRecorder {
     return this.#flushing;
   }
 
+  /** Rows waiting to be written (counters, request-log rows, audit events): bounded whatever happens to storage. */
+  get pendingRows(): number {
+    return this.#earlier.length + this.#today.size + this.#requests.length + this.#audit.length;
+  }
+
   async #write(): Promise<void> {
+    const now = this.clock.now();
+    if (now < this.#retryAt && !this.#closing) return;
     const counters = [...this.#earlier, ...this.#today.values()];
     const requests = this.#requests;
     const audit = this.#audit;
@@ -144,22 +173,29 @@ export class UsageRecorder {
     this.#requests = [];
     this.#audit = [];
     for (const r of requests) if (!r.id) r.id = newId('req');
-    try {
-      await this.store.recordUsage({
-        daily: counters.map((d) => ({ keyId: d.keyId, day: d.day, allowed: d.allowed, denied: d.denied })),
-        lastUsed: counters.filter((d) => d.lastUsedAt > 0).map((d) => ({ keyId: d.keyId, at: d.lastUsedAt })),
-        requests,
-      });
-      await this.store.insertAudit(audit);
-    } catch (error) {
-      this.logger.error({ err: error }, 'usage flush failed; will retry');
-      // Put everything back: counters for the same key and day add up again on the next flush.
-      this.#earlier = counters.concat(this.#earlier);
-      this.#requests = requests.concat(this.#requests).slice(-Math.max(this.#requestCap, 1));
-      this.#audit = audit.concat(this.#audit);
+    // Counters first and on their own: quotas depend on them, and a log row storage refuses must never hold them up.
+    const failed = await this.#writeRows('usage', counters, (rows) =>
+      this.store.recordUsage({
+        daily: rows.map((d) => ({ keyId: d.keyId, day: d.day, allowed: d.allowed, denied: d.denied })),
+        lastUsed: rows.filter((d) => d.lastUsedAt > 0).map((d) => ({ keyId: d.keyId, at: d.lastUsedAt })),
+        requests: [],
+      }),
+    );
+    const failedRequests = failed.outage
+      ? requests
+      : (await this.#writeRows('request_log', requests, (rows) => this.store.recordUsage({ daily: [], lastUsed: [], requests: rows })))
+          .rows;
+    const failedAudit = failed.outage ? audit : (await this.#writeRows('audit', audit, (rows) => this.store.insertAudit(rows))).rows;
+    this.#putBack(failed.rows, failedRequests, failedAudit);
+    if (failed.rows.length + failedRequests.length + failedAudit.length > 0) {
+      // Storage is unreachable: try again after 1, 2, 4 … 30 s rather than every tick.
+      this.#failures++;
+      this.#retryAt = now + Math.min(30_000, 1000 * 2 ** (this.#failures - 1));
       return;
     }
-    const now = this.clock.now();
+    if (this.#failures > 0) this.logger.info({ after: this.#failures }, 'usage flush recovered');
+    this.#failures = 0;
+    this.#retryAt = 0;
     if (now >= this.#pruneAt) {
       this.#pruneAt = now + 60_000;
       for (const [marker, at] of this.#auditedDenials) if (at + 60_000 <= now) this.#auditedDenials.delete(marker);
@@ -169,9 +205,64 @@ export class UsageRecorder {
     }
   }
 
-  /** Stops the timer and writes everything that is left. */
+  /**
+   * Writes rows as one batch. When storage refuses the data itself (not an outage), the rows go one at a time and
+   * a row it still refuses is dropped: logged once, counted in `keyward_usage_rows_dropped_total`, never retried.
+   * On an outage the rows not written are returned, to be put back.
+   */
+  async #writeRows<T>(kind: DroppedKind, rows: T[], write: (rows: T[]) => Promise<void>): Promise<{ rows: T[]; outage: boolean }> {
+    if (rows.length === 0) return { rows: [], outage: false };
+    try {
+      await write(rows);
+      return { rows: [], outage: false };
+    } catch (error) {
+      if (!isRefusedData(error)) return this.#outage(error, rows);
+    }
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i] as T;
+      try {
+        await write([row]);
+      } catch (error) {
+        if (!isRefusedData(error)) return this.#outage(error, rows.slice(i));
+        this.logger.error({ err: error, kind }, 'usage row refused by storage; dropped');
+        this.options.onDropped?.(kind, 1);
+      }
+    }
+    return { rows: [], outage: false };
+  }
+
+  #outage<T>(error: unknown, rows: T[]): { rows: T[]; outage: boolean } {
+    if (this.#failures === 0) this.logger.error({ err: error }, 'usage flush failed; will retry with backoff');
+    return { rows, outage: true };
+  }
+
+  /** What could not be written goes back, merged and capped: pending state stays bounded through any outage. */
+  #putBack(counters: Counter[], requests: RequestLogEntry[], audit: AuditEvent[]): void {
+    const merged = new Map<string, Counter>();
+    for (const d of [...counters, ...this.#earlier]) {
+      const id = `${d.keyId}|${d.day}`;
+      const had = merged.get(id);
+      if (!had) merged.set(id, { ...d });
+      else {
+        had.allowed += d.allowed;
+        had.denied += d.denied;
+        had.lastUsedAt = Math.max(had.lastUsedAt, d.lastUsedAt);
+      }
+    }
+    this.#earlier = [...merged.values()];
+    const cap = Math.max(this.#requestCap, 1);
+    const allRequests = requests.concat(this.#requests);
+    if (allRequests.length > cap) this.options.onDropped?.('request_log', allRequests.length - cap);
+    this.#requests = allRequests.slice(-cap);
+    const allAudit = audit.concat(this.#audit);
+    if (allAudit.length > MAX_PENDING_AUDIT) this.options.onDropped?.('audit', allAudit.length - MAX_PENDING_AUDIT);
+    this.#audit = allAudit.slice(-MAX_PENDING_AUDIT);
+  }
+
+  /** Stops the timer and writes everything that is left (now, whatever the backoff). */
   async close(): Promise<void> {
     clearInterval(this.#timer);
+    this.#closing = true;
     await this.flush();
     if (this.#today.size > 0 || this.#earlier.length > 0 || this.#requests.length > 0) await this.flush();
   }
