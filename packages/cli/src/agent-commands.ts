@@ -1,5 +1,14 @@
 import { spawn } from 'node:child_process';
-import { accountFor, findKey, login, osSecretStore, Profiles, providerNamed, SecretStoreUnavailableError } from '@keyward/sdk';
+import {
+  accountFor,
+  findKey,
+  login,
+  osSecretStore,
+  Profiles,
+  providerNamed,
+  revokeOwnKey,
+  SecretStoreUnavailableError,
+} from '@keyward/sdk';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { readSecret } from './read-secret.js';
 
@@ -158,12 +167,10 @@ export function agentCommands(program: Command, env: NodeJS.ProcessEnv, out: Out
       const key = await store.get(account);
       if (o.revoke && key && provider.name === 'keyward') {
         const id = profiles.get(account)?.keyId;
-        const res = await fetch(new URL(`/api/developers/keys/${id}`, server), {
-          method: 'DELETE',
-          headers: { authorization: `Bearer ${key}` },
-        });
-        if (!res.ok && res.status !== 401) throw new Error(`could not revoke the key: ${res.status}`);
-        out('Key revoked on the server.');
+        if (!id) throw new Error('the stored key has no id on record, so it cannot be revoked from here; revoke it in the dashboard');
+        const outcome = await revokeOwnKey(server, id, key);
+        if (!outcome.revoked) throw new Error(`could not revoke the key (${outcome.reason}); it is still stored and still works`);
+        out(outcome.already ? 'The key no longer worked on the server (revoked or expired).' : 'Key revoked on the server.');
       }
       await store.delete(account);
       profiles.remove(account);

@@ -6,4 +6,5 @@ export { LoginError, type LoginOptions, login } from './login/login.js';
 export { newPkce } from './login/pkce.js';
 export { accountFor, type Profile, Profiles } from './profiles.js';
 export { keywardProvider, neverminedProvider, type Provider, providerNamed } from './providers.js';
+export { type RevokeOutcome, revokeOwnKey } from './revoke.js';
 export { osSecretStore, type SecretStore, SecretStoreUnavailableError } from './secret-store.js';

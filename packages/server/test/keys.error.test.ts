@@ -156,7 +156,12 @@ describe('bad input gets a clear 4xx in the envelope', () => {
     expectEnvelope(await a.req('GET', '/api/audit?limit=0'), 400, 'invalid_request', /^limit: /);
     expectEnvelope(await a.req('GET', '/api/audit?limit=many'), 400, 'invalid_request', /^limit/);
     expectEnvelope(await a.req('GET', '/api/audit?before=last-week'), 400, 'invalid_request', /^before: .*ISO 8601/);
-    expectEnvelope(await a.req('GET', '/api/developers/keys?environment=test&environment=live'), 400, 'invalid_request', /environment is given more than once/);
+    expectEnvelope(
+      await a.req('GET', '/api/developers/keys?environment=test&environment=live'),
+      400,
+      'invalid_request',
+      /environment is given more than once/,
+    );
     expect((await a.req('GET', '/api/audit?limit=2')).body.events.length).toBeLessThanOrEqual(2);
   });
 

@@ -1,6 +1,7 @@
 import { checksumMatches, KEY_BODY_LENGTH } from '@keyward/core';
 import { accountFor, type Profile, Profiles } from '../profiles.js';
 import { keywardProvider, type Provider } from '../providers.js';
+import { revokeOwnKey } from '../revoke.js';
 import { osSecretStore, type SecretStore, SecretStoreUnavailableError } from '../secret-store.js';
 import { startCallbackServer } from './callback-server.js';
 import { openBrowser } from './open-browser.js';
@@ -85,12 +86,12 @@ export async function login(o: LoginOptions = {}): Promise<{ account: string; pr
     await store.set(account, captured.raw);
   } catch (error) {
     if (error instanceof SecretStoreUnavailableError && provider.name === 'keyward' && captured.keyId) {
-      // A key this sign-in minted and nobody can keep is a loose end: revoke it rather than leave it working.
-      // (A pasted key is the person's own: it stays.)
-      await doFetch(new URL(`/api/developers/keys/${captured.keyId}`, server), {
-        method: 'DELETE',
-        headers: { authorization: `Bearer ${captured.raw}` },
-      }).catch(() => {});
+      // A key this sign-in minted and nobody can keep is a loose end: revoke it rather than leave it working, and
+      // say so when that fails. (A pasted key is the person's own: it stays.)
+      const outcome = await revokeOwnKey(server, captured.keyId, captured.raw, doFetch);
+      error.message += outcome.revoked
+        ? `\nThe key this sign-in created (${captured.keyId}) has been revoked on the server.`
+        : `\nThe key this sign-in created (${captured.keyId}) could NOT be revoked (${outcome.reason}): it still works; revoke it in the dashboard.`;
     }
     throw error;
   }

@@ -26,7 +26,8 @@ export interface KeywardConfig {
   planOrder: string[];
   defaultPlan: string;
   trustedProxies: string[];
-  agentSignIn: { directKeyParam: string | null; deviceIntervalSeconds: number };
+  /** `allowAdminScope`: whether the agent flows may issue `admin` keys at all (off unless configured). */
+  agentSignIn: { directKeyParam: string | null; deviceIntervalSeconds: number; allowAdminScope: boolean };
   cache: { maxEntries: number; ttlMs: number };
   limiter: { onRedisError: 'open' | 'closed' };
   usage: { flushIntervalMs: number; requestLogMaxRows: number; requestLogRetentionDays: number; requestLogPerSecond: number };

@@ -26,6 +26,8 @@ export function loadConfig(options: ServeOptions = {}, env: NodeJS.ProcessEnv = 
   const file = configPath ? readConfigFile(configPath) : {};
   const dataDir = resolve(options.dataDir ?? env.KEYWARD_DATA_DIR ?? './.keyward');
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  // The folder holds the server secret and the database: only this user may list or read it, whatever it was before.
+  chmodSync(dataDir, 0o700);
   return defineConfig(file, {
     host: options.host ?? '127.0.0.1',
     port: options.port ?? 8787,
@@ -109,6 +111,7 @@ export function defineConfig(input: unknown, runtime: RuntimeSettings): KeywardC
     agentSignIn: {
       directKeyParam: file.agent_sign_in?.direct_key_param ?? null,
       deviceIntervalSeconds: file.agent_sign_in?.device_interval_seconds ?? 5,
+      allowAdminScope: file.agent_sign_in?.allow_admin_scope ?? false,
     },
     cache: { maxEntries: file.cache?.max_entries ?? 100_000, ttlMs: (file.cache?.ttl_seconds ?? 60) * 1000 },
     limiter: { onRedisError: file.limiter?.on_redis_error ?? 'open' },

@@ -39,6 +39,7 @@ export const configFileSchema = z
           .nullable()
           .optional(),
         device_interval_seconds: z.number().int().min(1).max(60).optional(),
+        allow_admin_scope: z.boolean().optional(),
       })
       .strict()
       .optional(),

@@ -44,6 +44,8 @@ declare module 'fastify' {
     auth?: RouteAuth;
     /** A cookie-authenticated call that changes state: JSON only, and from our own origin. */
     csrf?: boolean;
+    /** Fields the route checks itself and never stores (a `next` redirect target): the text rule leaves them alone. */
+    ownText?: string[];
   }
   interface FastifyRequest {
     actor: Actor | null;

@@ -88,5 +88,10 @@ export function csrfValid(secret: string, sessionId: string, token: unknown): bo
 
 /** Only same-site paths: `/x` yes, `//evil.example` or `https://…` no. Anything else becomes `fallback`. */
 export function safeNext(next: unknown, fallback = '/'): string {
-  return typeof next === 'string' && /^\/(?![/\\])/.test(next) && next.length < 4096 ? next : fallback;
+  // Browsers drop tabs and line breaks and read `\\` as `/`, so `/\t/evil.example` would leave the site: anything
+  // but a plain path of our own is refused, and the result is re-read against a placeholder origin to make sure.
+  if (typeof next !== 'string' || next.length >= 2048 || !/^\/(?![/\\])/.test(next) || /[\u0000-\u0020\u007f\\]/.test(next))
+    return fallback;
+  const url = new URL(next, 'http://keyward.invalid');
+  return url.origin === 'http://keyward.invalid' ? url.pathname + url.search + url.hash : fallback;
 }

@@ -15,24 +15,26 @@ export const MAX_JSON_DEPTH = 10;
  * and a value refused here can never poison a later write.
  */
 export function checkText(request: FastifyRequest): void {
+  const own = request.routeOptions.config?.ownText ?? [];
   for (const [name, value] of Object.entries((request.query ?? {}) as Record<string, unknown>)) {
     // OAuth forbids repeating a parameter (RFC 6749 §3.1), and no route of ours takes a list from the query.
     if (Array.isArray(value)) throw new KeywardError('invalid_request', `The query parameter ${name} is given more than once.`);
   }
-  fields(request.query, CONTROL_IN_URL);
-  fields(request.params, CONTROL_IN_URL);
+  fields(request.query, CONTROL_IN_URL, own);
+  fields(request.params, CONTROL_IN_URL, own);
   if (typeof request.body === 'string') scan(request.body, 'body', CONTROL_IN_BODY, 0);
-  else fields(request.body, CONTROL_IN_BODY);
+  else fields(request.body, CONTROL_IN_BODY, own);
 }
 
 /** Each top-level field, named in the error by its own name (`name must not contain…`), whatever depth it fails at. */
-function fields(value: unknown, control: RegExp): void {
+function fields(value: unknown, control: RegExp, own: string[]): void {
   if (typeof value !== 'object' || value === null) return;
   if (Array.isArray(value)) {
     scan(value, 'body', control, 0);
     return;
   }
   for (const [name, item] of Object.entries(value)) {
+    if (own.includes(name)) continue;
     scan(name, 'a field name', control, 0);
     scan(item, name, control, 1);
   }

@@ -80,7 +80,14 @@ export class MemberService {
       const found = await this.#find(actor, memberId);
       if (found.role === 'admin') await this.#keepOneAdmin(actor.orgId, found.id);
       await this.store.deleteMember(actor.orgId, found.id);
-      await this.audit.write(actor, 'member.removed', null, { member_id: found.id, email: found.email, role: found.role });
+      // Their keys are revoked with them: shown as revoked, no longer counted towards the plan.
+      const revoked = found.userId ? await this.store.revokeKeysOfCreator(actor.orgId, found.userId, this.clock.now()) : [];
+      await this.audit.write(actor, 'member.removed', null, {
+        member_id: found.id,
+        email: found.email,
+        role: found.role,
+        revoked_keys: revoked.length,
+      });
       return found;
     });
     await this.#invalidateCreator(actor.orgId, member.userId);

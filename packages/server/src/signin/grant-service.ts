@@ -80,6 +80,13 @@ export class GrantService {
       throw new KeywardError('invalid_request', `environment must be one of: ${this.config.environments.map((e) => e.name).join(', ')}.`);
     }
     if (params.scope && !isScope(params.scope)) throw new KeywardError('invalid_request', 'scope must be read, agentic, write or admin.');
+    // An agent asking for admin is how a stolen sign-in link would escalate: refused unless the operator allows it.
+    if (params.scope === 'admin' && !this.config.agentSignIn.allowAdminScope) {
+      throw new KeywardError(
+        'invalid_request',
+        'Agent sign-in does not issue admin keys on this server; ask for write (or less), or create an admin key in the dashboard.',
+      );
+    }
     const name = (params.name || `${params.clientId || 'agent'} sign-in`).trim().slice(0, 100);
     const nameProblem = keyNameProblem(name);
     if (nameProblem) throw new KeywardError('invalid_request', `${nameProblem}.`);

@@ -478,6 +478,19 @@ export class KyselyStore implements Store {
     return ids;
   }
 
+  async revokeKeysOfCreator(orgId: string, userId: string, now: number) {
+    const live = await this.db
+      .selectFrom('api_keys')
+      .select('id')
+      .where('org_id', '=', orgId)
+      .where('created_by', '=', userId)
+      .where((eb) => isActive(eb, now))
+      .execute();
+    const ids = live.map((r) => r.id);
+    if (ids.length > 0) await this.db.updateTable('api_keys').set({ revoked_at: now }).where('id', 'in', ids).execute();
+    return ids;
+  }
+
   async lineageKeyIds(lineageId: string) {
     const rows = await this.db
       .selectFrom('api_keys')

@@ -150,6 +150,15 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0004_revoke_keys_of_former_members': {
+    async up(db: Kysely<unknown>) {
+      // Keys of people who left stopped working when they left; they now say so and stop counting towards the plan.
+      const now = Date.now();
+      await sql`UPDATE api_keys SET revoked_at = ${now}
+        WHERE (revoked_at IS NULL OR revoked_at > ${now})
+          AND NOT EXISTS (SELECT 1 FROM members m WHERE m.org_id = api_keys.org_id AND m.user_id = api_keys.created_by)`.execute(db);
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -121,6 +121,8 @@ export interface Store {
   endGrace(lineageId: string, exceptId: string, now: number): Promise<string[]>;
   /** Ids of every key of a lineage, oldest first. */
   lineageKeyIds(lineageId: string): Promise<string[]>;
+  /** Revokes, at `now`, every key a person made in an organization that still works (in grace too); their ids. */
+  revokeKeysOfCreator(orgId: string, userId: string, now: number): Promise<string[]>;
 
   recordUsage(batch: UsageBatch): Promise<void>;
   dailyUsage(keyId: string, fromDay: string, toDay: string): Promise<DailyUsage[]>;

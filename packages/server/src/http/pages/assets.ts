@@ -13,6 +13,7 @@ p.lead{color:var(--muted);margin:0 0 20px}label{display:block;font-weight:600;ma
 input,select{width:100%;padding:9px 11px;border:1px solid #b8c0cc;border-radius:7px;font:inherit;background:#fff}
 input:focus,select:focus,button:focus,a:focus{outline:3px solid #8ea2ff;outline-offset:1px}
 .hint{color:var(--muted);font-size:13px;margin-top:4px}
+.warning{display:block;color:#7a4b00;background:#fff7e0;border:1px solid #f0d38a;border-radius:6px;padding:4px 8px;margin-top:4px;font-size:13px}
 button,.button{display:inline-block;padding:9px 16px;border-radius:7px;border:1px solid var(--brand);background:var(--brand);color:var(--brand-ink);font:inherit;font-weight:600;cursor:pointer;text-decoration:none}
 button.secondary,.button.secondary{background:#fff;color:var(--ink);border-color:#b8c0cc}button.danger{background:var(--danger);border-color:var(--danger)}
 button.link{background:none;border:none;padding:0;color:var(--brand);font-weight:500;text-decoration:underline}

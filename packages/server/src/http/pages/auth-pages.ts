@@ -46,13 +46,13 @@ export function authPages(app: FastifyInstance, ctx: AppContext): void {
 
   app.get('/favicon.ico', (_req, reply) => reply.code(204).send());
 
-  app.get('/login', async (req, reply) => {
+  app.get('/login', { config: { ownText: ['next'] } }, async (req, reply) => {
     const next = safeNext((req.query as Form).next);
     if (await ctx.auth.session(req)) return reply.redirect(next, 303);
     return sendPage(reply, { title: 'Sign in', body: signInForm(next) });
   });
 
-  app.post('/login', async (req, reply) => {
+  app.post('/login', { config: { ownText: ['next'] } }, async (req, reply) => {
     const form = (req.body ?? {}) as Form;
     const next = safeNext(form.next);
     if (!ctx.auth.fromOwnOrigin(req)) throw new KeywardError('forbidden', 'Cross-origin form posts are not allowed.');
@@ -67,12 +67,12 @@ export function authPages(app: FastifyInstance, ctx: AppContext): void {
     }
   });
 
-  app.get('/signup', async (req, reply) => {
+  app.get('/signup', { config: { ownText: ['next'] } }, async (req, reply) => {
     const q = req.query as Form;
     return sendPage(reply, { title: 'Create account', body: signUpForm(safeNext(q.next), String(q.invite_token ?? '').slice(0, 200)) });
   });
 
-  app.post('/signup', async (req, reply) => {
+  app.post('/signup', { config: { ownText: ['next'] } }, async (req, reply) => {
     const form = (req.body ?? {}) as Form;
     const next = safeNext(form.next);
     const invite = String(form.invite_token ?? '').slice(0, 200);

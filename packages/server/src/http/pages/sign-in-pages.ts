@@ -20,7 +20,7 @@ function facts(ctx: AppContext, session: SessionContext, r: SignInRequest, extra
   const env = ctx.config.environments.find((e) => e.name === r.environment);
   const scope: Scope = r.scope ?? 'write';
   return html`<dl class="facts">
-<dt>Application</dt><dd>${r.clientId ?? 'keyward CLI'}</dd>
+<dt>Application</dt><dd>${r.clientId ? html`${r.clientId} <span class="warning">not verified: keyward cannot tell which program uses this name. Approve only a sign-in you started yourself.</span>` : 'keyward CLI'}</dd>
 <dt>Key name</dt><dd>${r.name}</dd>
 <dt>Environment</dt><dd>${r.environment}${env?.baseUrl ? html` <span class="muted">(${env.baseUrl})</span>` : ''} — key starts with <code>${env?.prefix ?? ''}</code></dd>
 <dt>Scope</dt><dd>${scope} <span class="muted">— ${SCOPE_DESCRIPTIONS[scope]}</span></dd>
