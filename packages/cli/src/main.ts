@@ -24,6 +24,12 @@ const port = (v: string) => {
 };
 
 /** The server and admin key for `keyward keys`: flags first, then KEYWARD_SERVER / KEYWARD_API_KEY. Never a key as an argument. */
+const positiveInt = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 200) throw new InvalidArgumentError('a whole number from 1 to 200');
+  return n;
+};
+
 function management(options: { server?: string }, env: NodeJS.ProcessEnv): ManagementClient {
   const server = options.server ?? env.KEYWARD_SERVER ?? 'http://127.0.0.1:8787';
   const key = env.KEYWARD_API_KEY;
@@ -104,12 +110,26 @@ export function buildProgram(
     .command('list')
     .description("list the organization's keys")
     .option('--environment <env>', 'only this environment')
+    .option('--limit <n>', 'keys per page (1-200)', positiveInt, 50)
+    .option('--cursor <cursor>', 'start at this page (the cursor printed after a page)')
+    .option('--all', 'follow every page')
     .addOption(server)
     .addOption(json)
     .action(async (o) => {
-      const q = o.environment ? `?environment=${encodeURIComponent(o.environment)}` : '';
-      const { keys: list } = await management(o, env).request<{ keys: KeyJson[] }>('GET', `/api/developers/keys${q}`);
-      out(o.json ? JSON.stringify(list, null, 2) : list.length ? table(list) : 'No keys yet.');
+      const client = management(o, env);
+      const list: KeyJson[] = [];
+      let cursor: string | null = o.cursor ?? null;
+      do {
+        const q = new URLSearchParams({ limit: String(Math.min(200, o.limit)) });
+        if (o.environment) q.set('environment', o.environment);
+        if (cursor) q.set('cursor', cursor);
+        const page = await client.request<{ keys: KeyJson[]; next_cursor: string | null }>('GET', `/api/developers/keys?${q}`);
+        list.push(...page.keys);
+        cursor = page.next_cursor;
+      } while (o.all && cursor);
+      if (o.json) return out(JSON.stringify(list, null, 2));
+      out(list.length ? table(list) : 'No keys yet.');
+      if (cursor) out(`More keys follow: run again with --cursor ${cursor} (or --all).`);
     });
 
   keys

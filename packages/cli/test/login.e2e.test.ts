@@ -155,7 +155,8 @@ $KW token --server ${server.base} > $WORK/token.out`,
     const human = new HttpAgent(server.base);
     await human.req('POST', '/api/auth/login', { email: 'human@example.com', password: PASSWORD });
     const key = (await human.req('POST', '/api/developers/keys', { name: 'pasted' })).body.key.raw_key as string;
-    const typo = `${key.slice(0, -3)}${key.endsWith('a') ? 'b' : 'a'}${key.slice(-2)}`;
+    // One character changed (never to itself): the checksum no longer matches.
+    const typo = `${key.slice(0, -3)}${key.at(-3) === 'a' ? 'b' : 'a'}${key.slice(-2)}`;
     const home = mkdtempSync(join(tmpdir(), 'kw-home-'));
     const work = mkdtempSync(join(tmpdir(), 'kw-work-'));
     writeFileSync(join(work, 'typo'), typo);

@@ -105,3 +105,74 @@ describe('hardening findings', () => {
     }
   });
 });
+
+describe('pagination', () => {
+  it('finding: key lists and the audit page were unpaginated (20,000 keys → a 26 MB page); now cursor pages of 50, at most 200', async () => {
+    const big = await startHarness({ default_plan: 'enterprise' });
+    try {
+      const a = new Agent(big.app);
+      await a.signup('pages@example.com');
+      const made = new Set<string>();
+      for (let i = 0; i < 130; i++) {
+        made.add((await a.createKey({ name: `key ${i}` })).id);
+        // Several keys share a millisecond: the cursor must tell them apart by id.
+        if (i % 3 === 0) big.clock.advance(1);
+      }
+      for (let i = 0; i < 60; i++) await a.req('POST', '/api/org/members', { email: `m${i}@example.com`, role: 'read' });
+
+      const walk = async (path: string, field: string, limit?: number) => {
+        const seen: string[] = [];
+        let cursor: string | null = null;
+        let pages = 0;
+        do {
+          const q = new URLSearchParams({ ...(limit ? { limit: String(limit) } : {}), ...(cursor ? { cursor } : {}) });
+          const r = await a.req('GET', `${path}?${q}`);
+          expect(r.status, JSON.stringify(r.body)).toBe(200);
+          expect(r.body[field].length).toBeLessThanOrEqual(limit ?? 50);
+          seen.push(...r.body[field].map((x: { id: string }) => x.id));
+          cursor = r.body.next_cursor;
+          pages++;
+        } while (cursor);
+        return { seen, pages };
+      };
+      const keys = await walk('/api/developers/keys', 'keys');
+      expect(keys.pages).toBe(3);
+      expect(new Set(keys.seen).size).toBe(130);
+      expect([...made].every((id) => keys.seen.includes(id))).toBe(true);
+      expect((await walk('/api/developers/keys', 'keys', 200)).pages).toBe(1);
+      const members = await walk('/api/org/members', 'members', 25);
+      expect(new Set(members.seen).size).toBe(61);
+      const audit = await walk('/api/audit', 'events');
+      expect(new Set(audit.seen).size).toBe(190);
+
+      expect((await a.req('GET', '/api/developers/keys?limit=201')).status).toBe(400);
+      const bad = await a.req('GET', '/api/developers/keys?cursor=not-a-cursor');
+      expect(bad.status).toBe(400);
+      expect(bad.body.error.message).toMatch(/cursor is not valid/);
+
+      // The dashboard pages the same way.
+      const first = await a.req('GET', '/dashboard/keys?environment=test');
+      const next = /href="(\/dashboard\/keys\?[^"]*cursor=[^"]+)" rel="next"/.exec(first.body)?.[1]?.replaceAll('&amp;', '&');
+      expect(next).toBeDefined();
+      const second = await a.req('GET', next as string);
+      expect(second.status).toBe(200);
+      expect(second.body).toContain('First page');
+    } finally {
+      await big.close();
+    }
+  });
+
+  it("a key's request log pages too", async () => {
+    const key = await admin.createKey({ name: 'logged' });
+    for (let i = 0; i < 7; i++) {
+      await new Agent(h.app).req('GET', '/v1/whoami', undefined, bearer(key.raw_key));
+      h.clock.advance(1);
+    }
+    await h.keyward.recorder.flush();
+    const one = await admin.req('GET', `/api/developers/keys/${key.id}/requests?limit=5`);
+    expect(one.body.requests).toHaveLength(5);
+    const two = await admin.req('GET', `/api/developers/keys/${key.id}/requests?limit=5&cursor=${one.body.next_cursor}`);
+    expect(two.body.requests).toHaveLength(2);
+    expect(two.body.next_cursor).toBeNull();
+  });
+});

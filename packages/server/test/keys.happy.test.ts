@@ -138,8 +138,9 @@ describe('key lifecycle, as a provider’s customer lives it', () => {
     // Query parameters and answers come from the same zod schemas the routes validate with and answer through.
     const audit = doc.body.paths['/api/audit'].get;
     expect(audit.parameters.map((p: { name: string; in: string }) => `${p.in}:${p.name}`)).toEqual([
-      'query:key_id',
       'query:limit',
+      'query:cursor',
+      'query:key_id',
       'query:before',
     ]);
     const created = create.responses['201'].content['application/json'].schema;

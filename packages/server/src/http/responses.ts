@@ -52,7 +52,14 @@ export const keyAnswer = z.object({ key: apiKey });
 export const createdKeyAnswer = z.object({ key: withRawKey });
 export const rotatedKeyAnswer = z.object({ key: withRawKey, previous: apiKey });
 export const revokedKeyAnswer = z.object({ message: z.string(), key: apiKey });
-export const keyListAnswer = z.object({ keys: z.array(apiKey) });
+/** Where the next page starts: pass it back as `?cursor=`; null on the last page. */
+const nextCursor = z.string().nullable();
+
+export const keyListAnswer = z.object({ keys: z.array(apiKey), next_cursor: nextCursor });
+
+const requestEntry = z.object({ method: z.string(), path: z.string(), status: z.number(), ip: z.string(), at: time });
+
+export const requestLogAnswer = z.object({ requests: z.array(requestEntry.extend({ id: z.string() })), next_cursor: nextCursor });
 
 export const keyUsageAnswer = z.object({
   key_id: z.string(),
@@ -69,7 +76,7 @@ export const keyUsageAnswer = z.object({
     resets_at: time,
   }),
   daily: z.array(z.object({ day: z.string(), allowed: z.number(), denied: z.number() })),
-  recent_requests: z.array(z.object({ method: z.string(), path: z.string(), status: z.number(), ip: z.string(), at: time })),
+  recent_requests: z.array(requestEntry),
   last_used_at: timeOrNull,
 });
 
@@ -84,6 +91,7 @@ export const auditAnswer = z.object({
       at: time,
     }),
   ),
+  next_cursor: nextCursor,
 });
 
 export const member = z
@@ -101,7 +109,7 @@ export const member = z
   .meta({ id: 'Member' });
 
 export const memberAnswer = z.object({ member });
-export const memberListAnswer = z.object({ members: z.array(member) });
+export const memberListAnswer = z.object({ members: z.array(member), next_cursor: nextCursor });
 export const removedMemberAnswer = z.object({ message: z.string(), member });
 export const invitationAnswer = z.object({ member, invite_token: z.string(), invite_url: z.string() });
 

@@ -2,6 +2,7 @@ import { parseCidr, ROLES, SCOPES } from '@keyward/core';
 import { z } from 'zod';
 import { keyNameProblem } from '../keys/key-name.js';
 import type { CreateKeyInput } from '../keys/key-service.js';
+import { DEFAULT_PAGE_SIZE, decodeCursor, MAX_PAGE_SIZE, type PageRequest } from '../pagination.js';
 
 /** Request bodies: one schema each, used to validate and to write /openapi.json. Unknown fields are refused. */
 export const signupBody = z
@@ -87,11 +88,20 @@ export const verifyBody = z
 export const keyIdParam = z.string().regex(/^key_[0-9A-Za-z]{22}$/);
 
 /** Query strings. A parameter sent twice arrives as a list, which these refuse. */
-export const keysQuery = z.object({ environment: z.string().max(32).optional() });
+export const pageQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).optional(),
+  cursor: z.string().max(200).optional(),
+});
 
-export const auditQuery = z.object({
+/** A page request from `?limit=&cursor=`: 50 by default, 200 at most. */
+export function pageRequestOf(q: z.infer<typeof pageQuery>): PageRequest {
+  return { limit: q.limit ?? DEFAULT_PAGE_SIZE, after: q.cursor ? decodeCursor(q.cursor) : undefined };
+}
+
+export const keysQuery = pageQuery.extend({ environment: z.string().max(32).optional() });
+
+export const auditQuery = pageQuery.extend({
   key_id: z.string().max(64).optional(),
-  limit: z.coerce.number().int().min(1).max(500).optional(),
   before: isoTime.optional(),
 });
 

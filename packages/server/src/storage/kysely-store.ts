@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Role, Scope } from '@keyward/core';
 import { type Expression, type ExpressionBuilder, type Kysely, Migrator, type Selectable, type SqlBool, sql } from 'kysely';
+import type { PageRequest } from '../pagination.js';
 import { migrationProvider } from './migrations.js';
 import type { Database } from './schema.js';
 import type {
@@ -308,8 +309,12 @@ export class KyselyStore implements Store {
     return r && memberFromRow(r);
   }
 
-  async listMembers(orgId: string) {
-    const rows = await this.db.selectFrom('members').selectAll().where('org_id', '=', orgId).orderBy('created_at').execute();
+  async listMembers(orgId: string, page: PageRequest) {
+    let q = this.db.selectFrom('members').selectAll().where('org_id', '=', orgId);
+    const after = page.after;
+    if (after)
+      q = q.where((eb) => eb.or([eb('created_at', '>', after.at), eb.and([eb('created_at', '=', after.at), eb('id', '>', after.id)])]));
+    const rows = await q.orderBy('created_at').orderBy('id').limit(page.limit).execute();
     return rows.map(memberFromRow);
   }
 
@@ -419,10 +424,13 @@ export class KyselyStore implements Store {
     return rows[0] && keyForVerifyFromRow(rows[0]);
   }
 
-  async listKeys(orgId: string, filter: { environment?: string } = {}) {
+  async listKeys(orgId: string, filter: { environment?: string }, page: PageRequest) {
     let q = this.db.selectFrom('api_keys').selectAll().where('org_id', '=', orgId);
     if (filter.environment) q = q.where('environment', '=', filter.environment);
-    const rows = await q.orderBy('created_at', 'desc').orderBy('id').execute();
+    const after = page.after;
+    if (after)
+      q = q.where((eb) => eb.or([eb('created_at', '<', after.at), eb.and([eb('created_at', '=', after.at), eb('id', '<', after.id)])]));
+    const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.limit).execute();
     return rows.map(keyFromRow);
   }
 
@@ -558,14 +566,11 @@ export class KyselyStore implements Store {
     return rows.map((r): DailyUsage => ({ keyId: r.key_id, day: r.day, allowed: num(r.allowed), denied: num(r.denied) }));
   }
 
-  async recentRequests(keyId: string, limit: number) {
-    const rows = await this.db
-      .selectFrom('request_log')
-      .selectAll()
-      .where('key_id', '=', keyId)
-      .orderBy('at', 'desc')
-      .limit(limit)
-      .execute();
+  async recentRequests(keyId: string, page: PageRequest) {
+    let q = this.db.selectFrom('request_log').selectAll().where('key_id', '=', keyId);
+    const after = page.after;
+    if (after) q = q.where((eb) => eb.or([eb('at', '<', after.at), eb.and([eb('at', '=', after.at), eb('id', '<', after.id)])]));
+    const rows = await q.orderBy('at', 'desc').orderBy('id', 'desc').limit(page.limit).execute();
     return rows.map(
       (r): RequestLogEntry => ({
         id: r.id,
@@ -654,11 +659,13 @@ export class KyselyStore implements Store {
       .execute();
   }
 
-  async listAudit(orgId: string, filter: { keyId?: string; limit: number; before?: number }) {
+  async listAudit(orgId: string, filter: { keyId?: string; before?: number }, page: PageRequest) {
     let q = this.db.selectFrom('audit_events').selectAll().where('org_id', '=', orgId);
     if (filter.keyId) q = q.where('key_id', '=', filter.keyId);
     if (filter.before) q = q.where('at', '<', filter.before);
-    const rows = await q.orderBy('at', 'desc').orderBy('id', 'desc').limit(filter.limit).execute();
+    const after = page.after;
+    if (after) q = q.where((eb) => eb.or([eb('at', '<', after.at), eb.and([eb('at', '=', after.at), eb('id', '<', after.id)])]));
+    const rows = await q.orderBy('at', 'desc').orderBy('id', 'desc').limit(page.limit).execute();
     return rows.map(
       (r): AuditEvent => ({
         id: r.id,

@@ -76,7 +76,7 @@ export function storeContract(name: string, open: () => Promise<Store>, enabled 
         member: { ...member, id: id('mem'), userId: id('usr'), email: 'other@example.com' },
       });
       await expect(dup).rejects.toThrow();
-      expect((await store.listMembers(orgId)).map((m) => m.email)).toEqual([member.email]);
+      expect((await store.listMembers(orgId, { limit: 200 })).map((m) => m.email)).toEqual([member.email]);
     });
 
     it('round-trips a key with its JSON fields and numbers intact', async () => {
@@ -102,6 +102,22 @@ export function storeContract(name: string, open: () => Promise<Store>, enabled 
       });
       return { org, user, admin };
     }
+
+    it('pages keys newest first by (created_at, id): rows sharing a millisecond are neither repeated nor skipped', async () => {
+      const { org, user } = await newOrg();
+      for (let i = 0; i < 7; i++) await store.insertKey(key(org, user, { createdAt: i < 5 ? 100 : 200 }));
+      const seen: string[] = [];
+      let after: { at: number; id: string } | undefined;
+      for (;;) {
+        const page = await store.listKeys(org, {}, { limit: 3, after });
+        seen.push(...page.map((k) => k.id));
+        const last = page[page.length - 1];
+        if (page.length < 3 || !last) break;
+        after = { at: last.createdAt, id: last.id };
+      }
+      expect(new Set(seen).size).toBe(7);
+      expect(seen).toEqual((await store.listKeys(org, {}, { limit: 10 })).map((k) => k.id));
+    });
 
     it('counts active keys one way: neither revoked nor expired, a key in grace included', async () => {
       const { org, user } = await newOrg();
@@ -162,7 +178,7 @@ export function storeContract(name: string, open: () => Promise<Store>, enabled 
       };
       const winners = (await Promise.all(Array.from({ length: 16 }, rotate))).filter((x) => x !== null);
       expect(winners).toHaveLength(1);
-      const successors = (await store.listKeys(org)).filter((k) => k.rotatedFrom === head.id);
+      const successors = (await store.listKeys(org, {}, { limit: 200 })).filter((k) => k.rotatedFrom === head.id);
       expect(successors.map((k) => k.id)).toEqual(winners);
       expect(await store.findKey(org, head.id)).toMatchObject({ rotatedTo: winners[0], expiresAt: 90_000, revokedAt: null });
       // a key already rotated is no longer the live head of its lineage
@@ -207,7 +223,7 @@ export function storeContract(name: string, open: () => Promise<Store>, enabled 
       for (let round = 0; round < 5; round++) {
         const results = await Promise.all([demote(admin.userId as string, second), demote(other, admin)]);
         expect(results.sort()).toEqual(['ok', 'refused']);
-        expect((await store.listMembers(org)).filter((m) => m.role === 'admin')).toHaveLength(1);
+        expect((await store.listMembers(org, { limit: 200 })).filter((m) => m.role === 'admin')).toHaveLength(1);
         await store.updateMemberRole(org, admin.id, 'admin');
         await store.updateMemberRole(org, second.id, 'admin');
       }
@@ -313,9 +329,9 @@ export function storeContract(name: string, open: () => Promise<Store>, enabled 
         { keyId: k.id, day: '2026-11-02', allowed: 1, denied: 1 },
       ]);
       expect((await store.findKey(orgId, k.id))?.lastUsedAt).toBe(50);
-      expect((await store.recentRequests(k.id, 2)).map((r) => r.at)).toEqual([70, 60]);
+      expect((await store.recentRequests(k.id, { limit: 2 })).map((r) => r.at)).toEqual([70, 60]);
       await store.pruneRequestLog(55, 1);
-      expect((await store.recentRequests(k.id, 10)).map((r) => r.at)).toEqual([70]);
+      expect((await store.recentRequests(k.id, { limit: 10 })).map((r) => r.at)).toEqual([70]);
     });
 
     it('lists audit events newest first, by key, and pages with before', async () => {
@@ -330,9 +346,9 @@ export function storeContract(name: string, open: () => Promise<Store>, enabled 
         at,
       });
       await store.insertAudit([ev(1, 'key_a'), ev(2, 'key_b'), ev(3, 'key_a')]);
-      expect((await store.listAudit(orgId, { limit: 10 })).map((e) => e.at)).toEqual([3, 2, 1]);
-      expect((await store.listAudit(orgId, { limit: 10, keyId: 'key_a' })).map((e) => e.data.at)).toEqual([3, 1]);
-      expect((await store.listAudit(orgId, { limit: 10, before: 3 })).map((e) => e.at)).toEqual([2, 1]);
+      expect((await store.listAudit(orgId, {}, { limit: 10 })).map((e) => e.at)).toEqual([3, 2, 1]);
+      expect((await store.listAudit(orgId, { keyId: 'key_a' }, { limit: 10 })).map((e) => e.data.at)).toEqual([3, 1]);
+      expect((await store.listAudit(orgId, { before: 3 }, { limit: 10 })).map((e) => e.at)).toEqual([2, 1]);
     });
 
     it('prunes expired sessions and long-expired sign-in grants, and nothing else', async () => {

@@ -12,6 +12,7 @@ import type {
   UsageBatch,
   User,
 } from '../entities.js';
+import type { PageRequest } from '../pagination.js';
 
 export type {
   ApiKey,
@@ -77,7 +78,8 @@ export interface Store {
   findMemberByEmail(orgId: string, email: string): Promise<Member | undefined>;
   findMemberByUser(userId: string): Promise<Member | undefined>;
   findMemberByInvite(tokenHash: string): Promise<Member | undefined>;
-  listMembers(orgId: string): Promise<Member[]>;
+  /** Members and invitations, oldest first; `page.limit` rows at most, after `page.after`. */
+  listMembers(orgId: string, page: PageRequest): Promise<Member[]>;
   updateMemberRole(orgId: string, id: string, role: Role): Promise<void>;
   /** Joined admins of the organization other than `exceptMemberId`. */
   countOtherAdmins(orgId: string, exceptMemberId: string): Promise<number>;
@@ -100,7 +102,8 @@ export interface Store {
   orgOverview(orgId: string, now: number, fromDay: string): Promise<{ activeKeys: number; allowed: number }>;
   findKey(orgId: string, id: string): Promise<ApiKey | undefined>;
   findKeyForVerify(hash: string): Promise<KeyForVerify | undefined>;
-  listKeys(orgId: string, filter?: { environment?: string }): Promise<ApiKey[]>;
+  /** Keys, newest first; `page.limit` rows at most, after `page.after` (created_at, id). */
+  listKeys(orgId: string, filter: { environment?: string }, page: PageRequest): Promise<ApiKey[]>;
   /** Revokes a key unless it is already revoked; false when it was. */
   revokeKey(id: string, at: number): Promise<boolean>;
   /**
@@ -126,7 +129,8 @@ export interface Store {
 
   recordUsage(batch: UsageBatch): Promise<void>;
   dailyUsage(keyId: string, fromDay: string, toDay: string): Promise<DailyUsage[]>;
-  recentRequests(keyId: string, limit: number): Promise<RequestLogEntry[]>;
+  /** A key's request log, newest first. */
+  recentRequests(keyId: string, page: PageRequest): Promise<RequestLogEntry[]>;
   pruneRequestLog(olderThan: number, keepRows: number): Promise<void>;
 
   insertGrant(grant: AuthGrant): Promise<void>;
@@ -156,5 +160,6 @@ export interface Store {
   releaseForm(id: string): Promise<void>;
   /** The sealed secret of a form's result, once: it is erased as it is read. */
   takeFormSecret(id: string, sessionId: string): Promise<string | null>;
-  listAudit(orgId: string, filter: { keyId?: string; limit: number; before?: number }): Promise<AuditEvent[]>;
+  /** Audit events, newest first. */
+  listAudit(orgId: string, filter: { keyId?: string; before?: number }, page: PageRequest): Promise<AuditEvent[]>;
 }

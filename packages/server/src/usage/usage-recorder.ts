@@ -1,6 +1,6 @@
 import { dayOf } from '@keyward/core';
 import type { Logger } from 'pino';
-import { type Clock, newId, sortableId, systemClock } from '../ids.js';
+import { type Clock, sortableId, systemClock } from '../ids.js';
 import type { AuditEvent, DailyUsage, RequestLogEntry, Store } from '../storage/store.js';
 
 export type DroppedKind = 'usage' | 'request_log' | 'audit';
@@ -172,7 +172,7 @@ export class UsageRecorder {
     this.#today = new Map();
     this.#requests = [];
     this.#audit = [];
-    for (const r of requests) if (!r.id) r.id = newId('req');
+    for (const r of requests) if (!r.id) r.id = sortableId('req', r.at);
     // Counters first and on their own: quotas depend on them, and a log row storage refuses must never hold them up.
     const failed = await this.#writeRows('usage', counters, (rows) =>
       this.store.recordUsage({

@@ -4,6 +4,7 @@ import { type KeywardConfig, type Plan, planForKey } from '../config/config.js';
 import type { ApiKey, RequestLogEntry } from '../entities.js';
 import type { Clock } from '../ids.js';
 import type { KeyService } from '../keys/key-service.js';
+import { type Page, type PageRequest, pageOf } from '../pagination.js';
 import type { Store } from '../storage/store.js';
 import type { UsageRecorder } from './usage-recorder.js';
 import { type KeyUsage, keyUsage, lineageMonthUsage } from './usage-report.js';
@@ -34,8 +35,16 @@ export class UsageService {
       plan: planForKey(config, { tier: key.tier, orgPlan: org?.plan ?? key.tier }),
       usage: await keyUsage(store, recorder, key.id, now),
       quotaUsed: await lineageMonthUsage(store, recorder, key.lineageId, now),
-      recent: await store.recentRequests(key.id, recentRequests),
+      recent: await store.recentRequests(key.id, { limit: recentRequests }),
     };
+  }
+
+  /** A page of a key's request log, newest first (at most `request_log_per_second` requests a second are logged). */
+  async requests(actor: Actor, keyId: string, page: PageRequest): Promise<Page<RequestLogEntry>> {
+    const key = await this.deps.keys.get(actor, keyId);
+    authorize(actor, 'usage.read', key);
+    const rows = await this.deps.store.recentRequests(key.id, { ...page, limit: page.limit + 1 });
+    return pageOf(rows, page.limit, (r) => ({ at: r.at, id: r.id }));
   }
 
   /** The organization at a glance: active keys (the one definition) and requests allowed this month. */

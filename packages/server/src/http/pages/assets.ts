@@ -29,6 +29,7 @@ th{color:var(--muted);font-weight:600;font-size:13px}
 .badge{display:inline-block;padding:1px 8px;border-radius:99px;font-size:12px;font-weight:600;background:#e9ecef}
 .badge.active{background:#d3f9d8;color:#1b5e20}.badge.revoked{background:#ffe3e3;color:#8a1c1c}.badge.expired{background:#fff3bf;color:#7a4a00}
 .tabs{display:flex;gap:4px;margin:0 0 16px}.tabs a{padding:6px 14px;border:1px solid var(--line);border-radius:99px;text-decoration:none;color:var(--ink);background:#fff}
+.pager{display:flex;gap:16px;justify-content:flex-end;margin-top:12px}
 .tabs a[aria-current=page]{background:var(--ink);color:#fff;border-color:var(--ink)}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(220px,1fr));gap:16px}
 .bar{height:12px;border-radius:6px;background:#e9ecef;overflow:hidden}.bar>span{display:block;height:100%;background:var(--brand)}

@@ -6,7 +6,7 @@ import type { AppContext } from '../context.js';
 import { parse } from '../errors.js';
 import { html, type SafeHtml } from '../html.js';
 import { inviteBody, roleBody } from '../schemas.js';
-import { csrfField, errorPanel, type Form, formAction, type SignedIn, signedIn, when } from './page-context.js';
+import { csrfField, errorPanel, type Form, formAction, pageFrom, pager, type SignedIn, signedIn, when } from './page-context.js';
 
 /** What an invitation leaves to be shown once on the members page it redirects to. */
 interface InviteSecret {
@@ -68,7 +68,7 @@ export function detailPages(app: FastifyInstance, ctx: AppContext): void {
     const used = summary.quotaUsed;
     const quota = plan.monthlyRequests;
     const pct = quota ? Math.min(100, Math.round((used / quota) * 20) * 5) : 0;
-    const events = await ctx.audit.list(page.actor, { keyId: key.id, limit: 20 });
+    const { items: events } = await ctx.audit.list(page.actor, { keyId: key.id }, { limit: 20 });
     const body = html`<p><a href="/dashboard/keys?environment=${key.environment}">← API keys</a></p><h1>${key.name}</h1>
 <p class="lead mono">${key.prefix}…${key.last4} · ${key.environment} · scope ${key.scope} · tier ${key.tier}</p>
 <div class="grid">
@@ -95,16 +95,23 @@ ${quota ? html`<div class="bar" role="progressbar" aria-valuemin="0" aria-valuem
   app.get('/dashboard/audit', async (req, reply) => {
     const page = await signedIn(ctx, req, reply);
     if (!page) return reply;
-    const events = await ctx.audit.list(page.actor, { limit: 200 });
+    const from = pageFrom(req.query);
+    const { items: events, next } = await ctx.audit.list(page.actor, {}, from);
     return page.render(reply, {
       title: 'Audit log',
       current: '/dashboard/audit',
-      body: html`<h1>Audit log</h1><p class="lead">Who did what, newest first: keys created, rotated and revoked, member changes, refused requests.</p><section class="card">${auditTable(events)}</section>`,
+      body: html`<h1>Audit log</h1><p class="lead">Who did what, newest first: keys created, rotated and revoked, member changes, refused requests.</p><section class="card">${auditTable(events)}${pager('/dashboard/audit', {}, next, Boolean(from.after))}</section>`,
     });
   });
 
-  const membersPage = async (page: SignedIn, reply: Parameters<SignedIn['render']>[0], top?: SafeHtml, status = 200) => {
-    const members = await ctx.members.list(page.actor);
+  const membersPage = async (
+    page: SignedIn,
+    reply: Parameters<SignedIn['render']>[0],
+    top?: SafeHtml,
+    status = 200,
+    from = pageFrom({}),
+  ) => {
+    const { items: members, next } = await ctx.members.list(page.actor, from);
     const admin = page.actor.role === 'admin';
     const rows = members.map(
       (
@@ -118,7 +125,7 @@ ${quota ? html`<div class="bar" role="progressbar" aria-valuemin="0" aria-valuem
       }</td><td>${admin ? html`<form method="post" action="/dashboard/members/${m.id}/remove" class="inline" data-confirm="Remove ${m.email}? Their keys stop working at once.">${csrfField(page)}<button type="submit" class="danger small">Remove</button></form>` : ''}</td></tr>`,
     );
     const body = html`<h1>Members</h1><p class="lead">A key never does more than the role of the person who made it, now.</p>${top ?? ''}
-<section class="card"><table><thead><tr><th scope="col">E-mail</th><th scope="col">Status</th><th scope="col">Role</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead><tbody>${rows}</tbody></table></section>
+<section class="card"><table><thead><tr><th scope="col">E-mail</th><th scope="col">Status</th><th scope="col">Role</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead><tbody>${rows}</tbody></table>${pager('/dashboard/members', {}, next, Boolean(from.after))}</section>
 <section class="card"><h2>Roles</h2><dl class="facts">${ROLES.map((r) => html`<dt>${r}</dt><dd>${ROLE_TEXT[r]}</dd>`)}</dl></section>
 ${
   admin
@@ -135,7 +142,7 @@ ${
     const page = await signedIn(ctx, req, reply);
     if (!page) return reply;
     const invitation = await ctx.forms.reveal<InviteSecret>(page.session.sessionId, (req.query as Form).shown);
-    if (!invitation) return membersPage(page, reply);
+    if (!invitation) return membersPage(page, reply, undefined, 200, pageFrom(req.query));
     reply.header('cache-control', 'no-store');
     const top = html`<section class="card"><h2>Invitation for ${invitation.email}</h2><div class="notice">Send this link to ${invitation.email}. It works once, for 7 days, and is shown only now.</div>
 <div class="secret"><label class="sr-only" for="invite-link">Invitation link</label><input id="invite-link" class="mono" readonly value="${invitation.link}"><button type="button" data-copy="invite-link">Copy</button></div></section>`;

@@ -3,11 +3,12 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { can, scopeForNewKey } from '../../auth/authorization.js';
 import type { ApiKey } from '../../entities.js';
 import { DEFAULT_GRACE_SECONDS, presentKey } from '../../keys/key-service.js';
+import type { PageRequest } from '../../pagination.js';
 import type { AppContext } from '../context.js';
 import { parse } from '../errors.js';
 import { html, type SafeHtml } from '../html.js';
 import { createKeyBody, rotateKeyBody, toCreateKeyInput } from '../schemas.js';
-import { csrfField, errorPanel, type Form, formAction, type SignedIn, signedIn, when } from './page-context.js';
+import { csrfField, errorPanel, type Form, formAction, pageFrom, pager, type SignedIn, signedIn, when } from './page-context.js';
 
 /** What a create or rotate leaves to be shown once on the page it redirects to. */
 interface NewKeySecret {
@@ -102,16 +103,17 @@ export function keysPages(app: FastifyInstance, ctx: AppContext): void {
     reply: FastifyReply,
     page: SignedIn,
     environment: string,
-    extra?: { top?: SafeHtml; error?: string; values?: Form; status?: number },
+    extra?: { top?: SafeHtml; error?: string; values?: Form; status?: number; from?: PageRequest },
   ) {
-    const keys = await ctx.keys.list(page.actor, { environment });
+    const from = extra?.from ?? pageFrom({});
+    const { items: keys, next } = await ctx.keys.list(page.actor, { environment }, from);
     const now = ctx.clock.now();
     const tabs = html`<nav class="tabs" aria-label="Environment">${ctx.config.environments.map(
       (e) => html`<a href="/dashboard/keys?environment=${e.name}"${e.name === environment ? html` aria-current="page"` : ''}>${e.name}</a>`,
     )}</nav>`;
     const body = html`<h1>API keys</h1><p class="lead">Keys authenticate requests as <code>Authorization: Bearer &lt;key&gt;</code>. Each belongs to one environment.</p>
 ${extra?.top ?? ''}${tabs}
-<section class="card" aria-labelledby="list-h"><h2 id="list-h">${environment} keys</h2>${keyRows(ctx, page, keys, now)}</section>
+<section class="card" aria-labelledby="list-h"><h2 id="list-h">${environment} keys</h2>${keyRows(ctx, page, keys, now)}${pager('/dashboard/keys', { environment }, next, Boolean(from.after))}</section>
 ${createForm(ctx, page, environment, extra?.error, extra?.values)}`;
     if (extra?.top) reply.header('cache-control', 'no-store');
     return page.render(reply, { title: 'API keys', current: CURRENT, body, status: extra?.status ?? (extra?.error ? 400 : 200) });
@@ -135,7 +137,7 @@ ${createForm(ctx, page, environment, extra?.error, extra?.values)}`;
     if (!page) return reply;
     const query = req.query as Form;
     const top = await justMade(page, query.shown);
-    return listPage(reply, page, environmentOf(query.environment), top ? { top } : undefined);
+    return listPage(reply, page, environmentOf(query.environment), { ...(top ? { top } : {}), from: pageFrom(query) });
   });
   for (const alias of ['/keys', '/settings/api-keys']) app.get(alias, (_req, reply) => reply.redirect(CURRENT, 303));
 

@@ -2,6 +2,7 @@ import { KeywardError } from '@keyward/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type Actor, actorOfSession, type SessionContext } from '../../auth/account-service.js';
 import type { FormOutcome } from '../../forms/one-time-forms.js';
+import { DEFAULT_PAGE_SIZE, decodeCursor, type PageRequest } from '../../pagination.js';
 import type { AppContext } from '../context.js';
 import { csrfToken, csrfValid, html, type PageOptions, type SafeHtml, sendPage } from '../html.js';
 import { toSignIn } from './auth-pages.js';
@@ -73,6 +74,19 @@ export async function formAction<S>(
   const form = checkForm(ctx, req, page);
   const location = await ctx.forms.run(page.session.sessionId, form.form_token, fallback, () => act(form));
   return reply.redirect(location, 303);
+}
+
+/** Where a list page starts: `?cursor=` of the page before (a cursor that is not ours is a 400 page). */
+export function pageFrom(query: unknown): PageRequest {
+  const cursor = (query as Form | undefined)?.cursor;
+  return { limit: DEFAULT_PAGE_SIZE, after: cursor ? decodeCursor(cursor) : undefined };
+}
+
+/** Links to the first and the next page of a list, kept with the page's other query parameters. */
+export function pager(path: string, params: Record<string, string>, next: string | null, paged: boolean): SafeHtml | '' {
+  if (!next && !paged) return '';
+  const link = (extra: Record<string, string>) => `${path}?${new URLSearchParams({ ...params, ...extra }).toString()}`;
+  return html`<nav class="pager" aria-label="Pages">${paged ? html`<a href="${link({})}">← First page</a>` : ''}${next ? html`<a href="${link({ cursor: next })}" rel="next">Next page →</a>` : ''}</nav>`;
 }
 
 export function when(ms: number | null, empty = '—'): string {

@@ -7,10 +7,21 @@ import {
   keyAnswer,
   keyListAnswer,
   keyUsageAnswer,
+  requestLogAnswer,
   revokedKeyAnswer,
   rotatedKeyAnswer,
 } from '../responses.js';
-import { auditQuery, createKeyBody, idParams, keyIdParam, keysQuery, rotateKeyBody, toCreateKeyInput } from '../schemas.js';
+import {
+  auditQuery,
+  createKeyBody,
+  idParams,
+  keyIdParam,
+  keysQuery,
+  pageQuery,
+  pageRequestOf,
+  rotateKeyBody,
+  toCreateKeyInput,
+} from '../schemas.js';
 
 /** Ids that cannot be ours are simply not found: no 400 that would tell an id's shape apart from its existence. */
 function keyId(params: { id: string }): string {
@@ -45,15 +56,15 @@ export function keyRoutes(app: ZodApp, ctx: AppContext): void {
     {
       config,
       schema: {
-        ...about(tag, "List the organization's keys (never a raw key or hash)", 'management'),
+        ...about(tag, "List the organization's keys, newest first, a page at a time (never a raw key or hash)", 'management'),
         querystring: keysQuery,
         response: { 200: keyListAnswer },
       },
     },
     async (req) => {
       const { environment } = req.query;
-      const keys = await ctx.keys.list(actorOf(req), environment ? { environment } : {});
-      return { keys: keys.map((k) => presentKey(k, now())) };
+      const page = await ctx.keys.list(actorOf(req), environment ? { environment } : {}, pageRequestOf(req.query));
+      return { keys: page.items.map((k) => presentKey(k, now())), next_cursor: page.next };
     },
   );
 
@@ -138,6 +149,33 @@ export function keyRoutes(app: ZodApp, ctx: AppContext): void {
   );
 
   app.get(
+    '/api/developers/keys/:id/requests',
+    {
+      config,
+      schema: {
+        ...about(tag, "A key's request log, newest first, a page at a time", 'management'),
+        params: idParams,
+        querystring: pageQuery,
+        response: { 200: requestLogAnswer },
+      },
+    },
+    async (req) => {
+      const page = await ctx.usage.requests(actorOf(req), keyId(req.params), pageRequestOf(req.query));
+      return {
+        requests: page.items.map((r) => ({
+          id: r.id,
+          method: r.method,
+          path: r.path,
+          status: r.status,
+          ip: r.ip,
+          at: new Date(r.at).toISOString(),
+        })),
+        next_cursor: page.next,
+      };
+    },
+  );
+
+  app.get(
     '/api/audit',
     {
       config,
@@ -145,13 +183,14 @@ export function keyRoutes(app: ZodApp, ctx: AppContext): void {
     },
     async (req) => {
       const q = req.query;
-      const events = await ctx.audit.list(actorOf(req), {
-        limit: q.limit ?? 100,
-        ...(q.key_id ? { keyId: q.key_id } : {}),
-        ...(q.before ? { before: Date.parse(q.before) } : {}),
-      });
+      const page = await ctx.audit.list(
+        actorOf(req),
+        { ...(q.key_id ? { keyId: q.key_id } : {}), ...(q.before ? { before: Date.parse(q.before) } : {}) },
+        pageRequestOf(q),
+      );
       return {
-        events: events.map((e) => ({
+        next_cursor: page.next,
+        events: page.items.map((e) => ({
           id: e.id,
           action: e.action,
           actor: { type: e.actorType, id: e.actorId },

@@ -2,7 +2,7 @@ import { KeywardError } from '@keyward/core';
 import type { Member } from '../../entities.js';
 import { type AppContext, about, actorOf, type ZodApp } from '../context.js';
 import { invitationAnswer, memberAnswer, memberListAnswer, removedMemberAnswer } from '../responses.js';
-import { idParams, inviteBody, roleBody } from '../schemas.js';
+import { idParams, inviteBody, pageQuery, pageRequestOf, roleBody } from '../schemas.js';
 
 function presentMember(m: Member) {
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -43,8 +43,18 @@ export function memberRoutes(app: ZodApp, ctx: AppContext): void {
 
   app.get(
     '/api/org/members',
-    { config, schema: { ...about(tag, 'List members and pending invitations', 'management'), response: { 200: memberListAnswer } } },
-    async (req) => ({ members: (await ctx.members.list(actorOf(req))).map(presentMember) }),
+    {
+      config,
+      schema: {
+        ...about(tag, 'List members and pending invitations, oldest first, a page at a time', 'management'),
+        querystring: pageQuery,
+        response: { 200: memberListAnswer },
+      },
+    },
+    async (req) => {
+      const page = await ctx.members.list(actorOf(req), pageRequestOf(req.query));
+      return { members: page.items.map(presentMember), next_cursor: page.next };
+    },
   );
 
   app.patch(
