@@ -1,4 +1,5 @@
 import { mkdirSync, mkdtempSync, statSync } from 'node:fs';
+import { type AddressInfo, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -174,5 +175,46 @@ describe('pagination', () => {
     const two = await admin.req('GET', `/api/developers/keys/${key.id}/requests?limit=5&cursor=${one.body.next_cursor}`);
     expect(two.body.requests).toHaveLength(2);
     expect(two.body.next_cursor).toBeNull();
+  });
+});
+
+describe('slow clients', () => {
+  it('finding: no request or connection timeout was set; slow senders are now cut off while /health keeps answering', async () => {
+    const slow = await startHarness({ http: { request_timeout_ms: 1500, headers_timeout_ms: 1000, idle_timeout_ms: 3000 } });
+    try {
+      await slow.app.listen({ port: 0, host: '127.0.0.1' });
+      const { port } = slow.app.server.address() as AddressInfo;
+      const opened = Date.now();
+      const closedAfter = await Promise.all(
+        Array.from(
+          { length: 20 },
+          (_, i) =>
+            new Promise<number>((done) => {
+              const socket = connect(port, '127.0.0.1', () => {
+                // Half of them trickle a body, half never finish their headers.
+                socket.write(
+                  i % 2
+                    ? 'POST /v1/keys/verify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 60000\r\n\r\n{'
+                    : 'GET /health HTTP/1.1\r\nHost: x\r\n',
+                );
+              });
+              const drip = setInterval(() => socket.writable && socket.write(' '), 300);
+              socket.on('error', () => {});
+              socket.on('close', () => {
+                clearInterval(drip);
+                done(Date.now() - opened);
+              });
+            }),
+        ),
+      );
+      // Each within the request timeout plus Node's one-second check, never left open.
+      expect(Math.max(...closedAfter)).toBeLessThan(3500);
+      const started = Date.now();
+      const health = await fetch(`http://127.0.0.1:${port}/health`);
+      expect(health.status).toBe(200);
+      expect(Date.now() - started).toBeLessThan(500);
+    } finally {
+      await slow.close();
+    }
   });
 });

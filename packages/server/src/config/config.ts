@@ -33,6 +33,12 @@ export interface KeywardConfig {
   usage: { flushIntervalMs: number; requestLogMaxRows: number; requestLogRetentionDays: number; requestLogPerSecond: number };
   sessionTtlMs: number;
   logLevel: string;
+  /**
+   * How long a client may take: to send a whole request (`requestTimeoutMs`), its headers (`headersTimeoutMs`), to
+   * send the next request on a kept-alive connection (`keepAliveTimeoutMs`), and how long a connection may stay
+   * silent at all (`idleTimeoutMs`). A client slower than these is cut off; the server keeps answering others.
+   */
+  http: { requestTimeoutMs: number; headersTimeoutMs: number; keepAliveTimeoutMs: number; idleTimeoutMs: number };
 }
 
 /** The seeds' plans: Nomotic's per-minute limits, NANDA's monthly quotas and key counts. */

@@ -38,6 +38,22 @@ export function loadConfig(options: ServeOptions = {}, env: NodeJS.ProcessEnv = 
   });
 }
 
+/** Timeouts with their defaults; headers never get longer than the whole request (Node refuses that). */
+function httpTimeouts(t: {
+  request_timeout_ms?: number | undefined;
+  headers_timeout_ms?: number | undefined;
+  keep_alive_timeout_ms?: number | undefined;
+  idle_timeout_ms?: number | undefined;
+}) {
+  const requestTimeoutMs = t.request_timeout_ms ?? 30_000;
+  return {
+    requestTimeoutMs,
+    headersTimeoutMs: Math.min(t.headers_timeout_ms ?? 10_000, requestTimeoutMs),
+    keepAliveTimeoutMs: t.keep_alive_timeout_ms ?? 5_000,
+    idleTimeoutMs: t.idle_timeout_ms ?? 60_000,
+  };
+}
+
 function readConfigFile(path: string): unknown {
   let text: string;
   try {
@@ -123,5 +139,6 @@ export function defineConfig(input: unknown, runtime: RuntimeSettings): KeywardC
     },
     sessionTtlMs: (file.session_ttl_hours ?? 24 * 7) * 3_600_000,
     logLevel: file.log_level ?? 'info',
+    http: httpTimeouts(file.http ?? {}),
   });
 }

@@ -61,6 +61,15 @@ export const configFileSchema = z
       })
       .strict()
       .optional(),
+    http: z
+      .object({
+        request_timeout_ms: z.number().int().min(1000).max(600_000).optional(),
+        headers_timeout_ms: z.number().int().min(1000).max(600_000).optional(),
+        keep_alive_timeout_ms: z.number().int().min(1000).max(600_000).optional(),
+        idle_timeout_ms: z.number().int().min(1000).max(3_600_000).optional(),
+      })
+      .strict()
+      .optional(),
     session_ttl_hours: z.number().positive().optional(),
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
   })

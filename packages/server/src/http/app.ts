@@ -19,6 +19,7 @@ import { verifyRoutes } from './routes/verify.js';
 import { checkText } from './text-rule.js';
 
 const CLIENT_ERROR = JSON.stringify({ error: { code: 'invalid_request', message: 'The request could not be parsed.' } });
+const REQUEST_TIMEOUT = JSON.stringify({ error: { code: 'invalid_request', message: 'The request took too long to arrive.' } });
 
 /** HTML forms and OAuth clients post `application/x-www-form-urlencoded`; the JSON API refuses it (415). */
 function acceptForms(app: FastifyInstance): void {
@@ -71,16 +72,27 @@ export function buildApp(ctx: AppContext, logger: Logger): FastifyInstance {
     loggerInstance: logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 64 * 1024,
+    // Slow and idle clients are cut off (408 or a closed socket) so they cannot hold connections: whole request,
+    // headers, the wait for the next request on a kept-alive connection, and silence of any kind. Node checks the
+    // first two every second here (its default is every 30 s).
+    requestTimeout: ctx.config.http.requestTimeoutMs,
+    keepAliveTimeout: ctx.config.http.keepAliveTimeoutMs,
+    connectionTimeout: ctx.config.http.idleTimeoutMs,
+    http: { headersTimeout: ctx.config.http.headersTimeoutMs, connectionsCheckingInterval: 1000 },
     trustProxy: false,
     genReqId: () => `req_${randomBase62(20)}`,
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
     frameworkErrors,
-    clientErrorHandler(_err, socket) {
-      if (socket.writable) {
-        socket.end(
-          `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(CLIENT_ERROR)}\r\nConnection: close\r\n\r\n${CLIENT_ERROR}`,
-        );
-      }
+    clientErrorHandler(err, socket) {
+      // A client too slow (request or headers timeout) gets 408, a malformed request 400; either way the socket is
+      // closed at once, so it holds nothing while the client keeps trickling bytes.
+      const timedOut = (err as NodeJS.ErrnoException).code === 'ERR_HTTP_REQUEST_TIMEOUT';
+      const body = timedOut ? REQUEST_TIMEOUT : CLIENT_ERROR;
+      if (!socket.writable) return socket.destroy();
+      socket.end(
+        `HTTP/1.1 ${timedOut ? '408 Request Timeout' : '400 Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        () => socket.destroy(),
+      );
     },
   });
 
