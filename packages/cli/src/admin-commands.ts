@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 
 /**
@@ -16,6 +17,19 @@ export function adminCommands(program: Command, out: (line: string) => void): vo
     await store.migrate();
     return { server, config, store };
   };
+
+  admin
+    .command('verifier-credential')
+    .description('make a verifier credential: lets a gateway or remote verifier pass ip and path to /v1/keys/verify')
+    .option('--name <name>', 'what it is for, e.g. edge-gateway', 'verifier')
+    .action((o: { name: string }) => {
+      const credential = `kwv_${randomBytes(32).toString('base64url')}`;
+      const sha256 = createHash('sha256').update(credential).digest('hex');
+      out("Verifier credential (shown once; keep it in the verifier's secrets, e.g. KEYWARD_VERIFIER_CREDENTIAL):");
+      out(`  ${credential}`);
+      out('Add this to "verifier_credentials" in the server\'s config file and restart (only its hash is stored):');
+      out(`  ${JSON.stringify({ name: o.name, sha256 })}`);
+    });
 
   storage(admin.command('orgs').description('list organizations with their plan, members and active keys')).action(async (o) => {
     const { store } = await open(o);

@@ -16,6 +16,13 @@ export interface RemoteVerifierOptions {
   negativeCacheMs?: number;
   /** Give up on the server after this long; the request then gets 503. */
   timeoutMs?: number;
+  /**
+   * An operator-level verifier credential (`keyward admin verifier-credential`; default: the
+   * `KEYWARD_VERIFIER_CREDENTIAL` environment variable). With it the server checks the client's address and path
+   * as this process saw them and answers with the key's organization and metadata; without it, the server checks
+   * this process's own address and leaves those out.
+   */
+  credential?: string;
   fetch?: typeof fetch;
 }
 
@@ -36,6 +43,7 @@ export function remoteVerifier(options: RemoteVerifierOptions): KeyVerifier {
   const endpoint = new URL('/v1/keys/verify', options.baseUrl).toString();
   const doFetch = options.fetch ?? fetch;
   const negativeMs = options.negativeCacheMs ?? 5000;
+  const credential = options.credential ?? process.env.KEYWARD_VERIFIER_CREDENTIAL;
   const refused = new Map<string, { outcome: VerifyOutcome; until: number }>();
 
   return {
@@ -47,7 +55,11 @@ export function remoteVerifier(options: RemoteVerifierOptions): KeyVerifier {
       try {
         const response = await doFetch(endpoint, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', accept: 'application/json' },
+          headers: {
+            'content-type': 'application/json',
+            accept: 'application/json',
+            ...(credential ? { authorization: `Bearer ${credential}` } : {}),
+          },
           body: JSON.stringify(request),
           signal: AbortSignal.timeout(options.timeoutMs ?? 5000),
         });

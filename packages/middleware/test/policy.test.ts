@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,9 +12,13 @@ import { expressApi, fastifyApi, honoApi, type RunningApi } from './apis.js';
 let keyward: Keyward;
 let server: string;
 
+/** The remote verifier's operator-level credential: with it the server checks the client address this API saw. */
+const VERIFIER_CREDENTIAL = 'kwv_policy-suite-verifier-credential';
+
 beforeAll(async () => {
   const config = defineConfig(
     {
+      verifier_credentials: [{ name: 'policy suite', sha256: createHash('sha256').update(VERIFIER_CREDENTIAL).digest('hex') }],
       environments: [
         { name: 'test', prefix: 'kw_test_', base_url: 'https://api.test.example.com' },
         { name: 'live', prefix: 'kw_live_', base_url: 'https://api.live.example.com' },
@@ -37,7 +42,7 @@ const variants: Variant[] = [
   ['Fastify, in-process', fastifyApi, () => inProcessVerifier(keyward)],
   ['Express, in-process', expressApi, () => inProcessVerifier(keyward)],
   ['Hono, in-process', honoApi, () => inProcessVerifier(keyward)],
-  ['Fastify, remote verify endpoint', fastifyApi, () => remoteVerifier({ baseUrl: server })],
+  ['Fastify, remote verify endpoint', fastifyApi, () => remoteVerifier({ baseUrl: server, credential: VERIFIER_CREDENTIAL })],
 ];
 
 describe.each(variants)('the access policy through %s', (_name, start, verifier) => {

@@ -218,3 +218,59 @@ describe('slow clients', () => {
     }
   });
 });
+
+describe('verify trusts only verifiers', () => {
+  const credential = 'kwv_hardening-suite-credential';
+  let v: Harness;
+  let owner: Agent;
+  beforeAll(async () => {
+    const { createHash } = await import('node:crypto');
+    v = await startHarness({
+      plans: { rpm3: { requests_per_minute: 3, monthly_requests: null, max_active_keys: null } },
+      default_plan: 'rpm3',
+      verifier_credentials: [{ name: 'gateway', sha256: createHash('sha256').update(credential).digest('hex') }],
+    });
+    owner = new Agent(v.app);
+    await owner.signup('verify-owner@example.com');
+  });
+  afterAll(() => v.close());
+
+  it('finding: anyone holding a key could forge ip, method and path on verify and drain its budget from anywhere', async () => {
+    const key = await owner.createKey({ name: 'ten only', ip_allowlist: ['10.0.0.0/8'], metadata: { team: 'secret-team' } });
+    const anyone = new Agent(v.app);
+    for (let i = 0; i < 5; i++) {
+      const r = await anyone.req('POST', '/v1/keys/verify', { key: key.raw_key, ip: '10.1.1.1', path: '/forged-path', method: 'DELETE' });
+      // `ip` is ignored, never refused: the socket address (127.0.0.1) is what is checked.
+      expect(r.body).toMatchObject({ valid: false, code: 'IP_NOT_ALLOWED' });
+    }
+    const fromTen = await anyone.req('GET', '/v1/whoami', undefined, { ...bearer(key.raw_key), 'x-test-remote': '10.2.2.2' });
+    expect(fromTen.status).toBe(200);
+    await v.keyward.recorder.flush();
+    const usage = await owner.req('GET', `/api/developers/keys/${key.id}/usage`);
+    expect(usage.body.month.used).toBe(1);
+    expect(usage.body.recent_requests.some((r: { ip: string; path: string }) => r.ip === '10.1.1.1' || r.path === '/forged-path')).toBe(
+      false,
+    );
+  });
+
+  it('without a credential the answer leaves out organization, metadata and owner; with one it has them and trusts ip and path', async () => {
+    const key = await owner.createKey({ name: 'plain', metadata: { team: 'secret-team' } });
+    const plain = await new Agent(v.app).req('POST', '/v1/keys/verify', { key: key.raw_key });
+    expect(plain.body).toMatchObject({ valid: true, key_id: key.id, scope: 'write' });
+    expect(plain.body).not.toHaveProperty('organization_id');
+    expect(plain.body).not.toHaveProperty('metadata');
+    expect(plain.body).not.toHaveProperty('owner_id');
+
+    const ten = await owner.createKey({ name: 'ten via gateway', ip_allowlist: ['10.0.0.0/8'] });
+    const gateway = await new Agent(v.app).req(
+      'POST',
+      '/v1/keys/verify',
+      { key: ten.raw_key, ip: '10.1.1.1', path: '/orders' },
+      bearer(credential),
+    );
+    expect(gateway.body).toMatchObject({ valid: true, organization_id: expect.stringMatching(/^org_/), metadata: {} });
+    const wrong = await new Agent(v.app).req('POST', '/v1/keys/verify', { key: ten.raw_key }, bearer('kwv_not-ours'));
+    expect(wrong.status).toBe(401);
+    expect(wrong.body.error.message).toMatch(/not a verifier credential/);
+  });
+});

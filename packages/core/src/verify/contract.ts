@@ -29,8 +29,12 @@ export interface VerifiedKey {
   environment: string;
   /** Effective scope: the key's own, capped by its creator's current role. */
   scope: Scope;
-  organizationId: string;
-  metadata: Record<string, unknown>;
+  /**
+   * The key's organization and metadata: always from the in-process verifier; from the verify endpoint only to a
+   * caller with a verifier credential (the remote verifier's `credential` option).
+   */
+  organizationId?: string;
+  metadata?: Record<string, unknown>;
   tier?: string;
   ownerId?: string;
   /** Epoch milliseconds, or null when the key does not expire. */
@@ -72,8 +76,8 @@ export type VerifyWire =
       name: string;
       environment: string;
       scope: Scope;
-      organization_id: string;
-      metadata: Record<string, unknown>;
+      organization_id?: string;
+      metadata?: Record<string, unknown>;
       tier?: string;
       owner_id?: string;
       expires_at?: string | null;
@@ -99,8 +103,8 @@ export function toWire(o: VerifyOutcome): VerifyWire {
       name: k.name,
       environment: k.environment,
       scope: k.scope,
-      organization_id: k.organizationId,
-      metadata: k.metadata,
+      ...(k.organizationId !== undefined ? { organization_id: k.organizationId } : {}),
+      ...(k.metadata !== undefined ? { metadata: k.metadata } : {}),
       ...(k.tier !== undefined ? { tier: k.tier } : {}),
       ...(k.ownerId !== undefined ? { owner_id: k.ownerId } : {}),
       ...(k.expiresAt !== undefined ? { expires_at: k.expiresAt === null ? null : new Date(k.expiresAt).toISOString() } : {}),
@@ -155,8 +159,8 @@ export function fromWire(body: unknown): VerifyOutcome {
         name: text(body, 'name'),
         environment: text(body, 'environment'),
         scope: body.scope,
-        organizationId: text(body, 'organization_id'),
-        metadata: (body.metadata as Record<string, unknown> | undefined) ?? {},
+        ...(body.organization_id !== undefined ? { organizationId: text(body, 'organization_id') } : {}),
+        ...(body.metadata !== undefined ? { metadata: body.metadata as Record<string, unknown> } : {}),
         ...(typeof body.tier === 'string' ? { tier: body.tier } : {}),
         ...(typeof body.owner_id === 'string' ? { ownerId: body.owner_id } : {}),
         ...(expires !== undefined ? { expiresAt: expires === null ? null : Date.parse(expires) } : {}),

@@ -26,6 +26,12 @@ export interface KeywardConfig {
   planOrder: string[];
   defaultPlan: string;
   trustedProxies: string[];
+  /**
+   * Operator-level credentials of verifiers (an API gateway, the middleware's remote verifier), by the SHA-256 of
+   * their value: only such a caller may pass the client's `ip` and `path` to the verify endpoint and read a key's
+   * organization and metadata.
+   */
+  verifierCredentials: { name: string; sha256: string }[];
   /** `allowAdminScope`: whether the agent flows may issue `admin` keys at all (off unless configured). */
   agentSignIn: { directKeyParam: string | null; deviceIntervalSeconds: number; allowAdminScope: boolean };
   cache: { maxEntries: number; ttlMs: number };

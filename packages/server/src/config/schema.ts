@@ -43,6 +43,22 @@ export const configFileSchema = z
       })
       .strict()
       .optional(),
+    verifier_credentials: z
+      .array(
+        z
+          .object({
+            name: z.string().min(1).max(64),
+            sha256: z
+              .string()
+              .regex(
+                /^[0-9a-f]{64}$/,
+                'must be the SHA-256 of the credential, 64 hex digits (keyward admin verifier-credential prints it)',
+              ),
+          })
+          .strict(),
+      )
+      .max(100)
+      .optional(),
     trusted_proxies: z.array(z.string().refine((s) => parseCidr(s) !== null, 'must be an IP address or CIDR')).optional(),
     cache: z
       .object({ max_entries: z.number().int().positive().optional(), ttl_seconds: z.number().positive().optional() })

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { clientAddress, IpAllowlist, KeywardError, parseBearer, rateLimitHeaders, type Scope, verifyFailure } from '@keyward/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type AccountService, actorOfSession, type SessionContext } from '../auth/account-service.js';
@@ -39,6 +40,7 @@ export function verifyError(result: Extract<VerifyResult, { valid: false }>): Ke
 export class RequestAuth {
   readonly #proxies: IpAllowlist | null;
   readonly #allowedOrigins: Set<string>;
+  readonly #verifiers: Map<string, string>;
 
   constructor(
     private readonly accounts: AccountService,
@@ -47,11 +49,24 @@ export class RequestAuth {
   ) {
     this.#proxies = config.trustedProxies.length > 0 ? new IpAllowlist(config.trustedProxies) : null;
     this.#allowedOrigins = new Set([new URL(config.publicUrl).origin]);
+    this.#verifiers = new Map(config.verifierCredentials.map((c) => [c.sha256, c.name]));
   }
 
   /** The client's address: the socket's, or `X-Forwarded-For`'s when the connection comes from a trusted proxy. */
   clientIp(request: FastifyRequest): string {
     return clientAddress(request.socket.remoteAddress ?? '', request.headers['x-forwarded-for'], this.#proxies);
+  }
+
+  /**
+   * The verifier credential a request presents as Bearer, by name: null when it presents none; a 401 when it
+   * presents one that is not configured (a misconfigured verifier should hear so, not get a smaller answer).
+   */
+  verifierOf(request: FastifyRequest): string | null {
+    const token = bearerToken(request);
+    if (!token) return null;
+    const name = this.#verifiers.get(createHash('sha256').update(token).digest('hex'));
+    if (!name) throw new KeywardError('unauthorized', 'That is not a verifier credential of this server.');
+    return name;
   }
 
   /** Verifies the Bearer key of a request; throws the protected-route error when it does not pass. */

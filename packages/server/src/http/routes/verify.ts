@@ -22,18 +22,27 @@ export function verifyRoutes(app: ZodApp, ctx: AppContext): void {
     async (req, reply) => {
       const body = req.body;
       const started = process.hrtime.bigint();
+      // Only a verifier may say where the request came from and what it asked for; anyone else holding a key is
+      // checked from their own address, so a stolen key cannot spend its owner's budget from elsewhere.
+      const verifier = ctx.auth.verifierOf(req);
       const result = await ctx.verifier.verify({
         key: body.key,
         ...(body.environment ? { environment: body.environment } : {}),
         ...(body.scope ? { scope: body.scope } : {}),
         ...(body.method ? { method: body.method } : {}),
-        ...(body.path ? { path: body.path } : {}),
-        ip: body.ip ?? ctx.auth.clientIp(req),
+        path: verifier && body.path ? body.path : '/v1/keys/verify',
+        ip: verifier && body.ip ? body.ip : ctx.auth.clientIp(req),
       });
       ctx.metrics.observeVerify(result.valid ? 'VALID' : result.code, started);
       setRateLimitHeaders(reply, result.ratelimit);
       if (!result.valid && result.retryAfterSeconds !== undefined) reply.header('retry-after', String(result.retryAfterSeconds));
-      return toWire(outcomeOf(result));
+      const outcome = outcomeOf(result);
+      if (outcome.valid && !verifier) {
+        // The key's organization, metadata and owner are for verifiers only.
+        const { organizationId: _org, metadata: _metadata, ownerId: _owner, ...key } = outcome.key;
+        return toWire({ ...outcome, key });
+      }
+      return toWire(outcome);
     },
   );
 
