@@ -274,3 +274,44 @@ describe('verify trusts only verifiers', () => {
     expect(wrong.body.error.message).toMatch(/not a verifier credential/);
   });
 });
+
+describe('sign-in throttle', () => {
+  it('finding: the throttle counted per e-mail only, so anyone could keep a victim locked out; now per (e-mail, address) and per address', async () => {
+    const t = await startHarness();
+    try {
+      await new Agent(t.app).signup('locked-victim@example.com');
+      const attacker = new Agent(t.app);
+      const from = (ip: string) => ({ 'x-test-remote': ip });
+      for (let i = 0; i < 12; i++)
+        await attacker.req('POST', '/api/auth/login', { email: 'locked-victim@example.com', password: `wrong ${i}` }, from('10.0.0.1'));
+      expect(
+        (
+          await attacker.req(
+            'POST',
+            '/api/auth/login',
+            { email: 'locked-victim@example.com', password: 'correct horse battery 9' },
+            from('10.0.0.1'),
+          )
+        ).status,
+      ).toBe(429);
+      const owner = await new Agent(t.app).req(
+        'POST',
+        '/api/auth/login',
+        { email: 'locked-victim@example.com', password: 'correct horse battery 9' },
+        from('10.0.0.2'),
+      );
+      expect(owner.status).toBe(200);
+
+      // Spraying many e-mails from one address stops at the per-address budget.
+      const statuses: number[] = [];
+      for (let i = 0; i < 35; i++)
+        statuses.push(
+          (await attacker.req('POST', '/api/auth/login', { email: `spray${i}@example.com`, password: 'x' }, from('10.9.9.9'))).status,
+        );
+      expect(statuses.slice(0, 30).every((s) => s === 401)).toBe(true);
+      expect(statuses.slice(30).every((s) => s === 429)).toBe(true);
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -33,13 +33,16 @@ export class AccountService {
 
   async signup(input: { email: string; password: string; name?: string; inviteToken?: string }) {
     const email = input.email.trim().toLowerCase();
+    // The password is hashed before the e-mail is looked up, so a taken address costs the same as a free one:
+    // sign-up cannot be used to test thousands of addresses a second.
+    const passwordHash = await hashPassword(input.password);
     if (await this.store.findUserByEmail(email)) throw new KeywardError('conflict', 'An account with this e-mail address already exists.');
     const now = this.clock.now();
     const user: User = {
       id: newId('usr'),
       email,
       name: input.name?.trim() || null,
-      passwordHash: await hashPassword(input.password),
+      passwordHash,
       createdAt: now,
     };
     let organization: Organization | undefined;
@@ -86,14 +89,15 @@ export class AccountService {
     };
   }
 
-  async login(emailInput: string, password: string) {
+  /** Signs in; `address` is the client's, for the throttle (failures count per e-mail and address, and per address). */
+  async login(emailInput: string, password: string, address: string) {
     const email = emailInput.trim().toLowerCase();
-    this.#throttle.check(email, this.clock.now());
+    this.#throttle.check(email, address, this.clock.now());
     const user = await this.store.findUserByEmail(email);
     const ok = await verifyPassword(password, user?.passwordHash ?? DUMMY_HASH);
     const member = user && ok ? await this.store.findMemberByUser(user.id) : undefined;
     if (!user || !ok || !member) {
-      this.#throttle.failed(email, this.clock.now());
+      this.#throttle.failed(email, address, this.clock.now());
       throw new KeywardError('unauthorized', 'Incorrect e-mail address or password.');
     }
     return {

@@ -57,7 +57,7 @@ export function authPages(app: FastifyInstance, ctx: AppContext): void {
     const next = safeNext(form.next);
     if (!ctx.auth.fromOwnOrigin(req)) throw new KeywardError('forbidden', 'Cross-origin form posts are not allowed.');
     try {
-      const { token } = await ctx.accounts.login(String(form.email ?? ''), String(form.password ?? ''));
+      const { token } = await ctx.accounts.login(String(form.email ?? ''), String(form.password ?? ''), ctx.auth.clientIp(req));
       setSessionCookie(ctx, reply, token, ctx.config.sessionTtlMs);
       return reply.redirect(next, 303);
     } catch (error) {

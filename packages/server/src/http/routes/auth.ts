@@ -62,7 +62,12 @@ export function authRoutes(app: ZodApp, ctx: AppContext): void {
     '/api/auth/login',
     { config: { csrf: true }, schema: { ...about(tag, 'Sign in', 'none'), body: loginBody, response: { 200: meAnswer } } },
     async (req, reply) => {
-      const { user, member, organization: org, token } = await ctx.accounts.login(req.body.email, req.body.password);
+      const {
+        user,
+        member,
+        organization: org,
+        token,
+      } = await ctx.accounts.login(req.body.email, req.body.password, ctx.auth.clientIp(req));
       setSessionCookie(ctx, reply, token, ctx.config.sessionTtlMs);
       return org ? presentMe(ctx, user, org, member) : { user: presentUser(user) };
     },
