@@ -6,6 +6,7 @@ import { AuditLog } from './audit/audit-log.js';
 import { AccountService } from './auth/account-service.js';
 import { type InvalidationBus, localBus } from './cache/invalidation-bus.js';
 import { KeyCache } from './cache/key-cache.js';
+import { fanOut, PostgresBus } from './cache/postgres-bus.js';
 import { RedisBus } from './cache/redis-bus.js';
 import { type KeywardConfig, planForKey } from './config/config.js';
 import { OneTimeForms } from './forms/one-time-forms.js';
@@ -62,9 +63,15 @@ export async function createKeyward(config: KeywardConfig, overrides: KeywardOve
   const limiter =
     overrides.limiter ??
     (redis ? new RedisLimiter(redis, logger, { onRedisError: config.limiter.onRedisError }) : new MemoryLimiter(clock));
-  const bus = overrides.bus ?? (redis ? new RedisBus(redis, logger) : localBus);
   const format = new KeyFormat(config.environments);
   const cache = new KeyCache(config.cache, (key) => planForKey(config, key));
+  // Invalidations go out over Redis pub/sub and, on PostgreSQL, over LISTEN/NOTIFY too: a revocation reaches every
+  // instance while either one works.
+  const buses = [
+    ...(redis ? [new RedisBus(redis, logger)] : []),
+    ...(config.databaseUrl ? [new PostgresBus(config.databaseUrl, logger, () => cache.clear())] : []),
+  ];
+  const bus = overrides.bus ?? (buses.length === 0 ? localBus : buses.length === 1 ? (buses[0] as InvalidationBus) : fanOut(buses));
   await bus.subscribe((event) => cache.apply(event));
   const metrics = new Metrics();
   const recorder = new UsageRecorder(

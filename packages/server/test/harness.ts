@@ -25,7 +25,11 @@ export interface Harness {
 }
 
 /** A whole keyward, in process, on an in-memory SQLite database, with a test clock and captured logs. */
-export async function startHarness(configFile: unknown = { default_plan: 'free' }, overrides: KeywardOverrides = {}): Promise<Harness> {
+export async function startHarness(
+  configFile: unknown = { default_plan: 'free' },
+  overrides: KeywardOverrides = {},
+  runtime: { databaseUrl?: string; redisUrl?: string } = {},
+): Promise<Harness> {
   const clock = new TestClock();
   const logs: string[] = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(line) });
@@ -36,8 +40,11 @@ export async function startHarness(configFile: unknown = { default_plan: 'free' 
     databaseUrl: null,
     redisUrl: null,
     secret: 'test-secret-test-secret-test-secret',
+    ...runtime,
   });
-  const keyward = await createKeyward(config, { clock, logger, store: sqliteStore(':memory:'), ...overrides });
+  // With a database URL the store (and the PostgreSQL invalidation bus) come from the config, as in production.
+  const store = runtime.databaseUrl ? {} : { store: sqliteStore(':memory:') };
+  const keyward = await createKeyward(config, { clock, logger, ...store, ...overrides });
   return { keyward, app: keyward.app, clock, logs, close: () => keyward.close() };
 }
 
