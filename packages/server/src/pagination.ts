@@ -31,9 +31,17 @@ export function decodeCursor(text: string): Cursor {
   return { at: Number(m[1]), id: m[2] as string };
 }
 
-/** Storage is asked for one row more than the page holds: its presence says whether another page follows. */
-export function pageOf<T>(rows: T[], limit: number, cursorOf: (row: T) => Cursor): Page<T> {
-  const items = rows.slice(0, limit);
+/**
+ * A page read from storage: `read` is asked for one row more than the page holds, whose presence says whether
+ * another page follows; the cursor points after the page's last row.
+ */
+export async function readPage<T>(
+  page: PageRequest,
+  read: (p: PageRequest) => Promise<T[]>,
+  cursorOf: (row: T) => Cursor,
+): Promise<Page<T>> {
+  const rows = await read({ ...page, limit: page.limit + 1 });
+  const items = rows.slice(0, page.limit);
   const last = items[items.length - 1];
-  return { items, next: rows.length > limit && last ? encodeCursor(cursorOf(last)) : null };
+  return { items, next: rows.length > page.limit && last ? encodeCursor(cursorOf(last)) : null };
 }

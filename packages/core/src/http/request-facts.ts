@@ -1,6 +1,7 @@
+import { isIP } from 'node:net';
 import { DEFAULT_MESSAGES, ERROR_STATUS, type ErrorCode } from '../errors/codes.js';
 import { VERIFY_CODE_ERROR, type VerifyCode } from '../errors/verify-codes.js';
-import { type IpAllowlist, normalizeIp, parseCidr } from '../policy/ip-allowlist.js';
+import { type IpAllowlist, normalizeIp } from '../policy/ip-allowlist.js';
 
 /** `Bearer <key>` from an Authorization header, or null. Other schemes count as no key. */
 export function parseBearer(header: string | undefined | null): string | null {
@@ -21,14 +22,12 @@ export function clientAddress(peer: string, forwardedFor: string | string[] | un
   for (let i = hops.length - 1; i >= 0; i--) {
     const hop = normalizeIp((hops[i] ?? '').trim());
     // Anything but an address (text a client wrote into the header) ends the walk: the last proxy is the client.
-    if (!isIpAddress(hop)) return nearest;
+    if (isIP(hop) === 0) return nearest;
     if (!proxies.allows(hop)) return hop;
     nearest = hop;
   }
   return nearest;
 }
-
-const isIpAddress = (text: string) => !text.includes('/') && parseCidr(text) !== null;
 
 export interface HttpFailure {
   status: number;

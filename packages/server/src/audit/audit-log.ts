@@ -1,6 +1,6 @@
 import { type Actor, authorize } from '../auth/authorization.js';
 import { type Clock, sortableId } from '../ids.js';
-import { type Page, type PageRequest, pageOf } from '../pagination.js';
+import { type Page, type PageRequest, readPage } from '../pagination.js';
 import type { AuditEvent, Store } from '../storage/store.js';
 
 /** Management actions are written at once (they are not on the hot path), so the log is current when read. */
@@ -27,7 +27,10 @@ export class AuditLog {
   /** The organization's audit events, newest first; `keyId` narrows them to one key. */
   async list(actor: Actor, filter: { keyId?: string; before?: number }, page: PageRequest): Promise<Page<AuditEvent>> {
     authorize(actor, 'audit.read');
-    const rows = await this.store.listAudit(actor.orgId, filter, { ...page, limit: page.limit + 1 });
-    return pageOf(rows, page.limit, (e) => ({ at: e.at, id: e.id }));
+    return readPage(
+      page,
+      (p) => this.store.listAudit(actor.orgId, filter, p),
+      (e) => ({ at: e.at, id: e.id }),
+    );
   }
 }

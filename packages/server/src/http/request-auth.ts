@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import { clientAddress, IpAllowlist, KeywardError, parseBearer, rateLimitHeaders, type Scope, verifyFailure } from '@keyward/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type AccountService, actorOfSession, type SessionContext } from '../auth/account-service.js';
 import { type Actor, roleOfScope } from '../auth/authorization.js';
+import { sha256 } from '../auth/tokens.js';
 import type { KeywardConfig } from '../config/config.js';
 import type { RateLimitState, Verifier, VerifyResult } from '../keys/verifier.js';
 
@@ -64,7 +64,7 @@ export class RequestAuth {
   verifierOf(request: FastifyRequest): string | null {
     const token = bearerToken(request);
     if (!token) return null;
-    const name = this.#verifiers.get(createHash('sha256').update(token).digest('hex'));
+    const name = this.#verifiers.get(sha256(token));
     if (!name) throw new KeywardError('unauthorized', 'That is not a verifier credential of this server.');
     return name;
   }

@@ -5,7 +5,7 @@ import type { InvalidationBus } from '../cache/invalidation-bus.js';
 import type { KeyCache } from '../cache/key-cache.js';
 import type { KeywardConfig } from '../config/config.js';
 import { type Clock, newId } from '../ids.js';
-import { type Page, type PageRequest, pageOf } from '../pagination.js';
+import { type Page, type PageRequest, readPage } from '../pagination.js';
 import type { ApiKey, Store } from '../storage/store.js';
 
 export interface CreateKeyInput {
@@ -85,8 +85,11 @@ export class KeyService {
   /** A page of the organization's keys, newest first. */
   async list(actor: Actor, filter: { environment?: string }, page: PageRequest): Promise<Page<ApiKey>> {
     authorize(actor, 'key.list');
-    const rows = await this.deps.store.listKeys(actor.orgId, filter, { ...page, limit: page.limit + 1 });
-    return pageOf(rows, page.limit, (k) => ({ at: k.createdAt, id: k.id }));
+    return readPage(
+      page,
+      (p) => this.deps.store.listKeys(actor.orgId, filter, p),
+      (k) => ({ at: k.createdAt, id: k.id }),
+    );
   }
 
   async get(actor: Actor, id: string): Promise<ApiKey> {

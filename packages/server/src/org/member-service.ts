@@ -5,7 +5,7 @@ import { newToken } from '../auth/tokens.js';
 import type { InvalidationBus } from '../cache/invalidation-bus.js';
 import type { KeyCache } from '../cache/key-cache.js';
 import { type Clock, newId } from '../ids.js';
-import { type Page, type PageRequest, pageOf } from '../pagination.js';
+import { type Page, type PageRequest, readPage } from '../pagination.js';
 import type { Member, Store } from '../storage/store.js';
 
 const INVITE_TTL_MS = 7 * 86_400_000;
@@ -55,8 +55,11 @@ export class MemberService {
   /** A page of members and pending invitations, oldest first. */
   async list(actor: Actor, page: PageRequest): Promise<Page<Member>> {
     authorize(actor, 'member.list');
-    const rows = await this.store.listMembers(actor.orgId, { ...page, limit: page.limit + 1 });
-    return pageOf(rows, page.limit, (m) => ({ at: m.createdAt, id: m.id }));
+    return readPage(
+      page,
+      (p) => this.store.listMembers(actor.orgId, p),
+      (m) => ({ at: m.createdAt, id: m.id }),
+    );
   }
 
   async changeRole(actor: Actor, memberId: string, role: Role) {

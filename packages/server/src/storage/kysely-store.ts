@@ -1,7 +1,16 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Role, Scope } from '@keyward/core';
-import { type Expression, type ExpressionBuilder, type Kysely, Migrator, type Selectable, type SqlBool, sql } from 'kysely';
-import type { PageRequest } from '../pagination.js';
+import {
+  type Expression,
+  type ExpressionBuilder,
+  type Kysely,
+  Migrator,
+  type RawBuilder,
+  type Selectable,
+  type SqlBool,
+  sql,
+} from 'kysely';
+import type { Cursor, PageRequest } from '../pagination.js';
 import { migrationProvider } from './migrations.js';
 import type { Database } from './schema.js';
 import type {
@@ -55,6 +64,14 @@ function isActive(eb: ExpressionBuilder<Database, 'api_keys'>, now: number): Exp
     eb('api_keys.revoked_at', 'is', null),
     eb.or([eb('api_keys.expires_at', 'is', null), eb('api_keys.expires_at', '>', now)]),
   ]);
+}
+
+/**
+ * Keyset paging: the rows after `cursor` in (`column`, id) order, `(column, id) > (at, id)` going up and `<` going
+ * down. One row-value comparison, the same on SQLite and PostgreSQL, instead of an `or` written out per list.
+ */
+function afterCursor(column: 'created_at' | 'at', cursor: Cursor, order: 'asc' | 'desc'): RawBuilder<SqlBool> {
+  return sql<SqlBool>`(${sql.ref(column)}, id) ${sql.raw(order === 'asc' ? '>' : '<')} (${cursor.at}, ${cursor.id})`;
 }
 
 function memberFromRow(r: MemberRow): Member {
@@ -312,8 +329,7 @@ export class KyselyStore implements Store {
   async listMembers(orgId: string, page: PageRequest) {
     let q = this.db.selectFrom('members').selectAll().where('org_id', '=', orgId);
     const after = page.after;
-    if (after)
-      q = q.where((eb) => eb.or([eb('created_at', '>', after.at), eb.and([eb('created_at', '=', after.at), eb('id', '>', after.id)])]));
+    if (after) q = q.where(afterCursor('created_at', after, 'asc'));
     const rows = await q.orderBy('created_at').orderBy('id').limit(page.limit).execute();
     return rows.map(memberFromRow);
   }
@@ -428,8 +444,7 @@ export class KyselyStore implements Store {
     let q = this.db.selectFrom('api_keys').selectAll().where('org_id', '=', orgId);
     if (filter.environment) q = q.where('environment', '=', filter.environment);
     const after = page.after;
-    if (after)
-      q = q.where((eb) => eb.or([eb('created_at', '<', after.at), eb.and([eb('created_at', '=', after.at), eb('id', '<', after.id)])]));
+    if (after) q = q.where(afterCursor('created_at', after, 'desc'));
     const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.limit).execute();
     return rows.map(keyFromRow);
   }
@@ -471,31 +486,26 @@ export class KyselyStore implements Store {
     return Number(r.numUpdatedRows) === 1;
   }
 
-  async endGrace(lineageId: string, exceptId: string, now: number) {
-    const inGrace = await this.db
-      .selectFrom('api_keys')
-      .select('id')
-      .where('lineage_id', '=', lineageId)
-      .where('id', '!=', exceptId)
-      .where('rotated_to', 'is not', null)
-      .where((eb) => isActive(eb, now))
-      .execute();
-    const ids = inGrace.map((r) => r.id);
-    if (ids.length > 0)
-      await this.db.updateTable('api_keys').set({ revoked_at: now }).where('id', 'in', ids).where('revoked_at', 'is', null).execute();
-    return ids;
+  endGrace(lineageId: string, exceptId: string, now: number) {
+    return this.#revokeActive(now, (eb) =>
+      eb.and([eb('lineage_id', '=', lineageId), eb('id', '!=', exceptId), eb('rotated_to', 'is not', null)]),
+    );
   }
 
-  async revokeKeysOfCreator(orgId: string, userId: string, now: number) {
+  revokeKeysOfCreator(orgId: string, userId: string, now: number) {
+    return this.#revokeActive(now, (eb) => eb.and([eb('org_id', '=', orgId), eb('created_by', '=', userId)]));
+  }
+
+  /** Revokes at `now` the keys `which` picks that still work (in grace too); their ids, for cache invalidation. */
+  async #revokeActive(now: number, which: (eb: ExpressionBuilder<Database, 'api_keys'>) => Expression<SqlBool>): Promise<string[]> {
     const live = await this.db
       .selectFrom('api_keys')
       .select('id')
-      .where('org_id', '=', orgId)
-      .where('created_by', '=', userId)
-      .where((eb) => isActive(eb, now))
+      .where((eb) => eb.and([which(eb), isActive(eb, now)]))
       .execute();
     const ids = live.map((r) => r.id);
-    if (ids.length > 0) await this.db.updateTable('api_keys').set({ revoked_at: now }).where('id', 'in', ids).execute();
+    if (ids.length > 0)
+      await this.db.updateTable('api_keys').set({ revoked_at: now }).where('id', 'in', ids).where('revoked_at', 'is', null).execute();
     return ids;
   }
 
@@ -569,7 +579,7 @@ export class KyselyStore implements Store {
   async recentRequests(keyId: string, page: PageRequest) {
     let q = this.db.selectFrom('request_log').selectAll().where('key_id', '=', keyId);
     const after = page.after;
-    if (after) q = q.where((eb) => eb.or([eb('at', '<', after.at), eb.and([eb('at', '=', after.at), eb('id', '<', after.id)])]));
+    if (after) q = q.where(afterCursor('at', after, 'desc'));
     const rows = await q.orderBy('at', 'desc').orderBy('id', 'desc').limit(page.limit).execute();
     return rows.map(
       (r): RequestLogEntry => ({
@@ -664,7 +674,7 @@ export class KyselyStore implements Store {
     if (filter.keyId) q = q.where('key_id', '=', filter.keyId);
     if (filter.before) q = q.where('at', '<', filter.before);
     const after = page.after;
-    if (after) q = q.where((eb) => eb.or([eb('at', '<', after.at), eb.and([eb('at', '=', after.at), eb('id', '<', after.id)])]));
+    if (after) q = q.where(afterCursor('at', after, 'desc'));
     const rows = await q.orderBy('at', 'desc').orderBy('id', 'desc').limit(page.limit).execute();
     return rows.map(
       (r): AuditEvent => ({

@@ -174,20 +174,21 @@ export class UsageRecorder {
     this.#audit = [];
     for (const r of requests) if (!r.id) r.id = sortableId('req', r.at);
     // Counters first and on their own: quotas depend on them, and a log row storage refuses must never hold them up.
-    const failed = await this.#writeRows('usage', counters, (rows) =>
+    const failedCounters = await this.#writeRows('usage', counters, (rows) =>
       this.store.recordUsage({
         daily: rows.map((d) => ({ keyId: d.keyId, day: d.day, allowed: d.allowed, denied: d.denied })),
         lastUsed: rows.filter((d) => d.lastUsedAt > 0).map((d) => ({ keyId: d.keyId, at: d.lastUsedAt })),
         requests: [],
       }),
     );
-    const failedRequests = failed.outage
+    // Rows come back only when storage is unreachable: then the rest is not even tried.
+    const outage = failedCounters.length > 0;
+    const failedRequests = outage
       ? requests
-      : (await this.#writeRows('request_log', requests, (rows) => this.store.recordUsage({ daily: [], lastUsed: [], requests: rows })))
-          .rows;
-    const failedAudit = failed.outage ? audit : (await this.#writeRows('audit', audit, (rows) => this.store.insertAudit(rows))).rows;
-    this.#putBack(failed.rows, failedRequests, failedAudit);
-    if (failed.rows.length + failedRequests.length + failedAudit.length > 0) {
+      : await this.#writeRows('request_log', requests, (rows) => this.store.recordUsage({ daily: [], lastUsed: [], requests: rows }));
+    const failedAudit = outage ? audit : await this.#writeRows('audit', audit, (rows) => this.store.insertAudit(rows));
+    this.#putBack(failedCounters, failedRequests, failedAudit);
+    if (failedCounters.length + failedRequests.length + failedAudit.length > 0) {
       // Storage is unreachable: try again after 1, 2, 4 … 30 s rather than every tick.
       this.#failures++;
       this.#retryAt = now + Math.min(30_000, 1000 * 2 ** (this.#failures - 1));
@@ -208,13 +209,13 @@ export class UsageRecorder {
   /**
    * Writes rows as one batch. When storage refuses the data itself (not an outage), the rows go one at a time and
    * a row it still refuses is dropped: logged once, counted in `keyward_usage_rows_dropped_total`, never retried.
-   * On an outage the rows not written are returned, to be put back.
+   * On an outage the rows not written are returned, to be put back; otherwise nothing is.
    */
-  async #writeRows<T>(kind: DroppedKind, rows: T[], write: (rows: T[]) => Promise<void>): Promise<{ rows: T[]; outage: boolean }> {
-    if (rows.length === 0) return { rows: [], outage: false };
+  async #writeRows<T>(kind: DroppedKind, rows: T[], write: (rows: T[]) => Promise<void>): Promise<T[]> {
+    if (rows.length === 0) return [];
     try {
       await write(rows);
-      return { rows: [], outage: false };
+      return [];
     } catch (error) {
       if (!isRefusedData(error)) return this.#outage(error, rows);
     }
@@ -228,12 +229,13 @@ export class UsageRecorder {
         this.options.onDropped?.(kind, 1);
       }
     }
-    return { rows: [], outage: false };
+    return [];
   }
 
-  #outage<T>(error: unknown, rows: T[]): { rows: T[]; outage: boolean } {
+  /** Storage is unreachable: logged once per outage; the rows not written go back. */
+  #outage<T>(error: unknown, rows: T[]): T[] {
     if (this.#failures === 0) this.logger.error({ err: error }, 'usage flush failed; will retry with backoff');
-    return { rows, outage: true };
+    return rows;
   }
 
   /** What could not be written goes back, merged and capped: pending state stays bounded through any outage. */

@@ -4,7 +4,7 @@ import { type KeywardConfig, type Plan, planForKey } from '../config/config.js';
 import type { ApiKey, RequestLogEntry } from '../entities.js';
 import type { Clock } from '../ids.js';
 import type { KeyService } from '../keys/key-service.js';
-import { type Page, type PageRequest, pageOf } from '../pagination.js';
+import { type Page, type PageRequest, readPage } from '../pagination.js';
 import type { Store } from '../storage/store.js';
 import type { UsageRecorder } from './usage-recorder.js';
 import { type KeyUsage, keyUsage, lineageMonthUsage } from './usage-report.js';
@@ -43,8 +43,11 @@ export class UsageService {
   async requests(actor: Actor, keyId: string, page: PageRequest): Promise<Page<RequestLogEntry>> {
     const key = await this.deps.keys.get(actor, keyId);
     authorize(actor, 'usage.read', key);
-    const rows = await this.deps.store.recentRequests(key.id, { ...page, limit: page.limit + 1 });
-    return pageOf(rows, page.limit, (r) => ({ at: r.at, id: r.id }));
+    return readPage(
+      page,
+      (p) => this.deps.store.recentRequests(key.id, p),
+      (r) => ({ at: r.at, id: r.id }),
+    );
   }
 
   /** The organization at a glance: active keys (the one definition) and requests allowed this month. */
