@@ -27,6 +27,8 @@ import { GrantService } from './signin/grant-service.js';
 import { postgresStore } from './storage/postgres-store.js';
 import { sqliteStore } from './storage/sqlite-store.js';
 import type { Store } from './storage/store.js';
+import { MemoryCounters, RedisCounters } from './throttle/counters.js';
+import { Throttles } from './throttle/throttles.js';
 import { UsageRecorder } from './usage/usage-recorder.js';
 import { UsageService } from './usage/usage-service.js';
 
@@ -82,12 +84,14 @@ export async function createKeyward(config: KeywardConfig, overrides: KeywardOve
   );
   metrics.watchPending(() => recorder.pendingRows);
   const audit = new AuditLog(store, clock);
-  const accounts = new AccountService(store, config, clock);
-  const verifier = new Verifier({ config, format, store, cache, limiter, usage: recorder, clock, logger });
+  // Abuse throttles count in Redis when there is one, so that every instance shares them.
+  const throttles = new Throttles(redis ? new RedisCounters(redis, logger) : new MemoryCounters(), config.throttles, logger);
+  const accounts = new AccountService(store, config, clock, throttles);
+  const verifier = new Verifier({ config, format, store, cache, limiter, usage: recorder, clock, logger, throttles });
   const keys = new KeyService({ config, format, store, cache, bus, audit, clock });
   const members = new MemberService(store, cache, bus, audit, clock);
   const auth = new RequestAuth(accounts, verifier, config);
-  const signIn = new GrantService(store, keys, config, clock);
+  const signIn = new GrantService(store, keys, config, clock, throttles);
   const usage = new UsageService({ store, recorder, keys, config, clock });
   const forms = new OneTimeForms(store, config.secret, clock);
   const ctx: AppContext = { config, clock, accounts, keys, members, usage, audit, forms, verifier, auth, metrics, signIn };

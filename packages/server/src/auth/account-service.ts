@@ -2,8 +2,8 @@ import { KeywardError } from '@keyward/core';
 import type { KeywardConfig } from '../config/config.js';
 import { type Clock, newId } from '../ids.js';
 import type { Member, Organization, Store, User } from '../storage/store.js';
+import type { Throttles } from '../throttle/throttles.js';
 import { type Actor, actorOfMember } from './authorization.js';
-import { LoginThrottle } from './login-throttle.js';
 import { DUMMY_HASH, hashPassword, verifyPassword } from './passwords.js';
 import { newToken, sha256 } from './tokens.js';
 
@@ -23,12 +23,11 @@ export function actorOfSession(s: SessionContext): Actor {
 
 /** Sign-up, sign-in and sessions. */
 export class AccountService {
-  readonly #throttle = new LoginThrottle();
-
   constructor(
     private readonly store: Store,
     private readonly config: KeywardConfig,
     private readonly clock: Clock,
+    private readonly throttles: Throttles,
   ) {}
 
   async signup(input: { email: string; password: string; name?: string; inviteToken?: string }) {
@@ -92,12 +91,12 @@ export class AccountService {
   /** Signs in; `address` is the client's, for the throttle (failures count per e-mail and address, and per address). */
   async login(emailInput: string, password: string, address: string) {
     const email = emailInput.trim().toLowerCase();
-    this.#throttle.check(email, address, this.clock.now());
+    await this.throttles.checkSignIn(email, address, this.clock.now());
     const user = await this.store.findUserByEmail(email);
     const ok = await verifyPassword(password, user?.passwordHash ?? DUMMY_HASH);
     const member = user && ok ? await this.store.findMemberByUser(user.id) : undefined;
     if (!user || !ok || !member) {
-      this.#throttle.failed(email, address, this.clock.now());
+      await this.throttles.signInFailed(email, address, this.clock.now());
       throw new KeywardError('unauthorized', 'Incorrect e-mail address or password.');
     }
     return {

@@ -1,3 +1,5 @@
+import type { ThrottleBudgets } from '../throttle/throttles.js';
+
 export interface Plan {
   /** null = unlimited */
   requestsPerMinute: number | null;
@@ -44,6 +46,8 @@ export interface KeywardConfig {
    * send the next request on a kept-alive connection (`keepAliveTimeoutMs`), and how long a connection may stay
    * silent at all (`idleTimeoutMs`). A client slower than these is cut off; the server keeps answering others.
    */
+  /** Abuse throttles per client address: failed sign-ins, unknown keys, device codes, wrong user codes. */
+  throttles: ThrottleBudgets;
   http: { requestTimeoutMs: number; headersTimeoutMs: number; keepAliveTimeoutMs: number; idleTimeoutMs: number };
 }
 

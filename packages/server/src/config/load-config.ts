@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import type { Budget } from '../throttle/counters.js';
+import { DEFAULT_THROTTLES, type ThrottleBudgets } from '../throttle/throttles.js';
 import { DEFAULT_ENVIRONMENTS, DEFAULT_PLANS, type KeywardConfig, type Plan } from './config.js';
 import { type ConfigFile, configFileSchema } from './schema.js';
 
@@ -141,5 +143,22 @@ export function defineConfig(input: unknown, runtime: RuntimeSettings): KeywardC
     sessionTtlMs: (file.session_ttl_hours ?? 24 * 7) * 3_600_000,
     logLevel: file.log_level ?? 'info',
     http: httpTimeouts(file.http ?? {}),
+    throttles: throttleBudgets(file.throttles ?? {}),
   });
+}
+
+type BudgetFile = { limit: number; period_seconds: number } | null | undefined;
+
+/** Each throttle as configured: its default when absent, off when null. */
+function throttleBudgets(t: Record<string, BudgetFile>): ThrottleBudgets {
+  const pick = (given: BudgetFile, fallback: Budget | null): Budget | null =>
+    given === undefined ? fallback : given === null ? null : { limit: given.limit, periodMs: given.period_seconds * 1000 };
+  const d = DEFAULT_THROTTLES;
+  return {
+    signInPerPair: pick(t.sign_in_per_pair, d.signInPerPair),
+    signInPerAddress: pick(t.sign_in_per_address, d.signInPerAddress),
+    unknownKeys: pick(t.unknown_keys, d.unknownKeys),
+    deviceCodes: pick(t.device_codes, d.deviceCodes),
+    userCodes: pick(t.user_codes, d.userCodes),
+  };
 }

@@ -3,6 +3,13 @@ import { z } from 'zod';
 
 const limit = z.number().int().positive().nullable();
 
+/** A throttle's budget: `limit` events at once, then one more every `period_seconds / limit`; null switches it off. */
+const budget = z
+  .object({ limit: z.number().int().min(1).max(1_000_000), period_seconds: z.number().int().min(1).max(86_400) })
+  .strict()
+  .nullable()
+  .optional();
+
 const environment = z
   .object({
     name: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'lower-case letters, digits, _ or -, up to 32 characters'),
@@ -83,6 +90,16 @@ export const configFileSchema = z
         headers_timeout_ms: z.number().int().min(1000).max(600_000).optional(),
         keep_alive_timeout_ms: z.number().int().min(1000).max(600_000).optional(),
         idle_timeout_ms: z.number().int().min(1000).max(3_600_000).optional(),
+      })
+      .strict()
+      .optional(),
+    throttles: z
+      .object({
+        sign_in_per_pair: budget,
+        sign_in_per_address: budget,
+        unknown_keys: budget,
+        device_codes: budget,
+        user_codes: budget,
       })
       .strict()
       .optional(),

@@ -2,6 +2,7 @@ import { KeywardError } from '@keyward/core';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodType, z } from 'zod';
 import { OAuthError } from '../signin/grant-service.js';
+import { isStorageUnavailable, storageUnavailable } from '../storage/unavailable.js';
 import { html, sendPage } from './html.js';
 
 /** Validates with a zod schema; a failure becomes a 400 whose message names the field. */
@@ -53,8 +54,22 @@ export function asKeywardError(error: FastifyError | KeywardError | Error, reque
                   : undefined;
     return new KeywardError(FRAMEWORK_CODES[status] ?? 'invalid_request', message);
   }
+  if (isStorageUnavailable(error)) {
+    logOutage(request, error);
+    return storageUnavailable();
+  }
   request.log.error({ err: error }, 'unhandled error');
   return new KeywardError('internal');
+}
+
+let lastOutageLog = 0;
+
+/** Storage being away is logged at most every 10 s, not once per request refused meanwhile. */
+function logOutage(request: FastifyRequest, error: Error): void {
+  const now = Date.now();
+  if (now - lastOutageLog < 10_000) return;
+  lastOutageLog = now;
+  request.log.error({ err: { message: error.message, code: (error as { code?: unknown }).code } }, 'storage unreachable: answering 503');
 }
 
 /** The JSON API's error handler: the documented envelope. Nothing but 5xx reaches the log as an error. */
@@ -68,6 +83,7 @@ export function envelopeHandler(error: FastifyError | KeywardError, request: Fas
 /** The dashboard's error handler: a page in the product's look. */
 export function pageHandler(error: FastifyError | KeywardError, request: FastifyRequest, reply: FastifyReply) {
   const e = asKeywardError(error, request);
+  for (const [name, value] of Object.entries(e.headers)) reply.header(name, value);
   return sendPage(reply, {
     title: e.status === 404 ? 'Not found' : 'Not done',
     status: e.status,
@@ -80,7 +96,10 @@ export function oauthHandler(error: FastifyError | KeywardError | OAuthError, re
   reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
   if (error instanceof OAuthError) return reply.code(error.status).send({ error: error.error, error_description: error.description });
   const e = asKeywardError(error, request);
+  for (const [name, value] of Object.entries(e.headers)) reply.header(name, value);
   if (e.status >= 500) return reply.code(e.status).send({ error: 'server_error', error_description: e.message });
+  // RFC 6749 has no code for "too many"; `slow_down` is RFC 8628's word for it, with the wait in Retry-After.
+  if (e.status === 429) return reply.code(429).send({ error: 'slow_down', error_description: e.message });
   return reply.code(e.status).send({ error: 'invalid_request', error_description: e.message });
 }
 

@@ -18,6 +18,8 @@ import type { KeywardConfig } from '../config/config.js';
 import type { Clock } from '../ids.js';
 import type { Limiter, LimitResult } from '../limits/limiter.js';
 import type { KeyForVerify, Store } from '../storage/store.js';
+import { isStorageUnavailable, storageUnavailable } from '../storage/unavailable.js';
+import type { Throttles } from '../throttle/throttles.js';
 import type { UsageRecorder } from '../usage/usage-recorder.js';
 import { lineageMonthUsage } from '../usage/usage-report.js';
 import { decidePolicy } from './decide.js';
@@ -62,6 +64,7 @@ export interface VerifierDeps {
   usage: UsageRecorder;
   clock: Clock;
   logger: Logger;
+  throttles: Throttles;
 }
 
 const MALFORMED = 'The API key is malformed or unknown.';
@@ -81,8 +84,12 @@ export class Verifier {
   constructor(private readonly deps: VerifierDeps) {}
 
   verify(input: VerifyInput): VerifyResult | Promise<VerifyResult> {
-    const cacheKey = cacheKeyOf(input.key);
     const now = this.deps.clock.now();
+    if (input.ip) {
+      const blocked = this.deps.throttles.keyGuessingBlocked(input.ip, now);
+      if (blocked > 0) return guessing(blocked);
+    }
+    const cacheKey = cacheKeyOf(input.key);
     const entry = this.deps.cache.get(cacheKey, now);
     if (entry === undefined) return this.#verifyMiss(input, cacheKey);
     return this.#decide(entry, input, now);
@@ -90,14 +97,29 @@ export class Verifier {
 
   async #verifyMiss(input: VerifyInput, cacheKey: string): Promise<VerifyResult> {
     const { format, store, cache, config } = this.deps;
-    if (!format.parse(input.key).ok) return NOT_FOUND;
-    const found = await store.findKeyForVerify(hashKey(config.secret, input.key));
+    if (!format.parse(input.key).ok) return this.#unknown(input, this.deps.clock.now());
+    let found: KeyForVerify | undefined;
+    try {
+      found = await store.findKeyForVerify(hashKey(config.secret, input.key));
+    } catch (error) {
+      // Keys already in the cache keep verifying while storage is away; this one cannot be looked up: 503.
+      if (isStorageUnavailable(error)) throw storageUnavailable();
+      throw error;
+    }
     const now = this.deps.clock.now();
     return this.#decide(cache.set(cacheKey, found, now), input, now);
   }
 
+  /** A key that does not exist: charged to the client's address, whose key checks answer 429 past the budget. */
+  #unknown(input: VerifyInput, now: number): VerifyResult | Promise<VerifyResult> {
+    if (!input.ip) return NOT_FOUND;
+    const blocked = this.deps.throttles.unknownKey(input.ip, now);
+    if (blocked instanceof Promise) return blocked.then((ms) => (ms > 0 ? guessing(ms) : NOT_FOUND));
+    return blocked > 0 ? guessing(blocked) : NOT_FOUND;
+  }
+
   #decide(entry: CachedKey | null, input: VerifyInput, now: number): VerifyResult | Promise<VerifyResult> {
-    if (!entry) return NOT_FOUND;
+    if (!entry) return this.#unknown(input, now);
     const key = entry.key;
     const required = input.scope ?? (input.method ? scopeForMethod(input.method) : undefined);
     // The common case in a few comparisons; anything that may be refused goes through the full policy, which
@@ -169,7 +191,9 @@ export class Verifier {
 
   /** Allowed requests this month by every key of a lineage: what storage holds plus what is still queued. */
   monthUsage(lineageId: string, now: number): Promise<number> {
-    return lineageMonthUsage(this.deps.store, this.deps.usage, lineageId, now);
+    return lineageMonthUsage(this.deps.store, this.deps.usage, lineageId, now).catch((error) => {
+      throw isStorageUnavailable(error) ? storageUnavailable() : error;
+    });
   }
 
   #record(key: KeyForVerify, input: VerifyInput, at: number, allowed: boolean, deniedCode?: VerifyCode) {
@@ -185,6 +209,17 @@ export class Verifier {
       deniedCode,
     );
   }
+}
+
+/** The answer to every key check from an address that sent too many unknown keys, until its wait is over. */
+function guessing(waitMs: number): VerifyResult {
+  const seconds = Math.max(1, Math.ceil(waitMs / 1000));
+  return {
+    valid: false,
+    code: 'RATE_LIMITED',
+    message: `Too many unknown API keys from this address; try again in ${seconds} s.`,
+    retryAfterSeconds: seconds,
+  };
 }
 
 function rateLimitState(rate: LimitDecision | null, quota: LimitDecision | null): RateLimitState | null {

@@ -7,6 +7,7 @@ import { type Clock, newId } from '../ids.js';
 import { keyNameProblem } from '../keys/key-name.js';
 import type { KeyService } from '../keys/key-service.js';
 import type { ApiKey, AuthGrant, Store } from '../storage/store.js';
+import type { Throttles } from '../throttle/throttles.js';
 
 export const CODE_TTL_MS = 2 * 60_000;
 export const DEVICE_TTL_MS = 10 * 60_000;
@@ -66,6 +67,7 @@ export class GrantService {
     private readonly keys: KeyService,
     private readonly config: KeywardConfig,
     private readonly clock: Clock,
+    private readonly throttles: Throttles,
   ) {}
 
   /** What the consent page may ask for: a known environment, a key name, a scope. Throws a 400 otherwise. */
@@ -128,7 +130,9 @@ export class GrantService {
     return this.#redeem(grant);
   }
 
-  async startDevice(request: SignInRequest) {
+  /** A device code for `address` (the client's): throttled per address, since each one is stored. */
+  async startDevice(request: SignInRequest, address: string) {
+    await this.throttles.deviceCode(address, this.clock.now());
     const deviceCode = randomBytes(32).toString('base64url');
     const raw = Array.from({ length: 8 }, () => USER_CODE_ALPHABET[randomInt(USER_CODE_ALPHABET.length)]).join('');
     const userCode = `${raw.slice(0, 4)}-${raw.slice(4)}`;
@@ -148,11 +152,15 @@ export class GrantService {
   }
 
   /** The grant behind a user code typed by a person (case and dash forgiven), if it still waits for an answer. */
-  async pendingDevice(userCodeInput: string): Promise<AuthGrant | null> {
+  /** Wrong codes count against `address` (the person's): past the budget, 429 before any look-up. */
+  async pendingDevice(userCodeInput: string, address: string): Promise<AuthGrant | null> {
+    await this.throttles.checkUserCode(address, this.clock.now());
     const clean = userCodeInput.toUpperCase().replace(/[^A-Z]/g, '');
-    if (clean.length !== 8) return null;
-    const grant = await this.store.findGrantByUserCode(`${clean.slice(0, 4)}-${clean.slice(4)}`);
-    if (!grant || grant.status !== 'pending' || grant.expiresAt <= this.clock.now()) return null;
+    const grant = clean.length === 8 ? await this.store.findGrantByUserCode(`${clean.slice(0, 4)}-${clean.slice(4)}`) : undefined;
+    if (!grant || grant.status !== 'pending' || grant.expiresAt <= this.clock.now()) {
+      await this.throttles.userCodeFailed(address, this.clock.now());
+      return null;
+    }
     return grant;
   }
 

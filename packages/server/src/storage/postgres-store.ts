@@ -10,6 +10,8 @@ export function postgresStore(connectionString: string, options: { max?: number 
   const pool = new pg.Pool({
     connectionString,
     max: options.max ?? 10,
+    // A database that does not answer fails a request in seconds (a 503) instead of holding it forever.
+    connectionTimeoutMillis: 5000,
     types: {
       getTypeParser: ((oid: number, format?: string) =>
         oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,

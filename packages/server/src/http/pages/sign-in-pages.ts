@@ -138,7 +138,7 @@ ${facts(ctx, session, checked.request, html`<dt>Returns to</dt><dd><code>${check
     const session = await ctx.auth.session(req);
     if (!session) return toSignIn(req, reply);
     const typed = (req.query as Params).user_code;
-    const grant = typed ? await ctx.signIn.pendingDevice(typed) : null;
+    const grant = typed ? await ctx.signIn.pendingDevice(typed, ctx.auth.clientIp(req)) : null;
     if (!grant) {
       const body = html`<div class="card narrow"><h1>Connect a device</h1><p class="lead">Enter the code your terminal or agent shows.</p>
 ${typed ? html`<div class="error" role="alert">That code is not valid or has expired.</div>` : ''}
@@ -163,7 +163,7 @@ ${typed ? html`<div class="error" role="alert">That code is not valid or has exp
     if (!ctx.auth.fromOwnOrigin(req) || !csrfValid(ctx.config.secret, session.sessionId, form.csrf)) {
       return errorPage(reply, 403, 'Request refused', 'This form did not come from keyward.');
     }
-    const grant = await ctx.signIn.pendingDevice(String(form.user_code ?? ''));
+    const grant = await ctx.signIn.pendingDevice(String(form.user_code ?? ''), ctx.auth.clientIp(req));
     if (!grant) return errorPage(reply, 400, 'Code not valid', 'That code is not valid, was already answered, or has expired.');
     const approve = form.decision === 'approve';
     await ctx.signIn.answerDevice(actorOfSession(session), grant, approve);

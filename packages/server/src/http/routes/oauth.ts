@@ -103,7 +103,7 @@ export function oauthRoutes(app: ZodApp, ctx: AppContext): void {
       } catch (error) {
         throw new OAuthError('invalid_request', (error as Error).message);
       }
-      const d = await ctx.signIn.startDevice(request);
+      const d = await ctx.signIn.startDevice(request, ctx.auth.clientIp(req));
       const verification = `${ctx.config.publicUrl}/device`;
       return {
         device_code: d.deviceCode,

@@ -1,0 +1,115 @@
+import { evaluateGcra } from '@keyward/core';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+
+/** `limit` events at once, then one more every `periodMs / limit` (GCRA). */
+export interface Budget {
+  limit: number;
+  periodMs: number;
+}
+
+/**
+ * Counts events (failed sign-ins, unknown keys, device codes …) per bucket against a budget. `charge` counts one
+ * unless the budget is spent; `wait` only looks. Both answer how many milliseconds until the bucket takes another
+ * event: 0 when it did (or would) now.
+ */
+export interface ThrottleCounters {
+  charge(bucket: string, budget: Budget, now: number): number | Promise<number>;
+  wait(bucket: string, budget: Budget, now: number): number | Promise<number>;
+  close(): Promise<void>;
+}
+
+/** Counters in this process: one GCRA time per bucket, swept once the map grows large. */
+export class MemoryCounters implements ThrottleCounters {
+  readonly #tat = new Map<string, number>();
+
+  charge(bucket: string, budget: Budget, now: number): number {
+    const d = evaluateGcra({ tat: this.#tat.get(bucket) ?? 0, now, ...budget });
+    if (!d.allowed) return d.retryAfterMs;
+    this.#tat.set(bucket, d.tat);
+    if (this.#tat.size > 100_000) for (const [k, t] of this.#tat) if (t < now) this.#tat.delete(k);
+    return 0;
+  }
+
+  wait(bucket: string, budget: Budget, now: number): number {
+    return evaluateGcra({ tat: this.#tat.get(bucket) ?? 0, now, ...budget }).retryAfterMs;
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** Charges one event when the budget allows; returns the GCRA time before it, decided again in TypeScript. */
+const CHARGE = `
+local now = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local period = tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+local newtat = math.max(tat, now) + period / limit
+if newtat - period <= now then
+  redis.call('SET', KEYS[1], tostring(newtat), 'PX', math.ceil(newtat - now) + 1000)
+end
+return tostring(tat)
+`;
+
+interface Scripted extends Redis {
+  keywardThrottle(key: string, now: number, limit: number, periodMs: number): Promise<string>;
+}
+
+/**
+ * Counters shared by every instance through Redis, so that spreading attempts over instances gains nothing. When
+ * Redis cannot be reached they fall back to counting in this process (logged once): a Redis outage weakens the
+ * throttles to per-instance ones, never switches them off and never refuses honest clients.
+ */
+export class RedisCounters implements ThrottleCounters {
+  readonly #redis: Scripted;
+  readonly #local = new MemoryCounters();
+  #down = false;
+
+  constructor(
+    redis: Redis,
+    private readonly logger: Logger,
+    private readonly prefix = 'keyward:throttle:',
+  ) {
+    redis.defineCommand('keywardThrottle', { numberOfKeys: 1, lua: CHARGE });
+    this.#redis = redis as Scripted;
+  }
+
+  async charge(bucket: string, budget: Budget, now: number): Promise<number> {
+    try {
+      const tat = Number(await this.#redis.keywardThrottle(this.prefix + bucket, now, budget.limit, budget.periodMs));
+      this.#up();
+      return evaluateGcra({ tat, now, ...budget }).retryAfterMs;
+    } catch (error) {
+      this.#fail(error);
+      return this.#local.charge(bucket, budget, now);
+    }
+  }
+
+  async wait(bucket: string, budget: Budget, now: number): Promise<number> {
+    try {
+      const tat = Number((await this.#redis.get(this.prefix + bucket)) ?? 0);
+      this.#up();
+      return evaluateGcra({ tat, now, ...budget }).retryAfterMs;
+    } catch (error) {
+      this.#fail(error);
+      return this.#local.wait(bucket, budget, now);
+    }
+  }
+
+  #fail(error: unknown): void {
+    if (this.#down) return;
+    this.#down = true;
+    this.logger.error(
+      { err: { message: (error as Error).message } },
+      'Redis unreachable: abuse throttles count per instance until it is back',
+    );
+  }
+
+  #up(): void {
+    if (!this.#down) return;
+    this.#down = false;
+    this.logger.warn('Redis reachable again: abuse throttles are shared by every instance');
+  }
+
+  async close(): Promise<void> {}
+}
