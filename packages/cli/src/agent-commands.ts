@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { explainingFetch } from '@keyward/core';
 import {
   accountFor,
   findKey,
@@ -37,8 +38,12 @@ export function agentCommands(program: Command, env: NodeJS.ProcessEnv, out: Out
     new Option('--provider <name>', 'keyward, or nevermined for its ?nvm_api_key= flow')
       .choices(['keyward', 'nevermined'])
       .default('keyward');
+  // The server named, else KEYWARD_SERVER, else the one last signed in to (like gh's default host), else the default.
   const serverOf = (o: { server?: string; provider: string }) =>
-    o.server ?? (o.provider === 'keyward' ? env.KEYWARD_SERVER : undefined) ?? providerNamed(o.provider).defaultServer;
+    o.server ??
+    (o.provider === 'keyward' ? env.KEYWARD_SERVER : undefined) ??
+    new Profiles().lastServer(o.provider) ??
+    providerNamed(o.provider).defaultServer;
 
   program
     .command('login')
@@ -101,7 +106,10 @@ export function agentCommands(program: Command, env: NodeJS.ProcessEnv, out: Out
     .action(async (o) => {
       const { provider, key, source } = await found(o);
       const server = serverOf(o);
-      const res = await fetch(provider.verifyUrl(server, o.environment ?? '', o.apiBase), { headers: { authorization: `Bearer ${key}` } });
+      const res = await explainingFetch(fetch, 'Is the server running? Name it with --server or KEYWARD_SERVER.')(
+        provider.verifyUrl(server, o.environment ?? '', o.apiBase),
+        { headers: { authorization: `Bearer ${key}` } },
+      );
       const body = (await res.json().catch(() => ({}))) as WhoamiBody;
       if (!res.ok) throw new Error(`the key does not work: ${res.status} ${body.error?.message ?? ''}`.trim());
       if (provider.name !== 'keyward')

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildProgram } from '../src/main.js';
+import { buildServerProgram } from '../../server/src/cli/program.js';
 import { HttpAgent, ServerProcess } from './server-process.js';
 
 /**
@@ -105,9 +105,9 @@ describe('the permission matrix: the JSON API, the dashboard and the CLI give th
     const lines: string[] = [];
     const run = async (...args: string[]) => {
       try {
-        await buildProgram(env, (l) => void lines.push(l))
+        await buildServerProgram(env, (l) => void lines.push(l))
           .exitOverride()
-          .parseAsync(['node', 'keyward', 'keys', ...args]);
+          .parseAsync(['node', 'keyward-server', 'keys', ...args]);
         return true;
       } catch (error) {
         if (!/^403 forbidden/.test((error as Error).message)) throw error;

@@ -23,7 +23,20 @@ describe('keyward scan', () => {
     expect(r.stdout).toContain(`config.ts:2: nv_live_…${key.slice(-4)}`);
     expect(r.stdout).toContain('1 key found');
     expect(r.stdout).not.toContain(key);
-    const clean = await run(process.execPath, [BIN, 'scan', join(dir, 'clean.txt')]);
-    expect(clean.stdout).toBe('');
+  });
+
+  it('finding: a clean scan printed nothing; now one summary line, and exit 0', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kw-scan-'));
+    writeFileSync(join(dir, 'a.txt'), 'nothing here\n');
+    writeFileSync(join(dir, 'b.js'), 'console.log(process.env.KEYWARD_API_KEY);\n');
+    const clean = await run(process.execPath, [BIN, 'scan', dir]);
+    expect(clean.stdout.trim()).toBe('2 files scanned: no keys found.');
+  });
+
+  it('finding: `keyward scan /no/such/path` exited 0; now it says why and exits 2', async () => {
+    const r = await run(process.execPath, [BIN, 'scan', '/no/such/path']).catch((e) => e);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toContain('/no/such/path: cannot read (no such file or folder)');
+    expect(r.stdout).toContain('1 path could not be read');
   });
 });

@@ -61,7 +61,7 @@ export class ServerProcess {
   }
 
   stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
-    if (this.proc.exitCode !== null) return Promise.resolve(this.proc.exitCode);
+    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return Promise.resolve(this.proc.exitCode);
     return new Promise((ok) => {
       this.proc.once('exit', (code) => ok(code));
       this.proc.kill(signal);

@@ -1,9 +1,13 @@
+import { mkdtempSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createClient } from './client.js';
 import { ForbiddenError, RateLimitedError, UnauthorizedError } from './errors.js';
 import { findKey } from './find-key.js';
+import { Profiles } from './profiles.js';
 import type { SecretStore } from './secret-store.js';
 
 let server: Server | undefined;
@@ -71,7 +75,8 @@ describe('createClient', () => {
 describe('findKey', () => {
   it('prefers the explicit option, then the environment variable, then the secret store', async () => {
     const store = memoryStore({ 'keyward:http://127.0.0.1:8787:test': 'from-store' });
-    const profiles = { defaultEnvironment: () => 'test' } as never;
+    const profiles = new Profiles(join(mkdtempSync(join(tmpdir(), 'kw-profiles-')), 'profiles.json'));
+    profiles.save('keyward:http://127.0.0.1:8787:test', profile('http://127.0.0.1:8787', 'test', '2026-11-01'));
     expect((await findKey({ apiKey: 'explicit', env: { KEYWARD_API_KEY: 'from-env' }, store, profiles }))?.source).toBe('option');
     expect(await findKey({ env: { KEYWARD_API_KEY: 'from-env' }, store, profiles })).toMatchObject({
       key: 'from-env',
@@ -79,5 +84,34 @@ describe('findKey', () => {
     });
     expect(await findKey({ env: {}, store, profiles })).toMatchObject({ key: 'from-store', source: 'secret store' });
     expect(await findKey({ env: {}, store: memoryStore({}), profiles })).toBeNull();
+  });
+});
+
+function profile(server: string, environment: string, savedAt: string) {
+  return { provider: 'keyward', server, environment, keyId: null, display: `kw_${environment}_…abcd`, savedAt };
+}
+
+describe('the last server and environment are remembered', () => {
+  it('finding: after `keyward login --server X`, token and exec found no key; now the last server is the default', async () => {
+    const profiles = new Profiles(join(mkdtempSync(join(tmpdir(), 'kw-profiles-')), 'profiles.json'));
+    const store = memoryStore({ 'keyward:https://keys.example.com:live': 'live-key', 'keyward:https://keys.example.com:test': 'test-key' });
+    expect(await findKey({ env: {}, store, profiles })).toBeNull();
+    profiles.save('keyward:https://keys.example.com:test', profile('https://keys.example.com', 'test', '2026-11-01T00:00:00Z'));
+    profiles.save('keyward:https://keys.example.com:live', profile('https://keys.example.com', 'live', '2026-11-02T00:00:00Z'));
+    expect(profiles.lastServer('keyward')).toBe('https://keys.example.com');
+    expect(await findKey({ env: {}, store, profiles })).toMatchObject({
+      key: 'live-key',
+      account: 'keyward:https://keys.example.com:live',
+    });
+  });
+
+  it('finding: after logging out of one environment, whoami did not fall back to another stored key', async () => {
+    const profiles = new Profiles(join(mkdtempSync(join(tmpdir(), 'kw-profiles-')), 'profiles.json'));
+    const store = memoryStore({ 'keyward:https://keys.example.com:test': 'test-key' });
+    profiles.save('keyward:https://keys.example.com:test', profile('https://keys.example.com', 'test', '2026-11-01T00:00:00Z'));
+    profiles.save('keyward:https://keys.example.com:live', profile('https://keys.example.com', 'live', '2026-11-02T00:00:00Z'));
+    profiles.remove('keyward:https://keys.example.com:live');
+    expect(profiles.defaultEnvironment('keyward', 'https://keys.example.com')).toBe('test');
+    expect(await findKey({ env: {}, store, profiles })).toMatchObject({ key: 'test-key' });
   });
 });

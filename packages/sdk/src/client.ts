@@ -1,3 +1,4 @@
+import { explainingFetch } from '@keyward/core';
 import { errorFromResponse, KeywardApiError } from './errors.js';
 import { type FindKeyOptions, findKey } from './find-key.js';
 
@@ -39,7 +40,7 @@ export async function createClient(o: ClientOptions = {}): Promise<KeywardClient
     .sort((a, b) => b[0].length - a[0].length)
     .find(([prefix]) => key.startsWith(prefix));
   const baseUrl = o.baseUrl ?? byPrefix?.[1] ?? o.server ?? 'http://127.0.0.1:8787';
-  const doFetch = o.fetch ?? fetch;
+  const doFetch = explainingFetch(o.fetch ?? fetch);
   const maxRetries = o.maxRetries ?? 3;
 
   async function request<T>(method: string, path: string, body?: unknown): Promise<T> {

@@ -15,7 +15,8 @@ export interface FindKeyOptions {
 
 /**
  * Finds the key to use, in this order: the explicit option, the provider's environment variable
- * (`KEYWARD_API_KEY`, `NVM_API_KEY`), the OS secret store (what `keyward login` saved for this server).
+ * (`KEYWARD_API_KEY`, `NVM_API_KEY`), the OS secret store (what `keyward login` saved for this server; with no
+ * server named, for the server last signed in to).
  *
  * @example
  * ```ts
@@ -30,8 +31,8 @@ export async function findKey(
   if (o.apiKey) return { key: o.apiKey, source: 'option' };
   const fromEnv = (o.env ?? process.env)[provider.envVar];
   if (fromEnv) return { key: fromEnv, source: 'environment' };
-  const server = new URL(o.server ?? provider.defaultServer).origin;
   const profiles = o.profiles ?? new Profiles();
+  const server = new URL(o.server ?? profiles.lastServer(provider.name) ?? provider.defaultServer).origin;
   const environment = o.environment ?? profiles.defaultEnvironment(provider.name, server);
   if (!environment) return null;
   const account = accountFor(provider.name, server, environment);

@@ -15,6 +15,8 @@ export interface Profile {
 interface ProfileFile {
   /** The environment last signed in to, per provider and server: what `whoami` and `token` use by default. */
   defaults: Record<string, string>;
+  /** The server last signed in to, per provider (like `gh`'s default host): used when no server is named. */
+  servers?: Record<string, string>;
   profiles: Record<string, Profile>;
 }
 
@@ -49,8 +51,25 @@ export class Profiles {
     renameSync(tmp, this.path);
   }
 
+  /**
+   * The environment to use on a server when none is named: the one last signed in to there, else the most recent
+   * key still stored for that server (so logging out of one environment falls back to another).
+   */
   defaultEnvironment(provider: string, server: string): string | undefined {
-    return this.#read().defaults[`${provider}:${new URL(server).origin}`];
+    const data = this.#read();
+    const origin = new URL(server).origin;
+    const chosen = data.defaults[`${provider}:${origin}`];
+    if (chosen && data.profiles[accountFor(provider, origin, chosen)]) return chosen;
+    return newest(Object.values(data.profiles).filter((p) => p.provider === provider && p.server === origin))?.environment ?? chosen;
+  }
+
+  /** The server to use when none is named: the last one signed in to, else the one of the only (or newest) stored key. */
+  lastServer(provider: string): string | undefined {
+    const data = this.#read();
+    const mine = Object.values(data.profiles).filter((p) => p.provider === provider);
+    const last = data.servers?.[provider];
+    if (last && mine.some((p) => p.server === last)) return last;
+    return newest(mine)?.server ?? last;
   }
 
   get(account: string): Profile | undefined {
@@ -61,6 +80,7 @@ export class Profiles {
     const data = this.#read();
     data.profiles[account] = profile;
     data.defaults[`${profile.provider}:${new URL(profile.server).origin}`] = profile.environment;
+    data.servers = { ...data.servers, [profile.provider]: new URL(profile.server).origin };
     this.#write(data);
   }
 
@@ -69,4 +89,8 @@ export class Profiles {
     delete data.profiles[account];
     this.#write(data);
   }
+}
+
+function newest(profiles: Profile[]): Profile | undefined {
+  return profiles.sort((a, b) => b.savedAt.localeCompare(a.savedAt))[0];
 }

@@ -1,3 +1,4 @@
+import { explainingFetch } from '@keyward/core';
 /** What became of asking a keyward server to revoke a key with itself. */
 export type RevokeOutcome = { revoked: true; already: boolean } | { revoked: false; reason: string };
 
@@ -6,7 +7,12 @@ export type RevokeOutcome = { revoked: true; already: boolean } | { revoked: fal
  * what happened, rather than assuming: 200 is revoked, 401 means it no longer works anyway, anything else (or no
  * answer) is a failure that names its cause.
  */
-export async function revokeOwnKey(server: string, keyId: string, rawKey: string, doFetch: typeof fetch = fetch): Promise<RevokeOutcome> {
+export async function revokeOwnKey(
+  server: string,
+  keyId: string,
+  rawKey: string,
+  doFetch: typeof fetch = explainingFetch(),
+): Promise<RevokeOutcome> {
   let res: Response;
   try {
     res = await doFetch(new URL(`/api/developers/keys/${encodeURIComponent(keyId)}`, server), {

@@ -75,15 +75,50 @@ describe('bad input gets a clear 4xx in the envelope', () => {
     );
   });
 
-  it('SQL-looking input is refused as a name and harmless as an id', async () => {
+  it('SQL-looking input is stored verbatim as a name and harmless as an id', async () => {
+    const sql = "x'; DROP TABLE api_keys; --";
+    const made = await a.req('POST', '/api/developers/keys', { name: sql });
+    expect(made.status).toBe(201);
+    expect(made.body.key.name).toBe(sql);
+    expectEnvelope(await a.req('GET', "/api/developers/keys/'%20OR%201=1--"), 404, 'not_found');
+    const names = (await a.req('GET', '/api/developers/keys')).body.keys.map((k: { name: string }) => k.name);
+    expect(names).toContain(sql);
+    expect(names).toHaveLength(2);
+    await a.req('DELETE', `/api/developers/keys/${made.body.key.id}`);
+  });
+
+  it('finding: key names refused apostrophes ("Dana\'s laptop"); now free text, and only what is not text is refused', async () => {
+    for (const name of ["Dana's laptop", 'CI "nightly"; build \\ `sh`', 'Zoë 👩‍💻 ключ']) {
+      const made = await a.req('POST', '/api/developers/keys', { name });
+      expect(made.status).toBe(201);
+      expect(made.body.key.name).toBe(name);
+      await a.req('DELETE', `/api/developers/keys/${made.body.key.id}`);
+    }
+    for (const name of ['tab\there', 'bell\u0007', 'evil\u202egnp.exe', 'x'.repeat(101)]) {
+      expectEnvelope(await a.req('POST', '/api/developers/keys', { name }), 400, 'invalid_request', /name/);
+    }
+  });
+
+  it('finding: `keys list --environment prod` said "No keys yet."; an unknown environment is a 400 naming those there are', async () => {
     expectEnvelope(
-      await a.req('POST', '/api/developers/keys', { name: "x'; DROP TABLE api_keys; --" }),
+      await a.req('GET', '/api/developers/keys?environment=prod'),
       400,
       'invalid_request',
-      /quotes, semicolons/,
+      /no environment "prod"; this server has test, live/,
     );
-    expectEnvelope(await a.req('GET', "/api/developers/keys/'%20OR%201=1--"), 404, 'not_found');
-    expect((await a.req('GET', '/api/developers/keys')).body.keys).toHaveLength(1);
+  });
+
+  it('finding: `--expires-at 2031-01-01` was refused; a plain date is accepted and means 00:00 UTC that day', async () => {
+    const made = await a.req('POST', '/api/developers/keys', { name: 'plain date', expires_at: '2031-01-01' });
+    expect(made.status).toBe(201);
+    expect(made.body.key.expires_at).toBe('2031-01-01T00:00:00.000Z');
+    await a.req('DELETE', `/api/developers/keys/${made.body.key.id}`);
+    expectEnvelope(
+      await a.req('POST', '/api/developers/keys', { name: 'x', expires_at: '2031-13-45' }),
+      400,
+      'invalid_request',
+      /expires_at: must be a date/,
+    );
   });
 
   it('a body over the limit gets 413, and the server keeps serving', async () => {

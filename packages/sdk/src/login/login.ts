@@ -1,4 +1,4 @@
-import { checksumMatches, KEY_BODY_LENGTH } from '@keyward/core';
+import { checksumMatches, explainingFetch, KEY_BODY_LENGTH } from '@keyward/core';
 import { accountFor, type Profile, Profiles } from '../profiles.js';
 import { keywardProvider, type Provider } from '../providers.js';
 import { revokeOwnKey } from '../revoke.js';
@@ -51,10 +51,12 @@ export async function login(o: LoginOptions = {}): Promise<{ account: string; pr
   const provider = o.provider ?? keywardProvider;
   const server = new URL(o.server ?? provider.defaultServer).origin;
   const say = o.say ?? (() => {});
-  const doFetch = o.fetch ?? fetch;
+  const doFetch = explainingFetch(o.fetch ?? fetch);
   const mode = o.mode ?? 'loopback';
   if (provider.name !== 'keyward' && mode === 'device')
     throw new LoginError(`the ${provider.name} preset has no device flow; use the browser or --manual`);
+
+  if (provider.name === 'keyward') await preflight(server, o.environment, doFetch);
 
   const captured =
     mode === 'manual'
@@ -105,6 +107,22 @@ export async function login(o: LoginOptions = {}): Promise<{ account: string; pr
   };
   (o.profiles ?? new Profiles()).save(account, profile);
   return { account, profile };
+}
+
+/**
+ * Before any URL is printed: is there a keyward server at `server`, and does it issue keys for the environment
+ * asked for? Fails at once with the reason, instead of a browser page that says it while the terminal waits.
+ * (Nevermined's servers publish no such metadata, so its preset skips this.)
+ */
+async function preflight(server: string, environment: string | undefined, doFetch: typeof fetch): Promise<void> {
+  const res = await doFetch(`${server}/.well-known/oauth-authorization-server`, { headers: { accept: 'application/json' } });
+  const meta = res.ok ? ((await res.json().catch(() => null)) as { keyward_environments?: { name: string }[] } | null) : null;
+  if (!meta)
+    throw new LoginError(`${server} does not look like a keyward server (its sign-in metadata answered ${res.status}); check --server`);
+  const names = meta.keyward_environments?.map((e) => e.name);
+  if (environment && names && !names.includes(environment)) {
+    throw new LoginError(`${server} has no environment "${environment}"; it issues keys for ${names.join(', ')} (--environment)`);
+  }
 }
 
 /** A keyward key ends in 36 random base62 characters and their CRC-32: a typo is caught before any request. */
@@ -244,7 +262,7 @@ async function device(o: LoginOptions, server: string, say: (l: string) => void,
 
 async function manual(o: LoginOptions, provider: Provider, server: string, say: (l: string) => void): Promise<Captured> {
   if (!o.readSecret) throw new LoginError('manual paste needs a terminal or standard input');
-  say(`Create a key at ${server} (Settings → API keys) for the ${o.environment ?? 'right'} environment, then paste it here.`);
+  say(`Create a key at ${server}/dashboard/keys ("Create key") for the ${o.environment ?? 'right'} environment, then paste it here.`);
   say(provider.name === 'keyward' ? 'Paste the key (input is hidden): ' : 'Paste the key (input is hidden): ');
   const raw = (await o.readSecret()).trim();
   if (!raw) throw new LoginError('no key was pasted');

@@ -21,6 +21,15 @@ export function actorOfSession(s: SessionContext): Actor {
   return actorOfMember({ ...s.member, userId: s.user.id, orgId: s.organization.id });
 }
 
+/**
+ * A new organization's name: the person's possessive ("Dana's organization", "James' organization"), or, without a
+ * name, their e-mail address as it is ("Organization of you@example.com", never "you's organization").
+ */
+export function organizationNameFor(name: string | null, email: string): string {
+  if (!name) return `Organization of ${email}`;
+  return `${name}${/s$/i.test(name) ? "'" : "'s"} organization`;
+}
+
 /** Sign-up, sign-in and sessions. */
 export class AccountService {
   constructor(
@@ -56,7 +65,7 @@ export class AccountService {
     } else {
       organization = {
         id: newId('org'),
-        name: `${user.name ?? email.split('@')[0]}'s organization`,
+        name: organizationNameFor(user.name, email),
         plan: this.config.defaultPlan,
         createdAt: now,
       };

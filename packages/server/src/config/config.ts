@@ -22,6 +22,8 @@ export interface KeywardConfig {
   databaseUrl: string | null;
   redisUrl: string | null;
   secret: string;
+  /** The config file read (absolute path), or null when the defaults apply. */
+  configFile: string | null;
   environments: EnvironmentConfig[];
   plans: Record<string, Plan>;
   /** Plan names from the smallest to the largest: a key's tier may not be later than its organization's plan. */

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { z } from 'zod';
+import type { z } from 'zod';
 import type { Budget } from '../throttle/counters.js';
 import { DEFAULT_THROTTLES, type ThrottleBudgets } from '../throttle/throttles.js';
 import { DEFAULT_ENVIRONMENTS, DEFAULT_PLANS, type KeywardConfig, type Plan } from './config.js';
@@ -24,7 +24,8 @@ export class ConfigError extends Error {
  * them, creates the data folder and the server secret, and returns one frozen config.
  */
 export function loadConfig(options: ServeOptions = {}, env: NodeJS.ProcessEnv = process.env): KeywardConfig {
-  const configPath = options.config ?? env.KEYWARD_CONFIG;
+  // The file named, else ./keyward.config.json when there is one (what the usage line and the README show).
+  const configPath = options.config ?? env.KEYWARD_CONFIG ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
   const file = configPath ? readConfigFile(configPath) : {};
   const dataDir = resolve(options.dataDir ?? env.KEYWARD_DATA_DIR ?? './.keyward');
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -37,8 +38,11 @@ export function loadConfig(options: ServeOptions = {}, env: NodeJS.ProcessEnv = 
     databaseUrl: env.KEYWARD_DATABASE_URL || null,
     redisUrl: env.KEYWARD_REDIS_URL || null,
     secret: env.KEYWARD_SECRET || readOrCreateSecret(dataDir),
+    configFile: configPath ? resolve(configPath) : null,
   });
 }
+
+export const DEFAULT_CONFIG_FILE = './keyward.config.json';
 
 /** Timeouts with their defaults; headers never get longer than the whole request (Node refuses that). */
 function httpTimeouts(t: {
@@ -83,6 +87,18 @@ function readOrCreateSecret(dataDir: string): string {
   return secret;
 }
 
+/** A failed parse in the README's form, one `field: problem` per issue: `plans.free.requests_per_minute: …`. */
+function problemsOf(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => {
+      const where = issue.path.map(String).join('.');
+      const problem =
+        issue.code === 'unrecognized_keys' ? `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}` : issue.message;
+      return where ? `${where}: ${problem}` : problem;
+    })
+    .join('; ');
+}
+
 export interface RuntimeSettings {
   host: string;
   port: number;
@@ -90,13 +106,15 @@ export interface RuntimeSettings {
   databaseUrl: string | null;
   redisUrl: string | null;
   secret: string;
+  /** The config file read, absolute; null when none. */
+  configFile?: string | null;
 }
 
 /** Validates a config file's contents and completes it with defaults. Pure: tests build configs with it. */
 export function defineConfig(input: unknown, runtime: RuntimeSettings): KeywardConfig {
   const parsed = configFileSchema.safeParse(input ?? {});
   if (!parsed.success) {
-    throw new ConfigError(`invalid configuration: ${z.prettifyError(parsed.error).replaceAll('\n', '; ')}`);
+    throw new ConfigError(`invalid configuration: ${problemsOf(parsed.error)}`);
   }
   const file: ConfigFile = parsed.data;
   if (runtime.secret.length < 16) throw new ConfigError('KEYWARD_SECRET must be at least 16 characters');
@@ -120,6 +138,7 @@ export function defineConfig(input: unknown, runtime: RuntimeSettings): KeywardC
   const publicUrl = (file.public_url ?? `http://${displayHost}:${runtime.port}`).replace(/\/+$/, '');
   return Object.freeze({
     ...runtime,
+    configFile: runtime.configFile ?? null,
     publicUrl,
     environments,
     plans,

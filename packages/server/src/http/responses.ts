@@ -203,6 +203,7 @@ export const authorizationServerAnswer = z.object({
   code_challenge_methods_supported: z.array(z.string()),
   token_endpoint_auth_methods_supported: z.array(z.string()),
   scopes_supported: z.array(z.enum(SCOPES)),
+  keyward_environments: z.array(z.object({ name: z.string(), prefix: z.string() })),
 });
 
 export const healthAnswer = z.object({ status: z.literal('ok') });

@@ -19,7 +19,11 @@ export const loginBody = z.object({ email: z.string().max(254), password: z.stri
 const isoTime = z
   .string()
   .max(40)
-  .refine((s) => /^\d{4}-\d{2}-\d{2}T/.test(s) && !Number.isNaN(Date.parse(s)), 'must be an ISO 8601 date-time, e.g. 2027-01-31T00:00:00Z');
+  // A plain date is the start of that day in UTC (JavaScript's reading of `YYYY-MM-DD` too); answers show the instant.
+  .refine(
+    (s) => /^\d{4}-\d{2}-\d{2}(T|$)/.test(s) && !Number.isNaN(Date.parse(s)),
+    'must be a date (2027-01-31, meaning 00:00 UTC) or an ISO 8601 date-time, e.g. 2027-01-31T12:00:00Z',
+  );
 
 const keyName = z
   .string()

@@ -85,6 +85,10 @@ export class KeyService {
   /** A page of the organization's keys, newest first. */
   async list(actor: Actor, filter: { environment?: string }, page: PageRequest): Promise<Page<ApiKey>> {
     authorize(actor, 'key.list');
+    const names = this.deps.config.environments.map((e) => e.name);
+    if (filter.environment !== undefined && !names.includes(filter.environment)) {
+      throw new KeywardError('invalid_request', `environment: no environment "${filter.environment}"; this server has ${names.join(', ')}`);
+    }
     return readPage(
       page,
       (p) => this.deps.store.listKeys(actor.orgId, filter, p),

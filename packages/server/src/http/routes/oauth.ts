@@ -132,7 +132,10 @@ export function oauthRoutes(app: ZodApp, ctx: AppContext): void {
         grant_types_supported: ['authorization_code', DEVICE_GRANT],
         code_challenge_methods_supported: ['S256'],
         token_endpoint_auth_methods_supported: ['none'],
-        scopes_supported: [...SCOPES],
+        // Only what the agent flows grant: admin only when the operator allows it.
+        scopes_supported: SCOPES.filter((s) => s !== 'admin' || ctx.config.agentSignIn.allowAdminScope),
+        // keyward's own: which environments this server issues keys for, so a client can check before it asks.
+        keyward_environments: ctx.config.environments.map((e) => ({ name: e.name, prefix: e.prefix })),
       };
     },
   );

@@ -1,9 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
+import { RedisBus } from '../cache/redis-bus.js';
+import { openStore } from '../compose.js';
+import { loadConfig } from '../config/load-config.js';
+import { connectRedis } from '../limits/redis-client.js';
+import { createLogger } from '../logger.js';
 
 /**
- * `keyward admin …`: operator commands that work on the server's own storage (same `--data-dir`, `--config` and
- * environment variables as `keyward serve`), for the provider who runs keyward.
+ * `keyward-server admin …`: operator commands that work on the server's own storage (same `--data-dir`, `--config` and
+ * environment variables as `keyward-server serve`), for the provider who runs keyward.
  */
 export function adminCommands(program: Command, out: (line: string) => void): void {
   const admin = program.command('admin').description("operate on the server's storage directly (same flags and variables as serve)");
@@ -11,11 +16,10 @@ export function adminCommands(program: Command, out: (line: string) => void): vo
     cmd.option('--data-dir <dir>', 'data folder', './.keyward').option('--config <file>', 'JSON config file (or KEYWARD_CONFIG)');
 
   const open = async (o: { dataDir: string; config?: string }) => {
-    const server = await import('@keyward/server');
-    const config = server.loadConfig({ dataDir: o.dataDir, ...(o.config ? { config: o.config } : {}) });
-    const store = server.openStore(config);
+    const config = loadConfig({ dataDir: o.dataDir, ...(o.config ? { config: o.config } : {}) });
+    const store = openStore(config);
     await store.migrate();
-    return { server, config, store };
+    return { config, store };
   };
 
   admin
@@ -57,17 +61,17 @@ export function adminCommands(program: Command, out: (line: string) => void): vo
     admin
       .command('set-plan')
       .description('move an organization to another plan; its keys on the old plan move too')
-      .argument('<org-id>', 'organization id (see `keyward admin orgs`)')
+      .argument('<org-id>', 'organization id (see `keyward-server admin orgs`)')
       .argument('<plan>', 'a plan from the config'),
   ).action(async (orgId: string, plan: string, o) => {
-    const { server, config, store } = await open(o);
+    const { config, store } = await open(o);
     try {
       if (!config.plans[plan]) throw new Error(`no plan "${plan}"; plans: ${config.planOrder.join(', ')}`);
       const previous = await store.setOrganizationPlan(orgId, plan);
       if (previous === undefined) throw new Error(`no organization ${orgId}`);
       if (config.redisUrl) {
-        const redis = await server.connectRedis(config.redisUrl);
-        await new server.RedisBus(redis, server.createLogger('silent')).publish({ type: 'org', orgId });
+        const redis = await connectRedis(config.redisUrl);
+        await new RedisBus(redis, createLogger('silent')).publish({ type: 'org', orgId });
         redis.disconnect();
       }
       out(`${orgId}: ${previous} → ${plan}.`);

@@ -1,9 +1,10 @@
+import { explainingFetch } from '@keyward/core';
 /** A small client for the key-management API, authenticated with an admin-scoped key as Bearer. */
 export class ManagementClient {
   constructor(
     private readonly server: string,
     private readonly key: string,
-    private readonly fetchImpl: typeof fetch = fetch,
+    private readonly fetchImpl: typeof fetch = explainingFetch(fetch, 'Is the server running? Name it with --server or KEYWARD_SERVER.'),
   ) {}
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
