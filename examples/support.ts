@@ -20,6 +20,26 @@ export async function startKeyward(configFile: unknown, port = 0, dataDir?: stri
   return { keyward, url: `http://127.0.0.1:${(keyward.app.server.address() as AddressInfo).port}` };
 }
 
+/**
+ * Where an example listens and keeps its data: `KEYWARD_PORT` (keyward), `PORT` (the example API; a second API
+ * takes the next port) and `KEYWARD_DATA_DIR`, else defaults of its own that clash neither with `npm start`
+ * (8787) nor with another example, and a data folder under the ignored `./.keyward/`.
+ */
+export function exampleSettings(name: string, defaults: { keyward: number; api: number }, env: NodeJS.ProcessEnv = process.env) {
+  const port = (variable: string, fallback: number) => {
+    const value = env[variable];
+    if (value === undefined || value === '') return fallback;
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`${variable} must be a port from 1 to 65535, not "${value}"`);
+    return n;
+  };
+  return {
+    keywardPort: port('KEYWARD_PORT', defaults.keyward),
+    apiPort: port('PORT', defaults.api),
+    dataDir: env.KEYWARD_DATA_DIR || join('.keyward', 'examples', name),
+  };
+}
+
 export { HttpAgent } from '../test-support/http-agent.js';
 
 export async function request(base: string, method: string, path: string, key?: string, body?: unknown) {

@@ -1,12 +1,14 @@
 /**
- * Runs keyward (configured as NANDA) on :8787 and the registry on :3000, verifying keys through keyward's verify
- * endpoint. `NANDA_KEYS_REQUIRED=false` starts in the transition period.  npx tsx examples/nanda/main.ts
+ * Runs keyward (configured as NANDA) and the registry beside it, verifying keys through keyward's verify endpoint.
+ * `NANDA_KEYS_REQUIRED=false` starts in the transition period. Ports: KEYWARD_PORT (8801), PORT (3101).
+ *   npx tsx examples/nanda/main.ts
  */
 import { remoteVerifier } from '../../packages/middleware/src/index.js';
-import { startKeyward } from '../support.js';
+import { exampleSettings, startKeyward } from '../support.js';
 import { nandaRegistry } from './app.js';
 import { nandaConfig } from './config.js';
 
-const { url } = await startKeyward(nandaConfig, 8787, './.keyward-nanda');
+const s = exampleSettings('nanda', { keyward: 8801, api: 3101 });
+const { url } = await startKeyward(nandaConfig, s.keywardPort, s.dataDir);
 const { app } = nandaRegistry(remoteVerifier({ baseUrl: url }), { keysRequired: process.env.NANDA_KEYS_REQUIRED !== 'false' });
-app.listen(3000, '127.0.0.1', () => console.log(`keyward on ${url}; NANDA registry on http://127.0.0.1:3000`));
+app.listen(s.apiPort, '127.0.0.1', () => console.log(`keyward on ${url}; NANDA registry on http://127.0.0.1:${s.apiPort}`));

@@ -1,10 +1,14 @@
-/** keyward (Nomotic config) on :8787 and the governance API on :3000, verifying in process.  npx tsx examples/nomotic/main.ts */
+/**
+ * keyward (Nomotic config) and the governance API beside it, verifying in process. Ports: KEYWARD_PORT (8802),
+ * PORT (3102).  npx tsx examples/nomotic/main.ts
+ */
 import { inProcessVerifier } from '../../packages/server/src/index.js';
-import { startKeyward } from '../support.js';
+import { exampleSettings, startKeyward } from '../support.js';
 import { nomoticApi } from './app.js';
 import { nomoticConfig } from './config.js';
 
-const { keyward, url } = await startKeyward(nomoticConfig, 8787, './.keyward-nomotic');
+const s = exampleSettings('nomotic', { keyward: 8802, api: 3102 });
+const { keyward, url } = await startKeyward(nomoticConfig, s.keywardPort, s.dataDir);
 const api = await nomoticApi(inProcessVerifier(keyward));
-await api.listen({ port: 3000, host: '127.0.0.1' });
-console.log(`keyward on ${url}; Nomotic API on http://127.0.0.1:3000/api/v1/`);
+await api.listen({ port: s.apiPort, host: '127.0.0.1' });
+console.log(`keyward on ${url}; Nomotic API on http://127.0.0.1:${s.apiPort}/api/v1/`);

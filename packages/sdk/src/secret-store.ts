@@ -1,5 +1,3 @@
-import { Entry } from '@napi-rs/keyring';
-
 /** Where keys live between runs: the operating system's secret store. Never a file in the clear. */
 export interface SecretStore {
   get(account: string): Promise<string | null>;
@@ -33,24 +31,41 @@ const SERVICE = 'keyward';
  * ```
  */
 export function osSecretStore(service = SERVICE): SecretStore {
-  const entry = (account: string) => new Entry(service, account);
-  const wrap = <T>(fn: () => T): T => {
+  const entry = async (account: string) => new (await keyring()).Entry(service, account);
+  const wrap = async <T>(fn: () => T | Promise<T>): Promise<T> => {
     try {
-      return fn();
+      return await fn();
     } catch (error) {
+      if (error instanceof SecretStoreUnavailableError) throw error;
       throw new SecretStoreUnavailableError((error as Error).message.split('\n')[0] ?? 'unknown error');
     }
   };
   return {
     async get(account) {
-      return wrap(() => entry(account).getPassword() ?? null);
+      return wrap(async () => (await entry(account)).getPassword() ?? null);
     },
     async set(account, secret) {
-      wrap(() => entry(account).setPassword(secret));
-      if (wrap(() => entry(account).getPassword()) !== secret) throw new SecretStoreUnavailableError('the store did not keep the key');
+      await wrap(async () => (await entry(account)).setPassword(secret));
+      if ((await wrap(async () => (await entry(account)).getPassword())) !== secret) {
+        throw new SecretStoreUnavailableError('the store did not keep the key');
+      }
     },
     async delete(account) {
-      return wrap(() => entry(account).deleteCredential());
+      return wrap(async () => (await entry(account)).deleteCredential());
     },
   };
+}
+
+let loaded: Promise<typeof import('@napi-rs/keyring')> | undefined;
+
+/**
+ * `@napi-rs/keyring`, loaded the first time a key is read or stored: its native binding is not needed (and may not
+ * exist for this platform) by code that passes its key itself, e.g. `createClient({ apiKey })`.
+ */
+function keyring(): Promise<typeof import('@napi-rs/keyring')> {
+  loaded ??= import('@napi-rs/keyring').catch((error: Error) => {
+    loaded = undefined;
+    throw new SecretStoreUnavailableError(`the secret-store binding @napi-rs/keyring could not be loaded: ${error.message.split('\n')[0]}`);
+  });
+  return loaded;
 }

@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { KeyFormat } from '@keyward/core';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -9,6 +8,7 @@ import { KeyCache } from './cache/key-cache.js';
 import { fanOut, PostgresBus } from './cache/postgres-bus.js';
 import { RedisBus } from './cache/redis-bus.js';
 import { type KeywardConfig, planForKey } from './config/config.js';
+import { ConfigError } from './config/load-config.js';
 import { OneTimeForms } from './forms/one-time-forms.js';
 import { buildApp } from './http/app.js';
 import type { AppContext } from './http/context.js';
@@ -24,8 +24,7 @@ import { RedisLimiter } from './limits/redis-limiter.js';
 import { createLogger } from './logger.js';
 import { MemberService } from './org/member-service.js';
 import { GrantService } from './signin/grant-service.js';
-import { postgresStore } from './storage/postgres-store.js';
-import { sqliteStore } from './storage/sqlite-store.js';
+import { openStore } from './storage/open-store.js';
 import type { Store } from './storage/store.js';
 import { MemoryCounters, RedisCounters } from './throttle/counters.js';
 import { Throttles } from './throttle/throttles.js';
@@ -46,13 +45,24 @@ export interface Keyward {
   /** The storage and the usage recorder behind the services: for operator commands and tests, never for routes. */
   store: Store;
   recorder: UsageRecorder;
+  /** What start-up says about keys of environments no longer configured (allowed to start), or null. */
+  retired: string | null;
   /** Stops taking requests, writes queued usage, closes storage and connections. */
   close(): Promise<void>;
 }
 
-/** The configured storage: PostgreSQL when `KEYWARD_DATABASE_URL` is set, else SQLite in the data folder. */
-export function openStore(config: Pick<KeywardConfig, 'databaseUrl' | 'dataDir'>): Store {
-  return config.databaseUrl ? postgresStore(config.databaseUrl) : sqliteStore(join(config.dataDir, 'keyward.db'));
+/**
+ * Active keys whose environment is no longer configured, in words: refused at start-up unless allowed, else a
+ * warning. Per environment and prefix, with what to do.
+ */
+export function retirementReport(retired: { environment: string; prefix: string; count: number }[], allowed: boolean): string {
+  const total = retired.reduce((n, r) => n + r.count, 0);
+  const list = retired.map((r) => `${r.environment} (prefix ${r.prefix}): ${r.count} key${r.count === 1 ? '' : 's'}`).join('; ');
+  const head = `${total} active key${total === 1 ? '' : 's'} belong${total === 1 ? 's' : ''} to environments no longer configured: ${list}.`;
+  if (allowed) {
+    return `warning: ${head} They are retired: refused with a message that says so, shown as retired, not counted. Put the environment back under "environments" to revive them.`;
+  }
+  return `${head} They would stop working. Put the environment back under "environments", or retire them on purpose: start with --allow-retire (or set "allow_retired_environments": true in the config).`;
 }
 
 /** The one composition root: every service is built here, from one parsed config. */
@@ -61,12 +71,19 @@ export async function createKeyward(config: KeywardConfig, overrides: KeywardOve
   const clock = overrides.clock ?? systemClock;
   const store = overrides.store ?? openStore(config);
   await store.migrate();
+  const served = config.environments.map((e) => e.name);
+  store.serveEnvironments(served);
+  const retired = await store.retiredKeys(served, clock.now());
+  if (retired.length > 0 && !config.allowRetiredEnvironments) {
+    await store.close();
+    throw new ConfigError(retirementReport(retired, false));
+  }
   const redis = config.redisUrl && (!overrides.limiter || !overrides.bus) ? await connectRedis(config.redisUrl) : null;
   const limiter =
     overrides.limiter ??
     (redis ? new RedisLimiter(redis, logger, { onRedisError: config.limiter.onRedisError }) : new MemoryLimiter(clock));
   const format = new KeyFormat(config.environments);
-  const cache = new KeyCache(config.cache, (key) => planForKey(config, key));
+  const cache = new KeyCache(config.cache, (key) => planForKey(config, key), new Set(served));
   // Invalidations go out over Redis pub/sub and, on PostgreSQL, over LISTEN/NOTIFY too: a revocation reaches every
   // instance while either one works.
   const buses = [
@@ -87,8 +104,10 @@ export async function createKeyward(config: KeywardConfig, overrides: KeywardOve
   // Abuse throttles count in Redis when there is one, so that every instance shares them.
   const throttles = new Throttles(redis ? new RedisCounters(redis, logger) : new MemoryCounters(), config.throttles, logger);
   const accounts = new AccountService(store, config, clock, throttles);
-  const verifier = new Verifier({ config, format, store, cache, limiter, usage: recorder, clock, logger, throttles });
-  const keys = new KeyService({ config, format, store, cache, bus, audit, clock });
+  // Keys of retired environments still reach storage, so that they are refused with the reason, not as unknown.
+  const lookupFormat = new KeyFormat([...config.environments, ...retired.map((r) => ({ name: r.environment, prefix: r.prefix }))]);
+  const verifier = new Verifier({ config, format: lookupFormat, store, cache, limiter, usage: recorder, clock, logger, throttles });
+  const keys = new KeyService({ config, format, store, cache, bus, audit, clock, retired: retired.map((r) => r.environment) });
   const members = new MemberService(store, cache, bus, audit, clock);
   const auth = new RequestAuth(accounts, verifier, config);
   const signIn = new GrantService(store, keys, config, clock, throttles);
@@ -109,6 +128,7 @@ export async function createKeyward(config: KeywardConfig, overrides: KeywardOve
     ctx,
     store,
     recorder,
+    retired: retired.length > 0 ? retirementReport(retired, true) : null,
     close() {
       closing ??= (async () => {
         clearInterval(pruner);

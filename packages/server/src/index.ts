@@ -1,5 +1,5 @@
 export { RedisBus } from './cache/redis-bus.js';
-export { createKeyward, type Keyward, type KeywardOverrides, openStore } from './compose.js';
+export { createKeyward, type Keyward, type KeywardOverrides } from './compose.js';
 export type { EnvironmentConfig, KeywardConfig, Plan } from './config/config.js';
 export { DEFAULT_ENVIRONMENTS, DEFAULT_PLANS } from './config/config.js';
 export { ConfigError, defineConfig, loadConfig, type RuntimeSettings, type ServeOptions } from './config/load-config.js';
@@ -12,6 +12,7 @@ export { connectRedis } from './limits/redis-client.js';
 export { createLogger } from './logger.js';
 export { startServer } from './serve.js';
 export { KyselyStore } from './storage/kysely-store.js';
+export { openStore } from './storage/open-store.js';
 export { postgresStore } from './storage/postgres-store.js';
 export { sqliteStore } from './storage/sqlite-store.js';
 export type { Store } from './storage/store.js';

@@ -35,6 +35,7 @@ export async function startServer(options: ServeOptions, out: (line: string) => 
   const keyward = await createKeyward(config);
   await keyward.app.listen({ port: config.port, host: config.host });
   out(startupLine(config));
+  if (keyward.retired) out(keyward.retired);
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;

@@ -5,7 +5,7 @@ import type { KeyForVerify } from '../storage/store.js';
 /**
  * A key as the hot path needs it: the stored record plus what can be worked out once per look-up instead of once
  * per request — its compiled IP allowlist, its effective scope (null when its creator left), the instant it stops
- * working (the earlier of revocation and expiry), and its plan.
+ * working (the earlier of revocation and expiry; already past for a key of a retired environment), and its plan.
  */
 export interface CachedKey {
   key: KeyForVerify;
@@ -42,6 +42,8 @@ export class KeyCache {
   constructor(
     private readonly options: { maxEntries: number; ttlMs: number },
     private readonly planFor: (key: KeyForVerify) => Plan,
+    /** The environments served; a key of any other is retired (its deadline passed, so policy says why). */
+    private readonly served?: ReadonlySet<string>,
   ) {}
 
   /** The entry (null: known not to exist), or undefined when there is none or it expired. */
@@ -95,7 +97,10 @@ export class KeyCache {
       key,
       allowlist: key.ipAllowlist.length > 0 ? new IpAllowlist(key.ipAllowlist) : null,
       scope: key.creatorRole === null ? null : effectiveScope(key.scope, key.creatorRole),
-      deadline: Math.min(key.revokedAt ?? Number.POSITIVE_INFINITY, key.expiresAt ?? Number.POSITIVE_INFINITY),
+      deadline:
+        this.served && !this.served.has(key.environment)
+          ? Number.NEGATIVE_INFINITY
+          : Math.min(key.revokedAt ?? Number.POSITIVE_INFINITY, key.expiresAt ?? Number.POSITIVE_INFINITY),
       plan: this.planFor(key),
     };
   }

@@ -1,10 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { RedisBus } from '../cache/redis-bus.js';
-import { openStore } from '../compose.js';
 import { loadConfig } from '../config/load-config.js';
 import { connectRedis } from '../limits/redis-client.js';
 import { createLogger } from '../logger.js';
+import { openStore } from '../storage/open-store.js';
 
 /**
  * `keyward-server admin …`: operator commands that work on the server's own storage (same `--data-dir`, `--config` and
@@ -19,6 +19,8 @@ export function adminCommands(program: Command, out: (line: string) => void): vo
     const config = loadConfig({ dataDir: o.dataDir, ...(o.config ? { config: o.config } : {}) });
     const store = openStore(config);
     await store.migrate();
+    // Keys of environments the config no longer has are retired: not counted, here as in the server.
+    store.serveEnvironments(config.environments.map((e) => e.name));
     return { config, store };
   };
 

@@ -71,9 +71,19 @@ export function buildServerProgram(
     .option('--port <port>', 'port to listen on', port, 8787)
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--data-dir <dir>', 'data folder (SQLite file, server secret)', './.keyward')
-    .option('--config <file>', 'JSON config file (or KEYWARD_CONFIG)')
-    .action(async (o: { port: number; host: string; dataDir: string; config?: string }) => {
-      await startServer({ port: o.port, host: o.host, dataDir: o.dataDir, ...(o.config ? { config: o.config } : {}) }, out);
+    .option('--config <file>', 'JSON config file (or KEYWARD_CONFIG; default ./keyward.config.json when present)')
+    .option('--allow-retire', 'start even though active keys belong to environments no longer configured (they are retired)')
+    .action(async (o: { port: number; host: string; dataDir: string; config?: string; allowRetire?: boolean }) => {
+      await startServer(
+        {
+          port: o.port,
+          host: o.host,
+          dataDir: o.dataDir,
+          ...(o.config ? { config: o.config } : {}),
+          ...(o.allowRetire ? { allowRetire: true } : {}),
+        },
+        out,
+      );
     });
 
   const keys = program.command('keys').description('manage keys on a running server (admin key in KEYWARD_API_KEY)');

@@ -22,6 +22,11 @@ export interface KeywardConfig {
   databaseUrl: string | null;
   redisUrl: string | null;
   secret: string;
+  /**
+   * Whether the server may start while active keys belong to environments it no longer has (`--allow-retire` or
+   * `allow_retired_environments`): such keys are then retired, refused at verify and not counted.
+   */
+  allowRetiredEnvironments: boolean;
   /** The config file read (absolute path), or null when the defaults apply. */
   configFile: string | null;
   environments: EnvironmentConfig[];

@@ -13,6 +13,8 @@ export interface ServeOptions {
   host?: string;
   dataDir?: string;
   config?: string;
+  /** `--allow-retire`: start even though active keys belong to environments no longer configured. */
+  allowRetire?: boolean;
 }
 
 export class ConfigError extends Error {
@@ -39,6 +41,7 @@ export function loadConfig(options: ServeOptions = {}, env: NodeJS.ProcessEnv = 
     redisUrl: env.KEYWARD_REDIS_URL || null,
     secret: env.KEYWARD_SECRET || readOrCreateSecret(dataDir),
     configFile: configPath ? resolve(configPath) : null,
+    allowRetire: options.allowRetire ?? false,
   });
 }
 
@@ -108,6 +111,7 @@ export interface RuntimeSettings {
   secret: string;
   /** The config file read, absolute; null when none. */
   configFile?: string | null;
+  allowRetire?: boolean;
 }
 
 /** Validates a config file's contents and completes it with defaults. Pure: tests build configs with it. */
@@ -139,6 +143,7 @@ export function defineConfig(input: unknown, runtime: RuntimeSettings): KeywardC
   return Object.freeze({
     ...runtime,
     configFile: runtime.configFile ?? null,
+    allowRetiredEnvironments: (runtime.allowRetire ?? false) || (file.allow_retired_environments ?? false),
     publicUrl,
     environments,
     plans,

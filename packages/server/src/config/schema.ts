@@ -103,6 +103,7 @@ export const configFileSchema = z
       })
       .strict()
       .optional(),
+    allow_retired_environments: z.boolean().optional(),
     session_ttl_hours: z.number().positive().optional(),
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
   })

@@ -1,8 +1,8 @@
 import { KeywardError } from '@keyward/core';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodType, z } from 'zod';
+import { isStorageUnavailable, storageUnavailable } from '../outage.js';
 import { OAuthError } from '../signin/grant-service.js';
-import { isStorageUnavailable, storageUnavailable } from '../storage/unavailable.js';
 import { html, sendPage } from './html.js';
 
 /** Validates with a zod schema; a failure becomes a 400 whose message names the field. */

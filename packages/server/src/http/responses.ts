@@ -31,7 +31,7 @@ export const apiKey = z
     prefix: z.string(),
     last4: z.string(),
     display: z.string(),
-    status: z.enum(['active', 'revoked', 'expired']),
+    status: z.enum(['active', 'revoked', 'expired', 'retired']),
     organization_id: z.string(),
     created_by: z.string(),
     created_at: time,

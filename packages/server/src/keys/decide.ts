@@ -32,6 +32,13 @@ export function decidePolicy(
   if (key.expiresAt !== null && key.expiresAt <= now) {
     return { ok: false, code: 'EXPIRED', message: `This API key expired at ${iso(key.expiresAt)}.` };
   }
+  if (!environments.some((e) => e.name === key.environment)) {
+    return {
+      ok: false,
+      code: 'WRONG_ENVIRONMENT',
+      message: `This API key belongs to the ${key.environment} environment (${key.prefix}…), which this server no longer serves: the environment was retired. Use a key of ${environments.map((e) => e.name).join(' or ')}.`,
+    };
+  }
   if (environment && environment !== key.environment) {
     const home = environments.find((e) => e.name === key.environment);
     const where = home?.baseUrl ? ` Use it against ${home.baseUrl}.` : '';

@@ -31,6 +31,8 @@ export class KeyService {
       bus: InvalidationBus;
       audit: AuditLog;
       clock: Clock;
+      /** Environments no longer configured that still have keys: listed (as retired), never issued. */
+      retired?: readonly string[];
     },
   ) {}
 
@@ -82,10 +84,15 @@ export class KeyService {
     });
   }
 
+  /** Environments no longer configured that still have keys (found at start-up). */
+  get retiredEnvironments(): readonly string[] {
+    return this.deps.retired ?? [];
+  }
+
   /** A page of the organization's keys, newest first. */
   async list(actor: Actor, filter: { environment?: string }, page: PageRequest): Promise<Page<ApiKey>> {
     authorize(actor, 'key.list');
-    const names = this.deps.config.environments.map((e) => e.name);
+    const names = [...this.deps.config.environments.map((e) => e.name), ...(this.deps.retired ?? [])];
     if (filter.environment !== undefined && !names.includes(filter.environment)) {
       throw new KeywardError('invalid_request', `environment: no environment "${filter.environment}"; this server has ${names.join(', ')}`);
     }
@@ -217,9 +224,16 @@ export class KeyService {
   }
 }
 
-export function presentKey(key: ApiKey, now: number) {
-  const status: 'active' | 'revoked' | 'expired' =
-    key.revokedAt !== null && key.revokedAt <= now ? 'revoked' : key.expiresAt !== null && key.expiresAt <= now ? 'expired' : 'active';
+/** A key as the API shows it; `retired` when it would be active but its environment is no longer served. */
+export function presentKey(key: ApiKey, now: number, served: readonly { name: string }[]) {
+  const status: 'active' | 'revoked' | 'expired' | 'retired' =
+    key.revokedAt !== null && key.revokedAt <= now
+      ? 'revoked'
+      : key.expiresAt !== null && key.expiresAt <= now
+        ? 'expired'
+        : served.some((e) => e.name === key.environment)
+          ? 'active'
+          : 'retired';
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   return {
     id: key.id,

@@ -186,10 +186,33 @@ export class KyselyStore implements Store {
   /** The transaction the current async call chain runs in, if any: every query below joins it. */
   readonly #tx = new AsyncLocalStorage<Kysely<Database>>();
 
+  #served: readonly string[] | null = null;
+
   constructor(
     readonly root: Kysely<Database>,
     readonly dialect: 'sqlite' | 'postgres',
   ) {}
+
+  serveEnvironments(names: readonly string[]): void {
+    this.#served = [...names];
+  }
+
+  /** Active, and in a served environment: what counts towards a plan. */
+  #counted(eb: ExpressionBuilder<Database, 'api_keys'>, now: number): Expression<SqlBool> {
+    const served = this.#served;
+    return served ? eb.and([isActive(eb, now), eb('api_keys.environment', 'in', served)]) : isActive(eb, now);
+  }
+
+  async retiredKeys(served: readonly string[], now: number) {
+    const rows = await this.db
+      .selectFrom('api_keys')
+      .select((eb) => ['environment', 'prefix', eb.fn.countAll<number>().as('n')])
+      .where((eb) => eb.and([isActive(eb, now), eb('environment', 'not in', served.length > 0 ? served : [''])]))
+      .groupBy(['environment', 'prefix'])
+      .orderBy('environment')
+      .execute();
+    return rows.map((r) => ({ environment: r.environment, prefix: r.prefix, count: num(r.n) }));
+  }
 
   /** The connection to query with: the ambient transaction's, else the pool. */
   get db(): Kysely<Database> {
@@ -276,7 +299,7 @@ export class KyselyStore implements Store {
           .selectFrom('api_keys')
           .select((e) => e.fn.countAll<number>().as('n'))
           .whereRef('api_keys.org_id', '=', 'o.id')
-          .where((e) => isActive(e, now))
+          .where((e) => this.#counted(e, now))
           .as('active_keys'),
       ])
       .orderBy('o.created_at')
@@ -421,7 +444,7 @@ export class KyselyStore implements Store {
       .selectFrom('api_keys')
       .select((eb) => eb.fn.countAll<number>().as('n'))
       .where('api_keys.org_id', '=', orgId)
-      .where((eb) => isActive(eb, now));
+      .where((eb) => this.#counted(eb, now));
   }
 
   async countActiveKeys(orgId: string, now: number) {

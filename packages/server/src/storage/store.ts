@@ -94,8 +94,16 @@ export interface Store {
 
   insertKey(key: ApiKey): Promise<void>;
   /**
-   * Active keys of an organization: neither revoked nor expired at `now`. A key in its rotation grace is active.
-   * The one definition of "active key": the plan's limit, the overview and `keyward admin orgs` all use it.
+   * The environments this server serves. Keys of any other environment are retired: not counted as active. Until
+   * this is called every environment counts (a store used without a config, as in the storage contract).
+   */
+  serveEnvironments(names: readonly string[]): void;
+  /** Keys that still work by time but belong to an environment not in `served`: per environment and prefix. */
+  retiredKeys(served: readonly string[], now: number): Promise<{ environment: string; prefix: string; count: number }[]>;
+  /**
+   * Active keys of an organization: neither revoked nor expired at `now`, in a served environment. A key in its
+   * rotation grace is active. The one definition of "active key": the plan's limit, the overview and
+   * `keyward-server admin orgs` all use it.
    */
   countActiveKeys(orgId: string, now: number): Promise<number>;
   /** An organization at a glance, in one query: its active keys, and the requests its keys were allowed since `fromDay`. */

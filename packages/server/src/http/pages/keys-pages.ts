@@ -33,8 +33,8 @@ function createBodyOf(form: Form): Record<string, unknown> {
 
 const CURRENT = '/dashboard/keys';
 
-function statusBadge(key: ApiKey, now: number): SafeHtml {
-  const s = presentKey(key, now).status;
+function statusBadge(key: ApiKey, now: number, served: readonly { name: string }[]): SafeHtml {
+  const s = presentKey(key, now, served).status;
   const grace = s === 'active' && key.rotatedTo !== null && key.expiresAt !== null;
   return html`<span class="badge ${s}">${grace ? 'active (rotating)' : s}</span>`;
 }
@@ -74,7 +74,7 @@ function keyRows(ctx: AppContext, page: SignedIn, keys: ApiKey[], now: number): 
   if (keys.length === 0) return html`<p class="muted">No keys in this environment yet.</p>`;
   return html`<table><thead><tr><th scope="col">Name</th><th scope="col">Key</th><th scope="col">Scope</th><th scope="col">Env</th><th scope="col">Created</th><th scope="col">Last used</th><th scope="col">Expires</th><th scope="col">Status</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead><tbody>
 ${keys.map((k) => {
-  const active = presentKey(k, now).status === 'active';
+  const active = presentKey(k, now, ctx.config.environments).status === 'active';
   const actions =
     active && ctx.keys.mayManage(page.actor, k)
       ? html`<div class="row-actions"><form method="post" action="/dashboard/keys/${k.id}/rotate" class="row-actions">${csrfField(page)}<label class="sr-only" for="g-${k.id}">Grace period for ${k.name}</label><select id="g-${k.id}" name="grace_period_seconds" class="compact">
@@ -83,7 +83,7 @@ ${keys.map((k) => {
 <form method="post" action="/dashboard/keys/${k.id}/revoke" data-confirm="Revoke ${k.name}? Requests with it will fail at once. This cannot be undone.">${csrfField(page)}<button type="submit" class="danger small">Revoke</button></form></div>`
       : '';
   return html`<tr><td><a href="/dashboard/keys/${k.id}">${k.name}</a></td><td class="mono">${k.prefix}…${k.last4}</td><td>${k.scope}</td><td>${k.environment}</td>
-<td>${day(k.createdAt)}</td><td>${day(k.lastUsedAt, 'never')}</td><td>${day(k.expiresAt, 'never')}</td><td>${statusBadge(k, now)}</td><td>${actions}</td></tr>`;
+<td>${day(k.createdAt)}</td><td>${day(k.lastUsedAt, 'never')}</td><td>${day(k.expiresAt, 'never')}</td><td>${statusBadge(k, now, ctx.config.environments)}</td><td>${actions}</td></tr>`;
 })}</tbody></table>`;
 }
 
@@ -97,7 +97,9 @@ ${note ?? ''}<p class="hint">Use it as <code>Authorization: Bearer ${key.prefix}
 
 export function keysPages(app: FastifyInstance, ctx: AppContext): void {
   const environmentOf = (wanted: string | undefined) =>
-    ctx.config.environments.some((e) => e.name === wanted) ? (wanted as string) : (ctx.config.environments[0]?.name ?? 'test');
+    ctx.config.environments.some((e) => e.name === wanted) || ctx.keys.retiredEnvironments.includes(wanted ?? '')
+      ? (wanted as string)
+      : (ctx.config.environments[0]?.name ?? 'test');
 
   async function listPage(
     reply: FastifyReply,
@@ -108,13 +110,20 @@ export function keysPages(app: FastifyInstance, ctx: AppContext): void {
     const from = extra?.from ?? pageFrom({});
     const { items: keys, next } = await ctx.keys.list(page.actor, { environment }, from);
     const now = ctx.clock.now();
-    const tabs = html`<nav class="tabs" aria-label="Environment">${ctx.config.environments.map(
-      (e) => html`<a href="/dashboard/keys?environment=${e.name}"${e.name === environment ? html` aria-current="page"` : ''}>${e.name}</a>`,
+    const retired = ctx.keys.retiredEnvironments;
+    const isRetired = retired.includes(environment);
+    const tabs = html`<nav class="tabs" aria-label="Environment">${[...ctx.config.environments.map((e) => e.name), ...retired].map(
+      (name) =>
+        html`<a href="/dashboard/keys?environment=${name}"${name === environment ? html` aria-current="page"` : ''}>${name}${retired.includes(name) ? ' (retired)' : ''}</a>`,
     )}</nav>`;
+    const notice =
+      retired.length > 0
+        ? html`<div class="notice" role="status"><strong>Retired environment${retired.length > 1 ? 's' : ''}: ${retired.join(', ')}.</strong> This server no longer serves ${retired.length > 1 ? 'them' : 'it'}, so ${retired.length > 1 ? 'their' : 'its'} keys are refused (with a message that says so) and not counted towards your plan. Create keys in ${ctx.config.environments.map((e) => e.name).join(' or ')} instead.</div>`
+        : '';
     const body = html`<h1>API keys</h1><p class="lead">Keys authenticate requests as <code>Authorization: Bearer &lt;key&gt;</code>. Each belongs to one environment.</p>
-${extra?.top ?? ''}${tabs}
-<section class="card" aria-labelledby="list-h"><h2 id="list-h">${environment} keys</h2>${keyRows(ctx, page, keys, now)}${pager('/dashboard/keys', { environment }, next, Boolean(from.after))}</section>
-${createForm(ctx, page, environment, extra?.error, extra?.values)}`;
+${extra?.top ?? ''}${notice}${tabs}
+<section class="card" aria-labelledby="list-h"><h2 id="list-h">${environment} keys${isRetired ? ' (retired environment)' : ''}</h2>${keyRows(ctx, page, keys, now)}${pager('/dashboard/keys', { environment }, next, Boolean(from.after))}</section>
+${isRetired ? '' : createForm(ctx, page, environment, extra?.error, extra?.values)}`;
     if (extra?.top) reply.header('cache-control', 'no-store');
     return page.render(reply, { title: 'API keys', current: CURRENT, body, status: extra?.status ?? (extra?.error ? 400 : 200) });
   }

@@ -47,7 +47,7 @@ export function keyRoutes(app: ZodApp, ctx: AppContext): void {
     async (req, reply) => {
       const { key, rawKey } = await ctx.keys.create(actorOf(req), toCreateKeyInput(req.body));
       reply.header('cache-control', 'no-store');
-      return reply.code(201).send({ key: { ...presentKey(key, now()), raw_key: rawKey } });
+      return reply.code(201).send({ key: { ...presentKey(key, now(), ctx.config.environments), raw_key: rawKey } });
     },
   );
 
@@ -64,14 +64,14 @@ export function keyRoutes(app: ZodApp, ctx: AppContext): void {
     async (req) => {
       const { environment } = req.query;
       const page = await ctx.keys.list(actorOf(req), environment ? { environment } : {}, pageRequestOf(req.query));
-      return { keys: page.items.map((k) => presentKey(k, now())), next_cursor: page.next };
+      return { keys: page.items.map((k) => presentKey(k, now(), ctx.config.environments)), next_cursor: page.next };
     },
   );
 
   app.get(
     '/api/developers/keys/:id',
     { config, schema: { ...about(tag, 'One key', 'management'), params: idParams, response: { 200: keyAnswer } } },
-    async (req) => ({ key: presentKey(await ctx.keys.get(actorOf(req), keyId(req.params)), now()) }),
+    async (req) => ({ key: presentKey(await ctx.keys.get(actorOf(req), keyId(req.params)), now(), ctx.config.environments) }),
   );
 
   app.delete(
@@ -86,7 +86,7 @@ export function keyRoutes(app: ZodApp, ctx: AppContext): void {
     },
     async (req) => {
       const key = await ctx.keys.revoke(actorOf(req), keyId(req.params));
-      return { message: 'API key revoked successfully', key: presentKey(key, now()) };
+      return { message: 'API key revoked successfully', key: presentKey(key, now(), ctx.config.environments) };
     },
   );
 
@@ -104,7 +104,10 @@ export function keyRoutes(app: ZodApp, ctx: AppContext): void {
     async (req, reply) => {
       const { key, rawKey, previous } = await ctx.keys.rotate(actorOf(req), keyId(req.params), req.body.grace_period_seconds);
       reply.header('cache-control', 'no-store');
-      return reply.code(201).send({ key: { ...presentKey(key, now()), raw_key: rawKey }, previous: presentKey(previous, now()) });
+      return reply.code(201).send({
+        key: { ...presentKey(key, now(), ctx.config.environments), raw_key: rawKey },
+        previous: presentKey(previous, now(), ctx.config.environments),
+      });
     },
   );
 

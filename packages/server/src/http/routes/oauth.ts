@@ -40,7 +40,7 @@ export function oauthRoutes(app: ZodApp, ctx: AppContext): void {
     access_token: r.rawKey,
     token_type: 'Bearer' as const,
     scope: r.key.scope,
-    key: presentKey(r.key, ctx.clock.now()),
+    key: presentKey(r.key, ctx.clock.now(), ctx.config.environments),
   });
 
   const deviceToken = async (b: z.infer<typeof tokenBody>) => {
