@@ -26,7 +26,8 @@ function createBodyOf(form: Form): Record<string, unknown> {
     ...(form.scope ? { scope: form.scope } : {}),
     ...(form.environment ? { environment: form.environment } : {}),
     ...(form.tier ? { tier: form.tier } : {}),
-    ...(expires ? { expires_at: /^\d{4}-\d{2}-\d{2}$/.test(expires) ? `${expires}T23:59:59Z` : expires } : {}),
+    // A plain date means 00:00 UTC that day, as in the API and the CLI; the form says so.
+    ...(expires ? { expires_at: expires } : {}),
     ...(ips.length > 0 ? { ip_allowlist: ips } : {}),
   };
 }
@@ -56,7 +57,7 @@ ${error ? html`<div class="error" role="alert">${error}</div>` : ''}
       html`<option value="${e.name}"${e.name === (values.environment ?? environment) ? html` selected` : ''}>${e.name} (${e.prefix}…)</option>`,
   )}</select></div>
 <div><label for="tier">Tier</label><select id="tier" name="tier">${plans.map((p) => html`<option value="${p}"${p === page.session.organization.plan ? html` selected` : ''}>${p}</option>`)}</select></div>
-<div><label for="expires">Expires (optional)</label><input id="expires" name="expires_at" type="date" value="${values.expires_at ?? ''}"></div>
+<div><label for="expires">Expires (optional)</label><input id="expires" name="expires_at" type="date" aria-describedby="expires-hint" value="${values.expires_at ?? ''}"><div class="hint" id="expires-hint">The key stops working at 00:00 UTC on that day.</div></div>
 </div>
 <label for="ips">IP allowlist (optional)</label><input id="ips" name="ip_allowlist" placeholder="10.0.0.0/8, 2001:db8::/32" value="${values.ip_allowlist ?? ''}">
 <div class="hint">Comma-separated IPv4/IPv6 addresses or CIDR ranges. Empty: any address.</div>
