@@ -6,6 +6,19 @@ import { connectRedis } from '../limits/redis-client.js';
 import { createLogger } from '../logger.js';
 import { openStore } from '../storage/open-store.js';
 
+/** Rows as aligned columns, two spaces apart, the first row the header: the CLI's tables. */
+export function columns(rows: string[][]): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i] ?? 0))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
 /**
  * `keyward-server admin …`: operator commands that work on the server's own storage (same `--data-dir`, `--config` and
  * environment variables as `keyward-server serve`), for the provider who runs keyward.
@@ -42,18 +55,12 @@ export function adminCommands(program: Command, out: (line: string) => void): vo
     try {
       const orgs = await store.listOrganizations(Date.now());
       if (orgs.length === 0) return out('No organizations yet.');
-      const rows = [
-        ['ID', 'NAME', 'PLAN', 'MEMBERS', 'ACTIVE KEYS'],
-        ...orgs.map((g) => [g.id, g.name, g.plan, String(g.members), String(g.activeKeys)]),
-      ];
-      const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
-      for (const r of rows)
-        out(
-          r
-            .map((c, i) => c.padEnd(widths[i] ?? 0))
-            .join('  ')
-            .trimEnd(),
-        );
+      out(
+        columns([
+          ['ID', 'NAME', 'PLAN', 'MEMBERS', 'ACTIVE KEYS'],
+          ...orgs.map((g) => [g.id, g.name, g.plan, String(g.members), String(g.activeKeys)]),
+        ]),
+      );
     } finally {
       await store.close();
     }

@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { startServer } from '../serve.js';
-import { adminCommands } from './admin-commands.js';
+import { adminCommands, columns } from './admin-commands.js';
 import { ManagementClient } from './management-client.js';
 
 interface KeyJson {
@@ -22,13 +22,13 @@ const port = (v: string) => {
   return n;
 };
 
-/** The server and admin key for `keyward keys`: flags first, then KEYWARD_SERVER / KEYWARD_API_KEY. Never a key as an argument. */
 const positiveInt = (v: string) => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1 || n > 200) throw new InvalidArgumentError('a whole number from 1 to 200');
   return n;
 };
 
+/** The server and admin key for `keyward keys`: flags first, then KEYWARD_SERVER / KEYWARD_API_KEY. Never a key as an argument. */
 function management(options: { server?: string }, env: NodeJS.ProcessEnv): ManagementClient {
   const server = options.server ?? env.KEYWARD_SERVER ?? 'http://127.0.0.1:8787';
   const key = env.KEYWARD_API_KEY;
@@ -41,19 +41,19 @@ function management(options: { server?: string }, env: NodeJS.ProcessEnv): Manag
 }
 
 function table(keys: KeyJson[]): string {
-  const rows = [['ID', 'NAME', 'KEY', 'ENV', 'SCOPE', 'STATUS', 'CREATED', 'LAST USED']];
-  for (const k of keys) {
-    rows.push([k.id, k.name, k.display, k.environment, k.scope, k.status, k.created_at.slice(0, 10), k.last_used_at?.slice(0, 19) ?? '-']);
-  }
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
-  return rows
-    .map((r) =>
-      r
-        .map((c, i) => c.padEnd(widths[i] ?? 0))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
+  return columns([
+    ['ID', 'NAME', 'KEY', 'ENV', 'SCOPE', 'STATUS', 'CREATED', 'LAST USED'],
+    ...keys.map((k) => [
+      k.id,
+      k.name,
+      k.display,
+      k.environment,
+      k.scope,
+      k.status,
+      k.created_at.slice(0, 10),
+      k.last_used_at?.slice(0, 19) ?? '-',
+    ]),
+  ]);
 }
 
 /** The server's commands: run it, manage keys on a running one, operate on its storage. */

@@ -140,10 +140,11 @@ export function defineConfig(input: unknown, runtime: RuntimeSettings): KeywardC
   );
   const displayHost = runtime.host.includes(':') ? `[${runtime.host}]` : runtime.host;
   const publicUrl = (file.public_url ?? `http://${displayHost}:${runtime.port}`).replace(/\/+$/, '');
+  const { configFile, allowRetire, ...settings } = runtime;
   return Object.freeze({
-    ...runtime,
-    configFile: runtime.configFile ?? null,
-    allowRetiredEnvironments: (runtime.allowRetire ?? false) || (file.allow_retired_environments ?? false),
+    ...settings,
+    configFile: configFile ?? null,
+    allowRetiredEnvironments: (allowRetire ?? false) || (file.allow_retired_environments ?? false),
     publicUrl,
     environments,
     plans,

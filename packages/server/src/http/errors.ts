@@ -76,14 +76,14 @@ function logOutage(request: FastifyRequest, error: Error): void {
 export function envelopeHandler(error: FastifyError | KeywardError, request: FastifyRequest, reply: FastifyReply) {
   const e = asKeywardError(error, request);
   if (e.status === 401 && !e.headers['www-authenticate']) reply.header('www-authenticate', 'Bearer realm="keyward"');
-  for (const [name, value] of Object.entries(e.headers)) reply.header(name, value);
+  reply.headers(e.headers);
   return reply.code(e.status).send(e.toBody(String(request.id)));
 }
 
 /** The dashboard's error handler: a page in the product's look. */
 export function pageHandler(error: FastifyError | KeywardError, request: FastifyRequest, reply: FastifyReply) {
   const e = asKeywardError(error, request);
-  for (const [name, value] of Object.entries(e.headers)) reply.header(name, value);
+  reply.headers(e.headers);
   return sendPage(reply, {
     title: e.status === 404 ? 'Not found' : 'Not done',
     status: e.status,
@@ -96,7 +96,7 @@ export function oauthHandler(error: FastifyError | KeywardError | OAuthError, re
   reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
   if (error instanceof OAuthError) return reply.code(error.status).send({ error: error.error, error_description: error.description });
   const e = asKeywardError(error, request);
-  for (const [name, value] of Object.entries(e.headers)) reply.header(name, value);
+  reply.headers(e.headers);
   if (e.status >= 500) return reply.code(e.status).send({ error: 'server_error', error_description: e.message });
   // RFC 6749 has no code for "too many"; `slow_down` is RFC 8628's word for it, with the wait in Retry-After.
   if (e.status === 429) return reply.code(429).send({ error: 'slow_down', error_description: e.message });

@@ -1,4 +1,5 @@
 import { type KeyVerifier, KeywardError, VerifierUnavailableError, type VerifyOutcome } from '@keyward/core';
+import { isStorageUnavailable, storageUnavailable } from '../outage.js';
 import type { Verifier, VerifyResult } from './verifier.js';
 
 /**
@@ -21,9 +22,13 @@ export function inProcessVerifier(keyward: { ctx: { verifier: Verifier } }): Key
   };
 }
 
-/** A limiter that fails closed while Redis is down: the guard answers 503, as for an unreachable remote keyward. */
+/**
+ * A limiter that fails closed while Redis is down, or storage that cannot be reached for a key not in the cache:
+ * the guard answers 503, as for an unreachable remote keyward. (Over HTTP the error handler makes the same 503.)
+ */
 function unavailable(error: unknown): never {
   if (error instanceof KeywardError && error.code === 'service_unavailable') throw new VerifierUnavailableError(error.message);
+  if (isStorageUnavailable(error)) throw new VerifierUnavailableError(storageUnavailable().message);
   throw error;
 }
 

@@ -17,7 +17,6 @@ import type { CachedKey, KeyCache } from '../cache/key-cache.js';
 import type { KeywardConfig } from '../config/config.js';
 import type { Clock } from '../ids.js';
 import type { Limiter, LimitResult } from '../limits/limiter.js';
-import { isStorageUnavailable, storageUnavailable } from '../outage.js';
 import type { KeyForVerify, Store } from '../storage/store.js';
 import type { Throttles } from '../throttle/throttles.js';
 import type { UsageRecorder } from '../usage/usage-recorder.js';
@@ -98,14 +97,7 @@ export class Verifier {
   async #verifyMiss(input: VerifyInput, cacheKey: string): Promise<VerifyResult> {
     const { format, store, cache, config } = this.deps;
     if (!format.parse(input.key).ok) return this.#unknown(input, this.deps.clock.now());
-    let found: KeyForVerify | undefined;
-    try {
-      found = await store.findKeyForVerify(hashKey(config.secret, input.key));
-    } catch (error) {
-      // Keys already in the cache keep verifying while storage is away; this one cannot be looked up: 503.
-      if (isStorageUnavailable(error)) throw storageUnavailable();
-      throw error;
-    }
+    const found = await store.findKeyForVerify(hashKey(config.secret, input.key));
     const now = this.deps.clock.now();
     return this.#decide(cache.set(cacheKey, found, now), input, now);
   }
@@ -191,9 +183,7 @@ export class Verifier {
 
   /** Allowed requests this month by every key of a lineage: what storage holds plus what is still queued. */
   monthUsage(lineageId: string, now: number): Promise<number> {
-    return lineageMonthUsage(this.deps.store, this.deps.usage, lineageId, now).catch((error) => {
-      throw isStorageUnavailable(error) ? storageUnavailable() : error;
-    });
+    return lineageMonthUsage(this.deps.store, this.deps.usage, lineageId, now);
   }
 
   #record(key: KeyForVerify, input: VerifyInput, at: number, allowed: boolean, deniedCode?: VerifyCode) {

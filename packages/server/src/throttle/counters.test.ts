@@ -9,15 +9,17 @@ const silent = pino({ level: 'silent' });
 const BUDGET = { limit: 3, periodMs: 60_000 };
 const T0 = 1_800_000_000_000;
 
-function counterContract(name: string, open: () => Promise<ThrottleCounters>, enabled = true) {
+/** `open` gives the counters and how to let go of what they hold (a Redis connection). */
+function counterContract(name: string, open: () => Promise<{ counters: ThrottleCounters; close(): void }>, enabled = true) {
   describe.skipIf(!enabled)(`throttle counters: ${name}`, () => {
     let counters: ThrottleCounters;
+    let close = () => {};
     let n = 0;
     const bucket = () => `test|${Date.now().toString(36)}|${++n}`;
     beforeAll(async () => {
-      counters = await open();
+      ({ counters, close } = await open());
     });
-    afterAll(() => counters.close());
+    afterAll(() => close());
 
     it('charges up to the budget, then answers the wait without charging; a look does not charge', async () => {
       const b = bucket();
@@ -42,8 +44,15 @@ function counterContract(name: string, open: () => Promise<ThrottleCounters>, en
   });
 }
 
-counterContract('in process', async () => new MemoryCounters());
-counterContract('Redis', async () => new RedisCounters(await connectRedis(url ?? ''), silent, `kwtest:${Date.now()}:`), Boolean(url));
+counterContract('in process', async () => ({ counters: new MemoryCounters(), close: () => {} }));
+counterContract(
+  'Redis',
+  async () => {
+    const redis = await connectRedis(url ?? '');
+    return { counters: new RedisCounters(redis, silent, `kwtest:${Date.now()}:`), close: () => redis.disconnect() };
+  },
+  Boolean(url),
+);
 
 describe.skipIf(!url)('Redis throttle counters while Redis is away', () => {
   it('fall back to counting in this process instead of letting everything through or refusing everyone', async () => {

@@ -16,7 +16,6 @@ export interface Budget {
 export interface ThrottleCounters {
   charge(bucket: string, budget: Budget, now: number): number | Promise<number>;
   wait(bucket: string, budget: Budget, now: number): number | Promise<number>;
-  close(): Promise<void>;
 }
 
 /** Counters in this process: one GCRA time per bucket, swept once the map grows large. */
@@ -34,8 +33,6 @@ export class MemoryCounters implements ThrottleCounters {
   wait(bucket: string, budget: Budget, now: number): number {
     return evaluateGcra({ tat: this.#tat.get(bucket) ?? 0, now, ...budget }).retryAfterMs;
   }
-
-  async close(): Promise<void> {}
 }
 
 /** Charges one event when the budget allows; returns the GCRA time before it, decided again in TypeScript. */
@@ -110,6 +107,4 @@ export class RedisCounters implements ThrottleCounters {
     this.#down = false;
     this.logger.warn('Redis reachable again: abuse throttles are shared by every instance');
   }
-
-  async close(): Promise<void> {}
 }

@@ -118,13 +118,9 @@ export class Throttles {
 
   #signInBuckets(email: string, address: string): [string, Budget][] {
     const { signInPerPair: pair, signInPerAddress: perAddress } = this.budgets;
-    return [
-      ...(pair ? ([[`signin|${address}|${email}`, pair]] as [string, Budget][]) : []),
-      ...(perAddress ? ([[`signin|${address}`, perAddress]] as [string, Budget][]) : []),
-    ];
-  }
-
-  close(): Promise<void> {
-    return this.counters.close();
+    const buckets: [string, Budget][] = [];
+    if (pair) buckets.push([`signin|${address}|${email}`, pair]);
+    if (perAddress) buckets.push([`signin|${address}`, perAddress]);
+    return buckets;
   }
 }
