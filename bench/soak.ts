@@ -2,7 +2,8 @@
  * Two instances on PostgreSQL + Redis under a fixed mixed load; RSS and p50/p99 per minute.
  * Run: npm run soak -- --minutes 10 [--rate 400] [--report-seconds 60]
  * Uses KEYWARD_SOAK_DATABASE_URL / KEYWARD_SOAK_REDIS_URL, else the local servers (postgres://postgres@127.0.0.1:5432/postgres,
- * redis://127.0.0.1:6379). Exits 1 when a request failed or RSS grew 10 % or more after the first minute.
+ * redis://127.0.0.1:6379). Exits 1 when a request failed, RSS grew 10 % or more after the first minute, or p99 was not
+ * steady (an interval after the first at twice the median interval's p99 or more).
  */
 import { parseArgs } from 'node:util';
 import { soak } from '../test-support/soak.js';
@@ -21,4 +22,4 @@ const result = await soak({
   databaseUrl: process.env.KEYWARD_SOAK_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
   redisUrl: process.env.KEYWARD_SOAK_REDIS_URL ?? 'redis://127.0.0.1:6379',
 });
-process.exit(result.errors > 0 || result.rssGrowth >= 0.1 ? 1 : 0);
+process.exit(result.errors > 0 || result.rssGrowth >= 0.1 || result.p99Spread >= 2 ? 1 : 0);

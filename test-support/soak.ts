@@ -22,6 +22,8 @@ export interface SoakInterval {
   errors: number;
   p50: number;
   p99: number;
+  /** p99 per kind of request (whoami, verify, list keys, create+revoke), to tell which one moves. */
+  p99ByKind: Record<string, number>;
   rssMb: number[];
 }
 
@@ -103,7 +105,7 @@ export async function soak(o: SoakOptions): Promise<SoakResult> {
           body: JSON.stringify(body),
         });
         await res.arrayBuffer();
-        return { status: res.status, ok: [200], what: 'verify' };
+        return { status: res.status, ok: [200], what: unknown ? 'verify unknown' : 'verify' };
       }
       if (r < 0.97) {
         const res = await fetch(`${base}/api/developers/keys?limit=20`, { headers: { cookie: owner.cookie } });
@@ -112,15 +114,17 @@ export async function soak(o: SoakOptions): Promise<SoakResult> {
       }
       const agent = Object.assign(new HttpAgent(base), { cookie: owner.cookie });
       const made = await agent.req('POST', '/api/developers/keys', { name: 'churn' });
-      if (made.status !== 201) return { status: made.status, ok: [201], what: 'create key' };
+      if (made.status !== 201) return { status: made.status, ok: [201], what: 'create+revoke' };
       const gone = await agent.req('DELETE', `/api/developers/keys/${made.body.key.id}`);
-      return { status: gone.status, ok: [200], what: 'revoke key' };
+      return { status: gone.status, ok: [200], what: 'create+revoke' };
     };
 
     const concurrency = 32;
     const spacing = (concurrency * 1000) / o.rate;
     const end = Date.now() + o.minutes * 60_000;
+    const kinds = ['whoami', 'verify', 'verify unknown', 'list keys', 'create+revoke'];
     let window: number[] = [];
+    let byKind = new Map<string, number[]>();
     let windowErrors = 0;
     let errors = 0;
     const errorSamples: string[] = [];
@@ -132,13 +136,19 @@ export async function soak(o: SoakOptions): Promise<SoakResult> {
         next += spacing;
         const t = performance.now();
         let failed = '';
+        let what = 'network';
         try {
           const r = await step();
+          what = r.what;
           if (!r.ok.includes(r.status)) failed = `${r.what} answered ${r.status}`;
         } catch (error) {
           failed = `network: ${(error as Error).message}`;
         }
-        window.push(performance.now() - t);
+        const took = performance.now() - t;
+        window.push(took);
+        const samples = byKind.get(what) ?? [];
+        samples.push(took);
+        byKind.set(what, samples);
         if (failed) {
           windowErrors++;
           errors++;
@@ -148,7 +158,7 @@ export async function soak(o: SoakOptions): Promise<SoakResult> {
     };
     const started = Date.now();
     out(`soak: 2 instances on PostgreSQL + Redis, ${o.rate} requests/s aimed, ${o.minutes} min, a line every ${o.reportSeconds} s`);
-    out('  second  requests  errors   p50 ms   p99 ms   RSS MB (A, B)');
+    out(`  second  requests  errors   p50 ms   p99 ms   RSS MB (A, B)   p99 ms by kind (${kinds.join(', ')})`);
     const intervals: SoakInterval[] = [];
     const reporter = setInterval(() => {
       const sorted = window.sort((a, b) => a - b);
@@ -158,13 +168,23 @@ export async function soak(o: SoakOptions): Promise<SoakResult> {
         errors: windowErrors,
         p50: quantile(sorted, 0.5),
         p99: quantile(sorted, 0.99),
+        p99ByKind: Object.fromEntries(
+          [...byKind].map(([kind, xs]) => [
+            kind,
+            quantile(
+              xs.sort((a, b) => a - b),
+              0.99,
+            ),
+          ]),
+        ),
         rssMb: servers.map((s) => rssMb(s.proc.pid)),
       };
       window = [];
+      byKind = new Map();
       windowErrors = 0;
       intervals.push(line);
       out(
-        `  ${String(line.second).padStart(6)}  ${String(line.requests).padStart(8)}  ${String(line.errors).padStart(6)}  ${line.p50.toFixed(1).padStart(7)}  ${line.p99.toFixed(1).padStart(7)}   ${line.rssMb.join(', ')}`,
+        `  ${String(line.second).padStart(6)}  ${String(line.requests).padStart(8)}  ${String(line.errors).padStart(6)}  ${line.p50.toFixed(1).padStart(7)}  ${line.p99.toFixed(1).padStart(7)}   ${line.rssMb.join(', ').padEnd(14)}${kinds.map((k) => (line.p99ByKind[k] ?? 0).toFixed(0).padStart(6)).join('')}`,
       );
     }, o.reportSeconds * 1000);
     await Promise.all(Array.from({ length: concurrency }, worker));
@@ -180,7 +200,7 @@ export async function soak(o: SoakOptions): Promise<SoakResult> {
     );
     const p99Spread = later.length > 0 && medianP99 > 0 ? Math.max(...later) / medianP99 : 1;
     out(
-      `soak: ${errors} errors; RSS growth after the first interval ${(100 * rssGrowth).toFixed(1)}% (target < 10%); worst p99 after the first interval ${p99Spread.toFixed(2)}× the median p99`,
+      `soak: ${errors} errors; RSS growth after the first interval ${(100 * rssGrowth).toFixed(1)}% (target < 10%); worst p99 after the first interval ${p99Spread.toFixed(2)}× the median p99 (target < 2×)`,
     );
     for (const e of errorSamples) out(`  error: ${e}`);
     return { intervals, rssGrowth, p99Spread, errors, errorSamples };

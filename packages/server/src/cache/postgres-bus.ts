@@ -16,22 +16,24 @@ export class PostgresBus implements InvalidationBus {
   #handler: ((event: Invalidation) => void) | null = null;
   #closed = false;
   #retry: NodeJS.Timeout | null = null;
+  /** Notifications go out over a small pool of their own: a connection per event would fork a backend each time. */
+  readonly #publisher: pg.Pool;
 
   constructor(
     private readonly url: string,
     private readonly logger: Logger,
     private readonly onGap: () => void = () => {},
-  ) {}
+  ) {
+    this.#publisher = new pg.Pool({ connectionString: url, max: 2, connectionTimeoutMillis: 2000, idleTimeoutMillis: 30_000 });
+    // An idle connection that breaks (PostgreSQL restarted) is dropped by the pool; the next publish opens another.
+    this.#publisher.on('error', () => {});
+  }
 
   async publish(event: Invalidation): Promise<void> {
-    const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: 2000 });
     try {
-      await client.connect();
-      await client.query('SELECT pg_notify($1, $2)', [CHANNEL, JSON.stringify(event)]);
+      await this.#publisher.query('SELECT pg_notify($1, $2)', [CHANNEL, JSON.stringify(event)]);
     } catch (error) {
       this.logger.warn({ err: { message: (error as Error).message } }, 'could not notify a cache invalidation over PostgreSQL');
-    } finally {
-      await client.end().catch(() => {});
     }
   }
 
@@ -79,6 +81,7 @@ export class PostgresBus implements InvalidationBus {
     this.#closed = true;
     if (this.#retry) clearTimeout(this.#retry);
     await this.#listener?.end().catch(() => {});
+    await this.#publisher.end().catch(() => {});
   }
 }
 
