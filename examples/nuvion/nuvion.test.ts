@@ -48,7 +48,8 @@ describe('Nuvion payments API protected by keyward', () => {
   it('requests without a valid key return exactly the documented 401', async () => {
     const r = await request(sandbox, 'GET', '/accounts');
     expect(r.status).toBe(401);
-    expect(r.body).toEqual({ error: { code: 'unauthorized', message: 'No valid API key provided.' } });
+    // Nuvion's exact words; why goes into an extra field of the envelope.
+    expect(r.body).toEqual({ error: { code: 'unauthorized', message: 'No valid API key provided.', reason: 'missing' } });
   });
 
   it('keys inherit their creator’s permissions: a read-only user’s key can only GET, with the documented 403', async () => {
@@ -61,7 +62,15 @@ describe('Nuvion payments API protected by keyward', () => {
     expect((await request(sandbox, 'GET', '/accounts', key)).status).toBe(200);
     const r = await request(sandbox, 'POST', '/accounts', key, {});
     expect(r.status).toBe(403);
-    expect(r.body).toEqual({ error: { code: 'forbidden', message: 'Your API key does not have permission to perform this action.' } });
+    expect(r.body).toEqual({
+      error: {
+        code: 'forbidden',
+        message: 'Your API key does not have permission to perform this action.',
+        reason: 'insufficient_scope',
+        required_scope: 'write',
+        key_scope: 'read',
+      },
+    });
     const adminKey = (await admin.createKey({ name: 'all', environment: 'sandbox', scope: 'admin' })).raw_key;
     expect((await request(sandbox, 'POST', '/accounts', adminKey, {})).status).toBe(201);
   });

@@ -37,6 +37,7 @@ describe('environment retirement', () => {
       const who = await new HttpAgent(second.base).req('GET', '/v1/whoami', undefined, { authorization: `Bearer ${key.raw_key}` });
       expect(who.status).toBe(401);
       expect(who.body.error.message).toMatch(/belongs to the test environment \(kw_test_…\), which this server no longer serves/);
+      expect(who.body.error.reason).toBe('retired_environment');
 
       const again = new HttpAgent(second.base);
       await again.login('retire@example.com');

@@ -4,11 +4,12 @@ export {
   type ErrorBody,
   type ErrorCode,
   type ErrorDetails,
+  explainError,
   isErrorCode,
   KeywardError,
 } from './errors/codes.js';
-export { VERIFY_CODE_ERROR, VERIFY_CODES, type VerifyCode } from './errors/verify-codes.js';
-export { clientAddress, type HttpFailure, parseBearer, rateLimitHeaders, verifyFailure } from './http/request-facts.js';
+export { VERIFY_CODE_ERROR, VERIFY_CODES, VERIFY_REASONS, type VerifyCode, type VerifyReason } from './errors/verify-codes.js';
+export { clientAddress, type HttpFailure, MISSING_KEY, parseBearer, rateLimitHeaders, verifyFailure } from './http/request-facts.js';
 export { explainingFetch } from './http/unreachable.js';
 export { BASE62_ALPHABET, encodeBase62, isBase62, randomBase62 } from './keys/base62.js';
 export { CHECKSUM_LENGTH, checksumOf } from './keys/checksum.js';

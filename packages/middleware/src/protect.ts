@@ -1,7 +1,8 @@
 import {
   clientAddress,
-  DEFAULT_MESSAGES,
+  type HttpFailure,
   IpAllowlist,
+  MISSING_KEY,
   parseBearer,
   rateLimitHeaders,
   type Scope,
@@ -45,7 +46,13 @@ export interface RequestFacts {
 
 export type Decision =
   | { ok: true; key: VerifiedKey | null; headers: Record<string, string> }
-  | { ok: false; status: number; headers: Record<string, string>; body: { error: { code: string; message: string } } };
+  | {
+      ok: false;
+      status: number;
+      headers: Record<string, string>;
+      /** The error envelope: `code` and `message`, and `reason` (plus `required_scope`/`key_scope`) saying why. */
+      body: { error: { code: string; message: string; [detail: string]: string } };
+    };
 
 const ANONYMOUS: Decision = { ok: true, key: null, headers: {} };
 
@@ -75,9 +82,9 @@ export function createGuard(options: ProtectOptions) {
   const proxies = options.trustedProxies?.length ? new IpAllowlist(options.trustedProxies) : null;
   const stats: GuardStats = { allowed: 0, anonymous: 0, open: 0, refused: 0 };
 
-  const refuse = (status: number, code: string, message: string, headers: Record<string, string> = {}): Decision => {
+  const refuse = (f: HttpFailure): Decision => {
     stats.refused++;
-    return { ok: false, status, headers, body: { error: { code, message } } };
+    return { ok: false, status: f.status, headers: f.headers, body: { error: { ...f.details, code: f.code, message: f.message } } };
   };
 
   const conclude = (outcome: VerifyOutcome): Decision => {
@@ -85,13 +92,26 @@ export function createGuard(options: ProtectOptions) {
       stats.allowed++;
       return { ok: true, key: outcome.key, headers: outcome.ratelimit ? rateLimitHeaders(outcome.ratelimit) : {} };
     }
-    const f = verifyFailure(outcome.code, outcome.message, { retryAfterSeconds: outcome.retryAfterSeconds, ratelimit: outcome.ratelimit });
-    return refuse(f.status, f.code, f.message, f.headers);
+    return refuse(
+      verifyFailure(outcome.code, outcome.message, {
+        reason: outcome.reason,
+        requiredScope: outcome.requiredScope,
+        keyScope: outcome.keyScope,
+        retryAfterSeconds: outcome.retryAfterSeconds,
+        ratelimit: outcome.ratelimit,
+      }),
+    );
   };
 
   const unavailable = (error: unknown): Decision => {
     if (!(error instanceof VerifierUnavailableError)) throw error;
-    return refuse(503, 'service_unavailable', 'Keys cannot be verified right now; retry shortly.', { 'retry-after': '1' });
+    return refuse({
+      status: 503,
+      code: 'service_unavailable',
+      message: 'Keys cannot be verified right now; retry shortly.',
+      headers: { 'retry-after': '1' },
+      details: {},
+    });
   };
 
   function decide(facts: RequestFacts, rule: RouteRule = {}): Decision | Promise<Decision> {
@@ -108,10 +128,10 @@ export function createGuard(options: ProtectOptions) {
         options.onAnonymous?.(facts);
         return ANONYMOUS;
       }
-      return refuse(401, 'unauthorized', DEFAULT_MESSAGES.unauthorized, { 'www-authenticate': 'Bearer realm="keyward"' });
+      return refuse(MISSING_KEY);
     }
     // A malformed Authorization header is a bad key, not a missing one: refused even where keys are optional.
-    if (key === null) return refuse(401, 'unauthorized', DEFAULT_MESSAGES.unauthorized, { 'www-authenticate': 'Bearer realm="keyward"' });
+    if (key === null) return refuse({ ...MISSING_KEY, details: { reason: 'malformed' } });
     let outcome: VerifyOutcome | Promise<VerifyOutcome>;
     try {
       outcome = options.verifier.verify({

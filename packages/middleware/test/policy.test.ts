@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { generateKey } from '@keyward/core';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpAgent } from '../../../test-support/http-agent.js';
@@ -59,11 +60,30 @@ describe.each(variants)('the access policy through %s', (_name, start, verifier)
     await liveApi.close();
   });
 
-  it('no key: 401 with Nuvion’s exact body and WWW-Authenticate', async () => {
+  it('no key: 401 with Nuvion’s exact message, reason missing, and WWW-Authenticate', async () => {
     const r = await call(api.base, 'GET', '/things');
     expect(r.status).toBe(401);
-    expect(r.body).toEqual({ error: { code: 'unauthorized', message: 'No valid API key provided.' } });
+    expect(r.body).toEqual({ error: { code: 'unauthorized', message: 'No valid API key provided.', reason: 'missing' } });
     expect(r.headers.get('www-authenticate')).toMatch(/^Bearer/);
+  });
+
+  it('finding: every 401 said the same whether the key was missing, malformed, mistyped or unknown; error.reason tells them apart', async () => {
+    const key = await admin.newKey({ scope: 'read' });
+    const mistyped = key.slice(0, -1) + (key.endsWith('A') ? 'B' : 'A');
+    // Well-formed, checksum right, never issued: only storage can tell, and it says "unknown", nothing more.
+    const unknown = generateKey({ name: 'test', prefix: 'kw_test_' });
+    const reasons: [string | undefined, string][] = [
+      [undefined, 'missing'],
+      ['kw_test_short', 'malformed'],
+      ['sk_live_0123456789abcdefghijklmnopqrstuvwxyzABCD', 'malformed'],
+      [mistyped, 'bad_checksum'],
+      [unknown, 'unknown'],
+    ];
+    for (const [k, reason] of reasons) {
+      const r = await call(api.base, 'GET', '/things', k);
+      expect(r.status, String(k)).toBe(401);
+      expect(r.body.error, String(k)).toEqual({ code: 'unauthorized', message: 'No valid API key provided.', reason });
+    }
   });
 
   it('a read key: GET 200, POST 403 with Nuvion’s forbidden body', async () => {
@@ -74,7 +94,15 @@ describe.each(variants)('the access policy through %s', (_name, start, verifier)
     expect(get.headers.get('ratelimit-limit')).toBeNull(); // unlimited default plan
     const post = await call(api.base, 'POST', '/things', key);
     expect(post.status).toBe(403);
-    expect(post.body).toEqual({ error: { code: 'forbidden', message: 'Your API key does not have permission to perform this action.' } });
+    expect(post.body).toEqual({
+      error: {
+        code: 'forbidden',
+        message: 'Your API key does not have permission to perform this action.',
+        reason: 'insufficient_scope',
+        required_scope: 'write',
+        key_scope: 'read',
+      },
+    });
   });
 
   it('an agentic key passes a route that needs agentic and fails one that needs write', async () => {
@@ -115,6 +143,7 @@ describe.each(variants)('the access policy through %s', (_name, start, verifier)
     expect(r.status).toBe(401);
     expect(r.body.error.message).toContain('test');
     expect(r.body.error.message).toContain('https://api.test.example.com');
+    expect(r.body.error.reason).toBe('wrong_environment');
   });
 
   it('a revoked key: 401 at once', async () => {
@@ -123,7 +152,9 @@ describe.each(variants)('the access policy through %s', (_name, start, verifier)
     const id = list.body.keys.find((k: { last4: string }) => key.endsWith(k.last4)).id;
     expect((await call(api.base, 'GET', '/things', key)).status).toBe(200);
     await admin.req('DELETE', `/api/developers/keys/${id}`);
-    expect((await call(api.base, 'GET', '/things', key)).status).toBe(401);
+    const r = await call(api.base, 'GET', '/things', key);
+    expect(r.status).toBe(401);
+    expect(r.body.error).toMatchObject({ code: 'unauthorized', reason: 'revoked' });
   });
 
   it('open routes need no key, but a presented bad key is still refused', async () => {

@@ -61,8 +61,16 @@ describe('createClient', () => {
     expect(e).toBeInstanceOf(UnauthorizedError);
     expect(e).toMatchObject({ status: 401, code: 'unauthorized', message: 'No valid API key provided.', requestId: 'req_1' });
     server?.close();
-    const forbidden = await api([{ status: 403, body: body('forbidden', 'no') }]);
-    await expect((await createClient({ apiKey: 'k', baseUrl: forbidden.url })).post('/', {})).rejects.toBeInstanceOf(ForbiddenError);
+    const scoped = {
+      error: { code: 'forbidden', message: 'No.', reason: 'insufficient_scope', required_scope: 'write', key_scope: 'read' },
+    };
+    const forbidden = await api([{ status: 403, body: scoped }]);
+    const f = (await (await createClient({ apiKey: 'k', baseUrl: forbidden.url })).post('/', {}).catch((x) => x)) as ForbiddenError;
+    expect(f).toBeInstanceOf(ForbiddenError);
+    // finding: a 403 did not name the scope needed or held.
+    expect(f.message).toBe('No. (needs write scope; this key has read)');
+    expect(f.reason).toBe('insufficient_scope');
+    expect(f.details).toEqual({ reason: 'insufficient_scope', required_scope: 'write', key_scope: 'read' });
     server?.close();
     const quota = await api([{ status: 429, headers: { 'retry-after': '3600' }, body: body('quota_exceeded', 'month spent') }]);
     const q = await (await createClient({ apiKey: 'k', baseUrl: quota.url })).get('/').catch((x: RateLimitedError) => x);

@@ -136,9 +136,16 @@ describe('bad input gets a clear 4xx in the envelope', () => {
 
   it('keys with a bad checksum, an empty Bearer, another scheme or 8,000 characters are 401 with WWW-Authenticate', async () => {
     const flipped = raw.slice(0, -1) + (raw.endsWith('A') ? 'B' : 'A');
-    for (const header of [`Bearer ${flipped}`, 'Bearer ', 'Basic Zm9vOmJhcg==', `Bearer ${'x'.repeat(8000)}`]) {
+    const cases: [string, string][] = [
+      [`Bearer ${flipped}`, 'bad_checksum'],
+      ['Bearer ', 'missing'],
+      ['Basic Zm9vOmJhcg==', 'missing'],
+      [`Bearer ${'x'.repeat(8000)}`, 'malformed'],
+    ];
+    for (const [header, reason] of cases) {
       const r = await a.req('GET', '/v1/whoami', undefined, { authorization: header });
       expectEnvelope(r, 401, 'unauthorized', /^No valid API key provided\.$/);
+      expect(r.body.error.reason, header).toBe(reason);
       expect(r.headers['www-authenticate']).toMatch(/^Bearer/);
     }
   });
@@ -146,7 +153,11 @@ describe('bad input gets a clear 4xx in the envelope', () => {
   it('the verify endpoint validates its body and answers NOT_FOUND for keys that cannot exist', async () => {
     expectEnvelope(await a.req('POST', '/v1/keys/verify', { key: 123 }), 400, 'invalid_request', /key must be string/);
     expectEnvelope(await a.req('POST', '/v1/keys/verify', '\xff\xfe\x00'), 400, 'invalid_request');
-    expect((await a.req('POST', '/v1/keys/verify', { key: 'kw_test_nope' })).body).toMatchObject({ valid: false, code: 'NOT_FOUND' });
+    expect((await a.req('POST', '/v1/keys/verify', { key: 'kw_test_nope' })).body).toMatchObject({
+      valid: false,
+      code: 'NOT_FOUND',
+      reason: 'malformed',
+    });
   });
 
   it('unknown routes and wrong methods are 404 in the envelope', async () => {

@@ -36,6 +36,17 @@ export const DEFAULT_MESSAGES: Record<ErrorCode, string> = {
 /** Extra fields of the envelope that say what a person needs (`reason`, `required_scope`, `key_scope`, …). */
 export type ErrorDetails = Record<string, string>;
 
+/**
+ * An error envelope's message with what its extra fields add, for a person reading it in a terminal:
+ * "Your API key does not have permission to perform this action. (needs write scope; this key has read)".
+ */
+export function explainError(error: { message: string; required_scope?: unknown; key_scope?: unknown; allowed_scope?: unknown }): string {
+  const { message, required_scope: needed, key_scope: held, allowed_scope: allowed } = error;
+  if (typeof needed === 'string' && typeof held === 'string') return `${message} (needs ${needed} scope; this key has ${held})`;
+  if (typeof allowed === 'string' && !message.includes(allowed)) return `${message} (at most ${allowed} scope)`;
+  return message;
+}
+
 export interface ErrorBody {
   error: { code: ErrorCode; message: string; request_id?: string } & ErrorDetails;
 }

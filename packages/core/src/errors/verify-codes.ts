@@ -14,6 +14,31 @@ export const VERIFY_CODES = [
 
 export type VerifyCode = (typeof VERIFY_CODES)[number];
 
+/**
+ * What exactly went wrong, for the person reading a refusal: `error.reason` on a protected route's 401/403/429 and
+ * `reason` in the verify answer. Finer than the code, never finer than the caller may know: a malformed key, a
+ * mistyped one (its checksum fails) and an unknown one are told apart from the text alone, so saying which tells
+ * nobody whether a well-formed key exists.
+ */
+export const VERIFY_REASONS = [
+  'missing',
+  'malformed',
+  'bad_checksum',
+  'unknown',
+  'revoked',
+  'creator_removed',
+  'expired',
+  'retired_environment',
+  'wrong_environment',
+  'ip_not_allowed',
+  'insufficient_scope',
+  'rate_limited',
+  'quota_exceeded',
+  'too_many_unknown_keys',
+] as const;
+
+export type VerifyReason = (typeof VERIFY_REASONS)[number];
+
 /** How a failed verification reads as an HTTP error on a protected route. */
 export const VERIFY_CODE_ERROR: Record<VerifyCode, ErrorCode> = {
   NOT_FOUND: 'unauthorized',

@@ -1,7 +1,8 @@
 import { isIP } from 'node:net';
-import { DEFAULT_MESSAGES, ERROR_STATUS, type ErrorCode } from '../errors/codes.js';
-import { VERIFY_CODE_ERROR, type VerifyCode } from '../errors/verify-codes.js';
+import { DEFAULT_MESSAGES, ERROR_STATUS, type ErrorCode, type ErrorDetails } from '../errors/codes.js';
+import { VERIFY_CODE_ERROR, type VerifyCode, type VerifyReason } from '../errors/verify-codes.js';
 import { type IpAllowlist, normalizeIp } from '../policy/ip-allowlist.js';
+import type { Scope } from '../policy/scopes.js';
 
 /** `Bearer <key>` from an Authorization header, or null. Other schemes count as no key. */
 export function parseBearer(header: string | undefined | null): string | null {
@@ -34,17 +35,31 @@ export interface HttpFailure {
   code: ErrorCode;
   message: string;
   headers: Record<string, string>;
+  /** Extra fields of the error envelope: `reason`, and `required_scope`/`key_scope` for a scope refusal. */
+  details: ErrorDetails;
 }
 
+/** The refusal of a request that carries no key (or no Bearer one): Nuvion's 401, `reason: missing`. */
+export const MISSING_KEY: HttpFailure = {
+  status: 401,
+  code: 'unauthorized',
+  message: DEFAULT_MESSAGES.unauthorized,
+  headers: { 'www-authenticate': 'Bearer realm="keyward"' },
+  details: { reason: 'missing' },
+};
+
 /**
- * A failed verification as the error a protected route answers with. Missing and unknown keys and insufficient
- * scope use the catalogue's messages, exactly Nuvion's bodies; the rest say what happened (revoked, expired, which
- * environment the key belongs to).
+ * A failed verification as the error a protected route answers with. Unknown keys and insufficient scope keep the
+ * catalogue's messages, exactly Nuvion's bodies, and say the rest in extra fields (`reason`, `required_scope`,
+ * `key_scope`); the others say what happened (revoked, expired, which environment the key belongs to).
  */
 export function verifyFailure(
   code: VerifyCode,
   message: string,
   extra: {
+    reason?: VerifyReason | undefined;
+    requiredScope?: Scope | undefined;
+    keyScope?: Scope | undefined;
     retryAfterSeconds?: number | undefined;
     ratelimit?: { limit: number; remaining: number; reset: number } | null | undefined;
   } = {},
@@ -55,7 +70,11 @@ export function verifyFailure(
   if (extra.retryAfterSeconds !== undefined) headers['retry-after'] = String(extra.retryAfterSeconds);
   if (extra.ratelimit) Object.assign(headers, rateLimitHeaders(extra.ratelimit));
   const generic = code === 'NOT_FOUND' || code === 'INSUFFICIENT_SCOPE';
-  return { status: ERROR_STATUS[error], code: error, message: generic ? DEFAULT_MESSAGES[error] : message, headers };
+  const details: ErrorDetails = {};
+  if (extra.reason) details.reason = extra.reason;
+  if (extra.requiredScope) details.required_scope = extra.requiredScope;
+  if (extra.keyScope) details.key_scope = extra.keyScope;
+  return { status: ERROR_STATUS[error], code: error, message: generic ? DEFAULT_MESSAGES[error] : message, headers, details };
 }
 
 export function rateLimitHeaders(r: { limit: number; remaining: number; reset: number }): Record<string, string> {

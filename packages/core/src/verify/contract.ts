@@ -1,4 +1,4 @@
-import { VERIFY_CODES, type VerifyCode } from '../errors/verify-codes.js';
+import { VERIFY_CODES, VERIFY_REASONS, type VerifyCode, type VerifyReason } from '../errors/verify-codes.js';
 import { isScope, type Scope } from '../policy/scopes.js';
 
 /**
@@ -47,6 +47,11 @@ export type VerifyOutcome =
       valid: false;
       code: VerifyCode;
       message: string;
+      /** What exactly went wrong (absent from servers older than the field). */
+      reason?: VerifyReason;
+      /** For INSUFFICIENT_SCOPE: the scope the request needs and the one the key has. */
+      requiredScope?: Scope;
+      keyScope?: Scope;
       retryAfterSeconds?: number;
       ratelimit?: RateLimitInfo | null;
       /** The key's id and environment, when the key is known (never for NOT_FOUND). */
@@ -87,6 +92,9 @@ export type VerifyWire =
       valid: false;
       code: VerifyCode;
       message: string;
+      reason?: VerifyReason;
+      required_scope?: Scope;
+      key_scope?: Scope;
       key_id?: string;
       environment?: string;
       retry_after?: number;
@@ -115,6 +123,9 @@ export function toWire(o: VerifyOutcome): VerifyWire {
     valid: false,
     code: o.code,
     message: o.message,
+    ...(o.reason !== undefined ? { reason: o.reason } : {}),
+    ...(o.requiredScope !== undefined ? { required_scope: o.requiredScope } : {}),
+    ...(o.keyScope !== undefined ? { key_scope: o.keyScope } : {}),
     ...(o.keyId !== undefined ? { key_id: o.keyId } : {}),
     ...(o.environment !== undefined ? { environment: o.environment } : {}),
     ...(o.retryAfterSeconds !== undefined ? { retry_after: o.retryAfterSeconds } : {}),
@@ -175,6 +186,10 @@ export function fromWire(body: unknown): VerifyOutcome {
     valid: false,
     code: body.code as VerifyCode,
     message: text(body, 'message'),
+    // A reason this version does not know (a newer server) is left out rather than refused.
+    ...(VERIFY_REASONS.includes(body.reason as VerifyReason) ? { reason: body.reason as VerifyReason } : {}),
+    ...(isScope(body.required_scope) ? { requiredScope: body.required_scope } : {}),
+    ...(isScope(body.key_scope) ? { keyScope: body.key_scope } : {}),
     ...(typeof body.key_id === 'string' ? { keyId: body.key_id } : {}),
     ...(typeof body.environment === 'string' ? { environment: body.environment } : {}),
     ...(body.retry_after !== undefined ? { retryAfterSeconds: body.retry_after as number } : {}),

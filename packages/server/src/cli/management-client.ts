@@ -1,4 +1,4 @@
-import { explainingFetch } from '@keyward/core';
+import { explainError, explainingFetch } from '@keyward/core';
 /** A small client for the key-management API, authenticated with an admin-scoped key as Bearer. */
 export class ManagementClient {
   constructor(
@@ -26,7 +26,8 @@ export class ManagementClient {
     }
     if (!response.ok) {
       const error = (json as { error?: { code?: string; message?: string } }).error;
-      throw new Error(`${response.status} ${error?.code ?? 'error'}: ${error?.message ?? text}`);
+      const message = typeof error?.message === 'string' ? explainError({ ...error, message: error.message }) : text;
+      throw new Error(`${response.status} ${error?.code ?? 'error'}: ${message}`);
     }
     return json as T;
   }

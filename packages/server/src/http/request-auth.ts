@@ -1,4 +1,13 @@
-import { clientAddress, IpAllowlist, KeywardError, parseBearer, rateLimitHeaders, type Scope, verifyFailure } from '@keyward/core';
+import {
+  clientAddress,
+  IpAllowlist,
+  KeywardError,
+  MISSING_KEY,
+  parseBearer,
+  rateLimitHeaders,
+  type Scope,
+  verifyFailure,
+} from '@keyward/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type AccountService, actorOfSession, type SessionContext } from '../auth/account-service.js';
 import { type Actor, roleOfScope } from '../auth/authorization.js';
@@ -30,10 +39,13 @@ export function setRateLimitHeaders(reply: FastifyReply, state: RateLimitState |
 /** A failed verification as the HTTP error a protected route answers with (Nuvion's bodies for 401 and 403). */
 export function verifyError(result: Extract<VerifyResult, { valid: false }>): KeywardError {
   const failure = verifyFailure(result.code, result.message, {
+    reason: result.reason,
+    requiredScope: result.requiredScope,
+    keyScope: result.keyScope,
     retryAfterSeconds: result.retryAfterSeconds,
     ratelimit: result.ratelimit,
   });
-  return new KeywardError(failure.code, failure.message, failure.headers);
+  return new KeywardError(failure.code, failure.message, failure.headers, failure.details);
 }
 
 /** How a request proves who it is: a session cookie, or a key as Bearer. */
@@ -72,7 +84,7 @@ export class RequestAuth {
   /** Verifies the Bearer key of a request; throws the protected-route error when it does not pass. */
   async requireKey(request: FastifyRequest, reply: FastifyReply, scope?: Scope) {
     const raw = bearerToken(request);
-    if (!raw) throw new KeywardError('unauthorized');
+    if (!raw) throw new KeywardError('unauthorized', MISSING_KEY.message, MISSING_KEY.headers, MISSING_KEY.details);
     const result = await this.verifier.verify({
       key: raw,
       ...(scope ? { scope } : {}),

@@ -1,4 +1,4 @@
-import { ROLES, SCOPES, VERIFY_CODES } from '@keyward/core';
+import { ROLES, SCOPES, VERIFY_CODES, VERIFY_REASONS } from '@keyward/core';
 import { z } from 'zod';
 
 /**
@@ -169,6 +169,9 @@ export const verifyAnswer = z
       valid: z.literal(false),
       code: z.enum(VERIFY_CODES),
       message: z.string(),
+      reason: z.enum(VERIFY_REASONS).optional(),
+      required_scope: z.enum(SCOPES).optional(),
+      key_scope: z.enum(SCOPES).optional(),
       key_id: z.string().optional(),
       environment: z.string().optional(),
       retry_after: z.number().optional(),

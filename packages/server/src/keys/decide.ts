@@ -1,8 +1,10 @@
-import { effectiveScope, type IpAllowlist, type Scope, scopeAllows, type VerifyCode } from '@keyward/core';
+import { effectiveScope, type IpAllowlist, type Scope, scopeAllows, type VerifyCode, type VerifyReason } from '@keyward/core';
 import type { EnvironmentConfig } from '../config/config.js';
 import type { KeyForVerify } from '../storage/store.js';
 
-export type PolicyDecision = { ok: true; scope: Scope } | { ok: false; code: VerifyCode; message: string };
+export type PolicyDecision =
+  | { ok: true; scope: Scope }
+  | { ok: false; code: VerifyCode; reason: VerifyReason; message: string; requiredScope?: Scope; keyScope?: Scope };
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -20,22 +22,24 @@ export function decidePolicy(
   environments: readonly EnvironmentConfig[],
 ): PolicyDecision {
   if (key.revokedAt !== null && key.revokedAt <= now) {
-    return { ok: false, code: 'REVOKED', message: 'This API key has been revoked.' };
+    return { ok: false, code: 'REVOKED', reason: 'revoked', message: 'This API key has been revoked.' };
   }
   if (key.creatorRole === null) {
     return {
       ok: false,
       code: 'REVOKED',
+      reason: 'creator_removed',
       message: 'The person who created this API key is no longer a member of the organization, so the key no longer works.',
     };
   }
   if (key.expiresAt !== null && key.expiresAt <= now) {
-    return { ok: false, code: 'EXPIRED', message: `This API key expired at ${iso(key.expiresAt)}.` };
+    return { ok: false, code: 'EXPIRED', reason: 'expired', message: `This API key expired at ${iso(key.expiresAt)}.` };
   }
   if (!environments.some((e) => e.name === key.environment)) {
     return {
       ok: false,
       code: 'WRONG_ENVIRONMENT',
+      reason: 'retired_environment',
       message: `This API key belongs to the ${key.environment} environment (${key.prefix}…), which this server no longer serves: the environment was retired. Use a key of ${environments.map((e) => e.name).join(' or ')}.`,
     };
   }
@@ -45,6 +49,7 @@ export function decidePolicy(
     return {
       ok: false,
       code: 'WRONG_ENVIRONMENT',
+      reason: 'wrong_environment',
       message: `This is a ${key.environment} key (${key.prefix}…); this API serves the ${environment} environment.${where}`,
     };
   }
@@ -52,6 +57,7 @@ export function decidePolicy(
     return {
       ok: false,
       code: 'IP_NOT_ALLOWED',
+      reason: 'ip_not_allowed',
       message: `Requests with this API key are not allowed from ${ip ?? 'an unknown address'}.`,
     };
   }
@@ -61,7 +67,10 @@ export function decidePolicy(
     return {
       ok: false,
       code: 'INSUFFICIENT_SCOPE',
+      reason: 'insufficient_scope',
       message: `This API key's scope is ${scope}${capped}; this action needs ${required}.`,
+      requiredScope: required,
+      keyScope: scope,
     };
   }
   return { ok: true, scope };

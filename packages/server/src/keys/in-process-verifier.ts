@@ -57,6 +57,8 @@ export function outcomeOf(r: VerifyResult): VerifyOutcome {
     valid: false,
     code: r.code,
     message: r.message,
+    reason: r.reason,
+    ...(r.requiredScope ? { requiredScope: r.requiredScope, keyScope: r.keyScope } : {}),
     ...(r.key ? { keyId: r.key.id, environment: r.key.environment } : {}),
     ...(r.retryAfterSeconds !== undefined ? { retryAfterSeconds: r.retryAfterSeconds } : {}),
     ratelimit: rl,

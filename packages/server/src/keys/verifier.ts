@@ -11,6 +11,7 @@ import {
   scopeForMethod,
   VERIFY_CODE_ERROR,
   type VerifyCode,
+  type VerifyReason,
 } from '@keyward/core';
 import type { Logger } from 'pino';
 import type { CachedKey, KeyCache } from '../cache/key-cache.js';
@@ -48,7 +49,11 @@ export type VerifyResult =
   | {
       valid: false;
       code: VerifyCode;
+      reason: VerifyReason;
       message: string;
+      /** For INSUFFICIENT_SCOPE: the scope needed and the key's effective one. */
+      requiredScope?: Scope;
+      keyScope?: Scope;
       key?: KeyForVerify;
       ratelimit?: RateLimitState | null;
       retryAfterSeconds?: number;
@@ -66,8 +71,23 @@ export interface VerifierDeps {
   throttles: Throttles;
 }
 
-const MALFORMED = 'The API key is malformed or unknown.';
-const NOT_FOUND: VerifyResult = { valid: false, code: 'NOT_FOUND', message: MALFORMED };
+/** A key that does not exist, by what its text alone shows: not a key of ours, mistyped (checksum), or unknown. */
+const NOT_FOUND = {
+  malformed: {
+    valid: false,
+    code: 'NOT_FOUND',
+    reason: 'malformed',
+    message: 'This is not an API key of this server: its form or prefix is wrong.',
+  },
+  bad_checksum: {
+    valid: false,
+    code: 'NOT_FOUND',
+    reason: 'bad_checksum',
+    message: "The API key's checksum does not match: it was mistyped or cut short. Copy it again.",
+  },
+  unknown: { valid: false, code: 'NOT_FOUND', reason: 'unknown', message: 'The API key is unknown.' },
+} as const satisfies Record<string, VerifyResult>;
+type Unknown = keyof typeof NOT_FOUND;
 
 /** The in-memory cache key: a plain SHA-256, never stored. Storage is indexed by the keyed hash (HMAC) instead. */
 export function cacheKeyOf(raw: string): string {
@@ -96,18 +116,20 @@ export class Verifier {
 
   async #verifyMiss(input: VerifyInput, cacheKey: string): Promise<VerifyResult> {
     const { format, store, cache, config } = this.deps;
-    if (!format.parse(input.key).ok) return this.#unknown(input, this.deps.clock.now());
+    const parsed = format.parse(input.key);
+    if (!parsed.ok) return this.#unknown(input, this.deps.clock.now(), parsed.reason === 'bad_checksum' ? 'bad_checksum' : 'malformed');
     const found = await store.findKeyForVerify(hashKey(config.secret, input.key));
     const now = this.deps.clock.now();
     return this.#decide(cache.set(cacheKey, found, now), input, now);
   }
 
   /** A key that does not exist: charged to the client's address, whose key checks answer 429 past the budget. */
-  #unknown(input: VerifyInput, now: number): VerifyResult | Promise<VerifyResult> {
-    if (!input.ip) return NOT_FOUND;
+  #unknown(input: VerifyInput, now: number, why: Unknown = 'unknown'): VerifyResult | Promise<VerifyResult> {
+    const refusal = NOT_FOUND[why];
+    if (!input.ip) return refusal;
     const blocked = this.deps.throttles.unknownKey(input.ip, now);
-    if (blocked instanceof Promise) return blocked.then((ms) => (ms > 0 ? guessing(ms) : NOT_FOUND));
-    return blocked > 0 ? guessing(blocked) : NOT_FOUND;
+    if (blocked instanceof Promise) return blocked.then((ms) => (ms > 0 ? guessing(ms) : refusal));
+    return blocked > 0 ? guessing(blocked) : refusal;
   }
 
   #decide(entry: CachedKey | null, input: VerifyInput, now: number): VerifyResult | Promise<VerifyResult> {
@@ -127,7 +149,8 @@ export class Verifier {
       : decidePolicy(key, entry.allowlist, input.environment, required, input.ip, now, this.deps.config.environments);
     if (!policy.ok) {
       this.#record(key, input, now, false, policy.code);
-      return { valid: false, code: policy.code, message: policy.message, key };
+      const { ok: _, ...refusal } = policy;
+      return { valid: false, ...refusal, key };
     }
     const plan = entry.plan;
     if (plan.requestsPerMinute === null && plan.monthlyRequests === null) {
@@ -160,6 +183,7 @@ export class Verifier {
       return {
         valid: false,
         code: 'QUOTA_EXCEEDED',
+        reason: 'quota_exceeded',
         message: `This API key has used its monthly quota of ${limits.quota.limit} requests; it resets at ${new Date(now + limits.quota.resetMs).toISOString()}.`,
         key,
         ratelimit,
@@ -171,6 +195,7 @@ export class Verifier {
       return {
         valid: false,
         code: 'RATE_LIMITED',
+        reason: 'rate_limited',
         message: `This API key is limited to ${limits.rate.limit} requests per minute.`,
         key,
         ratelimit,
@@ -207,6 +232,7 @@ function guessing(waitMs: number): VerifyResult {
   return {
     valid: false,
     code: 'RATE_LIMITED',
+    reason: 'too_many_unknown_keys',
     message: `Too many unknown API keys from this address; try again in ${seconds} s.`,
     retryAfterSeconds: seconds,
   };
