@@ -1,9 +1,10 @@
 /**
- * Takes the README's screenshots: every page of the dashboard and of agent sign-in at 1280×800, in Debian's
- * Chromium, against a keyward with sample data. Run: npm run screenshots
+ * Takes the README's screenshots: every page of the dashboard and of agent sign-in at 1280×800 (`NN-page.png`) and
+ * at 390×844, a phone (`NN-page-390.png`, the whole page), in Debian's Chromium, against a keyward with sample
+ * data. Run: npm run screenshots
  */
 import { mkdtempSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pino from 'pino';
@@ -11,8 +12,16 @@ import { chromium } from 'playwright-core';
 import { createKeyward, defineConfig } from '../packages/server/src/index.js';
 
 const OUT = resolve(import.meta.dirname, '../docs/screenshots');
+/** A free port, known before the config is made: the pages' forms are accepted only from `public_url`'s origin. */
+const port = await new Promise<number>((ok) => {
+  const probe = createServer().listen(0, '127.0.0.1', () => {
+    const { port } = probe.address() as AddressInfo;
+    probe.close(() => ok(port));
+  });
+});
 const config = defineConfig(
   {
+    public_url: `http://127.0.0.1:${port}`,
     environments: [
       { name: 'test', prefix: 'kw_test_', base_url: 'https://api.sandbox.example.com' },
       { name: 'live', prefix: 'kw_live_', base_url: 'https://api.example.com' },
@@ -21,7 +30,7 @@ const config = defineConfig(
   },
   {
     host: '127.0.0.1',
-    port: 0,
+    port,
     dataDir: mkdtempSync(join(tmpdir(), 'kw-shots-')),
     databaseUrl: null,
     redisUrl: null,
@@ -29,13 +38,13 @@ const config = defineConfig(
   },
 );
 const keyward = await createKeyward(config, { logger: pino({ level: 'silent' }) });
-await keyward.app.listen({ port: 0, host: '127.0.0.1' });
-const base = `http://127.0.0.1:${(keyward.app.server.address() as AddressInfo).port}`;
+await keyward.app.listen({ port, host: '127.0.0.1' });
+const base = `http://127.0.0.1:${port}`;
 
 const api = async (cookie: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
   const r = await fetch(base + path, {
     method,
-    headers: { cookie, 'content-type': 'application/json', ...headers },
+    headers: { cookie, ...(body ? { 'content-type': 'application/json' } : {}), ...headers },
     ...(body ? { body: JSON.stringify(body) } : {}),
   });
   return { cookie: (r.headers.get('set-cookie') ?? '').split(';')[0] ?? '', body: (await r.json()) as any };
@@ -56,7 +65,12 @@ await fetch(`${base}/v1/keys/verify`, {
   headers: { 'content-type': 'application/json' },
   body: JSON.stringify({ key: agent.body.key.raw_key, scope: 'admin' }),
 });
-await api(c, 'POST', '/api/org/members', { email: 'grace@acme.example', role: 'write' });
+const graceInvite = await api(c, 'POST', '/api/org/members', { email: 'grace@acme.example', role: 'write' });
+const newcomer = await api('', 'POST', '/api/auth/signup', {
+  email: 'dana@example.com',
+  password: 'correct horse battery 9',
+  name: "Dana O'Neil",
+});
 const inv = await api(c, 'POST', '/api/org/members', { email: 'linus@acme.example', role: 'read' });
 await api('', 'POST', '/api/auth/signup', {
   email: 'linus@acme.example',
@@ -69,7 +83,13 @@ const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
   args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
 });
-const shoot = async (page: import('playwright-core').Page, name: string) => page.screenshot({ path: join(OUT, `${name}.png`) });
+/** The page as it is at 1280 px, then at 390 px (a phone; the whole page), then back to 1280 for what follows. */
+const shoot = async (page: import('playwright-core').Page, name: string) => {
+  await page.screenshot({ path: join(OUT, `${name}.png`) });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.screenshot({ path: join(OUT, `${name}-390.png`), fullPage: true });
+  await page.setViewportSize({ width: 1280, height: 800 });
+};
 try {
   const anon = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   await anon.goto(`${base}/login`);
@@ -84,7 +104,13 @@ try {
   await shoot(page, '03-api-keys');
   await page.getByLabel('Name').fill('support-bot');
   await page.getByRole('button', { name: 'Create key' }).click();
-  await page.getByRole('heading', { name: /Your new key/ }).waitFor();
+  await page
+    .getByRole('heading', { name: /Your new key/ })
+    .waitFor({ timeout: 5000 })
+    .catch(async (e) => {
+      console.error(await page.locator('main').innerText());
+      throw e;
+    });
   await shoot(page, '04-key-created-once');
   await page.goto(`${base}/dashboard/keys/${agent.body.key.id}`);
   await shoot(page, '05-key-detail');
@@ -101,6 +127,14 @@ try {
   await shoot(page, '09-device-code');
   await page.goto(`${base}/device?user_code=${device.body.user_code}`);
   await shoot(page, '10-device-consent');
+  const invited = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  await invited.goto(`${base}/signup?invite_token=${encodeURIComponent(graceInvite.body.invite_token)}`);
+  await shoot(invited, '11-invitation');
+  const fresh = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  await fresh.addCookies([{ name: 'access_token', value: newcomer.cookie.split('=')[1] ?? '', url: base }]);
+  const first = await fresh.newPage();
+  await first.goto(`${base}/dashboard`);
+  await shoot(first, '12-first-key');
   console.log(`screenshots written to ${OUT}`);
 } finally {
   await browser.close();

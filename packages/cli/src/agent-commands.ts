@@ -11,6 +11,7 @@ import {
   SecretStoreUnavailableError,
 } from '@keyward/sdk';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { progressOn } from './progress.js';
 import { readSecret } from './read-secret.js';
 
 type Out = (line: string) => void;
@@ -72,6 +73,7 @@ export function agentCommands(program: Command, env: NodeJS.ProcessEnv, out: Out
           timeoutMs: o.timeout * 1000,
           ...(o.apiBase ? { apiBase: o.apiBase } : {}),
           say: err,
+          waiting: progressOn(process.stderr),
           readSecret: () => readSecret(),
         });
         out(`Signed in. Key ${profile.display} (${profile.environment}) is in the OS secret store.`);

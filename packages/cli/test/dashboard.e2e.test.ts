@@ -96,7 +96,10 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium', () => {
     const inv = await admin.req('POST', '/api/org/members', { email: 'reader@example.com', role: 'read' });
     const page = await newPerson();
     await page.goto(`${server.base}/signup?invite_token=${inv.body.invite_token}`);
-    await page.getByLabel('E-mail address').fill('reader@example.com');
+    // finding: the invitation page neither named the organization nor filled in the invited e-mail.
+    await page.getByRole('heading', { name: "Join Ada's organization" }).waitFor();
+    expect(await page.getByText('as read').count()).toBe(1);
+    expect(await page.getByLabel('E-mail address').inputValue()).toBe('reader@example.com');
     await page.getByLabel('Password').fill(PASSWORD);
     await page.getByRole('button', { name: 'Create account' }).click();
     await page.goto(`${server.base}/dashboard/keys`);
@@ -143,6 +146,87 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium', () => {
     expect(forgedRevoke).toBe(403);
     await page.goto(`${server.base}/dashboard/members`);
     expect(await page.getByRole('button', { name: 'Remove' }).count()).toBe(0);
+  });
+
+  it('finding: dashboard rough edges (revoke-now unconfirmed, no revoke message, unlinked rotations, usr_ ids, unmarked errors, first key)', async () => {
+    const page = await newPerson();
+    await page.goto(`${server.base}/signup`);
+    await page.getByLabel('Name').fill("Dana O'Neil");
+    await page.getByLabel('E-mail address').fill('dana@example.com');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Create account' }).click();
+    // A new organization is told its first step.
+    await page.getByRole('heading', { name: "Dana O'Neil's organization" }).waitFor();
+    await page.getByRole('link', { name: 'Create your first key' }).click();
+
+    // An error marks its field and says why beside it.
+    await page.getByLabel('Name').fill("Dana's laptop");
+    await page.getByLabel('Expires (optional)').fill('2020-01-01');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    const expires = page.getByLabel('Expires (optional)');
+    expect(await expires.getAttribute('aria-invalid')).toBe('true');
+    expect(await page.locator('#expires_at-error').innerText()).toMatch(/expires_at must be in the future/);
+    expect(await page.getByLabel('Name').inputValue()).toBe("Dana's laptop");
+    await expires.fill('');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    await page.getByRole('heading', { name: /Your new key “Dana's laptop”/ }).waitFor();
+    const first = await page.locator('#raw-key').inputValue();
+
+    // Rotating with "revoke now" asks first; dismissing it changes nothing.
+    await page.goto(`${server.base}/dashboard/keys`);
+    const row = page.getByRole('row', { name: /Dana's laptop/ });
+    await row.getByLabel(/Grace period/).selectOption('0');
+    page.once('dialog', (d) => {
+      expect(d.message()).toMatch(/revoke the old key now/);
+      void d.dismiss();
+    });
+    await row.getByRole('button', { name: 'Rotate' }).click();
+    expect(await whoami(first)).toBe(200);
+    await row.getByLabel(/Grace period/).selectOption('3600');
+    await row.getByRole('button', { name: 'Rotate' }).click();
+    await page.getByRole('heading', { name: /Rotated/ }).waitFor();
+    const second = await page.locator('#raw-key').inputValue();
+    // The old key and its successor point at each other.
+    const last4 = (raw: string) => `kw_test_…${raw.slice(-4)}`;
+    expect(await page.getByRole('link', { name: last4(second) }).count()).toBe(1);
+    expect(await page.getByRole('link', { name: last4(first) }).count()).toBe(1);
+
+    // A revoke says what it did.
+    page.once('dialog', (d) => void d.accept());
+    await page
+      .getByRole('row', { name: new RegExp(`replaces ${last4(first)}`) })
+      .getByRole('button', { name: 'Revoke' })
+      .click();
+    await page.getByRole('status').filter({ hasText: "Revoked “Dana's laptop”" }).waitFor();
+    expect(await whoami(second)).toBe(401);
+
+    // The audit log names people and keys, not usr_/key_ ids.
+    await page.goto(`${server.base}/dashboard/audit`);
+    const log = await page.locator('main').innerText();
+    expect(log).toContain("Dana O'Neil (dana@example.com)");
+    expect(log).toContain(`Dana's laptop (${last4(second)})`);
+    expect(log).not.toMatch(/usr_/);
+  });
+
+  it('finding: at 390 px the key table overflowed the page and the header broke; now every page fits a phone', async () => {
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+    const page = await context.newPage();
+    await page.goto(`${server.base}/login`);
+    await page.getByLabel('E-mail address').fill('ada@example.com');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(/\/dashboard$/);
+    for (const path of ['/dashboard', '/dashboard/keys', '/dashboard/members', '/dashboard/audit', '/login', '/signup']) {
+      await page.goto(server.base + path);
+      const { page: width, nav } = await page.evaluate(() => ({
+        page: document.documentElement.scrollWidth,
+        nav: [...document.querySelectorAll('.top nav a')].map((a) => a.getBoundingClientRect().height),
+      }));
+      expect(width, path).toBeLessThanOrEqual(390);
+      // Navigation links stay on one line each (no label broken over two).
+      for (const h of nav) expect(h, path).toBeLessThan(40);
+    }
+    await context.close();
   });
 
   it('every page sends a Content-Security-Policy, is usable by keyboard and labels its fields', async () => {

@@ -23,6 +23,11 @@ export interface LoginOptions {
   profiles?: Profiles;
   /** Progress for the person, one line at a time. Never given the key. */
   say?: (line: string) => void;
+  /**
+   * A wait that may take long (the browser sign-in, the device approval) begins: show it (a CLI spins on a
+   * terminal) and return what ends it. Without it, the wait is said as a line.
+   */
+  waiting?: (what: string) => () => void;
   /** Reads a pasted key without echoing it (manual mode). */
   readSecret?: () => Promise<string>;
   fetch?: typeof fetch;
@@ -179,8 +184,8 @@ async function loopback(
   say('Open this URL to sign in and approve the key (it expires when this command stops):');
   say(`  ${url.toString()}`);
   if (o.openBrowser) openBrowser(url.toString());
-  say(`Waiting for the browser on 127.0.0.1:${cb.port} …`);
-  const { params } = await cb.wait();
+  const done = waitingFor(o, say, `Waiting for the browser on 127.0.0.1:${cb.port} …`);
+  const { params } = await cb.wait().finally(done);
   if (direct) return { raw: params.get(direct) as string, environment: null, keyId: null, display: null };
 
   const res = await doFetch(new URL('/api/cli/token', server), {
@@ -237,14 +242,30 @@ async function device(o: LoginOptions, server: string, say: (l: string) => void,
   say(`On any device, open ${d.verification_uri} and enter the code ${d.user_code}`);
   say(`  (or open ${d.verification_uri_complete})`);
   if (o.openBrowser) openBrowser(d.verification_uri_complete);
-  let interval = d.interval * 1000;
   const deadline = Date.now() + Math.min(d.expires_in * 1000, o.timeoutMs ?? Number.POSITIVE_INFINITY);
+  const done = waitingFor(o, say, `Waiting for the code ${d.user_code} to be approved …`);
+  try {
+    return await pollDevice(server, d.device_code, d.interval * 1000, deadline, doFetch);
+  } finally {
+    done();
+  }
+}
+
+/** The start of a long wait, shown by `o.waiting` when given, else said as a line; returns what ends it. */
+function waitingFor(o: LoginOptions, say: (line: string) => void, what: string): () => void {
+  if (o.waiting) return o.waiting(what);
+  say(what);
+  return () => {};
+}
+
+async function pollDevice(server: string, deviceCode: string, every: number, deadline: number, doFetch: typeof fetch): Promise<Captured> {
+  let interval = every;
   while (Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, interval));
     const res = await doFetch(new URL('/api/device/token', server), {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: d.device_code }),
+      body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: deviceCode }),
     });
     if (res.ok) return tokenAnswer(res);
     const e = (await res.json().catch(() => ({}))) as { error?: string; error_description?: string };

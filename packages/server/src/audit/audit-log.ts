@@ -24,6 +24,35 @@ export class AuditLog {
     await this.store.insertAudit([event]);
   }
 
+  /**
+   * Who the actors and keys of some events are, for people reading the log: `user:<id>` → e-mail (and name),
+   * `key:<id>` → the key's name and `prefix…last4`. Every user in an organization's log acted in it (removed
+   * members too, who keep their name there); keys are looked up in the organization only.
+   */
+  async names(actor: Actor, events: readonly AuditEvent[]): Promise<Map<string, string>> {
+    authorize(actor, 'audit.read');
+    const users = new Set<string>();
+    const keys = new Set<string>();
+    for (const e of events) {
+      if (e.actorType === 'user') users.add(e.actorId);
+      if (e.actorType === 'key') keys.add(e.actorId);
+      if (e.keyId) keys.add(e.keyId);
+      if (typeof e.data.on_behalf_of === 'string') users.add(e.data.on_behalf_of);
+    }
+    const names = new Map<string, string>();
+    await Promise.all([
+      ...[...users].map(async (id) => {
+        const user = await this.store.findUser(id);
+        if (user) names.set(`user:${id}`, user.name ? `${user.name} (${user.email})` : user.email);
+      }),
+      ...[...keys].map(async (id) => {
+        const key = await this.store.findKey(actor.orgId, id);
+        if (key) names.set(`key:${id}`, `${key.name} (${key.prefix}…${key.last4})`);
+      }),
+    ]);
+    return names;
+  }
+
   /** The organization's audit events, newest first; `keyId` narrows them to one key. */
   async list(actor: Actor, filter: { keyId?: string; before?: number }, page: PageRequest): Promise<Page<AuditEvent>> {
     authorize(actor, 'audit.read');

@@ -1,4 +1,4 @@
-import { KeywardError } from '@keyward/core';
+import { KeywardError, type Role } from '@keyward/core';
 import type { KeywardConfig } from '../config/config.js';
 import { type Clock, newId } from '../ids.js';
 import type { Member, Organization, Store, User } from '../storage/store.js';
@@ -38,6 +38,18 @@ export class AccountService {
     private readonly clock: Clock,
     private readonly throttles: Throttles,
   ) {}
+
+  /**
+   * What an invitation link is for, to show on its sign-up page: the organization, the address it was sent to and
+   * the role; undefined when it is unknown, used or expired.
+   */
+  async invitation(token: string): Promise<{ email: string; organization: string; role: Role } | undefined> {
+    if (!token) return undefined;
+    const invited = await this.store.findMemberByInvite(sha256(token));
+    if (!invited || invited.userId !== null || (invited.inviteExpiresAt ?? 0) <= this.clock.now()) return undefined;
+    const org = await this.store.findOrganization(invited.orgId);
+    return org ? { email: invited.email, organization: org.name, role: invited.role } : undefined;
+  }
 
   async signup(input: { email: string; password: string; name?: string; inviteToken?: string }) {
     const email = input.email.trim().toLowerCase();

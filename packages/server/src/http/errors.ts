@@ -9,7 +9,8 @@ import { html, sendPage } from './html.js';
 export function parse<T>(schema: ZodType<T>, value: unknown): T {
   const result = schema.safeParse(value ?? {});
   if (result.success) return result.data;
-  throw new KeywardError('invalid_request', messageOf(result.error.issues, 'body'));
+  const field = result.error.issues[0]?.path[0];
+  throw new KeywardError('invalid_request', messageOf(result.error.issues, 'body'), {}, typeof field === 'string' ? { field } : {});
 }
 
 /** The first problem of a failed validation, in words that name the field (`scope: Invalid option…`). */

@@ -40,21 +40,27 @@ export class KeyService {
     const { config, store, clock } = this.deps;
     const environment = input.environment ?? actor.environment ?? config.environments[0]?.name ?? 'test';
     if (!config.environments.some((e) => e.name === environment)) {
-      throw new KeywardError('invalid_request', `environment must be one of: ${config.environments.map((e) => e.name).join(', ')}.`);
+      throw new KeywardError(
+        'invalid_request',
+        `environment must be one of: ${config.environments.map((e) => e.name).join(', ')}.`,
+        {},
+        { field: 'environment' },
+      );
     }
     authorize(actor, 'key.create', { environment, ...(input.scope ? { scope: input.scope } : {}) });
     const now = clock.now();
     if (input.expiresAt !== undefined && input.expiresAt !== null && input.expiresAt <= now) {
-      throw new KeywardError('invalid_request', 'expires_at must be in the future.');
+      throw new KeywardError('invalid_request', 'expires_at must be in the future.', {}, { field: 'expires_at' });
     }
     return store.transaction(async () => {
       await store.lockOrganization(actor.orgId);
       const org = await store.findOrganization(actor.orgId);
       if (!org) throw new KeywardError('not_found', 'Organization not found.');
       const tier = input.tier ?? org.plan;
-      if (!config.plans[tier]) throw new KeywardError('invalid_request', `tier must be one of: ${config.planOrder.join(', ')}.`);
+      if (!config.plans[tier])
+        throw new KeywardError('invalid_request', `tier must be one of: ${config.planOrder.join(', ')}.`, {}, { field: 'tier' });
       if (config.planOrder.indexOf(tier) > config.planOrder.indexOf(org.plan)) {
-        throw new KeywardError('forbidden', `A key's tier cannot exceed the organization's plan (${org.plan}).`);
+        throw new KeywardError('forbidden', `A key's tier cannot exceed the organization's plan (${org.plan}).`, {}, { field: 'tier' });
       }
       await this.#roomForOneMore(org, now, 'Revoke one or upgrade the plan to create another.');
       const minted = this.#mint(

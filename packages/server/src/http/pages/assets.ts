@@ -39,6 +39,11 @@ th{color:var(--muted);font-weight:600;font-size:13px}
 fieldset{border:1px solid var(--line);border-radius:8px;padding:8px 14px 14px;margin:14px 0}legend{font-weight:600;padding:0 6px}
 .radio{display:flex;gap:10px;align-items:flex-start;font-weight:400;margin:8px 0}.radio input{width:auto;margin-top:4px}
 .sr-only{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
+.table-wrap{position:relative;overflow-x:auto;-webkit-overflow-scrolling:touch}.table-wrap table{min-width:640px}td.mono,.hint a{white-space:nowrap}
+.field-error{color:#8a1c1c;font-size:13px;margin-top:4px;font-weight:600}[aria-invalid=true]{border-color:var(--danger);box-shadow:0 0 0 1px var(--danger)}fieldset[aria-invalid=true]{box-shadow:none}
+dl.roles dt{color:var(--ink);font-weight:700}dl.roles dd{font-weight:400;color:var(--muted)}.role{font-weight:700}
+.steps{margin:8px 0 0;padding-left:20px}.steps li{margin:6px 0}.cta{border-color:#bac8ff;background:#f5f7ff}
+@media (max-width:640px){main{padding:14px}.top{flex-wrap:wrap;gap:8px 14px;padding:10px 14px}.top nav{order:3;flex-basis:100%;overflow-x:auto;gap:14px;white-space:nowrap}.signout{font-size:13px}.signout span{max-width:52vw;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}.card{padding:16px}h1{font-size:21px}.narrow{margin:16px auto}.row-actions{flex-wrap:wrap}dl.facts{grid-template-columns:1fr}dl.facts dd{margin-bottom:8px}}
 .w0{width:0%}.chart .h0{height:1%}.w5{width:5%}.chart .h5{height:5%}.w10{width:10%}.chart .h10{height:10%}.w15{width:15%}.chart .h15{height:15%}.w20{width:20%}.chart .h20{height:20%}.w25{width:25%}.chart .h25{height:25%}.w30{width:30%}.chart .h30{height:30%}.w35{width:35%}.chart .h35{height:35%}.w40{width:40%}.chart .h40{height:40%}.w45{width:45%}.chart .h45{height:45%}.w50{width:50%}.chart .h50{height:50%}.w55{width:55%}.chart .h55{height:55%}.w60{width:60%}.chart .h60{height:60%}.w65{width:65%}.chart .h65{height:65%}.w70{width:70%}.chart .h70{height:70%}.w75{width:75%}.chart .h75{height:75%}.w80{width:80%}.chart .h80{height:80%}.w85{width:85%}.chart .h85{height:85%}.w90{width:90%}.chart .h90{height:90%}.w95{width:95%}.chart .h95{height:95%}.w100{width:100%}.chart .h100{height:100%}
 `;
 
@@ -55,5 +60,9 @@ document.addEventListener('click', async (e) => {
 document.addEventListener('submit', (e) => {
   const m = e.target.getAttribute('data-confirm');
   if (m && !window.confirm(m)) e.preventDefault();
+  // Rotating with "revoke now" ends the old key at once: ask first, as for a revoke.
+  const now = e.target.getAttribute('data-confirm-revoke-now');
+  const grace = e.target.querySelector('[name=grace_period_seconds]');
+  if (now && grace && grace.value === '0' && !window.confirm(now)) e.preventDefault();
 });
 `;

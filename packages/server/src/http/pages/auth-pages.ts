@@ -22,13 +22,21 @@ ${error ? html`<div class="error" role="alert">${error}</div>` : ''}
 </form></div>`;
 }
 
-function signUpForm(next: string, invite: string, error?: string, email = ''): SafeHtml {
-  return html`<div class="card narrow"><h1>Create your keyward account</h1>
-<p class="lead">${invite ? 'You were invited to an organization: use the address the invitation was sent to.' : 'You will be the admin of a new organization.'}</p>
+/** What the invitation a sign-up page was opened with is for (undefined: none, or no longer valid). */
+type Invitation = Awaited<ReturnType<AppContext['accounts']['invitation']>>;
+
+function signUpForm(next: string, invite: string, invitation: Invitation, error?: string, email = ''): SafeHtml {
+  const lead = invitation
+    ? html`You were invited to join <strong>${invitation.organization}</strong> as <strong>${invitation.role}</strong>. Create your account with the address the invitation was sent to.`
+    : invite
+      ? 'This invitation link is invalid, used or expired: ask whoever sent it for a new one.'
+      : 'You will be the admin of a new organization.';
+  return html`<div class="card narrow"><h1>${invitation ? html`Join ${invitation.organization}` : 'Create your keyward account'}</h1>
+<p class="lead">${lead}</p>
 ${error ? html`<div class="error" role="alert">${error}</div>` : ''}
 <form method="post" action="/signup"><input type="hidden" name="next" value="${next}"><input type="hidden" name="invite_token" value="${invite}">
 <label for="name">Name</label><input id="name" name="name" autocomplete="name">
-<label for="email">E-mail address</label><input id="email" name="email" type="email" autocomplete="username" required value="${email}">
+<label for="email">E-mail address</label><input id="email" name="email" type="email" autocomplete="username" required value="${email || invitation?.email || ''}"${invitation ? html` readonly aria-describedby="email-hint"` : ''}>${invitation ? html`<div class="hint" id="email-hint">The address the invitation was sent to.</div>` : ''}
 <label for="password">Password</label><input id="password" name="password" type="password" autocomplete="new-password" minlength="8" required>
 <div class="hint">At least 8 characters.</div>
 <div class="actions"><button type="submit">Create account</button><a class="button secondary" href="/login?next=${encodeURIComponent(next)}">I have an account</a></div>
@@ -69,7 +77,12 @@ export function authPages(app: FastifyInstance, ctx: AppContext): void {
 
   app.get('/signup', { config: { ownText: ['next'] } }, async (req, reply) => {
     const q = req.query as Form;
-    return sendPage(reply, { title: 'Create account', body: signUpForm(safeNext(q.next), String(q.invite_token ?? '').slice(0, 200)) });
+    const invite = String(q.invite_token ?? '').slice(0, 200);
+    const invitation = await ctx.accounts.invitation(invite);
+    return sendPage(reply, {
+      title: invitation ? `Join ${invitation.organization}` : 'Create account',
+      body: signUpForm(safeNext(q.next), invite, invitation),
+    });
   });
 
   app.post('/signup', { config: { ownText: ['next'] } }, async (req, reply) => {
@@ -79,8 +92,12 @@ export function authPages(app: FastifyInstance, ctx: AppContext): void {
     if (!ctx.auth.fromOwnOrigin(req)) throw new KeywardError('forbidden', 'Cross-origin form posts are not allowed.');
     const email = String(form.email ?? '').trim();
     const password = String(form.password ?? '');
-    const fail = (message: string) =>
-      sendPage(reply, { title: 'Create account', status: 400, body: signUpForm(next, invite, message, email) });
+    const fail = async (message: string) =>
+      sendPage(reply, {
+        title: 'Create account',
+        status: 400,
+        body: signUpForm(next, invite, await ctx.accounts.invitation(invite), message, email),
+      });
     if (!isEmail(email)) return fail('Enter a valid e-mail address.');
     if (password.length < 8 || password.length > 256) return fail('The password must be at least 8 characters.');
     try {

@@ -20,17 +20,27 @@ const ROLE_TEXT: Record<Role, string> = {
   admin: 'Everything: every key of the organization, members and roles.',
 };
 
-function auditTable(events: AuditEvent[]): SafeHtml {
+/** Who acted, in words: a person by name and e-mail, a key by name (acting for its creator), or keyward itself. */
+function actorCell(e: AuditEvent, names: Map<string, string>): SafeHtml | string {
+  if (e.actorType === 'system') return 'keyward';
+  if (e.actorType === 'user') return names.get(`user:${e.actorId}`) ?? html`<span class="mono">${e.actorId}</span>`;
+  const key = names.get(`key:${e.actorId}`) ?? e.actorId;
+  const person = typeof e.data.on_behalf_of === 'string' ? names.get(`user:${e.data.on_behalf_of}`) : undefined;
+  return html`key <a href="/dashboard/keys/${e.actorId}">${key}</a>${person ? html`<div class="hint">for ${person}</div>` : ''}`;
+}
+
+function auditTable(events: AuditEvent[], names: Map<string, string>): SafeHtml {
   if (events.length === 0) return html`<p class="muted">Nothing recorded yet.</p>`;
-  return html`<table><thead><tr><th scope="col">When</th><th scope="col">What</th><th scope="col">Who</th><th scope="col">Key</th><th scope="col">Details</th></tr></thead><tbody>
+  return html`<div class="table-wrap"><table><thead><tr><th scope="col">When</th><th scope="col">What</th><th scope="col">Who</th><th scope="col">Key</th><th scope="col">Details</th></tr></thead><tbody>
 ${events.map(
   (
     e,
-  ) => html`<tr><td>${when(e.at)}</td><td>${e.action}</td><td class="mono">${e.actorType}: ${e.actorId}</td><td class="mono">${e.keyId ? html`<a href="/dashboard/keys/${e.keyId}">${e.keyId}</a>` : '—'}</td>
+  ) => html`<tr><td><time>${when(e.at)}</time></td><td>${e.action}</td><td>${actorCell(e, names)}</td><td>${e.keyId ? html`<a href="/dashboard/keys/${e.keyId}">${names.get(`key:${e.keyId}`) ?? e.keyId}</a>` : '—'}</td>
 <td class="mono">${Object.entries(e.data)
+    .filter(([k]) => k !== 'on_behalf_of')
     .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
     .join(' ')}</td></tr>`,
-)}</tbody></table>`;
+)}</tbody></table></div>`;
 }
 
 /** The last 30 days as bars, empty days included. */
@@ -69,6 +79,7 @@ export function detailPages(app: FastifyInstance, ctx: AppContext): void {
     const quota = plan.monthlyRequests;
     const pct = quota ? Math.min(100, Math.round((used / quota) * 20) * 5) : 0;
     const { items: events } = await ctx.audit.list(page.actor, { keyId: key.id }, { limit: 20 });
+    const names = await ctx.audit.names(page.actor, events);
     const body = html`<p><a href="/dashboard/keys?environment=${key.environment}">← API keys</a></p><h1>${key.name}</h1>
 <p class="lead mono">${key.prefix}…${key.last4} · ${key.environment} · scope ${key.scope} · tier ${key.tier}</p>
 <div class="grid">
@@ -77,18 +88,19 @@ ${quota ? html`<div class="bar" role="progressbar" aria-valuemin="0" aria-valuem
 <p class="hint">Resets ${when(usage.resetsAt)}.</p></section>
 <section class="card"><h2>Per minute</h2><p><strong>${plan.requestsPerMinute ?? 'unlimited'}</strong> requests per minute</p><p class="hint">Over it: 429 with Retry-After.</p></section>
 <section class="card"><h2>Key</h2><dl class="facts"><dt>Created</dt><dd>${when(key.createdAt)}</dd><dt>Last used</dt><dd>${when(key.lastUsedAt, 'never')}</dd>
-<dt>Expires</dt><dd>${when(key.expiresAt, 'never')}</dd><dt>IP allowlist</dt><dd>${key.ipAllowlist.length ? key.ipAllowlist.join(', ') : 'any address'}</dd></dl></section>
+<dt>Expires</dt><dd>${when(key.expiresAt, 'never')}</dd><dt>IP allowlist</dt><dd>${key.ipAllowlist.length ? key.ipAllowlist.join(', ') : 'any address'}</dd>
+${key.rotatedFrom ? html`<dt>Replaces</dt><dd><a href="/dashboard/keys/${key.rotatedFrom}">the key it was rotated from</a></dd>` : ''}${key.rotatedTo ? html`<dt>Rotated to</dt><dd><a href="/dashboard/keys/${key.rotatedTo}">its successor</a></dd>` : ''}</dl></section>
 </div>
 <section class="card"><h2>Requests per day</h2>${chart(usage.daily, now)}</section>
 <section class="card"><h2>Recent requests</h2>${
       recent.length === 0
         ? html`<p class="muted">No requests yet.</p>`
-        : html`<table><thead><tr><th scope="col">When</th><th scope="col">Request</th><th scope="col">Status</th><th scope="col">From</th></tr></thead><tbody>${recent.map(
+        : html`<div class="table-wrap"><table><thead><tr><th scope="col">When</th><th scope="col">Request</th><th scope="col">Status</th><th scope="col">From</th></tr></thead><tbody>${recent.map(
             (r) =>
               html`<tr><td>${when(r.at)}</td><td class="mono">${r.method} ${r.path}</td><td>${r.status}</td><td class="mono">${r.ip}</td></tr>`,
-          )}</tbody></table>`
+          )}</tbody></table></div>`
     }</section>
-<section class="card"><h2>Audit events</h2>${auditTable(events)}</section>`;
+<section class="card"><h2>Audit events</h2>${auditTable(events, names)}</section>`;
     return page.render(reply, { title: key.name, current: '/dashboard/keys', body });
   });
 
@@ -97,10 +109,11 @@ ${quota ? html`<div class="bar" role="progressbar" aria-valuemin="0" aria-valuem
     if (!page) return reply;
     const from = pageFrom(req.query);
     const { items: events, next } = await ctx.audit.list(page.actor, {}, from);
+    const names = await ctx.audit.names(page.actor, events);
     return page.render(reply, {
       title: 'Audit log',
       current: '/dashboard/audit',
-      body: html`<h1>Audit log</h1><p class="lead">Who did what, newest first: keys created, rotated and revoked, member changes, refused requests.</p><section class="card">${auditTable(events)}${pager('/dashboard/audit', {}, next, Boolean(from.after))}</section>`,
+      body: html`<h1>Audit log</h1><p class="lead">Who did what, newest first: keys created, rotated and revoked, member changes, refused requests.</p><section class="card">${auditTable(events, names)}${pager('/dashboard/audit', {}, next, Boolean(from.after))}</section>`,
     });
   });
 
@@ -121,12 +134,12 @@ ${quota ? html`<div class="bar" role="progressbar" aria-valuemin="0" aria-valuem
         admin
           ? html`<form method="post" action="/dashboard/members/${m.id}/role" class="row-actions">${csrfField(page)}<label class="sr-only" for="r-${m.id}">Role of ${m.email}</label>
 <select id="r-${m.id}" name="role" class="compact">${ROLES.map((r) => html`<option value="${r}"${r === m.role ? html` selected` : ''}>${r}</option>`)}</select><button type="submit" class="secondary small">Change role</button></form>`
-          : m.role
+          : html`<span class="role">${m.role}</span>`
       }</td><td>${admin ? html`<form method="post" action="/dashboard/members/${m.id}/remove" class="inline" data-confirm="Remove ${m.email}? Their keys stop working at once.">${csrfField(page)}<button type="submit" class="danger small">Remove</button></form>` : ''}</td></tr>`,
     );
     const body = html`<h1>Members</h1><p class="lead">A key never does more than the role of the person who made it, now.</p>${top ?? ''}
-<section class="card"><table><thead><tr><th scope="col">E-mail</th><th scope="col">Status</th><th scope="col">Role</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead><tbody>${rows}</tbody></table>${pager('/dashboard/members', {}, next, Boolean(from.after))}</section>
-<section class="card"><h2>Roles</h2><dl class="facts">${ROLES.map((r) => html`<dt>${r}</dt><dd>${ROLE_TEXT[r]}</dd>`)}</dl></section>
+<section class="card"><div class="table-wrap"><table><thead><tr><th scope="col">E-mail</th><th scope="col">Status</th><th scope="col">Role</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead><tbody>${rows}</tbody></table></div>${pager('/dashboard/members', {}, next, Boolean(from.after))}</section>
+<section class="card"><h2>Roles</h2><dl class="facts roles">${ROLES.map((r) => html`<dt>${r}</dt><dd>${ROLE_TEXT[r]}</dd>`)}</dl></section>
 ${
   admin
     ? html`<section class="card"><h2>Invite someone</h2><form method="post" action="/dashboard/members">${csrfField(page)}

@@ -40,26 +40,42 @@ function statusBadge(key: ApiKey, now: number, served: readonly { name: string }
   return html`<span class="badge ${s}">${grace ? 'active (rotating)' : s}</span>`;
 }
 
-function createForm(ctx: AppContext, page: SignedIn, environment: string, error?: string, values: Form = {}): SafeHtml {
+/** A refused create: its message, and the field it is about (from `error.field`, or the scope a role caps). */
+interface FormError {
+  message: string;
+  field?: string;
+}
+
+function formErrorOf(error: KeywardError): FormError {
+  const field = error.details.field ?? (error.details.allowed_scope ? 'scope' : undefined);
+  return { message: error.message, ...(field ? { field } : {}) };
+}
+
+function createForm(ctx: AppContext, page: SignedIn, environment: string, error?: FormError, values: Form = {}): SafeHtml {
   const plans = ctx.config.planOrder.slice(0, ctx.config.planOrder.indexOf(page.session.organization.plan) + 1);
+  // The field a refusal is about is marked (aria-invalid) and says why beside it; the banner says it too.
+  const mark = (field: string) => (error?.field === field ? html` aria-invalid="true" aria-errormessage="${field}-error"` : '');
+  const says = (field: string) => (error?.field === field ? html`<div class="field-error" id="${field}-error">${error.message}</div>` : '');
   return html`<section class="card" aria-labelledby="create-h"><h2 id="create-h">Create API key</h2>
-${error ? html`<div class="error" role="alert">${error}</div>` : ''}
+${error ? html`<div class="error" role="alert">${error.message}</div>` : ''}
 <form method="post" action="/dashboard/keys">${csrfField(page)}
-<label for="name">Name</label><input id="name" name="name" required maxlength="100" placeholder="production-agent" value="${values.name ?? ''}">
+<label for="name">Name</label><input id="name" name="name" required maxlength="100" placeholder="production-agent" value="${values.name ?? ''}"${mark('name')}>${says('name')}
 <div class="hint">Say what it is for: "production-agent" or "ci-pipeline" is clearer than "key1".</div>
-<fieldset><legend>Scope</legend>${SCOPES.filter((s) => can(page.actor, 'key.create', { environment, scope: s }).allowed).map(
+<fieldset${mark('scope')}><legend>Scope</legend>${says('scope')}${SCOPES.filter(
+    (s) => can(page.actor, 'key.create', { environment, scope: s }).allowed,
+  ).map(
     (s) =>
       html`<label class="radio"><input type="radio" name="scope" value="${s}"${(values.scope ?? scopeForNewKey(page.actor)) === s ? html` checked` : ''}><span><strong>${s}</strong> — ${SCOPE_DESCRIPTIONS[s]}</span></label>`,
   )}</fieldset>${page.actor.role !== 'admin' ? html`<div class="hint">Your role is ${page.actor.role}: your keys can do at most what you can.</div>` : ''}
 <div class="grid">
-<div><label for="environment">Environment</label><select id="environment" name="environment">${ctx.config.environments.map(
+<div><label for="environment">Environment</label><select id="environment" name="environment"${mark('environment')}>${ctx.config.environments.map(
     (e) =>
       html`<option value="${e.name}"${e.name === (values.environment ?? environment) ? html` selected` : ''}>${e.name} (${e.prefix}…)</option>`,
-  )}</select></div>
-<div><label for="tier">Tier</label><select id="tier" name="tier">${plans.map((p) => html`<option value="${p}"${p === page.session.organization.plan ? html` selected` : ''}>${p}</option>`)}</select></div>
-<div><label for="expires">Expires (optional)</label><input id="expires" name="expires_at" type="date" aria-describedby="expires-hint" value="${values.expires_at ?? ''}"><div class="hint" id="expires-hint">The key stops working at 00:00 UTC on that day.</div></div>
+  )}</select>${says('environment')}</div>
+<div><label for="tier">Tier</label><select id="tier" name="tier"${mark('tier')}>${plans.map((p) => html`<option value="${p}"${p === page.session.organization.plan ? html` selected` : ''}>${p}</option>`)}</select>${says('tier')}</div>
+<div><label for="expires">Expires (optional)</label><input id="expires" name="expires_at" type="date" aria-describedby="expires-hint" value="${values.expires_at ?? ''}"${mark('expires_at')}>${says('expires_at')}<div class="hint" id="expires-hint">The key stops working at 00:00 UTC on that day.</div></div>
 </div>
-<label for="ips">IP allowlist (optional)</label><input id="ips" name="ip_allowlist" placeholder="10.0.0.0/8, 2001:db8::/32" value="${values.ip_allowlist ?? ''}">
+<label for="ips">IP allowlist (optional)</label><input id="ips" name="ip_allowlist" placeholder="10.0.0.0/8, 2001:db8::/32" value="${values.ip_allowlist ?? ''}"${mark('ip_allowlist')}>${says('ip_allowlist')}
 <div class="hint">Comma-separated IPv4/IPv6 addresses or CIDR ranges. Empty: any address.</div>
 <div class="actions"><button type="submit">Create key</button></div></form></section>`;
 }
@@ -71,21 +87,33 @@ function day(ms: number | null, empty = '—'): SafeHtml | string {
     : html`<time datetime="${new Date(ms).toISOString()}" title="${when(ms)}">${new Date(ms).toISOString().slice(0, 10)}</time>`;
 }
 
+/** A rotated key and its successor point at each other, so that two rows of one name read as one lineage. */
+function lineage(key: ApiKey, onPage: Map<string, ApiKey>): SafeHtml | '' {
+  const link = (id: string, words: string) => {
+    const other = onPage.get(id);
+    return html`<div class="hint">${words} <a href="/dashboard/keys/${id}">${other ? `${other.prefix}…${other.last4}` : 'another key'}</a></div>`;
+  };
+  if (key.rotatedTo) return link(key.rotatedTo, 'rotated to');
+  if (key.rotatedFrom) return link(key.rotatedFrom, 'replaces');
+  return '';
+}
+
 function keyRows(ctx: AppContext, page: SignedIn, keys: ApiKey[], now: number): SafeHtml {
   if (keys.length === 0) return html`<p class="muted">No keys in this environment yet.</p>`;
-  return html`<table><thead><tr><th scope="col">Name</th><th scope="col">Key</th><th scope="col">Scope</th><th scope="col">Env</th><th scope="col">Created</th><th scope="col">Last used</th><th scope="col">Expires</th><th scope="col">Status</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead><tbody>
+  const onPage = new Map(keys.map((k) => [k.id, k]));
+  return html`<div class="table-wrap"><table><thead><tr><th scope="col">Name</th><th scope="col">Key</th><th scope="col">Scope</th><th scope="col">Env</th><th scope="col">Created</th><th scope="col">Last used</th><th scope="col">Expires</th><th scope="col">Status</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead><tbody>
 ${keys.map((k) => {
   const active = presentKey(k, now, ctx.config.environments).status === 'active';
   const actions =
     active && ctx.keys.mayManage(page.actor, k)
-      ? html`<div class="row-actions"><form method="post" action="/dashboard/keys/${k.id}/rotate" class="row-actions">${csrfField(page)}<label class="sr-only" for="g-${k.id}">Grace period for ${k.name}</label><select id="g-${k.id}" name="grace_period_seconds" class="compact">
+      ? html`<div class="row-actions"><form method="post" action="/dashboard/keys/${k.id}/rotate" class="row-actions" data-confirm-revoke-now="Rotate ${k.name} and revoke the old key now? Requests with the old key will fail at once.">${csrfField(page)}<label class="sr-only" for="g-${k.id}">Grace period for ${k.name}</label><select id="g-${k.id}" name="grace_period_seconds" class="compact">
 <option value="0">old key: revoke now</option><option value="3600">old key: 1 hour</option><option value="${DEFAULT_GRACE_SECONDS}" selected>old key: 24 hours</option><option value="604800">old key: 7 days</option></select>
 <button type="submit" class="secondary small">Rotate</button></form>
 <form method="post" action="/dashboard/keys/${k.id}/revoke" data-confirm="Revoke ${k.name}? Requests with it will fail at once. This cannot be undone.">${csrfField(page)}<button type="submit" class="danger small">Revoke</button></form></div>`
       : '';
-  return html`<tr><td><a href="/dashboard/keys/${k.id}">${k.name}</a></td><td class="mono">${k.prefix}…${k.last4}</td><td>${k.scope}</td><td>${k.environment}</td>
+  return html`<tr><td><a href="/dashboard/keys/${k.id}">${k.name}</a>${lineage(k, onPage)}</td><td class="mono">${k.prefix}…${k.last4}</td><td>${k.scope}</td><td>${k.environment}</td>
 <td>${day(k.createdAt)}</td><td>${day(k.lastUsedAt, 'never')}</td><td>${day(k.expiresAt, 'never')}</td><td>${statusBadge(k, now, ctx.config.environments)}</td><td>${actions}</td></tr>`;
-})}</tbody></table>`;
+})}</tbody></table></div>`;
 }
 
 function revealed(key: ApiKey, raw: string, heading: string, note?: SafeHtml): SafeHtml {
@@ -106,7 +134,7 @@ export function keysPages(app: FastifyInstance, ctx: AppContext): void {
     reply: FastifyReply,
     page: SignedIn,
     environment: string,
-    extra?: { top?: SafeHtml; error?: string; values?: Form; status?: number; from?: PageRequest },
+    extra?: { top?: SafeHtml; error?: FormError; values?: Form; status?: number; from?: PageRequest },
   ) {
     const from = extra?.from ?? pageFrom({});
     const { items: keys, next } = await ctx.keys.list(page.actor, { environment }, from);
@@ -142,11 +170,19 @@ ${isRetired ? '' : createForm(ctx, page, environment, extra?.error, extra?.value
     return revealed(key, made.raw, `Rotated “${key.name}”`, note);
   }
 
+  /** After a revoke: which key, and that it no longer works. Only a key of the viewer's organization, revoked. */
+  async function revokedNotice(page: SignedIn, id: string | undefined): Promise<SafeHtml | undefined> {
+    if (!id) return undefined;
+    const key = await ctx.keys.get(page.actor, id).catch(() => undefined);
+    if (!key || key.revokedAt === null) return undefined;
+    return html`<div class="success" role="status">Revoked “${key.name}” (<span class="mono">${key.prefix}…${key.last4}</span>). Requests with it now answer 401 on every instance.</div>`;
+  }
+
   app.get('/dashboard/keys', async (req, reply) => {
     const page = await signedIn(ctx, req, reply);
     if (!page) return reply;
     const query = req.query as Form;
-    const top = await justMade(page, query.shown);
+    const top = (await justMade(page, query.shown)) ?? (await revokedNotice(page, query.revoked));
     return listPage(reply, page, environmentOf(query.environment), { ...(top ? { top } : {}), from: pageFrom(query) });
   });
   for (const alias of ['/keys', '/settings/api-keys']) app.get(alias, (_req, reply) => reply.redirect(CURRENT, 303));
@@ -164,7 +200,7 @@ ${isRetired ? '' : createForm(ctx, page, environment, extra?.error, extra?.value
       });
     } catch (error) {
       if (error instanceof KeywardError && error.status < 500)
-        return listPage(reply, page, environmentOf(form.environment), { error: error.message, values: form, status: error.status });
+        return listPage(reply, page, environmentOf(form.environment), { error: formErrorOf(error), values: form, status: error.status });
       throw error;
     }
   });
@@ -176,7 +212,7 @@ ${isRetired ? '' : createForm(ctx, page, environment, extra?.error, extra?.value
     try {
       return await formAction(ctx, req, reply, page, CURRENT, async () => {
         const key = await ctx.keys.revoke(page.actor, id);
-        return { location: listOf(key.environment) };
+        return { location: `${listOf(key.environment)}&revoked=${encodeURIComponent(key.id)}` };
       });
     } catch (error) {
       if (error instanceof KeywardError && error.status < 500) return errorPanel(page, reply, error, CURRENT, CURRENT);
