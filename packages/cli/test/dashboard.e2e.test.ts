@@ -1,4 +1,8 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpAgent, ServerProcess } from './server-process.js';
@@ -216,7 +220,15 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium', () => {
     await page.getByLabel('Password').fill(PASSWORD);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.waitForURL(/\/dashboard$/);
-    for (const path of ['/dashboard', '/dashboard/keys', '/dashboard/members', '/dashboard/audit', '/login', '/signup']) {
+    for (const path of [
+      '/dashboard',
+      '/dashboard/keys',
+      '/dashboard/members',
+      '/dashboard/audit',
+      '/dashboard/webhooks',
+      '/login',
+      '/signup',
+    ]) {
       await page.goto(server.base + path);
       const { page: width, nav } = await page.evaluate(() => ({
         page: document.documentElement.scrollWidth,
@@ -227,6 +239,54 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium', () => {
       for (const h of nav) expect(h, path).toBeLessThan(40);
     }
     await context.close();
+  });
+
+  it('webhooks: add one (its secret shown once), send a test event, read the delivery log, send again', async () => {
+    const received: string[] = [];
+    const receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => {
+        body += c.toString();
+      });
+      req.on('end', () => {
+        received.push(body);
+        res.writeHead(received.length === 1 ? 500 : 204).end();
+      });
+    });
+    await new Promise<void>((ok) => receiver.listen(0, '127.0.0.1', ok));
+    const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`;
+    const dir = mkdtempSync(join(tmpdir(), 'kw-hooks-ui-'));
+    writeFileSync(join(dir, 'cfg.json'), JSON.stringify({ webhooks: { allow_private_targets: true } }));
+    const hooked = await new ServerProcess(undefined, {}, ['--config', join(dir, 'cfg.json')]).start();
+    try {
+      const page = await newPerson();
+      await page.goto(`${hooked.base}/signup`);
+      await page.getByLabel('E-mail address').fill('hooks-ui@example.com');
+      await page.getByLabel('Password').fill(PASSWORD);
+      await page.getByRole('button', { name: 'Create account' }).click();
+      await page.getByRole('link', { name: 'Webhooks' }).click();
+      await page.getByLabel('URL').fill(hookUrl);
+      await page.getByLabel('key.leaked').check();
+      await page.getByRole('button', { name: 'Add webhook' }).click();
+      const secret = await page.locator('#hook-secret').inputValue();
+      expect(secret).toMatch(/^whsec_/);
+      await page.reload();
+      expect(await page.locator('#hook-secret').count()).toBe(0);
+      expect(await page.getByRole('row', { name: /key\.leaked/ }).count()).toBe(1);
+
+      await page.getByRole('button', { name: 'Send test event' }).click();
+      for (let i = 0; i < 50 && received.length < 1; i++) await new Promise((r) => setTimeout(r, 100));
+      await page.reload();
+      expect(await page.getByRole('row', { name: /webhook\.test.*pending.*500/ }).count()).toBe(1);
+      await page.getByRole('button', { name: 'Send again' }).click();
+      for (let i = 0; i < 50 && received.length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+      await page.reload();
+      expect(await page.getByRole('row', { name: /webhook\.test.*delivered.*204/ }).count()).toBe(1);
+      expect(JSON.parse(received[1] ?? '{}').type).toBe('webhook.test');
+    } finally {
+      receiver.close();
+      await hooked.stop();
+    }
   });
 
   it('every page sends a Content-Security-Policy, is usable by keyboard and labels its fields', async () => {
@@ -240,7 +300,7 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium', () => {
     await page.keyboard.type(PASSWORD);
     await page.keyboard.press('Enter');
     await page.waitForURL(/\/dashboard$/);
-    for (const path of ['/dashboard', '/dashboard/keys', '/dashboard/members', '/dashboard/audit']) {
+    for (const path of ['/dashboard', '/dashboard/keys', '/dashboard/members', '/dashboard/audit', '/dashboard/webhooks']) {
       const res = await page.goto(server.base + path);
       expect(res?.headers()['content-security-policy'], path).toMatch(/default-src 'none'/);
       const unlabeled = await page.evaluate(() =>

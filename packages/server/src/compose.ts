@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { AuditLog } from './audit/audit-log.js';
 import { AccountService } from './auth/account-service.js';
+import { Sealer } from './auth/sealer.js';
 import { type InvalidationBus, localBus } from './cache/invalidation-bus.js';
 import { KeyCache } from './cache/key-cache.js';
 import { fanOut, PostgresBus } from './cache/postgres-bus.js';
@@ -17,6 +18,7 @@ import { RequestAuth } from './http/request-auth.js';
 import { type Clock, systemClock } from './ids.js';
 import { KeyService } from './keys/key-service.js';
 import { Verifier } from './keys/verifier.js';
+import { LeakService } from './leaks/leak-service.js';
 import type { Limiter } from './limits/limiter.js';
 import { MemoryLimiter } from './limits/memory-limiter.js';
 import { connectRedis } from './limits/redis-client.js';
@@ -30,6 +32,9 @@ import { MemoryCounters, RedisCounters } from './throttle/counters.js';
 import { Throttles } from './throttle/throttles.js';
 import { UsageRecorder } from './usage/usage-recorder.js';
 import { UsageService } from './usage/usage-service.js';
+import { WebhookDispatcher } from './webhooks/dispatcher.js';
+import { Notices } from './webhooks/notices.js';
+import { WebhookService } from './webhooks/webhook-service.js';
 
 export interface KeywardOverrides {
   clock?: Clock;
@@ -45,6 +50,10 @@ export interface Keyward {
   /** The storage and the usage recorder behind the services: for operator commands and tests, never for routes. */
   store: Store;
   recorder: UsageRecorder;
+  /** Sends queued webhook deliveries (every second, and as events are queued); `kick()` makes it look now. */
+  dispatcher: WebhookDispatcher;
+  /** Webhook notices no single action causes (`key.expiring` is swept every 10 minutes: `sweepExpiring()`). */
+  notices: Notices;
   /** What start-up says about keys of environments no longer configured (allowed to start), or null. */
   retired: string | null;
   /** Stops taking requests, writes queued usage, closes storage and connections. */
@@ -101,21 +110,56 @@ export async function createKeyward(config: KeywardConfig, overrides: KeywardOve
   );
   metrics.watchPending(() => recorder.pendingRows);
   const audit = new AuditLog(store, clock);
+  const webhooks = new WebhookService(store, new Sealer(config.secret, 'keyward webhook secrets'), clock, config);
+  // Audited key events are webhook events too, queued in the same transaction as the change.
+  audit.listen((event) => webhooks.fromAudit(event));
+  const dispatcher = new WebhookDispatcher(store, webhooks, config, clock, logger);
   // Abuse throttles count in Redis when there is one, so that every instance shares them.
   const throttles = new Throttles(redis ? new RedisCounters(redis, logger) : new MemoryCounters(), config.throttles, logger);
   const accounts = new AccountService(store, config, clock, throttles);
   // Keys of retired environments still reach storage, so that they are refused with the reason, not as unknown.
   const lookupFormat = new KeyFormat([...config.environments, ...retired.map((r) => ({ name: r.environment, prefix: r.prefix }))]);
-  const verifier = new Verifier({ config, format: lookupFormat, store, cache, limiter, usage: recorder, clock, logger, throttles });
+  const notices = new Notices(webhooks, store, clock, logger);
+  const verifier = new Verifier({
+    config,
+    format: lookupFormat,
+    store,
+    cache,
+    limiter,
+    usage: recorder,
+    clock,
+    logger,
+    throttles,
+    notices,
+  });
   const keys = new KeyService({ config, format, store, cache, bus, audit, clock, retired: retired.map((r) => r.environment) });
   const members = new MemberService(store, cache, bus, audit, clock);
   const auth = new RequestAuth(accounts, verifier, config);
   const signIn = new GrantService(store, keys, config, clock, throttles);
   const usage = new UsageService({ store, recorder, keys, config, clock });
   const forms = new OneTimeForms(store, config.secret, clock);
-  const ctx: AppContext = { config, clock, accounts, keys, members, usage, audit, forms, verifier, auth, metrics, signIn };
+  const leaks = new LeakService(store, keys, lookupFormat, config, clock, logger);
+  const ctx: AppContext = {
+    config,
+    clock,
+    accounts,
+    keys,
+    members,
+    usage,
+    audit,
+    forms,
+    verifier,
+    auth,
+    metrics,
+    signIn,
+    webhooks,
+    leaks,
+    throttles,
+  };
   const app = buildApp(ctx, logger);
   await app.ready();
+  dispatcher.start();
+  notices.start();
 
   // Expired sessions and sign-in grants are refused when presented; this only keeps the tables small.
   const prune = () => void store.pruneExpired(clock.now()).catch((err) => logger.warn({ err }, 'pruning expired sessions failed'));
@@ -128,11 +172,15 @@ export async function createKeyward(config: KeywardConfig, overrides: KeywardOve
     ctx,
     store,
     recorder,
+    dispatcher,
+    notices,
     retired: retired.length > 0 ? retirementReport(retired, true) : null,
     close() {
       closing ??= (async () => {
         clearInterval(pruner);
         await app.close();
+        notices.stop();
+        await dispatcher.stop();
         await recorder.close();
         await bus.close();
         await limiter.close();

@@ -65,6 +65,8 @@ export interface ApiKey {
    * monthly quota and holds at most one key in grace.
    */
   lineageId: string;
+  /** The last report that it was found in public, or null. */
+  leak: LeakReport | null;
 }
 
 /**
@@ -120,6 +122,51 @@ export interface AuditEvent {
   keyId: string | null;
   data: Record<string, unknown>;
   at: number;
+}
+
+/** A report that a key was found in public: where, by whom, when. */
+export interface LeakReport {
+  url: string | null;
+  /** Who reported it: `github` (secret scanning) or `report` (`POST /v1/keys/report-leak`). */
+  reporter: string;
+  /** What the reporter says it was found in (GitHub's `source`: content, commit, issue…). */
+  source: string | null;
+  at: number;
+}
+
+/** Where an organization's events are sent (Standard Webhooks), with its signing secret sealed at rest. */
+export interface Webhook {
+  id: string;
+  orgId: string;
+  url: string;
+  /** The event types it receives; empty means all. */
+  events: string[];
+  /** The `whsec_` secret, sealed (AES-256-GCM under a key derived from the server secret). */
+  sealedSecret: string;
+  createdAt: number;
+}
+
+/** One try of a delivery: when, the HTTP status (null: no answer) and what went wrong. */
+export interface DeliveryAttempt {
+  at: number;
+  status: number | null;
+  error: string | null;
+  ms: number;
+}
+
+/** An event on its way to one webhook: stored, so that it survives a restart, and tried until it is answered 2xx. */
+export interface WebhookDelivery {
+  /** `msg_…`: the `webhook-id` header, the same on every try. */
+  id: string;
+  webhookId: string;
+  orgId: string;
+  eventType: string;
+  /** The JSON body, as signed. */
+  payload: string;
+  status: 'pending' | 'delivered' | 'failed';
+  attempts: DeliveryAttempt[];
+  nextAttemptAt: number | null;
+  createdAt: number;
 }
 
 /**

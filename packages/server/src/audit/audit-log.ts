@@ -5,6 +5,8 @@ import type { AuditEvent, Store } from '../storage/store.js';
 
 /** Management actions are written at once (they are not on the hot path), so the log is current when read. */
 export class AuditLog {
+  readonly #listeners: ((event: AuditEvent) => Promise<void>)[] = [];
+
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
@@ -22,6 +24,28 @@ export class AuditLog {
       at: this.clock.now(),
     };
     await this.store.insertAudit([event]);
+    for (const listen of this.#listeners) await listen(event);
+  }
+
+  /** An event keyward itself records, on a reporter's word (a leak report): actor type `system`, `actorId` the reporter. */
+  async system(orgId: string, reporter: string, action: string, keyId: string | null, data: Record<string, unknown>): Promise<void> {
+    const event: AuditEvent = {
+      id: sortableId('evt', this.clock.now()),
+      orgId,
+      actorType: 'system',
+      actorId: reporter,
+      action,
+      keyId,
+      data,
+      at: this.clock.now(),
+    };
+    await this.store.insertAudit([event]);
+    for (const listen of this.#listeners) await listen(event);
+  }
+
+  /** Runs `listener` for every event written, awaited within the write (and so within its transaction). */
+  listen(listener: (event: AuditEvent) => Promise<void>): void {
+    this.#listeners.push(listener);
   }
 
   /**

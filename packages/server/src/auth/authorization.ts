@@ -30,7 +30,8 @@ export type Action =
   | 'member.list'
   | 'member.invite'
   | 'member.change_role'
-  | 'member.remove';
+  | 'member.remove'
+  | 'webhook.manage';
 
 /** The key an action is about: who made it, its environment, and (for creation) the scope asked for. */
 export interface KeyResource {
@@ -51,7 +52,7 @@ const deny = (message: string, details?: Record<string, string>): Decision => ({
 
 /** Actions any member may take whatever their role: seeing the organization's keys, usage, members and audit log. */
 const ANY_MEMBER = new Set<Action>(['key.list', 'key.read', 'usage.read', 'audit.read', 'member.list']);
-const ADMIN_ONLY = new Set<Action>(['member.invite', 'member.change_role', 'member.remove']);
+const ADMIN_ONLY = new Set<Action>(['member.invite', 'member.change_role', 'member.remove', 'webhook.manage']);
 
 /**
  * The one statement of who may do what; every service asks it, pages and routes only use it to hide controls.
@@ -73,7 +74,10 @@ export function can(actor: Actor, action: Action, key?: KeyResource): Decision {
     });
   }
   if (ANY_MEMBER.has(action)) return ALLOW;
-  if (ADMIN_ONLY.has(action)) return actor.role === 'admin' ? ALLOW : deny('Only admins can manage members.', { required_role: 'admin' });
+  if (ADMIN_ONLY.has(action))
+    return actor.role === 'admin'
+      ? ALLOW
+      : deny(`Only admins can manage ${action.startsWith('webhook') ? 'webhooks' : 'members'}.`, { required_role: 'admin' });
   if (!key) return deny('This action needs a key to act on.');
   if (actor.kind === 'key' && key.environment !== actor.environment) {
     return deny(`An admin key manages keys of its own environment (${actor.environment}) only; this key is ${key.environment}.`);

@@ -56,7 +56,22 @@ export interface KeywardConfig {
   /** Abuse throttles per client address: failed sign-ins, unknown keys, device codes, wrong user codes. */
   throttles: ThrottleBudgets;
   http: { requestTimeoutMs: number; headersTimeoutMs: number; keepAliveTimeoutMs: number; idleTimeoutMs: number };
+  /**
+   * Webhook deliveries: the wait before each retry after a failed try (seconds; when they run out the delivery
+   * failed), how long one try may take, and whether targets may be private addresses (loopback, RFC 1918, link-local:
+   * off, so that an organization cannot make the server call into its own network).
+   */
+  webhooks: { retryScheduleSeconds: number[]; timeoutMs: number; allowPrivateTargets: boolean };
+  /** Leak reports: where GitHub's secret-scanning public keys are fetched, and what a confirmed report does. */
+  leaks: { githubKeysUrl: string; onReport: 'revoke' | 'notify' };
 }
+
+/**
+ * Retries after a failed delivery, exponential, about 24 h in all (5 s, 15 s, 1 min, 5 min, 30 min, 1 h, 2 h, 4 h,
+ * 8 h, 8 h): a receiver that is down for a moment gets the event within a couple of minutes, one down for a day too.
+ */
+export const DEFAULT_RETRY_SCHEDULE_SECONDS = [5, 15, 60, 300, 1800, 3600, 7200, 14_400, 28_800, 28_800];
+export const GITHUB_KEYS_URL = 'https://api.github.com/meta/public_keys/secret_scanning';
 
 /** The seeds' plans: Nomotic's per-minute limits, NANDA's monthly quotas and key counts. */
 export const DEFAULT_PLANS: Record<string, Plan> = {

@@ -4,7 +4,14 @@ import { join, resolve } from 'node:path';
 import type { z } from 'zod';
 import type { Budget } from '../throttle/counters.js';
 import { DEFAULT_THROTTLES, type ThrottleBudgets } from '../throttle/throttles.js';
-import { DEFAULT_ENVIRONMENTS, DEFAULT_PLANS, type KeywardConfig, type Plan } from './config.js';
+import {
+  DEFAULT_ENVIRONMENTS,
+  DEFAULT_PLANS,
+  DEFAULT_RETRY_SCHEDULE_SECONDS,
+  GITHUB_KEYS_URL,
+  type KeywardConfig,
+  type Plan,
+} from './config.js';
 import { type ConfigFile, configFileSchema } from './schema.js';
 
 /** What `keyward serve` was given on its command line. */
@@ -169,6 +176,12 @@ export function defineConfig(input: unknown, runtime: RuntimeSettings): KeywardC
     logLevel: file.log_level ?? 'info',
     http: httpTimeouts(file.http ?? {}),
     throttles: throttleBudgets(file.throttles ?? {}),
+    webhooks: {
+      retryScheduleSeconds: file.webhooks?.retry_schedule_seconds ?? DEFAULT_RETRY_SCHEDULE_SECONDS,
+      timeoutMs: (file.webhooks?.timeout_seconds ?? 10) * 1000,
+      allowPrivateTargets: file.webhooks?.allow_private_targets ?? false,
+    },
+    leaks: { githubKeysUrl: file.leaks?.github_keys_url ?? GITHUB_KEYS_URL, onReport: file.leaks?.on_report ?? 'revoke' },
   });
 }
 
@@ -185,5 +198,6 @@ function throttleBudgets(t: Record<string, BudgetFile>): ThrottleBudgets {
     unknownKeys: pick(t.unknown_keys, d.unknownKeys),
     deviceCodes: pick(t.device_codes, d.deviceCodes),
     userCodes: pick(t.user_codes, d.userCodes),
+    leakReports: pick(t.leak_reports, d.leakReports),
   };
 }

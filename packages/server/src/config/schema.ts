@@ -100,6 +100,22 @@ export const configFileSchema = z
         unknown_keys: budget,
         device_codes: budget,
         user_codes: budget,
+        leak_reports: budget,
+      })
+      .strict()
+      .optional(),
+    webhooks: z
+      .object({
+        retry_schedule_seconds: z.array(z.number().int().min(1).max(86_400)).min(1).max(30).optional(),
+        timeout_seconds: z.number().int().min(1).max(60).optional(),
+        allow_private_targets: z.boolean().optional(),
+      })
+      .strict()
+      .optional(),
+    leaks: z
+      .object({
+        github_keys_url: z.url({ protocol: /^https?$/ }).optional(),
+        on_report: z.enum(['revoke', 'notify']).optional(),
       })
       .strict()
       .optional(),

@@ -1,5 +1,5 @@
-import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { KeywardError, randomBase62 } from '@keyward/core';
+import { Sealer } from '../auth/sealer.js';
 import type { Clock } from '../ids.js';
 import type { Store } from '../storage/store.js';
 
@@ -23,14 +23,14 @@ export interface FormOutcome<S> {
  * redirected to the same result, without the secret. Storage-backed, so it holds across instances.
  */
 export class OneTimeForms {
-  readonly #key: Buffer;
+  readonly #sealer: Sealer;
 
   constructor(
     private readonly store: Store,
     secret: string,
     private readonly clock: Clock,
   ) {
-    this.#key = createHmac('sha256', secret).update('keyward one-time form secrets').digest();
+    this.#sealer = new Sealer(secret, 'keyward one-time form secrets');
   }
 
   /** A fresh token for a form about to be rendered. Nothing is stored until it is posted. */
@@ -60,7 +60,8 @@ export class OneTimeForms {
       await this.store.releaseForm(token);
       throw error;
     }
-    const sealed = outcome.secret === undefined ? null : this.#seal(JSON.stringify({ until: now + SECRET_TTL_MS, secret: outcome.secret }));
+    const sealed =
+      outcome.secret === undefined ? null : this.#sealer.seal(JSON.stringify({ until: now + SECRET_TTL_MS, secret: outcome.secret }));
     await this.store.completeForm(token, outcome.location, sealed);
     if (sealed === null) return outcome.location;
     return `${outcome.location}${outcome.location.includes('?') ? '&' : '?'}shown=${token}`;
@@ -72,24 +73,10 @@ export class OneTimeForms {
     const sealed = await this.store.takeFormSecret(token, sessionId);
     if (sealed === null) return null;
     try {
-      const { until, secret } = JSON.parse(this.#open(sealed)) as { until: number; secret: S };
+      const { until, secret } = JSON.parse(this.#sealer.open(sealed)) as { until: number; secret: S };
       return until > this.clock.now() ? secret : null;
     } catch {
       return null;
     }
-  }
-
-  #seal(plain: string): string {
-    const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', this.#key, iv);
-    const body = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
-    return Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64url');
-  }
-
-  #open(sealed: string): string {
-    const raw = Buffer.from(sealed, 'base64url');
-    const decipher = createDecipheriv('aes-256-gcm', this.#key, raw.subarray(0, 12));
-    decipher.setAuthTag(raw.subarray(12, 28));
-    return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
   }
 }

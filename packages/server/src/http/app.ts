@@ -10,12 +10,15 @@ import { detailPages } from './pages/detail-pages.js';
 import { keysPages } from './pages/keys-pages.js';
 import { overviewPage } from './pages/overview-page.js';
 import { signInPages } from './pages/sign-in-pages.js';
+import { webhookPages } from './pages/webhook-pages.js';
 import { authRoutes } from './routes/auth.js';
 import { keyRoutes } from './routes/keys.js';
+import { leakRoutes } from './routes/leaks.js';
 import { memberRoutes } from './routes/members.js';
 import { oauthRoutes } from './routes/oauth.js';
 import { systemRoutes } from './routes/system.js';
 import { verifyRoutes } from './routes/verify.js';
+import { webhookRoutes } from './routes/webhooks.js';
 import { checkText } from './text-rule.js';
 
 const CLIENT_ERROR = JSON.stringify({ error: { code: 'invalid_request', message: 'The request could not be parsed.' } });
@@ -154,6 +157,8 @@ export function buildApp(ctx: AppContext, logger: Logger): FastifyInstance {
     memberRoutes(api, ctx);
     keyRoutes(api, ctx);
     verifyRoutes(api, ctx);
+    webhookRoutes(api, ctx);
+    leakRoutes(api, ctx);
   });
   void app.register(async (plugin) => {
     const oauth = plugin.withTypeProvider<ZodTypeProvider>();
@@ -169,6 +174,7 @@ export function buildApp(ctx: AppContext, logger: Logger): FastifyInstance {
     overviewPage(pages, ctx);
     keysPages(pages, ctx);
     detailPages(pages, ctx);
+    webhookPages(pages, ctx);
   });
   return app;
 }

@@ -10,9 +10,12 @@ import type { OneTimeForms } from '../forms/one-time-forms.js';
 import type { Clock } from '../ids.js';
 import type { KeyService } from '../keys/key-service.js';
 import type { Verifier } from '../keys/verifier.js';
+import type { LeakService } from '../leaks/leak-service.js';
 import type { MemberService } from '../org/member-service.js';
 import type { GrantService } from '../signin/grant-service.js';
+import type { Throttles } from '../throttle/throttles.js';
 import type { UsageService } from '../usage/usage-service.js';
+import type { WebhookService } from '../webhooks/webhook-service.js';
 import { messageOf } from './errors.js';
 import type { Metrics } from './metrics.js';
 import type { RequestAuth } from './request-auth.js';
@@ -31,6 +34,9 @@ export interface AppContext {
   auth: RequestAuth;
   metrics: Metrics;
   signIn: GrantService;
+  webhooks: WebhookService;
+  leaks: LeakService;
+  throttles: Throttles;
 }
 
 /**

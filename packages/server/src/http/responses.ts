@@ -43,6 +43,10 @@ export const apiKey = z
     rotated_from: z.string().nullable(),
     rotated_to: z.string().nullable(),
     lineage_id: z.string(),
+    leak: z
+      .object({ url: z.string().nullable(), reporter: z.string(), source: z.string().nullable(), reported_at: time })
+      .nullable()
+      .meta({ description: 'The last report that the key was found in public (then revoked, unless leaks.on_report is notify).' }),
   })
   .meta({ id: 'ApiKey', description: 'A key as it is shown: never its raw value or hash.' });
 
@@ -109,6 +113,27 @@ export const member = z
   .meta({ id: 'Member' });
 
 export const memberAnswer = z.object({ member });
+const webhook = z.object({
+  id: z.string(),
+  url: z.string(),
+  events: z.array(z.string()),
+  created_at: z.string(),
+});
+export const webhookAnswer = z.object({ webhook });
+export const createdWebhookAnswer = z.object({ webhook, secret: z.string() });
+export const webhookListAnswer = z.object({ webhooks: z.array(webhook) });
+const delivery = z.object({
+  id: z.string(),
+  webhook_id: z.string(),
+  event_type: z.string(),
+  status: z.enum(['pending', 'delivered', 'failed']),
+  created_at: z.string(),
+  next_attempt_at: z.string().nullable(),
+  attempts: z.array(z.object({ at: z.string(), status: z.number().nullable(), error: z.string().nullable(), ms: z.number() })),
+  payload: z.unknown(),
+});
+export const deliveryAnswer = z.object({ delivery });
+export const deliveryListAnswer = z.object({ deliveries: z.array(delivery), next_cursor: nextCursor });
 export const memberListAnswer = z.object({ members: z.array(member), next_cursor: nextCursor });
 export const removedMemberAnswer = z.object({ message: z.string(), member });
 export const invitationAnswer = z.object({ member, invite_token: z.string(), invite_url: z.string() });

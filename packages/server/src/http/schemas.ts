@@ -77,6 +77,18 @@ export const rotateKeyBody = z
 
 export const inviteBody = z.object({ email: z.email().max(254), role: z.enum(ROLES) }).strict();
 export const roleBody = z.object({ role: z.enum(ROLES) }).strict();
+export const leakFindings = z
+  .array(
+    z.object({
+      token: z.string().max(512),
+      type: z.string().max(100),
+      url: z.string().max(2000).nullish(),
+      source: z.string().max(100).nullish(),
+    }),
+  )
+  .max(1000);
+export const reportLeakBody = z.object({ key: z.string().max(512), url: z.string().max(2000).optional() }).strict();
+export const webhookBody = z.object({ url: z.string().max(2000), events: z.array(z.string().max(64)).max(20).optional() }).strict();
 
 export const verifyBody = z
   .object({

@@ -22,8 +22,15 @@ export function checkText(request: FastifyRequest): void {
   }
   fields(request.query, CONTROL_IN_URL, own);
   fields(request.params, CONTROL_IN_URL, own);
+  // A route that takes its body as bytes (a signed body must be checked as sent) applies the rule once it parsed it.
+  if (Buffer.isBuffer(request.body)) return;
   if (typeof request.body === 'string') scan(request.body, 'body', CONTROL_IN_BODY, 0);
   else fields(request.body, CONTROL_IN_BODY, own);
+}
+
+/** The rule for a body a route parsed itself (see {@link checkText}). */
+export function checkParsedText(body: unknown): void {
+  fields(body, CONTROL_IN_BODY, []);
 }
 
 /** Each top-level field, named in the error by its own name (`name must not contain…`), whatever depth it fails at. */

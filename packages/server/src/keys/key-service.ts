@@ -6,7 +6,7 @@ import type { KeyCache } from '../cache/key-cache.js';
 import type { KeywardConfig } from '../config/config.js';
 import { type Clock, newId } from '../ids.js';
 import { type Page, type PageRequest, readPage } from '../pagination.js';
-import type { ApiKey, Store } from '../storage/store.js';
+import type { ApiKey, LeakReport, Store } from '../storage/store.js';
 
 export interface CreateKeyInput {
   name: string;
@@ -136,6 +136,32 @@ export class KeyService {
   }
 
   /**
+   * A key reported as found in public (GitHub's secret scanning, `report-leak`): recorded on the key, audited as
+   * `key.leaked` (a webhook event) by the reporter, and revoked at once everywhere unless `leaks.on_report` is
+   * `notify`. A key already revoked is left as it is. Returns whether it was revoked now.
+   */
+  async reportLeak(orgId: string, keyId: string, leak: LeakReport): Promise<boolean> {
+    const { store, config, audit } = this.deps;
+    const key = await store.findKey(orgId, keyId);
+    if (!key || (key.revokedAt !== null && key.revokedAt <= leak.at)) return false;
+    const revoke = config.leaks.onReport === 'revoke';
+    const revoked = await store.transaction(async () => {
+      const now = revoke && (await store.revokeKey(key.id, leak.at));
+      await store.markLeaked(key.id, leak);
+      await audit.system(orgId, leak.reporter, 'key.leaked', key.id, {
+        name: key.name,
+        url: leak.url,
+        source: leak.source,
+        reporter: leak.reporter,
+        action: now ? 'revoked' : 'notified',
+      });
+      return now;
+    });
+    if (revoked) await this.#invalidate([key.id]);
+    return revoked;
+  }
+
+  /**
    * Mints a successor with the same settings; the old key keeps working for the grace period (0 = revoked now).
    * One transaction: only the live head of a lineage can be rotated (a second rotation of the same key is a 409),
    * an earlier key of the lineage still in grace is revoked at once (one key in grace per lineage), and a key in
@@ -189,7 +215,10 @@ export class KeyService {
   }
 
   #mint(
-    settings: Omit<ApiKey, 'id' | 'hash' | 'prefix' | 'last4' | 'createdAt' | 'revokedAt' | 'lastUsedAt' | 'rotatedTo' | 'lineageId'> & {
+    settings: Omit<
+      ApiKey,
+      'id' | 'hash' | 'prefix' | 'last4' | 'createdAt' | 'revokedAt' | 'lastUsedAt' | 'rotatedTo' | 'lineageId' | 'leak'
+    > & {
       lineageId: string | null;
     },
     now: number,
@@ -217,6 +246,7 @@ export class KeyService {
       metadata: settings.metadata,
       rotatedFrom: settings.rotatedFrom,
       rotatedTo: null,
+      leak: null,
       lineageId: settings.lineageId ?? id,
     };
     return { key, rawKey };
@@ -263,5 +293,8 @@ export function presentKey(key: ApiKey, now: number, served: readonly { name: st
     rotated_from: key.rotatedFrom,
     rotated_to: key.rotatedTo,
     lineage_id: key.lineageId,
+    leak: key.leak
+      ? { url: key.leak.url, reporter: key.leak.reporter, source: key.leak.source, reported_at: new Date(key.leak.at).toISOString() }
+      : null,
   };
 }

@@ -22,6 +22,7 @@ import type { KeyForVerify, Store } from '../storage/store.js';
 import type { Throttles } from '../throttle/throttles.js';
 import type { UsageRecorder } from '../usage/usage-recorder.js';
 import { lineageMonthUsage } from '../usage/usage-report.js';
+import type { Notices } from '../webhooks/notices.js';
 import { decidePolicy } from './decide.js';
 
 export interface VerifyInput {
@@ -69,6 +70,8 @@ export interface VerifierDeps {
   clock: Clock;
   logger: Logger;
   throttles: Throttles;
+  /** Webhook notices a request can cause (a quota threshold, a rate limit hit); queued, never awaited. */
+  notices?: Notices;
 }
 
 /** A key that does not exist, by what its text alone shows: not a key of ours, mistyped (checksum), or unknown. */
@@ -178,6 +181,9 @@ export class Verifier {
 
   #applyLimits(key: KeyForVerify, scope: Scope, input: VerifyInput, now: number, limits: LimitResult): VerifyResult {
     const ratelimit = rateLimitState(limits.rate, limits.quota);
+    const notices = this.deps.notices;
+    if (notices && limits.quota) notices.quotaUsed(key, limits.quota.limit - limits.quota.remaining, limits.quota.limit, now);
+    if (notices && limits.rate && !limits.rate.allowed) notices.rateLimited(key, limits.rate.limit, now);
     if (limits.quota && !limits.quota.allowed) {
       this.#record(key, input, now, false, 'QUOTA_EXCEEDED');
       return {

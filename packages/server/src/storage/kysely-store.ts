@@ -19,6 +19,7 @@ import type {
   AuthGrant,
   DailyUsage,
   KeyForVerify,
+  LeakReport,
   Member,
   Organization,
   RequestLogEntry,
@@ -26,9 +27,37 @@ import type {
   Store,
   UsageBatch,
   User,
+  Webhook,
+  WebhookDelivery,
 } from './store.js';
 
 type KeyRow = Selectable<Database['api_keys']>;
+type DeliveryRow = Selectable<Database['webhook_deliveries']>;
+
+function webhookFromRow(r: Selectable<Database['webhooks']>): Webhook {
+  return {
+    id: r.id,
+    orgId: r.org_id,
+    url: r.url,
+    events: JSON.parse(r.events) as string[],
+    sealedSecret: r.secret,
+    createdAt: Number(r.created_at),
+  };
+}
+
+function deliveryFromRow(r: DeliveryRow): WebhookDelivery {
+  return {
+    id: r.id,
+    webhookId: r.webhook_id,
+    orgId: r.org_id,
+    eventType: r.event_type,
+    payload: r.payload,
+    status: r.status as WebhookDelivery['status'],
+    attempts: JSON.parse(r.attempts) as WebhookDelivery['attempts'],
+    nextAttemptAt: r.next_attempt_at === null ? null : Number(r.next_attempt_at),
+    createdAt: Number(r.created_at),
+  };
+}
 type MemberRow = Selectable<Database['members']>;
 
 const num = (v: unknown): number => Number(v);
@@ -55,6 +84,7 @@ export function keyFromRow(r: KeyRow): ApiKey {
     rotatedFrom: r.rotated_from,
     rotatedTo: r.rotated_to,
     lineageId: r.lineage_id ?? r.id,
+    leak: r.leak ? (JSON.parse(r.leak) as LeakReport) : null,
   };
 }
 
@@ -434,6 +464,7 @@ export class KyselyStore implements Store {
         rotated_from: key.rotatedFrom,
         rotated_to: key.rotatedTo,
         lineage_id: key.lineageId,
+        leak: key.leak ? JSON.stringify(key.leak) : null,
       })
       .execute();
   }
@@ -486,6 +517,14 @@ export class KyselyStore implements Store {
       ])
       .executeTakeFirstOrThrow();
     return { activeKeys: num(row.active_keys), allowed: num(row.allowed) };
+  }
+
+  async markLeaked(id: string, leak: LeakReport) {
+    await this.db
+      .updateTable('api_keys')
+      .set({ leak: JSON.stringify(leak) })
+      .where('id', '=', id)
+      .execute();
   }
 
   async revokeKey(id: string, at: number) {
@@ -750,5 +789,129 @@ export class KyselyStore implements Store {
       await this.db.updateTable('form_tokens').set({ secret: null }).where('id', '=', id).execute();
       return row.secret;
     });
+  }
+
+  async insertWebhook(w: Webhook) {
+    await this.db
+      .insertInto('webhooks')
+      .values({ id: w.id, org_id: w.orgId, url: w.url, events: JSON.stringify(w.events), secret: w.sealedSecret, created_at: w.createdAt })
+      .execute();
+  }
+
+  async listWebhooks(orgId: string) {
+    const rows = await this.db.selectFrom('webhooks').selectAll().where('org_id', '=', orgId).orderBy('created_at').orderBy('id').execute();
+    return rows.map(webhookFromRow);
+  }
+
+  async findWebhook(orgId: string, id: string) {
+    const r = await this.db.selectFrom('webhooks').selectAll().where('org_id', '=', orgId).where('id', '=', id).executeTakeFirst();
+    return r && webhookFromRow(r);
+  }
+
+  async deleteWebhook(orgId: string, id: string) {
+    return this.transaction(async () => {
+      const r = await this.db.deleteFrom('webhooks').where('org_id', '=', orgId).where('id', '=', id).executeTakeFirst();
+      await this.db.deleteFrom('webhook_deliveries').where('org_id', '=', orgId).where('webhook_id', '=', id).execute();
+      return Number(r.numDeletedRows) > 0;
+    });
+  }
+
+  async insertDeliveries(deliveries: WebhookDelivery[]) {
+    if (deliveries.length === 0) return;
+    await this.db
+      .insertInto('webhook_deliveries')
+      .values(
+        deliveries.map((d) => ({
+          id: d.id,
+          webhook_id: d.webhookId,
+          org_id: d.orgId,
+          event_type: d.eventType,
+          payload: d.payload,
+          status: d.status,
+          attempts: JSON.stringify(d.attempts),
+          next_attempt_at: d.nextAttemptAt,
+          created_at: d.createdAt,
+        })),
+      )
+      .execute();
+  }
+
+  async dueDeliveries(now: number, limit: number) {
+    const rows = await this.db
+      .selectFrom('webhook_deliveries')
+      .selectAll()
+      .where('status', '=', 'pending')
+      .where('next_attempt_at', '<=', now)
+      .orderBy('next_attempt_at')
+      .limit(limit)
+      .execute();
+    return rows.map(deliveryFromRow);
+  }
+
+  async claimDelivery(id: string, expectedNextAt: number, leaseUntil: number) {
+    const r = await this.db
+      .updateTable('webhook_deliveries')
+      .set({ next_attempt_at: leaseUntil })
+      .where('id', '=', id)
+      .where('status', '=', 'pending')
+      .where('next_attempt_at', '=', expectedNextAt)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  async recordAttempt(id: string, attempts: WebhookDelivery['attempts'], status: WebhookDelivery['status'], nextAttemptAt: number | null) {
+    await this.db
+      .updateTable('webhook_deliveries')
+      .set({ attempts: JSON.stringify(attempts), status, next_attempt_at: nextAttemptAt })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async listDeliveries(orgId: string, webhookId: string, page: PageRequest) {
+    let q = this.db.selectFrom('webhook_deliveries').selectAll().where('org_id', '=', orgId).where('webhook_id', '=', webhookId);
+    if (page.after) q = q.where(afterCursor('created_at', page.after, 'desc'));
+    const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.limit).execute();
+    return rows.map(deliveryFromRow);
+  }
+
+  async findDelivery(orgId: string, id: string) {
+    const r = await this.db
+      .selectFrom('webhook_deliveries')
+      .selectAll()
+      .where('org_id', '=', orgId)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return r && deliveryFromRow(r);
+  }
+
+  async redeliver(orgId: string, id: string, now: number) {
+    const r = await this.db
+      .updateTable('webhook_deliveries')
+      .set({ status: 'pending', next_attempt_at: now })
+      .where('org_id', '=', orgId)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  async noteOnce(id: string, at: number) {
+    const r = await this.db
+      .insertInto('webhook_notices')
+      .values({ id, at })
+      .onConflict((oc) => oc.column('id').doNothing())
+      .executeTakeFirst();
+    return Number(r.numInsertedOrUpdatedRows ?? 0) === 1;
+  }
+
+  async keysExpiringBetween(from: number, to: number) {
+    const rows = await this.db
+      .selectFrom('api_keys')
+      .selectAll()
+      .where('expires_at', '>', from)
+      .where('expires_at', '<=', to)
+      .where((eb) => eb.or([eb('revoked_at', 'is', null), eb('revoked_at', '>', from)]))
+      .limit(10_000)
+      .execute();
+    return rows.map(keyFromRow);
   }
 }

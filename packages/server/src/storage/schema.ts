@@ -37,6 +37,7 @@ export interface Database {
     rotated_from: string | null;
     rotated_to: string | null;
     lineage_id: string | null;
+    leak: string | null;
   };
   usage_daily: { key_id: string; day: string; allowed: number; denied: number };
   request_log: {
@@ -69,6 +70,19 @@ export interface Database {
     expires_at: number;
   };
   form_tokens: { id: string; session_id: string; location: string | null; secret: string | null; expires_at: number };
+  webhooks: { id: string; org_id: string; url: string; events: string; secret: string; created_at: number };
+  webhook_deliveries: {
+    id: string;
+    webhook_id: string;
+    org_id: string;
+    event_type: string;
+    payload: string;
+    status: string;
+    attempts: string;
+    next_attempt_at: number | null;
+    created_at: number;
+  };
+  webhook_notices: { id: string; at: number };
   audit_events: {
     id: string;
     org_id: string;

@@ -25,6 +25,7 @@ function key(orgId: string, createdBy: string, over: Partial<ApiKey> = {}): ApiK
     metadata: { team: 'ops', n: 1 },
     rotatedFrom: null,
     rotatedTo: null,
+    leak: null,
     lineageId: keyId,
     ...over,
   };

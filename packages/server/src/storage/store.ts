@@ -5,12 +5,15 @@ import type {
   AuthGrant,
   DailyUsage,
   KeyForVerify,
+  LeakReport,
   Member,
   Organization,
   RequestLogEntry,
   Session,
   UsageBatch,
   User,
+  Webhook,
+  WebhookDelivery,
 } from '../entities.js';
 import type { PageRequest } from '../pagination.js';
 
@@ -20,12 +23,15 @@ export type {
   AuthGrant,
   DailyUsage,
   KeyForVerify,
+  LeakReport,
   Member,
   Organization,
   RequestLogEntry,
   Session,
   UsageBatch,
   User,
+  Webhook,
+  WebhookDelivery,
 } from '../entities.js';
 
 /** A page of a list, newest first, and the cursor of the next page (null on the last). */
@@ -114,6 +120,8 @@ export interface Store {
   listKeys(orgId: string, filter: { environment?: string }, page: PageRequest): Promise<ApiKey[]>;
   /** Revokes a key unless it is already revoked; false when it was. */
   revokeKey(id: string, at: number): Promise<boolean>;
+  /** Records that a key was reported as found in public. */
+  markLeaked(id: string, leak: LeakReport): Promise<void>;
   /**
    * Marks `oldId` as rotated to `successorId` with its new end (revocation or grace expiry), only while it is
    * still the live head of its lineage (not rotated, not revoked, not expired at `now`): false when another
@@ -170,4 +178,35 @@ export interface Store {
   takeFormSecret(id: string, sessionId: string): Promise<string | null>;
   /** Audit events, newest first. */
   listAudit(orgId: string, filter: { keyId?: string; before?: number }, page: PageRequest): Promise<AuditEvent[]>;
+
+  insertWebhook(webhook: Webhook): Promise<void>;
+  /** An organization's webhooks, oldest first. */
+  listWebhooks(orgId: string): Promise<Webhook[]>;
+  findWebhook(orgId: string, id: string): Promise<Webhook | undefined>;
+  /** Deletes a webhook and its deliveries; false when there was none. */
+  deleteWebhook(orgId: string, id: string): Promise<boolean>;
+  insertDeliveries(deliveries: WebhookDelivery[]): Promise<void>;
+  /** Pending deliveries due at `now`, oldest first. */
+  dueDeliveries(now: number, limit: number): Promise<WebhookDelivery[]>;
+  /**
+   * Takes a due delivery for one try: moves its next attempt to `leaseUntil` if it is still `expectedNextAt`. True
+   * for exactly one instance, so a try is never sent twice at once.
+   */
+  claimDelivery(id: string, expectedNextAt: number, leaseUntil: number): Promise<boolean>;
+  /** Records a try: the attempts so far, the new status and when to try next (null: no more). */
+  recordAttempt(
+    id: string,
+    attempts: WebhookDelivery['attempts'],
+    status: WebhookDelivery['status'],
+    nextAttemptAt: number | null,
+  ): Promise<void>;
+  /** A webhook's deliveries, newest first. */
+  listDeliveries(orgId: string, webhookId: string, page: PageRequest): Promise<WebhookDelivery[]>;
+  findDelivery(orgId: string, id: string): Promise<WebhookDelivery | undefined>;
+  /** Makes a delivery pending again, due at `now` (send again). */
+  redeliver(orgId: string, id: string, now: number): Promise<boolean>;
+  /** Keys (of every organization) not revoked that expire after `from` and at or before `to`, at most 10,000. */
+  keysExpiringBetween(from: number, to: number): Promise<ApiKey[]>;
+  /** Remembers that a notice (`key.expiring` of one key, a quota threshold of one month…) went out: true only the first time. */
+  noteOnce(id: string, at: number): Promise<boolean>;
 }

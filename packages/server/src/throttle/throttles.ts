@@ -17,6 +17,8 @@ export interface ThrottleBudgets {
   deviceCodes: Budget | null;
   /** Wrong user codes typed on `/device` from one address. */
   userCodes: Budget | null;
+  /** Keys reported as leaked on `POST /v1/keys/report-leak` from one address (and keys checked by `scan --check`). */
+  leakReports: Budget | null;
 }
 
 const MINUTE = 60_000;
@@ -26,6 +28,7 @@ export const DEFAULT_THROTTLES: ThrottleBudgets = {
   unknownKeys: { limit: 100, periodMs: MINUTE },
   deviceCodes: { limit: 30, periodMs: 60 * MINUTE },
   userCodes: { limit: 20, periodMs: 15 * MINUTE },
+  leakReports: { limit: 60, periodMs: MINUTE },
 };
 
 /** A 429 in the envelope with its Retry-After. */
@@ -66,6 +69,16 @@ export class Throttles {
   }
 
   /** Charges a device code to its address; throws 429 past the budget. */
+  /** A leak report (or a batch of keys to check, counted one each) from an address; 429 past the budget. */
+  async leakReport(address: string, count: number, now: number): Promise<void> {
+    const budget = this.budgets.leakReports;
+    if (!budget) return;
+    for (let i = 0; i < count; i++) {
+      const wait = await this.counters.charge(`leak|${address}`, budget, now);
+      if (wait > 0) throw tooMany('Too many keys reported or checked from this address. Try again later.', wait, now);
+    }
+  }
+
   async deviceCode(address: string, now: number): Promise<void> {
     const budget = this.budgets.deviceCodes;
     if (!budget) return;

@@ -20,9 +20,17 @@ const ROLE_TEXT: Record<Role, string> = {
   admin: 'Everything: every key of the organization, members and roles.',
 };
 
+/** A reported URL as a link only when it is http(s); anything else is shown as text and linked nowhere. */
+function safeLink(url: string): string {
+  return /^https?:\/\//i.test(url) ? url : '#';
+}
+
+/** Reporters keyward acts for on its own (the audit's `system` actors). */
+const SYSTEM_ACTORS: Record<string, string> = { github: 'GitHub secret scanning', report: 'a public leak report' };
+
 /** Who acted, in words: a person by name and e-mail, a key by name (acting for its creator), or keyward itself. */
 function actorCell(e: AuditEvent, names: Map<string, string>): SafeHtml | string {
-  if (e.actorType === 'system') return 'keyward';
+  if (e.actorType === 'system') return SYSTEM_ACTORS[e.actorId] ?? 'keyward';
   if (e.actorType === 'user') return names.get(`user:${e.actorId}`) ?? html`<span class="mono">${e.actorId}</span>`;
   const key = names.get(`key:${e.actorId}`) ?? e.actorId;
   const person = typeof e.data.on_behalf_of === 'string' ? names.get(`user:${e.data.on_behalf_of}`) : undefined;
@@ -80,7 +88,10 @@ export function detailPages(app: FastifyInstance, ctx: AppContext): void {
     const pct = quota ? Math.min(100, Math.round((used / quota) * 20) * 5) : 0;
     const { items: events } = await ctx.audit.list(page.actor, { keyId: key.id }, { limit: 20 });
     const names = await ctx.audit.names(page.actor, events);
-    const body = html`<p><a href="/dashboard/keys?environment=${key.environment}">← API keys</a></p><h1>${key.name}</h1>
+    const leak = key.leak
+      ? html`<div class="error" role="status"><strong>${key.revokedAt !== null ? 'Revoked: found public' : 'Found public'}</strong> ${key.leak.url ? html`at <a href="${safeLink(key.leak.url)}" rel="noopener noreferrer nofollow">${key.leak.url}</a>` : ''} (reported by ${SYSTEM_ACTORS[key.leak.reporter] ?? key.leak.reporter}, ${when(key.leak.at)}).${key.revokedAt === null ? ' It still works (leaks.on_report is notify): rotate or revoke it.' : ' Create a new key and remove this one from where it was found.'}</div>`
+      : '';
+    const body = html`<p><a href="/dashboard/keys?environment=${key.environment}">← API keys</a></p><h1>${key.name}</h1>${leak}
 <p class="lead mono">${key.prefix}…${key.last4} · ${key.environment} · scope ${key.scope} · tier ${key.tier}</p>
 <div class="grid">
 <section class="card"><h2>This month</h2><p><strong>${used.toLocaleString('en-US')}</strong> of ${quota === null ? 'unlimited' : quota.toLocaleString('en-US')} requests</p>

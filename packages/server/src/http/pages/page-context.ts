@@ -14,6 +14,7 @@ const NAV = [
   ['/dashboard/keys', 'API keys'],
   ['/dashboard/members', 'Members'],
   ['/dashboard/audit', 'Audit log'],
+  ['/dashboard/webhooks', 'Webhooks'],
 ] as const;
 
 /** A signed-in page: its session, the actor it acts as, and a `render` that adds the navigation and header. */

@@ -1,0 +1,71 @@
+import { KeywardError } from '@keyward/core';
+import { z } from 'zod';
+import { type AppContext, about, type ZodApp } from '../context.js';
+import { parse } from '../errors.js';
+import { leakFindings, reportLeakBody } from '../schemas.js';
+import { checkParsedText } from '../text-rule.js';
+
+const feedbackAnswer = z.array(
+  z.object({ token_hash: z.string(), token_type: z.string(), label: z.enum(['true_positive', 'false_positive']) }),
+);
+
+/**
+ * Leak reports: GitHub's secret-scanning partner endpoint (a signed JSON array of findings, answered with GitHub's
+ * feedback array) and `report-leak`, where anyone may report a key they found (answered the same whatever the key).
+ */
+export function leakRoutes(app: ZodApp, ctx: AppContext): void {
+  const tag = 'leaks';
+  // The signature covers the body as sent: this route takes it as bytes and parses it only once it is verified.
+  app.register(async (signed: ZodApp) => {
+    signed.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+    signed.post(
+      '/api/leaks/github',
+      {
+        config: { auth: 'none' },
+        schema: {
+          ...about(tag, "GitHub secret scanning's partner endpoint: findings signed by GitHub; answers its feedback", 'none'),
+          response: { 200: feedbackAnswer },
+        },
+      },
+      async (req) => {
+        const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+        const header = (name: string) => {
+          const v = req.headers[name];
+          return typeof v === 'string' ? v : undefined;
+        };
+        await ctx.leaks.verifyGitHub(body, header('github-public-key-identifier'), header('github-public-key-signature'));
+        let json: unknown;
+        try {
+          json = JSON.parse(body.toString('utf8'));
+        } catch {
+          throw new KeywardError('invalid_request', 'The report is not JSON.');
+        }
+        checkParsedText(json);
+        return ctx.leaks.handle(parse(leakFindings, json), 'github');
+      },
+    );
+  });
+
+  app.post(
+    '/v1/keys/report-leak',
+    {
+      config: { auth: 'none' },
+      schema: {
+        ...about(tag, 'Report a key found in public; a live key is revoked. The answer never says whether it was one', 'none'),
+        body: reportLeakBody,
+        response: { 202: z.object({ received: z.literal(true) }) },
+      },
+    },
+    async (req, reply) => {
+      await ctx.throttles.leakReport(ctx.auth.clientIp(req), 1, ctx.clock.now());
+      // Handled after the answer, so that neither its words nor its timing say whether the key was live.
+      const finding = { token: req.body.key, type: 'keyward_api_key', url: req.body.url ?? null, source: 'report' };
+      setImmediate(() => {
+        ctx.leaks
+          .handle([finding], 'report')
+          .catch((error: Error) => req.log.warn({ err: { message: error.message } }, 'a leak report failed'));
+      });
+      return reply.code(202).send({ received: true });
+    },
+  );
+}
