@@ -1,6 +1,16 @@
 import { Command } from 'commander';
 import { agentCommands } from './agent-commands.js';
-import { scan, scanSummary } from './scan.js';
+import {
+  checkFindings,
+  findingLine,
+  gitleaksConfig,
+  scanGit,
+  scanPaths,
+  scanSummary,
+  serverEnvironments,
+  toSarif,
+  trufflehogConfig,
+} from './scan.js';
 
 /** Commands of the server package, handed over to `keyward-server` when it is installed beside this CLI. */
 const SERVER_COMMANDS = new Set(['serve', 'admin', 'keys']);
@@ -19,13 +29,50 @@ export function buildProgram(
   );
   program
     .command('scan')
-    .description('find API keys (any prefix, checksum-verified) in files and folders; exits 1 if any, 2 if a path cannot be read')
+    .description(
+      'find API keys (any prefix, checksum-verified) in files and folders, or the git history; exits 1 if a live key is found, 2 if something cannot be read',
+    )
     .argument('[paths...]', 'files or folders (default: .)')
-    .action(async (paths: string[]) => {
-      const summary = scanSummary(await scan(paths, out));
-      out(summary.line);
-      process.exitCode = summary.exitCode;
-    });
+    .option('--git', 'scan the history of the git repository here (every blob of every branch and tag, once)')
+    .option('--check <server>', 'ask the keyward server that issued them which keys are still live (only it can tell)')
+    .option('--format <format>', 'text or sarif (SARIF 2.1.0, for code-scanning uploads)', 'text')
+    .option('--print-gitleaks-config', "print gitleaks rules for the server's key prefixes (--server or KEYWARD_SERVER)")
+    .option('--print-trufflehog-config', "print TruffleHog custom detectors for the server's key prefixes")
+    .option('--server <url>', 'the keyward server whose prefixes the printed configs use (or KEYWARD_SERVER)')
+    .action(
+      async (
+        paths: string[],
+        o: {
+          git?: boolean;
+          check?: string;
+          format: string;
+          printGitleaksConfig?: boolean;
+          printTrufflehogConfig?: boolean;
+          server?: string;
+        },
+      ) => {
+        if (o.printGitleaksConfig || o.printTrufflehogConfig) {
+          const server = o.server ?? env.KEYWARD_SERVER ?? 'http://127.0.0.1:8787';
+          const environments = await serverEnvironments(server);
+          out(o.printGitleaksConfig ? gitleaksConfig(environments) : trufflehogConfig(environments));
+          return;
+        }
+        if (o.format !== 'text' && o.format !== 'sarif') throw new Error(`--format must be text or sarif, not ${o.format}`);
+        const result = o.git ? await scanGit(paths[0] ?? process.cwd()) : await scanPaths(paths);
+        if (o.check && result.findings.length > 0) await checkFindings(o.check, result.findings);
+        const summary = scanSummary(result, Boolean(o.check));
+        if (o.format === 'sarif') {
+          out(toSarif(result));
+          for (const p of result.problems) process.stderr.write(`${p}\n`);
+          process.stderr.write(`${summary.line}\n`);
+        } else {
+          for (const p of result.problems) out(p);
+          for (const f of result.findings) out(findingLine(f));
+          out(summary.line);
+        }
+        process.exitCode = summary.exitCode;
+      },
+    );
 
   agentCommands(program, env, out, (line) => void process.stderr.write(`${line}\n`));
   return program;

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { KeyFormat } from '@keyward/core';
-import { describe, expect, it } from 'vitest';
-import { BIN } from './server-process.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BIN, HttpAgent, ServerProcess } from './server-process.js';
 
 const run = promisify(execFile);
 
@@ -38,5 +38,92 @@ describe('keyward scan', () => {
     expect(r.code).toBe(2);
     expect(r.stdout).toContain('/no/such/path: cannot read (no such file or folder)');
     expect(r.stdout).toContain('1 path could not be read');
+  });
+
+  describe('against a server: --git, --check, SARIF and rule configs', () => {
+    let server: ServerProcess;
+    beforeAll(async () => {
+      server = await new ServerProcess().start();
+    });
+    afterAll(() => server?.stop());
+
+    const git = (repo: string, ...args: string[]) =>
+      run('git', ['-C', repo, '-c', 'user.name=T', '-c', 'user.email=t@example.com', '-c', 'commit.gpgsign=false', ...args]);
+
+    it('scan --git --check reports exactly the live key of a history with a live, a revoked and a mistyped key', async () => {
+      const owner = await HttpAgent.newAccount(server.base, 'scan-owner@example.com');
+      const live = (await owner.req('POST', '/api/developers/keys', { name: 'hist-live' })).body.key;
+      const revoked = (await owner.req('POST', '/api/developers/keys', { name: 'hist-revoked' })).body.key;
+      await owner.req('DELETE', `/api/developers/keys/${revoked.id}`);
+      const typo = `${live.raw_key.slice(0, 15)}${live.raw_key[15] === 'x' ? 'y' : 'x'}${live.raw_key.slice(16)}`;
+      const repo = mkdtempSync(join(tmpdir(), 'kw-scan-git-'));
+      await git(repo, 'init', '-q');
+      writeFileSync(join(repo, 'app.env'), `API_KEY=${live.raw_key}\n`);
+      writeFileSync(join(repo, 'docs.md'), `curl -H "Authorization: Bearer ${revoked.raw_key}"\n`);
+      writeFileSync(join(repo, 'run.sh'), `export KEYWARD_API_KEY=${typo}\n`);
+      await git(repo, 'add', '-A');
+      await git(repo, 'commit', '-qm', 'first');
+      await git(repo, 'rm', '-q', 'app.env', 'docs.md', 'run.sh');
+      await git(repo, 'commit', '-qm', 'tidy');
+
+      const scanned = await run(process.execPath, [BIN, 'scan', '--git', '--check', server.base], { cwd: repo }).catch((e) => e);
+      expect(scanned.code).toBe(1);
+      const lines = scanned.stdout.split('\n');
+      expect(lines.find((l: string) => l.includes(live.raw_key.slice(-4)))).toMatch(
+        /^app\.env:1 \(blob [0-9a-f]{12}\): kw_test_….{4} {2}live/,
+      );
+      expect(lines.find((l: string) => l.includes(revoked.raw_key.slice(-4)))).toMatch(/not live: revoked/);
+      // The mistyped key's checksum fails: not a key, not reported.
+      expect(scanned.stdout).not.toContain('run.sh');
+      expect(scanned.stdout).not.toContain(live.raw_key);
+      expect(scanned.stdout).toMatch(/2 keys found, 1 still working/);
+
+      await owner.req('DELETE', `/api/developers/keys/${live.id}`);
+      const after = await run(process.execPath, [BIN, 'scan', '--git', '--check', server.base], { cwd: repo });
+      expect(after.stdout).toMatch(/2 keys found, 0 still working\.$/m);
+
+      // Without --check every key whose checksum holds counts as live; SARIF for code scanning.
+      const sarif = await run(process.execPath, [BIN, 'scan', '--git', '--format', 'sarif'], { cwd: repo }).catch((e) => e);
+      expect(sarif.code).toBe(1);
+      const doc = JSON.parse(sarif.stdout);
+      expect(doc.version).toBe('2.1.0');
+      expect(
+        doc.runs[0].results
+          .map(
+            (r: { locations: { physicalLocation: { artifactLocation: { uri: string } } }[] }) =>
+              r.locations[0]?.physicalLocation.artifactLocation.uri,
+          )
+          .sort(),
+      ).toEqual(['app.env', 'docs.md']);
+      expect(sarif.stdout).not.toContain(live.raw_key);
+    });
+
+    it("--print-gitleaks-config: rules from the server's prefixes that match its keys and no look-alike", async () => {
+      const printed = await run(process.execPath, [BIN, 'scan', '--print-gitleaks-config', '--server', server.base]);
+      const regexes = [...printed.stdout.matchAll(/regex = '''(.*)'''/g)].map((m) => new RegExp(m[1] as string, 'g'));
+      expect(regexes.length).toBe(2);
+      const format = new KeyFormat([
+        { name: 'test', prefix: 'kw_test_' },
+        { name: 'live', prefix: 'kw_live_' },
+      ]);
+      const b62 = (n: number) =>
+        format
+          .generate('test')
+          .slice(8, 8 + n)
+          .padEnd(n, 'Q');
+      const hits = (text: string) => regexes.some((r) => [...text.matchAll(r)].length > 0);
+      for (const key of [format.generate('test'), format.generate('live')]) expect(hits(`API_KEY="${key}"`), key).toBe(true);
+      for (const noise of [
+        'kw_test_' + b62(41),
+        `kw_test_${b62(42)}Z`,
+        'kw_live_' + b62(30),
+        'kw-test-' + b62(42),
+        'kw_test' + b62(42),
+        b62(42),
+      ])
+        expect(hits(`API_KEY="${noise}"`), noise).toBe(false);
+      const truffle = await run(process.execPath, [BIN, 'scan', '--print-trufflehog-config', '--server', server.base]);
+      expect(truffle.stdout).toMatch(/detectors:\n {2}- name: keyward-test\n/);
+    });
   });
 });

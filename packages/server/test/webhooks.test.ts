@@ -8,6 +8,7 @@ import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyward, defineConfig, sqliteStore } from '../src/index.js';
 import { Agent, type Harness, startHarness, TestClock } from './harness.js';
+import { postgresUrl } from './postgres.js';
 
 /** A webhook receiver on loopback: answers `fail` times 500, then 200; keeps every try. */
 class Receiver {
@@ -196,6 +197,23 @@ describe('webhook notices', () => {
     ]);
     expect(tries.length).toBe(4);
     expect(soon.id).toMatch(/^key_/);
+    r.close();
+    await h.close();
+  });
+});
+
+describe.skipIf(!postgresUrl)('webhooks on PostgreSQL', () => {
+  it('finding: a delivery queued inside the transaction of its change was sent from that finished transaction, and never arrived', async () => {
+    const r = await new Receiver().start();
+    const h = await startHarness(hooksConfig, { clock: new TestClock(Date.now()) }, { databaseUrl: postgresUrl ?? '' });
+    const a = new Agent(h.app);
+    await a.signup(`pg-hooks-${Date.now()}@example.com`);
+    const made = await a.req('POST', '/api/webhooks', { url: r.url, events: ['key.created'] });
+    const key = await a.createKey({ name: 'on postgres' });
+    // No kick from the test: the dispatcher's own kick (on queueing) must do it.
+    for (let i = 0; i < 100 && r.tries.length === 0; i++) await new Promise((res) => setTimeout(res, 20));
+    expect(verified(made.body.secret, r.tries).map((e) => [e.type, e.data.key_id])).toEqual([['key.created', key.id]]);
+    expect(h.logs.filter((l) => l.includes('could not be read'))).toEqual([]);
     r.close();
     await h.close();
   });

@@ -7,6 +7,8 @@ export interface FoundKey {
   index: number;
   /** What may be shown: prefix, ellipsis, last 4. Never the key. */
   display: string;
+  /** The key itself: only ever sent to the server that issued it (`keyward scan --check`), never printed. */
+  key: string;
 }
 
 // A prefix (letters, digits, `_`, ending in `_` or `:`), then exactly 42 base62 characters, not glued to more.
@@ -28,7 +30,7 @@ export function findKeys(text: string): FoundKey[] {
     const prefix = m[1] as string;
     const body = m[2] as string;
     if (!checksumMatches(body)) continue;
-    found.push({ prefix, index: m.index ?? 0, display: `${prefix}…${body.slice(-4)}` });
+    found.push({ prefix, index: m.index ?? 0, display: `${prefix}…${body.slice(-4)}`, key: prefix + body });
   }
   return found;
 }

@@ -87,6 +87,7 @@ export const leakFindings = z
     }),
   )
   .max(1000);
+export const checkKeysBody = z.object({ keys: z.array(z.string().max(512)).min(1).max(100) }).strict();
 export const reportLeakBody = z.object({ key: z.string().max(512), url: z.string().max(2000).optional() }).strict();
 export const webhookBody = z.object({ url: z.string().max(2000), events: z.array(z.string().max(64)).max(20).optional() }).strict();
 

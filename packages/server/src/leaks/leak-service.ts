@@ -90,6 +90,24 @@ export class LeakService {
     return feedback;
   }
 
+  /**
+   * What became of keys someone found (`keyward scan --check`): `live`, `revoked`, `expired`, or `unknown` (not a
+   * key of this server, or mistyped). Only this server can tell: it alone holds the secret its key hashes need.
+   */
+  async check(tokens: string[]): Promise<('live' | 'revoked' | 'expired' | 'unknown')[]> {
+    const now = this.clock.now();
+    return Promise.all(
+      tokens.map(async (token) => {
+        if (!this.format.parse(token).ok) return 'unknown';
+        const key = await this.store.findKeyForVerify(hashKey(this.config.secret, token));
+        if (!key) return 'unknown';
+        if (key.revokedAt !== null && key.revokedAt <= now) return 'revoked';
+        if (key.expiresAt !== null && key.expiresAt <= now) return 'expired';
+        return 'live';
+      }),
+    );
+  }
+
   /** Whether a finding is a key of this server that was working when it was found (it is then revoked or flagged). */
   async #handleOne(f: LeakFinding, reporter: string): Promise<boolean> {
     // A token whose checksum fails is noise (or a typo): no storage look-up.

@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import type { Logger } from 'pino';
 import { Webhook as Signer } from 'standardwebhooks';
 import type { KeywardConfig } from '../config/config.js';
@@ -30,7 +31,14 @@ export class WebhookDispatcher {
     private readonly logger: Logger,
   ) {}
 
+  /**
+   * `kick` as bound where the dispatcher starts: events are queued inside the transaction of what caused them, and
+   * a pass started from there would otherwise run in that transaction's context, on its connection, after it ended.
+   */
+  #kickOutside: () => void = () => this.#kick();
+
   start(): void {
+    this.#kickOutside = AsyncResource.bind(() => this.#kick());
     this.#timer = setInterval(() => this.kick(), TICK_MS);
     this.#timer.unref();
     this.webhooks.onQueued = () => this.kick();
@@ -39,6 +47,10 @@ export class WebhookDispatcher {
 
   /** Looks for due deliveries now (after an event was queued), or right after the pass under way. */
   kick(): void {
+    this.#kickOutside();
+  }
+
+  #kick(): void {
     if (this.#running) {
       this.#again = true;
       return;
@@ -49,7 +61,7 @@ export class WebhookDispatcher {
         this.#running = null;
         if (this.#again) {
           this.#again = false;
-          this.kick();
+          this.#kick();
         }
       });
   }

@@ -1,9 +1,12 @@
-import { KeywardError } from '@keyward/core';
+import { displayKey, KEY_BODY_LENGTH, KeywardError } from '@keyward/core';
 import { z } from 'zod';
 import { type AppContext, about, type ZodApp } from '../context.js';
 import { parse } from '../errors.js';
-import { leakFindings, reportLeakBody } from '../schemas.js';
+import { checkKeysBody, leakFindings, reportLeakBody } from '../schemas.js';
 import { checkParsedText } from '../text-rule.js';
+
+/** A found key as it may be shown: `prefix…last4`, or `…` for text too short to be a key. */
+const displayOf = (token: string) => (token.length > KEY_BODY_LENGTH ? displayKey(token.slice(0, -KEY_BODY_LENGTH), token.slice(-4)) : '…');
 
 const feedbackAnswer = z.array(
   z.object({ token_hash: z.string(), token_type: z.string(), label: z.enum(['true_positive', 'false_positive']) }),
@@ -45,6 +48,26 @@ export function leakRoutes(app: ZodApp, ctx: AppContext): void {
       },
     );
   });
+
+  app.post(
+    '/v1/keys/check',
+    {
+      config: { auth: 'none' },
+      schema: {
+        ...about(tag, 'Which of these found keys are live (keyward scan --check); never logged, rate-limited per address', 'none'),
+        body: checkKeysBody,
+        response: {
+          200: z.object({ keys: z.array(z.object({ display: z.string(), status: z.enum(['live', 'revoked', 'expired', 'unknown']) })) }),
+        },
+      },
+    },
+    async (req) => {
+      await ctx.throttles.leakReport(ctx.auth.clientIp(req), req.body.keys.length, ctx.clock.now());
+      const statuses = await ctx.leaks.check(req.body.keys);
+      // Answered by display form (prefix…last4), in the order asked: the answer never carries a whole key.
+      return { keys: req.body.keys.map((k, i) => ({ display: displayOf(k), status: statuses[i] ?? 'unknown' })) };
+    },
+  );
 
   app.post(
     '/v1/keys/report-leak',
