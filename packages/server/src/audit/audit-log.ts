@@ -13,34 +13,26 @@ export class AuditLog {
   ) {}
 
   async write(actor: Actor, action: string, keyId: string | null, data: Record<string, unknown> = {}): Promise<void> {
-    const event: AuditEvent = {
-      id: sortableId('evt', this.clock.now()),
+    await this.#record({
       orgId: actor.orgId,
       actorType: actor.kind,
       actorId: actor.kind === 'key' && actor.keyId ? actor.keyId : actor.userId,
       action,
       keyId,
       data: actor.kind === 'key' ? { ...data, on_behalf_of: actor.userId } : data,
-      at: this.clock.now(),
-    };
-    await this.store.insertAudit([event]);
-    for (const listen of this.#listeners) await listen(event);
+    });
   }
 
   /** An event keyward itself records, on a reporter's word (a leak report): actor type `system`, `actorId` the reporter. */
   async system(orgId: string, reporter: string, action: string, keyId: string | null, data: Record<string, unknown>): Promise<void> {
-    const event: AuditEvent = {
-      id: sortableId('evt', this.clock.now()),
-      orgId,
-      actorType: 'system',
-      actorId: reporter,
-      action,
-      keyId,
-      data,
-      at: this.clock.now(),
-    };
-    await this.store.insertAudit([event]);
-    for (const listen of this.#listeners) await listen(event);
+    await this.#record({ orgId, actorType: 'system', actorId: reporter, action, keyId, data });
+  }
+
+  async #record(event: Omit<AuditEvent, 'id' | 'at'>): Promise<void> {
+    const at = this.clock.now();
+    const written: AuditEvent = { ...event, id: sortableId('evt', at), at };
+    await this.store.insertAudit([written]);
+    for (const listen of this.#listeners) await listen(written);
   }
 
   /** Runs `listener` for every event written, awaited within the write (and so within its transaction). */

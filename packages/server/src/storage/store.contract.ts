@@ -410,5 +410,34 @@ export function storeContract(name: string, open: () => Promise<Store>, enabled 
       await store.deleteSession('sess1');
       expect(await store.findSession('sess1')).toBeUndefined();
     });
+
+    it('webhook deliveries: due ones in order, each try claimed by exactly one caller, pages newest first', async () => {
+      const hook = { id: id('wh'), orgId, url: 'https://example.com/h', events: [], sealedSecret: 'sealed', createdAt: 1 };
+      await store.insertWebhook(hook);
+      const delivery = (n: number, nextAttemptAt: number) => ({
+        id: id('msg'),
+        webhookId: hook.id,
+        orgId,
+        eventType: 'key.created',
+        payload: '{}',
+        status: 'pending' as const,
+        attempts: [],
+        nextAttemptAt,
+        createdAt: n,
+      });
+      const [a, b, later] = [delivery(1, 100), delivery(2, 50), delivery(3, 10_000)];
+      await store.insertDeliveries([a, b, later]);
+      expect((await store.dueDeliveries(1_000, 10)).map((d) => d.id)).toEqual([b.id, a.id]);
+      const claims = await Promise.all(Array.from({ length: 5 }, () => store.claimDelivery(a.id, 100, 60_000)));
+      expect(claims.filter(Boolean)).toHaveLength(1);
+      await store.recordAttempt(a.id, [{ at: 1_000, status: 500, error: 'answered 500', ms: 3 }], 'pending', 2_000);
+      expect(await store.findDelivery(orgId, a.id)).toMatchObject({ attempts: [{ status: 500 }], nextAttemptAt: 2_000 });
+      expect((await store.listDeliveries(orgId, hook.id, { limit: 2 })).map((d) => d.id)).toEqual([later.id, b.id]);
+      expect(await store.findDelivery(id('org'), a.id)).toBeUndefined();
+      expect(await store.noteOnce(`quota:${a.id}`, 1)).toBe(true);
+      expect(await store.noteOnce(`quota:${a.id}`, 2)).toBe(false);
+      expect(await store.deleteWebhook(orgId, hook.id)).toBe(true);
+      expect(await store.findDelivery(orgId, a.id)).toBeUndefined();
+    });
   });
 }
