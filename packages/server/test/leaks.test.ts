@@ -130,6 +130,26 @@ describe('leak reports from GitHub secret scanning', () => {
     expect(await whoami(mine.raw_key)).toBe(200);
   });
 
+  it('a batch of 1,000 findings (over the 64 KB body limit of the API) is answered finding by finding', async () => {
+    const k = gh.newKey();
+    const key = await owner.createKey({ name: 'in a batch' });
+    const noise = Array.from({ length: 999 }, (_, i) => ({
+      token: `kw_test_${String(i).padStart(42, 'x')}`,
+      type: 'keyward_api_key',
+      url: `https://github.com/o/r/blob/${i}`,
+    }));
+    const body = JSON.stringify([
+      ...noise,
+      { token: key.raw_key, type: 'keyward_api_key', url: 'https://github.com/o/r/blob/x', source: 'content' },
+    ]);
+    expect(body.length).toBeGreaterThan(64 * 1024);
+    const r = await post(h, body, k.headers(body));
+    expect(r.status).toBe(200);
+    expect(r.body).toHaveLength(1000);
+    expect(r.body.filter((f: { label: string }) => f.label === 'true_positive')).toHaveLength(1);
+    expect(labelOf(r.body, key.raw_key)).toBe('true_positive');
+  });
+
   it('a report signed with a key GitHub published after the list was fetched is verified after a refetch', async () => {
     const before = gh.fetches;
     const late = gh.newKey();

@@ -20,7 +20,8 @@ export function leakRoutes(app: ZodApp, ctx: AppContext): void {
   const tag = 'leaks';
   // The signature covers the body as sent: this route takes it as bytes and parses it only once it is verified.
   app.register(async (signed: ZodApp) => {
-    signed.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+    // GitHub batches findings (up to 1,000 here): more than the API's 64 KB body limit.
+    signed.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: 1024 * 1024 }, (_req, body, done) => done(null, body));
     signed.post(
       '/api/leaks/github',
       {
