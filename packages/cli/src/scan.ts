@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { explainingFetch, findKeys } from '@keyward/core';
+import { type ServerEnvironment, serverMetadata } from '@keyward/sdk';
 
 const SKIP = new Set(['node_modules', '.git', 'dist', '.keyward']);
 const MAX_BYTES = 5 * 1024 * 1024;
@@ -240,7 +241,7 @@ const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
  * gitleaks rules for the server's prefixes: the prefix, exactly 42 base62 characters, and nothing glued on either
  * side (RE2 has no look-around: the boundary is matched and the key is the rule's secret group).
  */
-export function gitleaksConfig(environments: { name: string; prefix: string }[]): string {
+export function gitleaksConfig(environments: ServerEnvironment[]): string {
   const rules = environments.map(
     (e) => `[[rules]]
 id = "keyward-${e.name.replace(/[^A-Za-z0-9_-]/g, '-')}"
@@ -262,7 +263,7 @@ ${rules.join('\n')}`;
 }
 
 /** TruffleHog custom detectors for the same prefixes (its `--config` file). */
-export function trufflehogConfig(environments: { name: string; prefix: string }[]): string {
+export function trufflehogConfig(environments: ServerEnvironment[]): string {
   const detectors = environments.map(
     (e) => `  - name: keyward-${e.name.replace(/[^A-Za-z0-9_-]/g, '-')}
     keywords:
@@ -277,15 +278,11 @@ ${detectors.join('\n')}
 }
 
 /** The environments (name, prefix) a keyward server issues keys for, from its authorization server metadata. */
-export async function serverEnvironments(server: string, doFetch: typeof fetch = fetch): Promise<{ name: string; prefix: string }[]> {
-  const res = await explainingFetch(doFetch, 'Is the server running? Name it with --server or KEYWARD_SERVER.')(
-    new URL('/.well-known/oauth-authorization-server', server),
-    { headers: { accept: 'application/json' } },
+export async function serverEnvironments(server: string, doFetch: typeof fetch = fetch): Promise<ServerEnvironment[]> {
+  const { environments } = await serverMetadata(
+    server,
+    explainingFetch(doFetch, 'Is the server running? Name it with --server or KEYWARD_SERVER.'),
   );
-  const body = (await res.json().catch(() => ({}))) as { keyward_environments?: { name?: unknown; prefix?: unknown }[] };
-  const envs = (body.keyward_environments ?? []).filter(
-    (e): e is { name: string; prefix: string } => typeof e.name === 'string' && typeof e.prefix === 'string',
-  );
-  if (!res.ok || envs.length === 0) throw new Error(`${server} did not say which key prefixes it issues (is it a keyward server?)`);
-  return envs;
+  if (!environments?.length) throw new Error(`${server} did not say which key prefixes it issues (is it a keyward server?)`);
+  return environments;
 }

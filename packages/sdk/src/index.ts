@@ -8,3 +8,4 @@ export { accountFor, type Profile, Profiles } from './profiles.js';
 export { keywardProvider, neverminedProvider, type Provider, providerNamed } from './providers.js';
 export { type RevokeOutcome, revokeOwnKey } from './revoke.js';
 export { osSecretStore, type SecretStore, SecretStoreUnavailableError } from './secret-store.js';
+export { type ServerEnvironment, serverMetadata } from './server-metadata.js';

@@ -3,6 +3,7 @@ import { accountFor, type Profile, Profiles } from '../profiles.js';
 import { keywardProvider, type Provider } from '../providers.js';
 import { revokeOwnKey } from '../revoke.js';
 import { osSecretStore, type SecretStore, SecretStoreUnavailableError } from '../secret-store.js';
+import { serverMetadata } from '../server-metadata.js';
 import { startCallbackServer } from './callback-server.js';
 import { openBrowser } from './open-browser.js';
 import { newPkce } from './pkce.js';
@@ -120,12 +121,11 @@ export async function login(o: LoginOptions = {}): Promise<{ account: string; pr
  * (Nevermined's servers publish no such metadata, so its preset skips this.)
  */
 async function preflight(server: string, environment: string | undefined, doFetch: typeof fetch): Promise<void> {
-  const res = await doFetch(`${server}/.well-known/oauth-authorization-server`, { headers: { accept: 'application/json' } });
-  const meta = res.ok ? ((await res.json().catch(() => null)) as { keyward_environments?: { name: string }[] } | null) : null;
-  if (!meta)
-    throw new LoginError(`${server} does not look like a keyward server (its sign-in metadata answered ${res.status}); check --server`);
-  const names = meta.keyward_environments?.map((e) => e.name);
-  if (environment && names && !names.includes(environment)) {
+  const { status, environments } = await serverMetadata(server, doFetch);
+  if (!environments)
+    throw new LoginError(`${server} does not look like a keyward server (its sign-in metadata answered ${status}); check --server`);
+  const names = environments.map((e) => e.name);
+  if (environment && names.length > 0 && !names.includes(environment)) {
     throw new LoginError(`${server} has no environment "${environment}"; it issues keys for ${names.join(', ')} (--environment)`);
   }
 }

@@ -260,16 +260,18 @@ export class KeyService {
   }
 }
 
+/** Where a key is in its life at `now`: revoked, expired, or still working (whatever its environment). */
+export function lifecycleOf(key: Pick<ApiKey, 'revokedAt' | 'expiresAt'>, now: number): 'active' | 'revoked' | 'expired' {
+  if (key.revokedAt !== null && key.revokedAt <= now) return 'revoked';
+  if (key.expiresAt !== null && key.expiresAt <= now) return 'expired';
+  return 'active';
+}
+
 /** A key as the API shows it; `retired` when it would be active but its environment is no longer served. */
 export function presentKey(key: ApiKey, now: number, served: readonly { name: string }[]) {
+  const life = lifecycleOf(key, now);
   const status: 'active' | 'revoked' | 'expired' | 'retired' =
-    key.revokedAt !== null && key.revokedAt <= now
-      ? 'revoked'
-      : key.expiresAt !== null && key.expiresAt <= now
-        ? 'expired'
-        : served.some((e) => e.name === key.environment)
-          ? 'active'
-          : 'retired';
+    life !== 'active' || served.some((e) => e.name === key.environment) ? life : 'retired';
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   return {
     id: key.id,

@@ -3,8 +3,11 @@ import { hashKey, type KeyFormat, KeywardError } from '@keyward/core';
 import type { Logger } from 'pino';
 import type { KeywardConfig } from '../config/config.js';
 import type { Clock } from '../ids.js';
-import type { KeyService } from '../keys/key-service.js';
-import type { Store } from '../storage/store.js';
+import { type KeyService, lifecycleOf } from '../keys/key-service.js';
+import type { KeyForVerify, Store } from '../storage/store.js';
+
+/** What `keyward scan --check` is told of a found key. */
+export type KeyStatus = 'live' | 'revoked' | 'expired' | 'unknown';
 
 /** One secret GitHub found: what its secret-scanning partner program posts, an array of these. */
 export interface LeakFinding {
@@ -94,31 +97,28 @@ export class LeakService {
    * What became of keys someone found (`keyward scan --check`): `live`, `revoked`, `expired`, or `unknown` (not a
    * key of this server, or mistyped). Only this server can tell: it alone holds the secret its key hashes need.
    */
-  async check(tokens: string[]): Promise<('live' | 'revoked' | 'expired' | 'unknown')[]> {
+  async check(tokens: string[]): Promise<KeyStatus[]> {
     const now = this.clock.now();
-    return Promise.all(
-      tokens.map(async (token) => {
-        if (!this.format.parse(token).ok) return 'unknown';
-        const key = await this.store.findKeyForVerify(hashKey(this.config.secret, token));
-        if (!key) return 'unknown';
-        if (key.revokedAt !== null && key.revokedAt <= now) return 'revoked';
-        if (key.expiresAt !== null && key.expiresAt <= now) return 'expired';
-        return 'live';
-      }),
-    );
+    return Promise.all(tokens.map(async (token) => (await this.#lookup(token, now)).status));
   }
 
   /** Whether a finding is a key of this server that was working when it was found (it is then revoked or flagged). */
   async #handleOne(f: LeakFinding, reporter: string): Promise<boolean> {
-    // A token whose checksum fails is noise (or a typo): no storage look-up.
-    if (!this.format.parse(f.token).ok) return false;
-    const key = await this.store.findKeyForVerify(hashKey(this.config.secret, f.token));
     const now = this.clock.now();
-    if (!key) return false;
-    const working = (key.revokedAt === null || key.revokedAt > now) && (key.expiresAt === null || key.expiresAt > now);
-    if (!working) return false;
+    const { status, key } = await this.#lookup(f.token, now);
+    if (status !== 'live' || !key) return false;
     await this.keys.reportLeak(key.orgId, key.id, { url: f.url ?? null, source: f.source ?? null, reporter, at: now });
     return true;
+  }
+
+  /** A found token: which key of this server it is, and where that key is in its life. */
+  async #lookup(token: string, now: number): Promise<{ status: KeyStatus; key?: KeyForVerify }> {
+    // A token whose checksum fails is noise (or a typo): no storage look-up.
+    if (!this.format.parse(token).ok) return { status: 'unknown' };
+    const key = await this.store.findKeyForVerify(hashKey(this.config.secret, token));
+    if (!key) return { status: 'unknown' };
+    const life = lifecycleOf(key, now);
+    return { status: life === 'active' ? 'live' : life, key };
   }
 
   /** GitHub's current public keys: one fetch at a time, at most {@link FETCHES_PER_MINUTE}. */

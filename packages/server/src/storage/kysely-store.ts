@@ -907,9 +907,8 @@ export class KyselyStore implements Store {
     const rows = await this.db
       .selectFrom('api_keys')
       .selectAll()
-      .where('expires_at', '>', from)
+      .where((eb) => isActive(eb, from))
       .where('expires_at', '<=', to)
-      .where((eb) => eb.or([eb('revoked_at', 'is', null), eb('revoked_at', '>', from)]))
       .limit(10_000)
       .execute();
     return rows.map(keyFromRow);

@@ -114,7 +114,7 @@ export class WebhookService {
 
   /** Queues an event for every webhook of the organization that wants it. */
   async emit(orgId: string, type: WebhookEvent, data: Record<string, unknown>): Promise<void> {
-    const hooks = (await this.store.listWebhooks(orgId)).filter((w) => w.events.length === 0 || w.events.includes(type));
+    const hooks = await this.#subscribers(orgId, type);
     if (hooks.length > 0) await this.#queue(hooks, type, { organization_id: orgId, ...data });
   }
 
@@ -131,8 +131,14 @@ export class WebhookService {
 
   /** Emits a notice once ever for `dedupe` (a key's expiry, a month's threshold, a 10-minute window): storage decides. */
   async emitOnce(dedupe: string, orgId: string, type: WebhookEvent, data: Record<string, unknown>): Promise<void> {
-    if (!(await this.store.listWebhooks(orgId)).some((w) => w.events.length === 0 || w.events.includes(type))) return;
-    if (await this.store.noteOnce(dedupe, this.clock.now())) await this.emit(orgId, type, data);
+    const hooks = await this.#subscribers(orgId, type);
+    if (hooks.length === 0) return;
+    if (await this.store.noteOnce(dedupe, this.clock.now())) await this.#queue(hooks, type, { organization_id: orgId, ...data });
+  }
+
+  /** The organization's webhooks that want `type` (those that named no events want every one). */
+  async #subscribers(orgId: string, type: WebhookEvent): Promise<Webhook[]> {
+    return (await this.store.listWebhooks(orgId)).filter((w) => w.events.length === 0 || w.events.includes(type));
   }
 
   /** The signing secret of a webhook, for the dispatcher. */

@@ -1,0 +1,26 @@
+/** An environment a keyward server issues keys for: its name and key prefix. */
+export interface ServerEnvironment {
+  name: string;
+  prefix: string;
+}
+
+/**
+ * What a keyward server says of itself in its authorization server metadata
+ * (`/.well-known/oauth-authorization-server`): the HTTP status, and the environments it issues keys for (`null`
+ * when there is no metadata, e.g. not a keyward server or a wrong URL). The one reader of that document, for
+ * `login`'s pre-check and `keyward scan --print-*-config`.
+ */
+export async function serverMetadata(
+  server: string,
+  doFetch: typeof fetch = fetch,
+): Promise<{ status: number; environments: ServerEnvironment[] | null }> {
+  const res = await doFetch(new URL('/.well-known/oauth-authorization-server', server), { headers: { accept: 'application/json' } });
+  const meta = res.ok
+    ? ((await res.json().catch(() => null)) as { keyward_environments?: { name?: unknown; prefix?: unknown }[] } | null)
+    : null;
+  if (!meta || typeof meta !== 'object') return { status: res.status, environments: null };
+  const environments = (meta.keyward_environments ?? []).filter(
+    (e): e is ServerEnvironment => typeof e?.name === 'string' && typeof e.prefix === 'string',
+  );
+  return { status: res.status, environments };
+}
