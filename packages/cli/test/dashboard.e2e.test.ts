@@ -283,9 +283,11 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium', () => {
         }
         return false;
       };
-      await page.getByRole('button', { name: 'Send test event' }).click();
+      // Each button posts a form and lands on the delivery log: wait for that page before reloading it.
+      const press = (name: string) => Promise.all([page.waitForEvent('load'), page.getByRole('button', { name }).click()]);
+      await press('Send test event');
       expect(await logShows(/webhook\.test.*pending.*500/)).toBe(true);
-      await page.getByRole('button', { name: 'Send again' }).click();
+      await press('Send again');
       expect(await logShows(/webhook\.test.*delivered.*204/)).toBe(true);
       expect(JSON.parse(received[1] ?? '{}').type).toBe('webhook.test');
     } finally {
