@@ -14,10 +14,16 @@ import { median, opsPerSecond, row } from './lib.js';
 const KEYS = 1000;
 const now = Date.now();
 const check = (i: number): LimitCheck => ({
-  keyId: `key_bench${i % KEYS}`,
   now,
-  rate: { limit: 1_000_000_000, periodMs: 60_000 },
-  quota: { limit: 1_000_000_000, month: '2026-11', resetAt: now + 86_400_000, seed: async () => 0 },
+  cost: 1,
+  meters: [
+    {
+      id: `key_bench${i % KEYS}`,
+      rate: { limit: 1_000_000_000, periodMs: 60_000 },
+      quota: { limit: 1_000_000_000, month: '2026-11', resetAt: now + 86_400_000, seed: async () => 0 },
+      budget: null,
+    },
+  ],
 });
 
 /** `concurrency` callers, each awaiting its own calls back to back, for `ms`: total calls per second. */

@@ -2,6 +2,8 @@
  * Verify throughput, each figure beside its baseline measured in the same run:
  *   - in-process verify (cache hit) vs a bare sha256 + Map.get loop over the same keys;
  *   - in-process verify that misses the cache (SQLite) vs the same baseline;
+ *   - the same two for keys three levels down a tree of child keys (the look-up reads their ancestors too), and a
+ *     cache hit of such keys when every level has a credit budget, so that each request is counted in four budgets;
  *   - POST /v1/keys/verify and GET /v1/whoami on the real server vs its own GET /health.
  * Run: npm run bench:verify
  */
@@ -40,6 +42,35 @@ async function inProcess() {
     raws.push(r.json().key.raw_key);
   }
 
+  // Three-deep trees: a root, 10 children, 100 grandchildren, 1000 great-grandchildren; in the second, a budget on
+  // every level.
+  const derive = async (key: string, budget: number | undefined) => {
+    const r = await kw.app.inject({
+      method: 'POST',
+      url: '/v1/keys/derive',
+      headers: { authorization: `Bearer ${key}` },
+      payload: { ttl: 86_400, ...(budget ? { budget } : {}) },
+    });
+    return r.json().key.raw_key as string;
+  };
+  const tree = async (budgets: boolean) => {
+    const root = await kw.app.inject({
+      method: 'POST',
+      url: '/api/developers/keys',
+      headers: { cookie },
+      payload: { name: 'tree root', ...(budgets ? { budget: 1e12 } : {}) },
+    });
+    let level = [root.json().key.raw_key as string];
+    for (const budget of [1e11, 1e10, 1e9]) {
+      const next: string[] = [];
+      for (const parent of level) for (let c = 0; c < 10; c++) next.push(await derive(parent, budgets ? budget : undefined));
+      level = next;
+    }
+    return level;
+  };
+  const leaves = await tree(false);
+  const budgeted = await tree(true);
+
   // Baseline: what any verify must at least do, a hash and a map look-up.
   const map = new Map(raws.map((r) => [hash('sha256', r, 'base64'), { id: r.slice(-6) }]));
   let i = 0;
@@ -59,15 +90,39 @@ async function inProcess() {
   });
   let k = 0;
   const miss = () => missVerifier.verify({ key: raws[k++ % KEYS] as string });
+  for (const leaf of [...leaves, ...budgeted]) await verifier.verify({ key: leaf }); // warm the cache, seed every budget
+  let t = 0;
+  const treeHit = () => verifier.verify({ key: leaves[t++ % leaves.length] as string });
+  let b4 = 0;
+  const budgetHit = () => verifier.verify({ key: budgeted[b4++ % budgeted.length] as string });
+  let u = 0;
+  const treeMiss = () => missVerifier.verify({ key: leaves[u++ % leaves.length] as string });
 
-  const runs = { bare: [] as number[], hit: [] as number[], miss: [] as number[] };
+  const runs = {
+    bare: [] as number[],
+    hit: [] as number[],
+    miss: [] as number[],
+    treeHit: [] as number[],
+    treeMiss: [] as number[],
+    budgetHit: [] as number[],
+  };
   for (let round = 0; round < 3; round++) {
     runs.bare.push(await opsPerSecond(bare));
     runs.hit.push(await opsPerSecond(hit));
     runs.miss.push(await opsPerSecond(miss));
+    runs.treeHit.push(await opsPerSecond(treeHit));
+    runs.treeMiss.push(await opsPerSecond(treeMiss));
+    runs.budgetHit.push(await opsPerSecond(budgetHit));
   }
   await kw.close();
-  return { bare: median(runs.bare), hit: median(runs.hit), miss: median(runs.miss) };
+  return {
+    bare: median(runs.bare),
+    hit: median(runs.hit),
+    miss: median(runs.miss),
+    treeHit: median(runs.treeHit),
+    treeMiss: median(runs.treeMiss),
+    budgetHit: median(runs.budgetHit),
+  };
 }
 
 async function overHttp() {
@@ -108,6 +163,9 @@ console.log('in-process (medians of 3 alternating runs)');
 console.log(row('bare sha256 + Map.get (baseline)', local.bare, local.bare));
 console.log(row('verify, cache hit', local.hit, local.bare, '>= 60%'));
 console.log(row('verify, cache miss (SQLite look-up)', local.miss, local.bare, '>= 30,000/s'));
+console.log(row('3-deep child key, cache hit', local.treeHit, local.bare, '>= 60%'));
+console.log(row('3-deep child key, cache miss (+ ancestors)', local.treeMiss, local.bare, '>= 30,000/s'));
+console.log(row('3-deep child key, hit, 4 budgets counted', local.budgetHit, local.bare));
 const http = await overHttp();
 console.log('\nover HTTP, 32 connections (medians of 3 alternating 3 s runs)');
 console.log(row('GET /health (baseline)', http.health, http.health));

@@ -2,6 +2,8 @@ import { spawn } from 'node:child_process';
 import { explainingFetch } from '@keyward/core';
 import {
   accountFor,
+  type DeriveOptions,
+  deriveKey,
   findKey,
   login,
   osSecretStore,
@@ -31,6 +33,37 @@ const seconds = (v: string) => {
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('whole seconds, more than 0');
   return n;
 };
+
+/** A lifetime: whole seconds, or with a unit (`90s`, `10m`, `2h`, `7d`). */
+export function duration(v: string): number {
+  const m = /^(\d+)([smhd]?)$/.exec(v.trim());
+  const n = m ? Number(m[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'] : Number.NaN;
+  if (!Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError('a lifetime such as 600, 90s, 10m, 2h or 7d');
+  return n;
+}
+
+const credits = (v: string) => {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError('whole credits, 0 or more');
+  return n;
+};
+
+/** The `--derive` options of `token` and `exec`: a child key instead of the stored one. */
+function withDeriveOptions(command: Command): Command {
+  return command
+    .option('--derive', 'use a fresh child key of the stored one (narrower scope, short life, own budget)')
+    .option('--scope <scope>', "with --derive: read, agentic, write or admin, at most the stored key's")
+    .option('--ttl <lifetime>', 'with --derive: how long the child key works, e.g. 600, 10m, 2h', duration)
+    .option('--budget <credits>', 'with --derive: credits the child key may spend', credits)
+    .option('--agent <name>', 'with --derive: the agent the child key is for (its label in usage and audit)');
+}
+
+const deriveOptionsOf = (o: { scope?: string; ttl?: number; budget?: number; agent?: string }): DeriveOptions => ({
+  ...(o.scope !== undefined ? { scope: o.scope } : {}),
+  ...(o.ttl !== undefined ? { ttl: o.ttl } : {}),
+  ...(o.budget !== undefined ? { budget: o.budget } : {}),
+  ...(o.agent !== undefined ? { agent: o.agent } : {}),
+});
 
 /** `login`, `logout`, `whoami`, `token`, `exec`: what an agent (or its person) runs. The key is never an argument. */
 export function agentCommands(program: Command, env: NodeJS.ProcessEnv, out: Out, err: Out): void {
@@ -123,41 +156,92 @@ export function agentCommands(program: Command, env: NodeJS.ProcessEnv, out: Out
       out(`limits: ${l.requests_per_minute ?? 'unlimited'}/min, ${l.monthly_requests ?? 'unlimited'}/month; key from the ${source}`);
     });
 
-  program
-    .command('token')
-    .description('print the key, to a pipe only (e.g. `keyward token | other-tool`)')
-    .addOption(serverOpt())
-    .option('--environment <env>', 'which stored key')
-    .option('--force', 'print even to a terminal')
-    .addOption(providerOpt())
-    .action(async (o) => {
-      if (process.stdout.isTTY && !o.force) {
-        throw new Error('refusing to print a key to a terminal (it would stay in the scrollback); pipe it, or pass --force');
-      }
-      const { key } = await found(o);
-      process.stdout.write(`${key}\n`);
-    });
+  /** A child key of the stored one, derived at the server it came from (keyward servers only). */
+  const derived = async (o: {
+    server?: string;
+    provider: string;
+    environment?: string;
+    scope?: string;
+    ttl?: number;
+    budget?: number;
+    agent?: string;
+  }) => {
+    const { provider, key } = await found(o);
+    if (provider.name !== 'keyward') throw new Error(`--derive needs a keyward server; ${provider.name} keys cannot derive child keys`);
+    return deriveKey(serverOf(o), key, deriveOptionsOf(o));
+  };
+  const deriveOnly = (o: { derive?: boolean; scope?: string; ttl?: number; budget?: number; agent?: string }) => {
+    const stray = (['scope', 'ttl', 'budget', 'agent'] as const).find((f) => o[f] !== undefined);
+    if (!o.derive && stray) throw new Error(`--${stray} goes with --derive (a child key); the stored key is used as it is`);
+  };
 
-  program
-    .command('exec')
-    .description('run a command with the key in its environment (KEYWARD_API_KEY or NVM_API_KEY)')
-    .addOption(serverOpt())
-    .option('--environment <env>', 'which stored key')
-    .addOption(providerOpt())
-    .argument('<command...>', 'the command, after --')
-    .action(async (command: string[], o) => {
-      const { provider, key } = await found(o);
-      const [cmd, ...args] = command;
-      const child = spawn(cmd as string, args, { stdio: 'inherit', env: { ...env, [provider.envVar]: key }, shell: false });
-      const code = await new Promise<number>((ok) => {
-        child.on('error', (e) => {
-          err(`keyward: cannot run ${cmd}: ${e.message}`);
-          ok(127);
-        });
-        child.on('exit', (c, signal) => ok(c ?? (signal ? 128 : 1)));
-      });
-      process.exitCode = code;
+  withDeriveOptions(
+    program
+      .command('token')
+      .description('print the key (or, with --derive, a fresh child key), to a pipe only (e.g. `keyward token | other-tool`)')
+      .addOption(serverOpt())
+      .option('--environment <env>', 'which stored key')
+      .option('--force', 'print even to a terminal')
+      .addOption(providerOpt()),
+  ).action(async (o) => {
+    if (process.stdout.isTTY && !o.force) {
+      throw new Error('refusing to print a key to a terminal (it would stay in the scrollback); pipe it, or pass --force');
+    }
+    deriveOnly(o);
+    if (o.derive) {
+      const child = await derived(o);
+      err(
+        `keyward: child key ${child.id} (${child.scope}, ${child.expiresAt ? `until ${child.expiresAt}` : 'no expiry'}${child.budget !== null ? `, budget ${child.budget}` : ''})`,
+      );
+      process.stdout.write(`${child.key.reveal()}\n`);
+      return;
+    }
+    const { key } = await found(o);
+    process.stdout.write(`${key}\n`);
+  });
+
+  withDeriveOptions(
+    program
+      .command('exec')
+      .description('run a command with the key (or, with --derive, a child key revoked when it exits) in its environment')
+      .addOption(serverOpt())
+      .option('--environment <env>', 'which stored key')
+      .addOption(providerOpt())
+      .argument('<command...>', 'the command, after --'),
+  ).action(async (command: string[], o) => {
+    deriveOnly(o);
+    const { provider, key } = await found(o);
+    const child = o.derive ? await derived(o) : null;
+    if (child) err(`keyward: running with child key ${child.id} (${child.scope}); it is revoked when the command exits`);
+    const [cmd, ...args] = command;
+    const proc = spawn(cmd as string, args, {
+      stdio: 'inherit',
+      env: { ...env, [provider.envVar]: child ? child.key.reveal() : key },
+      shell: false,
     });
+    // Ctrl-C and termination reach the command (same process group for the terminal); keyward waits for it to
+    // exit, so the child key is revoked either way.
+    const forward = (signal: NodeJS.Signals) => () => void proc.kill(signal);
+    const onInt = forward('SIGINT');
+    const onTerm = forward('SIGTERM');
+    if (child) process.on('SIGINT', onInt).on('SIGTERM', onTerm);
+    const code = await new Promise<number>((ok) => {
+      proc.on('error', (e) => {
+        err(`keyward: cannot run ${cmd}: ${e.message}`);
+        ok(127);
+      });
+      proc.on('exit', (c, signal) => ok(c ?? (signal ? 128 : 1)));
+    });
+    process.off('SIGINT', onInt).off('SIGTERM', onTerm);
+    if (child) {
+      const outcome = await child.revoke();
+      if (!outcome.revoked)
+        err(
+          `keyward: could not revoke child key ${child.id} (${outcome.reason}); it expires at ${child.expiresAt ?? "its parent's expiry"}`,
+        );
+    }
+    process.exitCode = code;
+  });
 
   program
     .command('logout')

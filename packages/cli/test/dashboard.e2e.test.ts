@@ -296,6 +296,58 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium', () => {
     }
   });
 
+  it("agent keys: a key's page shows its tree with each child's use, labels its agent, and revokes a branch", async () => {
+    const page = await newPerson();
+    await page.goto(`${server.base}/signup`);
+    await page.getByLabel('E-mail address').fill('trees@example.com');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.getByRole('link', { name: 'API keys' }).click();
+    await page.getByLabel('Name').fill('orchestrator');
+    await page.getByLabel(/^write/).check();
+    await page.getByLabel('Agent (optional)').fill('planner');
+    await page.getByLabel('Credit budget (optional)').fill('500');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    const parent = await page.locator('#raw-key').inputValue();
+    const derive = async (key: string, body: Record<string, unknown>) => {
+      const r = await fetch(`${server.base}/v1/keys/derive`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      const answer = (await r.json()) as { key?: { raw_key: string } };
+      if (!answer.key) throw new Error(`derive: ${r.status} ${JSON.stringify(answer)}`);
+      return answer.key.raw_key;
+    };
+    const researcher = await derive(parent, { scope: 'read', agent: 'researcher', ttl: 600 });
+    const fetcher = await derive(researcher, { agent: 'fetcher', ttl: 600 });
+    const writer = await derive(parent, { agent: 'writer', ttl: 600 });
+    for (let i = 0; i < 3; i++) await whoami(fetcher);
+
+    await page.goto(`${server.base}/dashboard/keys`);
+    // The key's own row (its children's rows link to it too, as "derived from").
+    await page.locator('tbody td:first-child > a', { hasText: /^orchestrator$/ }).click();
+    await page.getByRole('heading', { name: 'Budget' }).waitFor();
+    expect(await page.getByText(/of 500 credits left/).count()).toBe(1);
+    const rows = page.locator('table.tree tbody tr');
+    expect(await rows.count()).toBe(3);
+    // Parents before their children, a child under its parent.
+    expect(await rows.nth(0).textContent()).toMatch(/researcher/);
+    expect(await rows.nth(1).textContent()).toMatch(/fetcher.*3.*active/);
+    expect(await rows.nth(1).locator('td.depth-2').count()).toBe(1);
+
+    await page.getByLabel('Issued to agent').fill('planner-v2');
+    await Promise.all([page.waitForEvent('load'), page.getByRole('button', { name: 'Save' }).click()]);
+    expect(await page.getByLabel('Issued to agent').inputValue()).toBe('planner-v2');
+
+    page.once('dialog', (d) => void d.accept());
+    await Promise.all([page.waitForEvent('load'), rows.nth(0).getByRole('button', { name: 'Revoke branch' }).click()]);
+    expect(page.url()).toMatch(/\/dashboard\/keys\/key_/);
+    expect(await rows.nth(0).locator('.badge.revoked').count()).toBe(1);
+    expect(await rows.nth(1).locator('.badge.revoked').count()).toBe(1);
+    expect([await whoami(researcher), await whoami(fetcher), await whoami(writer), await whoami(parent)]).toEqual([401, 401, 200, 200]);
+  });
+
   it('every page sends a Content-Security-Policy, is usable by keyboard and labels its fields', async () => {
     const page = await newPerson();
     await page.goto(`${server.base}/login`);

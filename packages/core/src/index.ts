@@ -9,7 +9,15 @@ export {
   KeywardError,
 } from './errors/codes.js';
 export { VERIFY_CODE_ERROR, VERIFY_CODES, VERIFY_REASONS, type VerifyCode, type VerifyReason } from './errors/verify-codes.js';
-export { clientAddress, type HttpFailure, MISSING_KEY, parseBearer, rateLimitHeaders, verifyFailure } from './http/request-facts.js';
+export {
+  budgetHeaders,
+  clientAddress,
+  type HttpFailure,
+  MISSING_KEY,
+  parseBearer,
+  rateLimitHeaders,
+  verifyFailure,
+} from './http/request-facts.js';
 export { explainingFetch } from './http/unreachable.js';
 export { BASE62_ALPHABET, encodeBase62, isBase62, randomBase62 } from './keys/base62.js';
 export { CHECKSUM_LENGTH, checksumOf } from './keys/checksum.js';
@@ -27,7 +35,14 @@ export {
 } from './keys/key-format.js';
 export { Secret } from './keys/redacted.js';
 export { type FoundKey, findKeys } from './keys/scan.js';
-export { evaluateGcra, evaluateQuota, type GcraInput, type LimitDecision } from './limits/gcra.js';
+export {
+  type BudgetDecision,
+  evaluateBudget,
+  evaluateGcra,
+  evaluateQuota,
+  type GcraInput,
+  type LimitDecision,
+} from './limits/gcra.js';
 export { dayOf, monthOf, nextMonthStart, secondsUntil } from './limits/windows.js';
 export { type Cidr, IpAllowlist, normalizeIp, parseCidr } from './policy/ip-allowlist.js';
 export {
@@ -44,6 +59,7 @@ export {
   scopeForMethod,
 } from './policy/scopes.js';
 export {
+  type BudgetInfo,
   fromWire,
   type KeyVerifier,
   type RateLimitInfo,

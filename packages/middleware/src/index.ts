@@ -9,4 +9,4 @@ export {
   type RouteRule,
 } from './protect.js';
 export { type RemoteVerifierOptions, remoteVerifier, VerifierUnavailableError } from './remote-verifier.js';
-export type { KeyVerifier, RateLimitInfo, VerifiedKey, VerifyOutcome, VerifyRequest } from './verifier.js';
+export type { BudgetInfo, KeyVerifier, RateLimitInfo, VerifiedKey, VerifyOutcome, VerifyRequest } from './verifier.js';

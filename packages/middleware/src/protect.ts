@@ -1,4 +1,5 @@
 import {
+  budgetHeaders,
   clientAddress,
   type HttpFailure,
   IpAllowlist,
@@ -28,12 +29,20 @@ export interface ProtectOptions {
   trustedProxies?: string[];
   /** Called for each request let through without a key because enforcement is `optional`. */
   onAnonymous?: (facts: RequestFacts) => void;
+  /** Credits a request spends from the key's budget unless its route says otherwise (default 1). */
+  cost?: number;
+  /** This API's identifier (its base URL): keys bound to another resource are refused. */
+  resource?: string;
 }
 
-/** What a route declares: the scope it needs (default: by method), or that it is open. */
+/**
+ * What a route declares: the scope it needs (default: by method), that it is open, and the credits a request
+ * spends from the key's budget (and its ancestors'): a number, or worked out from the request.
+ */
 export interface RouteRule {
   scope?: Scope;
   open?: boolean;
+  cost?: number | ((facts: RequestFacts) => number);
 }
 
 export interface RequestFacts {
@@ -90,7 +99,8 @@ export function createGuard(options: ProtectOptions) {
   const conclude = (outcome: VerifyOutcome): Decision => {
     if (outcome.valid) {
       stats.allowed++;
-      return { ok: true, key: outcome.key, headers: outcome.ratelimit ? rateLimitHeaders(outcome.ratelimit) : {} };
+      const headers = outcome.ratelimit ? rateLimitHeaders(outcome.ratelimit) : {};
+      return { ok: true, key: outcome.key, headers: outcome.budget ? { ...headers, ...budgetHeaders(outcome.budget) } : headers };
     }
     return refuse(
       verifyFailure(outcome.code, outcome.message, {
@@ -99,6 +109,7 @@ export function createGuard(options: ProtectOptions) {
         keyScope: outcome.keyScope,
         retryAfterSeconds: outcome.retryAfterSeconds,
         ratelimit: outcome.ratelimit,
+        budget: outcome.budget,
       }),
     );
   };
@@ -133,6 +144,8 @@ export function createGuard(options: ProtectOptions) {
     // A malformed Authorization header is a bad key, not a missing one: refused even where keys are optional.
     if (key === null) return refuse({ ...MISSING_KEY, details: { reason: 'malformed' } });
     let outcome: VerifyOutcome | Promise<VerifyOutcome>;
+    const cost = typeof rule.cost === 'function' ? rule.cost(facts) : (rule.cost ?? options.cost);
+    if (cost !== undefined && !(Number.isInteger(cost) && cost >= 0)) throw new TypeError(`cost must be a whole number >= 0, got ${cost}`);
     try {
       outcome = options.verifier.verify({
         key,
@@ -141,6 +154,8 @@ export function createGuard(options: ProtectOptions) {
         method: facts.method,
         path: facts.path,
         ip: clientAddress(facts.remoteAddress, facts.forwardedFor, proxies),
+        ...(cost !== undefined ? { cost } : {}),
+        ...(options.resource ? { resource: options.resource } : {}),
       });
     } catch (error) {
       return unavailable(error);

@@ -1,2 +1,2 @@
 /** The verify contract lives in `@keyward/core`, shared with the server; the middleware re-exports its types. */
-export type { KeyVerifier, RateLimitInfo, VerifiedKey, VerifyOutcome, VerifyRequest } from '@keyward/core';
+export type { BudgetInfo, KeyVerifier, RateLimitInfo, VerifiedKey, VerifyOutcome, VerifyRequest } from '@keyward/core';

@@ -10,7 +10,7 @@ import type { ProtectOptions } from '../src/protect.js';
 
 /**
  * The same small API in each framework: GET/POST /things (default scopes), POST /agentic (needs agentic),
- * DELETE /admin (needs admin), GET /open (open). Each answers with the key it saw. Returns its base URL.
+ * DELETE /admin (needs admin), GET /open (open), GET /expensive (costs 5 credits). Each answers with the key it saw. Returns its base URL.
  */
 export interface RunningApi {
   base: string;
@@ -27,6 +27,7 @@ export async function fastifyApi(options: ProtectOptions): Promise<RunningApi> {
   app.post('/agentic', { config: { keyward: { scope: 'agentic' } } }, async (req) => who(req));
   app.delete('/admin', { config: { keyward: { scope: 'admin' } } }, async (req) => who(req));
   app.get('/open', { config: { keyward: { open: true } } }, async (req) => who(req));
+  app.get('/expensive', { config: { keyward: { cost: 5 } } }, async (req) => who(req));
   await app.listen({ port: 0, host: '127.0.0.1' });
   return {
     base: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`,
@@ -44,6 +45,7 @@ export async function expressApi(options: ProtectOptions): Promise<RunningApi> {
   app.post('/agentic', kw.protect({ scope: 'agentic' }), who);
   app.delete('/admin', kw.protect({ scope: 'admin' }), who);
   app.get('/open', kw.open(), who);
+  app.get('/expensive', kw.protect({ cost: 5 }), who);
   const server = await new Promise<import('node:http').Server>((ok) => {
     const s = app.listen(0, '127.0.0.1', () => ok(s));
   });
@@ -63,6 +65,7 @@ export async function honoApi(options: ProtectOptions): Promise<RunningApi> {
   app.post('/agentic', kw.protect({ scope: 'agentic' }), who);
   app.delete('/admin', kw.protect({ scope: 'admin' }), who);
   app.get('/open', kw.open(), who);
+  app.get('/expensive', kw.protect({ cost: () => 5 }), who);
   const server = await new Promise<ReturnType<typeof serve>>((ok) => {
     const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => ok(s));
   });

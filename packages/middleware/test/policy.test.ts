@@ -105,6 +105,19 @@ describe.each(variants)('the access policy through %s', (_name, start, verifier)
     });
   });
 
+  it("a route that costs 5 credits spends them from the key's budget, says what is left, and answers 402 when it is spent", async () => {
+    const key = await admin.newKey({ scope: 'read', budget: 12 });
+    const first = await call(api.base, 'GET', '/expensive', key);
+    expect([first.status, first.headers.get('budget-remaining')]).toEqual([200, '7']);
+    expect((await call(api.base, 'GET', '/expensive', key)).headers.get('budget-remaining')).toBe('2');
+    const spent = await call(api.base, 'GET', '/expensive', key);
+    expect(spent.status).toBe(402);
+    expect(spent.body.error).toMatchObject({ code: 'budget_exhausted', reason: 'budget_exhausted' });
+    expect(spent.headers.get('budget-remaining')).toBe('2');
+    const cheap = await call(api.base, 'GET', '/things', key); // the default cost, 1
+    expect([cheap.status, cheap.headers.get('budget-remaining')]).toEqual([200, '1']);
+  });
+
   it('an agentic key passes a route that needs agentic and fails one that needs write', async () => {
     const key = await admin.newKey({ scope: 'agentic' });
     expect((await call(api.base, 'POST', '/agentic', key)).status).toBe(200);

@@ -123,3 +123,55 @@ describe('the last server and environment are remembered', () => {
     expect(await findKey({ env: {}, store, profiles })).toMatchObject({ key: 'test-key' });
   });
 });
+
+describe('createClient().derive', () => {
+  it("asks the keyward server for a child key with the client's key, holds it redacted, and revokes it with itself", async () => {
+    const requests: { method: string; url: string; auth: string | undefined; body: string }[] = [];
+    server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => {
+        body += c;
+      });
+      req.on('end', () => {
+        requests.push({ method: req.method ?? '', url: req.url ?? '', auth: req.headers.authorization, body });
+        res.writeHead(req.method === 'POST' ? 201 : 200, { 'content-type': 'application/json' });
+        const key = {
+          id: 'key_child',
+          raw_key: 'kw_test_child',
+          scope: 'read',
+          parent_id: 'key_parent',
+          agent: 'a1',
+          budget: 9,
+          expires_at: null,
+        };
+        res.end(JSON.stringify(req.method === 'POST' ? { key } : { message: 'API key revoked successfully' }));
+      });
+    });
+    await new Promise<void>((ok) => server?.listen(0, '127.0.0.1', () => ok()));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const client = await createClient({ apiKey: 'kw_test_parent', server: url });
+    const child = await client.derive({ scope: 'read', ttl: 600, budget: 9, agent: 'a1' });
+    expect(requests[0]).toEqual({
+      method: 'POST',
+      url: '/v1/keys/derive',
+      auth: 'Bearer kw_test_parent',
+      body: JSON.stringify({ scope: 'read', ttl: 600, budget: 9, agent: 'a1' }),
+    });
+    expect(child).toMatchObject({ id: 'key_child', scope: 'read', parentId: 'key_parent', budget: 9 });
+    expect(child.key.reveal()).toBe('kw_test_child');
+    expect(JSON.stringify(child)).not.toContain('kw_test_child');
+    expect(await child.revoke()).toEqual({ revoked: true, already: false });
+    expect(requests[1]).toMatchObject({ method: 'DELETE', url: '/api/developers/keys/key_child', auth: 'Bearer kw_test_child' });
+  });
+
+  it("throws the server's refusal, naming the field asked above the parent's", async () => {
+    const { url } = await api([
+      {
+        status: 403,
+        body: { error: { code: 'forbidden', message: "A child key's scope is at most its parent's (read).", field: 'scope' } },
+      },
+    ]);
+    const client = await createClient({ apiKey: 'kw_test_reader', server: url });
+    await expect(client.derive({ scope: 'write' })).rejects.toMatchObject({ status: 403, code: 'forbidden', details: { field: 'scope' } });
+  });
+});

@@ -1,6 +1,9 @@
 import { explainingFetch } from '@keyward/core';
+import { type DerivedKey, type DeriveOptions, deriveKey } from './derive.js';
 import { errorFromResponse, KeywardApiError } from './errors.js';
 import { type FindKeyOptions, findKey } from './find-key.js';
+import { Profiles } from './profiles.js';
+import { keywardProvider } from './providers.js';
 
 export interface ClientOptions extends FindKeyOptions {
   /** The API's base URL. Default: picked from the key's prefix in `baseUrls`, else the keyward server. */
@@ -14,6 +17,13 @@ export interface ClientOptions extends FindKeyOptions {
 
 export interface KeywardClient {
   readonly baseUrl: string;
+  /** The keyward server the key comes from (where `derive` asks). */
+  readonly server: string;
+  /**
+   * A child key of this client's key, for a sub-agent or one task: scope, lifetime, budget and limits at most this
+   * key's, revoked with it. `revoke()` it when the task is done.
+   */
+  derive(options?: DeriveOptions): Promise<DerivedKey>;
   request<T = unknown>(method: string, path: string, body?: unknown): Promise<T>;
   get<T = unknown>(path: string): Promise<T>;
   post<T = unknown>(path: string, body?: unknown): Promise<T>;
@@ -73,8 +83,12 @@ export async function createClient(o: ClientOptions = {}): Promise<KeywardClient
     }
   }
 
+  const provider = o.provider ?? keywardProvider;
+  const server = o.server ?? (o.profiles ?? new Profiles()).lastServer(provider.name) ?? provider.defaultServer;
   return {
     baseUrl,
+    server,
+    derive: (options) => deriveKey(server, key, options, doFetch),
     request,
     get: (path) => request('GET', path),
     post: (path, body) => request('POST', path, body),

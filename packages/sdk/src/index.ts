@@ -1,4 +1,5 @@
 export { type ClientOptions, createClient, type KeywardClient } from './client.js';
+export { type DerivedKey, type DeriveOptions, deriveKey } from './derive.js';
 export { ForbiddenError, KeywardApiError, RateLimitedError, UnauthorizedError } from './errors.js';
 export { type FindKeyOptions, findKey } from './find-key.js';
 export { startCallbackServer } from './login/callback-server.js';

@@ -67,7 +67,27 @@ export interface ApiKey {
   lineageId: string;
   /** The last report that it was found in public, or null. */
   leak: LeakReport | null;
+  /** The key it was derived from (`POST /v1/keys/derive`), or null for a key made by a person. */
+  parentId: string | null;
+  /** 0 for a key made by a person, 1 for its child, and so on (at most `delegation.max_depth`). */
+  depth: number;
+  /** The agent the key was issued to: a label from sign-in's client, the derive call or the dashboard. */
+  agent: string | null;
+  /** Credits the key and its descendants may spend in all (a request costs 1 unless told otherwise); null = none. */
+  budget: number | null;
+  /** The key's own caps under its plan (a child's are at most its parent's); null = the plan's. */
+  requestsPerMinute: number | null;
+  monthlyRequests: number | null;
+  /** The API (base URL) the key is bound to, or null for any. */
+  resource: string | null;
 }
+
+/**
+ * What the verify path needs of each of a key's ancestors: the limits a child's requests also count towards. They
+ * never change, so they are kept on the child's own row; whether an ancestor still works needs no look-up, as
+ * revoking or ending a key writes it down its whole subtree. (A tree shares one tier: the child's is its parent's.)
+ */
+export type KeyAncestor = Pick<ApiKey, 'id' | 'lineageId' | 'budget' | 'requestsPerMinute' | 'monthlyRequests'>;
 
 /**
  * What deciding on a key needs: its settings, its creator's current role (null when they left) and the
@@ -89,10 +109,18 @@ export interface KeyForVerify
     | 'ipAllowlist'
     | 'metadata'
     | 'lineageId'
+    | 'parentId'
+    | 'agent'
+    | 'budget'
+    | 'requestsPerMinute'
+    | 'monthlyRequests'
+    | 'resource'
   > {
   creatorRole: Role | null;
   orgPlan: string;
   orgName: string;
+  /** Parent first, root last; empty for a key made by a person. */
+  ancestors: KeyAncestor[];
 }
 
 export interface DailyUsage {
@@ -100,6 +128,8 @@ export interface DailyUsage {
   day: string;
   allowed: number;
   denied: number;
+  /** Credits spent by the allowed requests (their cost). */
+  credits: number;
 }
 
 export interface RequestLogEntry {

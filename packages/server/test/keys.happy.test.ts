@@ -142,6 +142,8 @@ describe('key lifecycle, as a provider’s customer lives it', () => {
       'query:cursor',
       'query:key_id',
       'query:before',
+      'query:agent',
+      'query:key_tree',
     ]);
     const created = create.responses['201'].content['application/json'].schema;
     expect(created.properties.key.required).toContain('raw_key');

@@ -101,7 +101,7 @@ describe('usage, audit and metrics', () => {
     const u = await a.req('GET', `/api/developers/keys/${key.id}/usage`);
     expect(u.body.month).toMatchObject({ allowed: 3, denied: 2, total: 5, resets_at: '2026-12-01T00:00:00.000Z' });
     expect(u.body.minute.limit).toBe(3);
-    expect(u.body.daily).toEqual([{ day: '2026-11-23', allowed: 3, denied: 2 }]);
+    expect(u.body.daily).toEqual([{ day: '2026-11-23', allowed: 3, denied: 2, credits: 3 }]);
     expect(u.body.recent_requests[0]).toMatchObject({ method: 'GET', path: '/v1/whoami', status: 429, ip: '127.0.0.1' });
     expect(u.body.last_used_at).toBe(new Date(h.clock.now()).toISOString());
     const audit = await a.req('GET', `/api/audit?key_id=${key.id}`);

@@ -189,7 +189,11 @@ describe('loopback sign-in with PKCE', () => {
       token_endpoint: 'http://127.0.0.1:8787/api/cli/token',
       device_authorization_endpoint: 'http://127.0.0.1:8787/api/device/code',
       code_challenge_methods_supported: ['S256'],
-      grant_types_supported: ['authorization_code', 'urn:ietf:params:oauth:grant-type:device_code'],
+      grant_types_supported: [
+        'authorization_code',
+        'urn:ietf:params:oauth:grant-type:device_code',
+        'urn:ietf:params:oauth:grant-type:token-exchange',
+      ],
     });
   });
 

@@ -11,6 +11,7 @@ export const ERROR_STATUS = {
   unsupported_media_type: 415,
   rate_limited: 429,
   quota_exceeded: 429,
+  budget_exhausted: 402,
   internal: 500,
   service_unavailable: 503,
 } as const;
@@ -29,6 +30,7 @@ export const DEFAULT_MESSAGES: Record<ErrorCode, string> = {
   unsupported_media_type: 'The request body must be application/json.',
   rate_limited: 'Rate limit exceeded. Retry after the time in the Retry-After header.',
   quota_exceeded: 'Monthly request quota exceeded. Retry after the time in the Retry-After header.',
+  budget_exhausted: "This API key's credit budget is spent.",
   internal: 'Something went wrong on our side.',
   service_unavailable: 'The service is temporarily unavailable.',
 };

@@ -10,6 +10,8 @@ export const VERIFY_CODES = [
   'IP_NOT_ALLOWED',
   'RATE_LIMITED',
   'QUOTA_EXCEEDED',
+  'BUDGET_EXHAUSTED',
+  'WRONG_RESOURCE',
 ] as const;
 
 export type VerifyCode = (typeof VERIFY_CODES)[number];
@@ -34,6 +36,8 @@ export const VERIFY_REASONS = [
   'insufficient_scope',
   'rate_limited',
   'quota_exceeded',
+  'budget_exhausted',
+  'wrong_resource',
   'too_many_unknown_keys',
 ] as const;
 
@@ -49,4 +53,6 @@ export const VERIFY_CODE_ERROR: Record<VerifyCode, ErrorCode> = {
   IP_NOT_ALLOWED: 'forbidden',
   RATE_LIMITED: 'rate_limited',
   QUOTA_EXCEEDED: 'quota_exceeded',
+  BUDGET_EXHAUSTED: 'budget_exhausted',
+  WRONG_RESOURCE: 'unauthorized',
 };

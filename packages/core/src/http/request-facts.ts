@@ -62,6 +62,7 @@ export function verifyFailure(
     keyScope?: Scope | undefined;
     retryAfterSeconds?: number | undefined;
     ratelimit?: { limit: number; remaining: number; reset: number } | null | undefined;
+    budget?: { remaining: number } | null | undefined;
   } = {},
 ): HttpFailure {
   const error = VERIFY_CODE_ERROR[code];
@@ -69,12 +70,18 @@ export function verifyFailure(
   if (ERROR_STATUS[error] === 401) headers['www-authenticate'] = 'Bearer realm="keyward"';
   if (extra.retryAfterSeconds !== undefined) headers['retry-after'] = String(extra.retryAfterSeconds);
   if (extra.ratelimit) Object.assign(headers, rateLimitHeaders(extra.ratelimit));
+  Object.assign(headers, budgetHeaders(extra.budget));
   const generic = code === 'NOT_FOUND' || code === 'INSUFFICIENT_SCOPE';
   const details: ErrorDetails = {};
   if (extra.reason) details.reason = extra.reason;
   if (extra.requiredScope) details.required_scope = extra.requiredScope;
   if (extra.keyScope) details.key_scope = extra.keyScope;
   return { status: ERROR_STATUS[error], code: error, message: generic ? DEFAULT_MESSAGES[error] : message, headers, details };
+}
+
+/** `Budget-Remaining`: the credits a key (and its tree) has left after this request. */
+export function budgetHeaders(b: { remaining: number } | null | undefined): Record<string, string> {
+  return b ? { 'budget-remaining': String(b.remaining) } : {};
 }
 
 export function rateLimitHeaders(r: { limit: number; remaining: number; reset: number }): Record<string, string> {

@@ -58,3 +58,20 @@ export function evaluateQuota(used: number, limit: number, resetAt: number, now:
     retryAfterMs: allowed ? 0 : resetAt - now,
   };
 }
+
+/** A credit budget: what is left after a request of `cost` credits, and whether it may spend them. */
+export interface BudgetDecision {
+  allowed: boolean;
+  limit: number;
+  /** Credits left after this request (when allowed) or now (when not). */
+  remaining: number;
+}
+
+/**
+ * A credit budget: allowed while what was spent plus this request's cost stays within `limit`. A request the
+ * budget cannot pay in full is refused, and spends nothing.
+ */
+export function evaluateBudget(spent: number, limit: number, cost: number): BudgetDecision {
+  const allowed = spent + cost <= limit;
+  return { allowed, limit, remaining: Math.max(0, limit - spent - (allowed ? cost : 0)) };
+}

@@ -13,6 +13,16 @@ export interface VerifyRequest {
   method?: string;
   path?: string;
   ip?: string;
+  /** Credits this request spends from the key's budget (and every ancestor's); 1 when absent. */
+  cost?: number;
+  /** The API the request is for (its base URL): a key bound to another resource is refused. */
+  resource?: string;
+}
+
+/** A key's credit budget after this request: the tightest of its own and its ancestors'. */
+export interface BudgetInfo {
+  limit: number;
+  remaining: number;
 }
 
 export interface RateLimitInfo {
@@ -39,10 +49,14 @@ export interface VerifiedKey {
   ownerId?: string;
   /** Epoch milliseconds, or null when the key does not expire. */
   expiresAt?: number | null;
+  /** The agent the key was issued to (a label), or null. */
+  agent?: string | null;
+  /** The key it was derived from, or null for a key made by a person. */
+  parentId?: string | null;
 }
 
 export type VerifyOutcome =
-  | { valid: true; key: VerifiedKey; ratelimit: RateLimitInfo | null }
+  | { valid: true; key: VerifiedKey; ratelimit: RateLimitInfo | null; budget?: BudgetInfo | null }
   | {
       valid: false;
       code: VerifyCode;
@@ -54,6 +68,7 @@ export type VerifyOutcome =
       keyScope?: Scope;
       retryAfterSeconds?: number;
       ratelimit?: RateLimitInfo | null;
+      budget?: BudgetInfo | null;
       /** The key's id and environment, when the key is known (never for NOT_FOUND). */
       keyId?: string;
       environment?: string;
@@ -86,7 +101,10 @@ export type VerifyWire =
       tier?: string;
       owner_id?: string;
       expires_at?: string | null;
+      agent?: string | null;
+      parent_id?: string | null;
       ratelimit: RateLimitInfo | null;
+      budget?: BudgetInfo | null;
     }
   | {
       valid: false;
@@ -99,6 +117,7 @@ export type VerifyWire =
       environment?: string;
       retry_after?: number;
       ratelimit?: RateLimitInfo | null;
+      budget?: BudgetInfo | null;
     };
 
 /** An outcome as the verify endpoint writes it. */
@@ -116,7 +135,10 @@ export function toWire(o: VerifyOutcome): VerifyWire {
       ...(k.tier !== undefined ? { tier: k.tier } : {}),
       ...(k.ownerId !== undefined ? { owner_id: k.ownerId } : {}),
       ...(k.expiresAt !== undefined ? { expires_at: k.expiresAt === null ? null : new Date(k.expiresAt).toISOString() } : {}),
+      ...(k.agent !== undefined ? { agent: k.agent } : {}),
+      ...(k.parentId !== undefined ? { parent_id: k.parentId } : {}),
       ratelimit: o.ratelimit,
+      ...(o.budget !== undefined ? { budget: o.budget } : {}),
     };
   }
   return {
@@ -130,6 +152,7 @@ export function toWire(o: VerifyOutcome): VerifyWire {
     ...(o.environment !== undefined ? { environment: o.environment } : {}),
     ...(o.retryAfterSeconds !== undefined ? { retry_after: o.retryAfterSeconds } : {}),
     ...(o.ratelimit !== undefined ? { ratelimit: o.ratelimit } : {}),
+    ...(o.budget !== undefined ? { budget: o.budget } : {}),
   };
 }
 
@@ -147,6 +170,14 @@ function rateLimitOf(v: unknown): RateLimitInfo | null {
     return { limit: v.limit, remaining: v.remaining, reset: v.reset };
   throw new VerifyWireError('ratelimit must be {limit, remaining, reset}');
 }
+
+function budgetOf(v: unknown): BudgetInfo | null {
+  if (v === null || v === undefined) return null;
+  if (isObject(v) && isCount(v.limit) && isCount(v.remaining)) return { limit: v.limit, remaining: v.remaining };
+  throw new VerifyWireError('budget must be {limit, remaining}');
+}
+
+const textOrNull = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
 function text(b: Record<string, unknown>, field: string): string {
   const v = b[field];
@@ -175,8 +206,11 @@ export function fromWire(body: unknown): VerifyOutcome {
         ...(typeof body.tier === 'string' ? { tier: body.tier } : {}),
         ...(typeof body.owner_id === 'string' ? { ownerId: body.owner_id } : {}),
         ...(expires !== undefined ? { expiresAt: expires === null ? null : Date.parse(expires) } : {}),
+        ...(body.agent !== undefined ? { agent: textOrNull(body.agent) } : {}),
+        ...(body.parent_id !== undefined ? { parentId: textOrNull(body.parent_id) } : {}),
       },
       ratelimit: rateLimitOf(body.ratelimit),
+      ...(body.budget !== undefined ? { budget: budgetOf(body.budget) } : {}),
     };
   }
   if (body.valid !== false) throw new VerifyWireError('valid must be true or false');
@@ -194,5 +228,6 @@ export function fromWire(body: unknown): VerifyOutcome {
     ...(typeof body.environment === 'string' ? { environment: body.environment } : {}),
     ...(body.retry_after !== undefined ? { retryAfterSeconds: body.retry_after as number } : {}),
     ratelimit: rateLimitOf(body.ratelimit),
+    ...(body.budget !== undefined ? { budget: budgetOf(body.budget) } : {}),
   };
 }

@@ -1,7 +1,7 @@
 import { type Actor, authorize } from '../auth/authorization.js';
 import { type Clock, sortableId } from '../ids.js';
 import { type Page, type PageRequest, readPage } from '../pagination.js';
-import type { AuditEvent, Store } from '../storage/store.js';
+import type { AuditEvent, AuditFilter, Store } from '../storage/store.js';
 
 /** Management actions are written at once (they are not on the hot path), so the log is current when read. */
 export class AuditLog {
@@ -69,8 +69,8 @@ export class AuditLog {
     return names;
   }
 
-  /** The organization's audit events, newest first; `keyId` narrows them to one key. */
-  async list(actor: Actor, filter: { keyId?: string; before?: number }, page: PageRequest): Promise<Page<AuditEvent>> {
+  /** The organization's audit events, newest first; narrowed to one key, an agent's keys or a key's tree. */
+  async list(actor: Actor, filter: AuditFilter, page: PageRequest): Promise<Page<AuditEvent>> {
     authorize(actor, 'audit.read');
     return readPage(
       page,

@@ -1,11 +1,24 @@
 import { effectiveScope, IpAllowlist, type Scope } from '@keyward/core';
-import type { Plan } from '../config/config.js';
+import { capPlan, type Plan } from '../config/config.js';
+import type { Meter } from '../limits/limiter.js';
 import type { KeyForVerify } from '../storage/store.js';
+
+/** The limits one key holds, counted per lineage: what the limiter's meter for it is made from. */
+export interface MeterSpec {
+  /** The key whose limits these are (the verified key or one of its ancestors) and its lineage, which counts. */
+  keyId: string;
+  lineageId: string;
+  requestsPerMinute: number | null;
+  monthlyRequests: number | null;
+  budget: number | null;
+}
 
 /**
  * A key as the hot path needs it: the stored record plus what can be worked out once per look-up instead of once
  * per request — its compiled IP allowlist, its effective scope (null when its creator left), the instant it stops
- * working (the earlier of revocation and expiry; already past for a key of a retired environment), and its plan.
+ * working (the earlier of revocation and expiry, which a key's ancestors pass down to it; already past for a key
+ * of a retired environment), its plan (capped by its own limits), and the meters a request counts towards: its own and each
+ * ancestor's that has any limit (none for a key without limits, which skips the limiter).
  */
 export interface CachedKey {
   key: KeyForVerify;
@@ -13,6 +26,9 @@ export interface CachedKey {
   scope: Scope | null;
   deadline: number;
   plan: Plan;
+  meters: MeterSpec[];
+  /** The limiter's meters built from `meters`, kept until the month they count ends (the verifier's); null until then. */
+  built: { until: number; meters: Meter[] } | null;
 }
 
 /** What one instance tells the others so their caches drop stale entries (Redis pub/sub when configured). */
@@ -38,10 +54,12 @@ interface Slot {
 export class KeyCache {
   readonly #slots = new Map<string, Slot>();
   readonly #hashById = new Map<string, string>();
+  /** Cached child keys by each of their ancestors: revoking a key drops its whole subtree from the cache. */
+  readonly #descendants = new Map<string, Set<string>>();
 
   constructor(
     private readonly options: { maxEntries: number; ttlMs: number },
-    private readonly planFor: (key: KeyForVerify) => Plan,
+    private readonly planFor: (key: { tier: string; orgPlan: string }) => Plan,
     /** The environments served; a key of any other is retired (its deadline passed, so policy says why). */
     private readonly served?: ReadonlySet<string>,
   ) {}
@@ -66,7 +84,14 @@ export class KeyCache {
       this.#delete(oldest, this.#slots.get(oldest) as Slot);
     }
     this.#slots.set(hash, { value, expiresAt: now + this.options.ttlMs });
-    if (value) this.#hashById.set(value.key.id, hash);
+    if (value) {
+      this.#hashById.set(value.key.id, hash);
+      for (const a of value.key.ancestors) {
+        const below = this.#descendants.get(a.id);
+        if (below) below.add(hash);
+        else this.#descendants.set(a.id, new Set([hash]));
+      }
+    }
     return value;
   }
 
@@ -75,6 +100,10 @@ export class KeyCache {
       const hash = this.#hashById.get(event.keyId);
       const slot = hash === undefined ? undefined : this.#slots.get(hash);
       if (hash !== undefined && slot) this.#delete(hash, slot);
+      for (const below of [...(this.#descendants.get(event.keyId) ?? [])]) {
+        const s = this.#slots.get(below);
+        if (s) this.#delete(below, s);
+      }
       return;
     }
     for (const [hash, slot] of this.#slots) {
@@ -90,9 +119,24 @@ export class KeyCache {
   clear(): void {
     this.#slots.clear();
     this.#hashById.clear();
+    this.#descendants.clear();
   }
 
   #prepare(key: KeyForVerify): CachedKey {
+    const tierPlan = this.planFor(key);
+    const plan = capPlan(tierPlan, key);
+    const meters: MeterSpec[] = [];
+    for (const k of [key, ...key.ancestors]) {
+      const limits = k === key ? plan : capPlan(tierPlan, k);
+      if (limits.requestsPerMinute === null && limits.monthlyRequests === null && k.budget === null) continue;
+      meters.push({
+        keyId: k.id,
+        lineageId: k.lineageId,
+        requestsPerMinute: limits.requestsPerMinute,
+        monthlyRequests: limits.monthlyRequests,
+        budget: k.budget,
+      });
+    }
     return {
       key,
       allowlist: key.ipAllowlist.length > 0 ? new IpAllowlist(key.ipAllowlist) : null,
@@ -101,12 +145,21 @@ export class KeyCache {
         this.served && !this.served.has(key.environment)
           ? Number.NEGATIVE_INFINITY
           : Math.min(key.revokedAt ?? Number.POSITIVE_INFINITY, key.expiresAt ?? Number.POSITIVE_INFINITY),
-      plan: this.planFor(key),
+      plan,
+      meters,
+      built: null,
     };
   }
 
   #delete(hash: string, slot: Slot): void {
     this.#slots.delete(hash);
-    if (slot.value && this.#hashById.get(slot.value.key.id) === hash) this.#hashById.delete(slot.value.key.id);
+    const key = slot.value?.key;
+    if (!key) return;
+    if (this.#hashById.get(key.id) === hash) this.#hashById.delete(key.id);
+    for (const a of key.ancestors) {
+      const below = this.#descendants.get(a.id);
+      below?.delete(hash);
+      if (below?.size === 0) this.#descendants.delete(a.id);
+    }
   }
 }

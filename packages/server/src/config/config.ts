@@ -64,6 +64,13 @@ export interface KeywardConfig {
   webhooks: { retryScheduleSeconds: number[]; timeoutMs: number; allowPrivateTargets: boolean };
   /** Leak reports: where GitHub's secret-scanning public keys are fetched, and what a confirmed report does. */
   leaks: { githubKeysUrl: string; onReport: 'revoke' | 'notify' };
+  /**
+   * Child keys (`POST /v1/keys/derive`, token exchange): how deep a tree may grow below a key made by a person, how
+   * many active children one key may have, and the lifetime of a child that asks for none (null: its parent's).
+   */
+  delegation: { maxDepth: number; maxChildren: number; defaultTtlSeconds: number | null };
+  /** What a request answers when a credit budget is spent: 402 `budget_exhausted`, or 429 `quota_exceeded`. */
+  budgets: { exhaustedStatus: 402 | 429 };
 }
 
 /**
@@ -92,6 +99,17 @@ export function planForKey(config: Pick<KeywardConfig, 'plans' | 'planOrder'>, k
   const orgRank = config.planOrder.indexOf(key.orgPlan);
   const name = tierRank === -1 ? key.orgPlan : orgRank !== -1 && orgRank < tierRank ? key.orgPlan : key.tier;
   return config.plans[name] ?? UNLIMITED;
+}
+
+/** A plan with a key's own caps applied (a child key's are at most its parent's): the lower of each. */
+export function capPlan(plan: Plan, caps: { requestsPerMinute: number | null; monthlyRequests: number | null }): Plan {
+  const lower = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : Math.min(a, b));
+  if (caps.requestsPerMinute === null && caps.monthlyRequests === null) return plan;
+  return {
+    ...plan,
+    requestsPerMinute: lower(plan.requestsPerMinute, caps.requestsPerMinute),
+    monthlyRequests: lower(plan.monthlyRequests, caps.monthlyRequests),
+  };
 }
 
 export const DEFAULT_ENVIRONMENTS: EnvironmentConfig[] = [

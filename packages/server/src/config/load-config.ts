@@ -182,6 +182,12 @@ export function defineConfig(input: unknown, runtime: RuntimeSettings): KeywardC
       allowPrivateTargets: file.webhooks?.allow_private_targets ?? false,
     },
     leaks: { githubKeysUrl: file.leaks?.github_keys_url ?? GITHUB_KEYS_URL, onReport: file.leaks?.on_report ?? 'revoke' },
+    delegation: {
+      maxDepth: file.delegation?.max_depth ?? 3,
+      maxChildren: file.delegation?.max_children ?? 100,
+      defaultTtlSeconds: file.delegation?.default_ttl_seconds === undefined ? 86_400 : file.delegation.default_ttl_seconds,
+    },
+    budgets: { exhaustedStatus: file.budgets?.exhausted_status ?? 402 },
   });
 }
 

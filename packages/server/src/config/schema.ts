@@ -119,6 +119,18 @@ export const configFileSchema = z
       })
       .strict()
       .optional(),
+    delegation: z
+      .object({
+        max_depth: z.number().int().min(0).max(10).optional(),
+        max_children: z.number().int().min(0).max(10_000).optional(),
+        default_ttl_seconds: z.number().int().min(1).max(31_536_000).nullable().optional(),
+      })
+      .strict()
+      .optional(),
+    budgets: z
+      .object({ exhausted_status: z.union([z.literal(402), z.literal(429)]).optional() })
+      .strict()
+      .optional(),
     allow_retired_environments: z.boolean().optional(),
     session_ttl_hours: z.number().positive().optional(),
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),

@@ -12,6 +12,7 @@ import { overviewPage } from './pages/overview-page.js';
 import { signInPages } from './pages/sign-in-pages.js';
 import { webhookPages } from './pages/webhook-pages.js';
 import { authRoutes } from './routes/auth.js';
+import { delegationRoutes } from './routes/delegation.js';
 import { keyRoutes } from './routes/keys.js';
 import { leakRoutes } from './routes/leaks.js';
 import { memberRoutes } from './routes/members.js';
@@ -156,6 +157,7 @@ export function buildApp(ctx: AppContext, logger: Logger): FastifyInstance {
     authRoutes(api, ctx);
     memberRoutes(api, ctx);
     keyRoutes(api, ctx);
+    delegationRoutes(api, ctx);
     verifyRoutes(api, ctx);
     webhookRoutes(api, ctx);
     leakRoutes(api, ctx);

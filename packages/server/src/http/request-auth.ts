@@ -1,4 +1,5 @@
 import {
+  budgetHeaders,
   clientAddress,
   IpAllowlist,
   KeywardError,
@@ -13,7 +14,7 @@ import { type AccountService, actorOfSession, type SessionContext } from '../aut
 import { type Actor, roleOfScope } from '../auth/authorization.js';
 import { sha256 } from '../auth/tokens.js';
 import type { KeywardConfig } from '../config/config.js';
-import type { RateLimitState, Verifier, VerifyResult } from '../keys/verifier.js';
+import type { BudgetState, RateLimitState, Verifier, VerifyResult } from '../keys/verifier.js';
 
 export const SESSION_COOKIE = 'access_token';
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -32,8 +33,10 @@ export function cookieValue(request: FastifyRequest, name: string): string | nul
   return null;
 }
 
-export function setRateLimitHeaders(reply: FastifyReply, state: RateLimitState | null | undefined): void {
-  if (state) reply.headers(rateLimitHeaders(state));
+/** RateLimit-* and Budget-Remaining: what a key has left after this request. */
+export function setLimitHeaders(reply: FastifyReply, result: { ratelimit?: RateLimitState | null; budget?: BudgetState | null }): void {
+  if (result.ratelimit) reply.headers(rateLimitHeaders(result.ratelimit));
+  if (result.budget) reply.headers(budgetHeaders(result.budget));
 }
 
 /** A failed verification as the HTTP error a protected route answers with (Nuvion's bodies for 401 and 403). */
@@ -44,6 +47,7 @@ export function verifyError(result: Extract<VerifyResult, { valid: false }>): Ke
     keyScope: result.keyScope,
     retryAfterSeconds: result.retryAfterSeconds,
     ratelimit: result.ratelimit,
+    budget: result.budget,
   });
   return new KeywardError(failure.code, failure.message, failure.headers, failure.details);
 }
@@ -93,7 +97,7 @@ export class RequestAuth {
       ip: this.clientIp(request),
     });
     if (!result.valid) throw verifyError(result);
-    setRateLimitHeaders(reply, result.ratelimit);
+    setLimitHeaders(reply, result);
     return result;
   }
 

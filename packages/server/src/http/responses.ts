@@ -19,6 +19,7 @@ export const oauthErrorBody = z
   .meta({ id: 'OAuthError', description: "RFC 6749's error shape, used by the token and device endpoints." });
 
 const rateLimit = z.object({ limit: z.number(), remaining: z.number(), reset: z.number() });
+const budgetState = z.object({ limit: z.number(), remaining: z.number() });
 
 export const apiKey = z
   .object({
@@ -43,6 +44,14 @@ export const apiKey = z
     rotated_from: z.string().nullable(),
     rotated_to: z.string().nullable(),
     lineage_id: z.string(),
+    parent_id: z.string().nullable().meta({ description: 'The key this one was derived from (POST /v1/keys/derive), or null.' }),
+    depth: z.number().meta({ description: '0 for a key made by a person, 1 for its child, and so on.' }),
+    agent: z.string().nullable().meta({ description: 'The agent the key was issued to, for attribution.' }),
+    budget: z.number().nullable().meta({ description: 'Credits the key and its descendants may spend in all; null for none.' }),
+    limits: z
+      .object({ requests_per_minute: z.number().nullable(), monthly_requests: z.number().nullable() })
+      .meta({ description: "The key's own caps under its plan (null: the plan's)." }),
+    resource: z.string().nullable().meta({ description: 'The API (base URL) the key is bound to, or null.' }),
     leak: z
       .object({ url: z.string().nullable(), reporter: z.string(), source: z.string().nullable(), reported_at: time })
       .nullable()
@@ -59,11 +68,21 @@ export const revokedKeyAnswer = z.object({ message: z.string(), key: apiKey });
 /** Where the next page starts: pass it back as `?cursor=`; null on the last page. */
 const nextCursor = z.string().nullable();
 
+export const keyTreeAnswer = z.object({
+  key: apiKey,
+  descendants: z
+    .array(apiKey)
+    .meta({ description: 'Every key derived from it, level by level (parent_id links them), 1,000 at most per level.' }),
+});
 export const keyListAnswer = z.object({ keys: z.array(apiKey), next_cursor: nextCursor });
 
 const requestEntry = z.object({ method: z.string(), path: z.string(), status: z.number(), ip: z.string(), at: time });
 
-export const requestLogAnswer = z.object({ requests: z.array(requestEntry.extend({ id: z.string() })), next_cursor: nextCursor });
+export const requestLogAnswer = z.object({
+  agent: z.string().nullable().meta({ description: 'The agent the key was issued to: who made these requests.' }),
+  requests: z.array(requestEntry.extend({ id: z.string() })),
+  next_cursor: nextCursor,
+});
 
 export const keyUsageAnswer = z.object({
   key_id: z.string(),
@@ -79,7 +98,15 @@ export const keyUsageAnswer = z.object({
     total: z.number(),
     resets_at: time,
   }),
-  daily: z.array(z.object({ day: z.string(), allowed: z.number(), denied: z.number() })),
+  agent: z.string().nullable().meta({ description: 'The agent filter applied (?agent=), or null.' }),
+  budget: z
+    .object({ limit: z.number(), used: z.number(), remaining: z.number() })
+    .nullable()
+    .meta({ description: 'Credits: the budget, what the lineage and its descendants spent, and what is left; null for none.' }),
+  tree: z
+    .object({ keys: z.number(), allowed: z.number(), denied: z.number(), total: z.number() })
+    .meta({ description: 'The key and every key derived from it, this month.' }),
+  daily: z.array(z.object({ day: z.string(), allowed: z.number(), denied: z.number(), credits: z.number() })),
   recent_requests: z.array(requestEntry),
   last_used_at: timeOrNull,
 });
@@ -170,8 +197,13 @@ export const whoamiAnswer = z.object({
   organization: z.object({ id: z.string(), name: z.string() }),
   created_by: z.string(),
   expires_at: timeOrNull,
-  limits: z.object({ requests_per_minute: z.number().nullable(), monthly_requests: z.number().nullable() }),
+  agent: z.string().nullable(),
+  parent_id: z.string().nullable(),
+  depth: z.number(),
+  resource: z.string().nullable(),
+  limits: z.object({ requests_per_minute: z.number().nullable(), monthly_requests: z.number().nullable(), budget: z.number().nullable() }),
   ratelimit: rateLimit.nullable(),
+  budget: budgetState.nullable().meta({ description: 'Credits left after this request: the tightest of the key and its ancestors.' }),
 });
 
 /** The wire form of a verify outcome (`VerifyWire` in @keyward/core, which reads it back with `fromWire`). */
@@ -188,7 +220,10 @@ export const verifyAnswer = z
       tier: z.string().optional(),
       owner_id: z.string().optional(),
       expires_at: timeOrNull.optional(),
+      agent: z.string().nullable().optional(),
+      parent_id: z.string().nullable().optional(),
       ratelimit: rateLimit.nullable(),
+      budget: budgetState.nullable().optional(),
     }),
     z.object({
       valid: z.literal(false),
@@ -201,6 +236,7 @@ export const verifyAnswer = z
       environment: z.string().optional(),
       retry_after: z.number().optional(),
       ratelimit: rateLimit.nullable().optional(),
+      budget: budgetState.nullable().optional(),
     }),
   ])
   .meta({ id: 'VerifyAnswer' });
@@ -210,6 +246,8 @@ export const tokenAnswer = z.object({
   token_type: z.literal('Bearer'),
   scope: z.enum(SCOPES),
   key: apiKey,
+  issued_token_type: z.string().optional().meta({ description: 'Token exchange (RFC 8693) only.' }),
+  expires_in: z.number().optional(),
 });
 
 export const deviceCodeAnswer = z.object({

@@ -1,7 +1,7 @@
 import { parseCidr, ROLES, SCOPES } from '@keyward/core';
 import { z } from 'zod';
 import { keyNameProblem } from '../keys/key-name.js';
-import type { CreateKeyInput } from '../keys/key-service.js';
+import type { CreateKeyInput, DeriveKeyInput } from '../keys/key-service.js';
 import { DEFAULT_PAGE_SIZE, decodeCursor, MAX_PAGE_SIZE, type PageRequest } from '../pagination.js';
 
 /** Request bodies: one schema each, used to validate and to write /openapi.json. Unknown fields are refused. */
@@ -33,6 +33,34 @@ const keyName = z
     if (problem) ctx.addIssue({ code: 'custom', message: problem });
   });
 
+const ipAllowlist = z
+  .array(z.string().refine((s) => parseCidr(s) !== null, 'must be an IPv4 or IPv6 address or CIDR, e.g. 10.0.0.0/8'))
+  .max(100);
+
+const metadata = z
+  .record(z.string().max(64), z.unknown())
+  .refine((m) => JSON.stringify(m).length <= 4096, 'metadata must be at most 4 KB of JSON')
+  .optional();
+
+/** Credits a budget holds: a whole number. */
+const credits = z.number().int().min(0).max(1_000_000_000_000);
+
+/** An agent label: free text like a key's name, at most 100 characters. */
+export const agentLabel = keyName;
+
+/** An API's identifier (RFC 8707): an absolute http(s) URL without a fragment. */
+export const resourceUrl = z
+  .string()
+  .max(2048)
+  .refine((s) => {
+    try {
+      const u = new URL(s);
+      return (u.protocol === 'https:' || u.protocol === 'http:') && u.hash === '';
+    } catch {
+      return false;
+    }
+  }, 'must be an absolute http(s) URL without a fragment, e.g. https://api.example.com');
+
 export const createKeyBody = z
   .object({
     name: keyName,
@@ -40,16 +68,53 @@ export const createKeyBody = z
     environment: z.string().max(32).optional(),
     tier: z.string().max(32).optional(),
     expires_at: isoTime.nullable().optional(),
-    ip_allowlist: z
-      .array(z.string().refine((s) => parseCidr(s) !== null, 'must be an IPv4 or IPv6 address or CIDR, e.g. 10.0.0.0/8'))
-      .max(100)
-      .optional(),
-    metadata: z
-      .record(z.string().max(64), z.unknown())
-      .refine((m) => JSON.stringify(m).length <= 4096, 'metadata must be at most 4 KB of JSON')
-      .optional(),
+    ip_allowlist: ipAllowlist.optional(),
+    metadata,
+    budget: credits.nullable().optional(),
+    agent: agentLabel.nullable().optional(),
   })
   .strict();
+
+/** A derive body: what a child key asks for; everything is at most its parent's. */
+export const deriveKeyBody = z
+  .object({
+    name: keyName.optional(),
+    scope: z.enum(SCOPES).optional(),
+    ttl: z
+      .number()
+      .int()
+      .min(1)
+      .max(10 * 365 * 86_400)
+      .optional(),
+    expires_at: isoTime.optional(),
+    agent: agentLabel.optional(),
+    budget: credits.optional(),
+    requests_per_minute: z.number().int().min(1).max(1_000_000_000).optional(),
+    monthly_requests: z.number().int().min(1).max(1_000_000_000_000).optional(),
+    ip_allowlist: ipAllowlist.optional(),
+    resource: resourceUrl.optional(),
+    metadata,
+  })
+  .strict()
+  .refine((b) => b.ttl === undefined || b.expires_at === undefined, { message: 'give ttl or expires_at, not both', path: ['ttl'] });
+
+export function toDeriveKeyInput(body: z.infer<typeof deriveKeyBody>): DeriveKeyInput {
+  return {
+    ...(body.name !== undefined ? { name: body.name } : {}),
+    ...(body.scope ? { scope: body.scope } : {}),
+    ...(body.ttl !== undefined ? { ttlSeconds: body.ttl } : {}),
+    ...(body.expires_at !== undefined ? { expiresAt: Date.parse(body.expires_at) } : {}),
+    ...(body.agent !== undefined ? { agent: body.agent } : {}),
+    ...(body.budget !== undefined ? { budget: body.budget } : {}),
+    ...(body.requests_per_minute !== undefined ? { requestsPerMinute: body.requests_per_minute } : {}),
+    ...(body.monthly_requests !== undefined ? { monthlyRequests: body.monthly_requests } : {}),
+    ...(body.ip_allowlist ? { ipAllowlist: body.ip_allowlist } : {}),
+    ...(body.resource !== undefined ? { resource: body.resource } : {}),
+    ...(body.metadata ? { metadata: body.metadata } : {}),
+  };
+}
+
+export const agentBody = z.object({ agent: agentLabel.nullable() }).strict();
 
 /** A create-key body, validated, as the key service takes it. */
 export function toCreateKeyInput(body: z.infer<typeof createKeyBody>): CreateKeyInput {
@@ -61,6 +126,8 @@ export function toCreateKeyInput(body: z.infer<typeof createKeyBody>): CreateKey
     ...(body.expires_at !== undefined ? { expiresAt: body.expires_at === null ? null : Date.parse(body.expires_at) } : {}),
     ...(body.ip_allowlist ? { ipAllowlist: body.ip_allowlist } : {}),
     ...(body.metadata ? { metadata: body.metadata } : {}),
+    ...(body.budget !== undefined ? { budget: body.budget } : {}),
+    ...(body.agent !== undefined ? { agent: body.agent } : {}),
   };
 }
 
@@ -99,6 +166,8 @@ export const verifyBody = z
     method: z.string().max(16).optional(),
     path: z.string().max(2048).optional(),
     ip: z.string().max(64).optional(),
+    cost: z.number().int().min(0).max(1_000_000).optional(),
+    resource: resourceUrl.optional(),
   })
   .strict();
 
@@ -120,7 +189,11 @@ export const keysQuery = pageQuery.extend({ environment: z.string().max(32).opti
 export const auditQuery = pageQuery.extend({
   key_id: z.string().max(64).optional(),
   before: isoTime.optional(),
+  agent: z.string().max(100).optional(),
+  key_tree: z.string().max(64).optional(),
 });
+
+export const usageQuery = z.object({ agent: z.string().max(100).optional() });
 
 /** A path id. Ids that cannot be ours are answered 404 by the route, never 400: an id's shape tells nothing. */
 export const idParams = z.object({ id: z.string() });

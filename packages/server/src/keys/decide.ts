@@ -20,6 +20,7 @@ export function decidePolicy(
   ip: string | undefined,
   now: number,
   environments: readonly EnvironmentConfig[],
+  resource?: string,
 ): PolicyDecision {
   if (key.revokedAt !== null && key.revokedAt <= now) {
     return { ok: false, code: 'REVOKED', reason: 'revoked', message: 'This API key has been revoked.' };
@@ -53,6 +54,14 @@ export function decidePolicy(
       message: `This is a ${key.environment} key (${key.prefix}…); this API serves the ${environment} environment.${where}`,
     };
   }
+  if (resource !== undefined && key.resource !== null && !sameResource(key.resource, resource)) {
+    return {
+      ok: false,
+      code: 'WRONG_RESOURCE',
+      reason: 'wrong_resource',
+      message: `This API key is bound to ${key.resource}; it cannot be used for ${resource}.`,
+    };
+  }
   if (allowlist && !(ip && allowlist.allows(ip))) {
     return {
       ok: false,
@@ -74,4 +83,20 @@ export function decidePolicy(
     };
   }
   return { ok: true, scope };
+}
+
+/**
+ * Whether two resource identifiers (RFC 8707: an API's absolute URL) name the same API: scheme and host compared
+ * case-insensitively (as URL parsing does), default ports dropped, a trailing slash ignored; no query or fragment.
+ */
+export function sameResource(a: string, b: string): boolean {
+  const norm = (s: string) => {
+    try {
+      const u = new URL(s);
+      return `${u.protocol}//${u.host}${u.pathname.replace(/\/+$/, '')}`;
+    } catch {
+      return s;
+    }
+  };
+  return norm(a) === norm(b);
 }

@@ -49,8 +49,11 @@ export function outcomeOf(r: VerifyResult): VerifyOutcome {
         tier: k.tier,
         ownerId: k.createdBy,
         expiresAt: k.expiresAt,
+        agent: k.agent,
+        parentId: k.parentId,
       },
       ratelimit: rl,
+      budget: r.budget,
     };
   }
   return {
@@ -62,5 +65,6 @@ export function outcomeOf(r: VerifyResult): VerifyOutcome {
     ...(r.key ? { keyId: r.key.id, environment: r.key.environment } : {}),
     ...(r.retryAfterSeconds !== undefined ? { retryAfterSeconds: r.retryAfterSeconds } : {}),
     ratelimit: rl,
+    ...(r.budget !== undefined ? { budget: r.budget } : {}),
   };
 }

@@ -1,12 +1,13 @@
-import { displayKey, hashKey, type KeyFormat, KeywardError, type Scope } from '@keyward/core';
+import { BlockList } from 'node:net';
+import { displayKey, hashKey, type KeyFormat, KeywardError, parseCidr, type Scope, scopeAllows } from '@keyward/core';
 import type { AuditLog } from '../audit/audit-log.js';
-import { type Actor, authorize, can, scopeForNewKey } from '../auth/authorization.js';
+import { type Actor, authorize, can, roleOfScope, scopeForNewKey } from '../auth/authorization.js';
 import type { InvalidationBus } from '../cache/invalidation-bus.js';
 import type { KeyCache } from '../cache/key-cache.js';
-import type { KeywardConfig } from '../config/config.js';
+import { capPlan, type KeywardConfig, type Plan, planForKey } from '../config/config.js';
 import { type Clock, newId } from '../ids.js';
 import { type Page, type PageRequest, readPage } from '../pagination.js';
-import type { ApiKey, LeakReport, Store } from '../storage/store.js';
+import type { ApiKey, KeyForVerify, LeakReport, Store } from '../storage/store.js';
 
 export interface CreateKeyInput {
   name: string;
@@ -16,6 +17,31 @@ export interface CreateKeyInput {
   expiresAt?: number | null;
   ipAllowlist?: string[];
   metadata?: Record<string, unknown>;
+  /** Credits the key (and every key derived from it) may spend in all. */
+  budget?: number | null;
+  agent?: string | null;
+}
+
+/** What a child key asks for; everything is at most its parent's, and what it leaves out it inherits. */
+export interface DeriveKeyInput {
+  name?: string;
+  scope?: Scope;
+  /** Lifetime in seconds from now (or `expiresAt`); without either, `delegation.default_ttl_seconds`. */
+  ttlSeconds?: number;
+  expiresAt?: number;
+  agent?: string;
+  budget?: number;
+  requestsPerMinute?: number;
+  monthlyRequests?: number;
+  ipAllowlist?: string[];
+  resource?: string;
+  metadata?: Record<string, unknown>;
+}
+
+/** A key that derives a child: as it verified, with its effective scope. */
+export interface DerivingKey {
+  key: KeyForVerify;
+  scope: Scope;
 }
 
 export const DEFAULT_GRACE_SECONDS = 86_400;
@@ -76,6 +102,9 @@ export class KeyService {
           metadata: input.metadata ?? {},
           rotatedFrom: null,
           lineageId: null,
+          ...NO_TREE,
+          agent: input.agent ?? null,
+          budget: input.budget ?? null,
         },
         now,
       );
@@ -85,9 +114,168 @@ export class KeyService {
         environment,
         scope: minted.key.scope,
         tier,
+        ...(minted.key.agent !== null ? { agent: minted.key.agent } : {}),
+        ...(minted.key.budget !== null ? { budget: minted.key.budget } : {}),
       });
       return minted;
     });
+  }
+
+  /**
+   * A child key of `parent`: in its environment and organization, made by the same person, recording its parent,
+   * with every limit at most the parent's (asking for more is a 403 naming the field), never outliving it, at most
+   * `delegation.max_depth` levels below a key made by a person and `delegation.max_children` active children per
+   * key. Its requests also count towards each ancestor's limits and budget (the verifier's meters); revoking an
+   * ancestor revokes it. `via` says how it was asked for (`derive` or `token-exchange`), for the audit log.
+   */
+  async derive(parent: DerivingKey, input: DeriveKeyInput, via: 'derive' | 'token_exchange' = 'derive') {
+    const { config, store, clock } = this.deps;
+    const p = parent.key;
+    const now = clock.now();
+    const refuse = (field: string, message: string, extra: Record<string, string> = {}) =>
+      new KeywardError('forbidden', message, {}, { field, ...extra });
+    const depth = p.ancestors.length + 1;
+    if (depth > config.delegation.maxDepth) {
+      throw refuse(
+        'depth',
+        `Keys may be derived at most ${config.delegation.maxDepth} levels below a key made by a person; this key is ${depth - 1} levels down.`,
+      );
+    }
+    const scope = input.scope ?? parent.scope;
+    if (!scopeAllows(parent.scope, scope)) {
+      throw refuse('scope', `A child key's scope is at most its parent's (${parent.scope}); ${scope} was asked.`, {
+        allowed_scope: parent.scope,
+      });
+    }
+    // It never outlives the parent (whose own expiry is never past its ancestors'): a longer lifetime is cut to the
+    // parent's (the answer's expires_at says so), so that a sub-agent asking "10 minutes" of a parent with 9 left
+    // still gets a key.
+    const parentEnd = p.expiresAt;
+    const fallback = config.delegation.defaultTtlSeconds === null ? null : now + config.delegation.defaultTtlSeconds * 1000;
+    const asked = input.expiresAt ?? (input.ttlSeconds !== undefined ? now + input.ttlSeconds * 1000 : fallback);
+    if (asked !== null && asked <= now) {
+      throw new KeywardError('invalid_request', 'expires_at must be in the future.', {}, { field: 'expires_at' });
+    }
+    const expiresAt = asked === null ? parentEnd : parentEnd === null ? asked : Math.min(asked, parentEnd);
+    // Limits: at most what the parent (and so its whole chain) has.
+    const chain = [p, ...p.ancestors];
+    const tierPlan = planForKey(config, p);
+    const plans = chain.map((k) => capPlan(tierPlan, k));
+    const most = (of: (plan: Plan) => number | null) => lowest(plans.map(of));
+    const budgetCap = lowest(chain.map((k) => k.budget));
+    const atMost = (field: string, value: number | undefined, cap: number | null, what: string) => {
+      if (value !== undefined && cap !== null && value > cap)
+        throw refuse(field, `A child key's ${what} is at most its parent's (${cap}).`);
+      return value ?? null;
+    };
+    const budget = atMost('budget', input.budget, budgetCap, 'budget');
+    const requestsPerMinute = atMost(
+      'requests_per_minute',
+      input.requestsPerMinute,
+      most((x) => x.requestsPerMinute),
+      'per-minute limit',
+    );
+    const monthlyRequests = atMost(
+      'monthly_requests',
+      input.monthlyRequests,
+      most((x) => x.monthlyRequests),
+      'monthly quota',
+    );
+    const ipAllowlist = input.ipAllowlist ?? p.ipAllowlist;
+    const outside = p.ipAllowlist.length === 0 ? undefined : ipAllowlist.find((c) => !withinAllowlist(c, p.ipAllowlist));
+    if (outside !== undefined) {
+      throw refuse(
+        'ip_allowlist',
+        `A child key's IP allowlist lies within its parent's (${p.ipAllowlist.join(', ')}); ${outside} does not.`,
+      );
+    }
+    const resource = input.resource ?? p.resource;
+    if (p.resource !== null && resource !== p.resource) {
+      throw refuse('resource', `The parent key is bound to ${p.resource}; its children are too.`);
+    }
+    const agent = input.agent ?? p.agent;
+    const name = (input.name ?? `${agent ?? 'child'} of ${p.name}`).slice(0, 100);
+    const actor: Actor = {
+      kind: 'key',
+      keyId: p.id,
+      userId: p.createdBy,
+      orgId: p.orgId,
+      role: roleOfScope(parent.scope),
+      memberId: '',
+      environment: p.environment,
+    };
+    return store.transaction(async () => {
+      await store.lockOrganization(p.orgId);
+      const max = config.delegation.maxChildren;
+      if ((await store.countActiveChildren(p.id, now)) >= max) {
+        throw new KeywardError(
+          'conflict',
+          `This key already has ${max} active child keys (delegation.max_children). Revoke one, or let one expire, first.`,
+        );
+      }
+      const minted = this.#mint(
+        {
+          orgId: p.orgId,
+          createdBy: p.createdBy,
+          name,
+          environment: p.environment,
+          scope,
+          tier: p.tier,
+          expiresAt,
+          ipAllowlist,
+          metadata: input.metadata ?? p.metadata,
+          rotatedFrom: null,
+          lineageId: null,
+          parentId: p.id,
+          depth,
+          agent,
+          budget,
+          requestsPerMinute,
+          monthlyRequests,
+          resource,
+        },
+        now,
+      );
+      await store.insertKey(minted.key);
+      await this.deps.audit.write(actor, 'key.derived', minted.key.id, {
+        name,
+        parent_id: p.id,
+        via,
+        scope,
+        depth,
+        ...(agent !== null ? { agent } : {}),
+        expires_at: expiresAt === null ? null : new Date(expiresAt).toISOString(),
+        ...(budget !== null ? { budget } : {}),
+      });
+      return minted;
+    });
+  }
+
+  /** A key and the keys derived from it, level by level (1,000 at most): what the tree view shows. */
+  async tree(actor: Actor, id: string): Promise<{ root: ApiKey; levels: ApiKey[][] }> {
+    const root = await this.get(actor, id);
+    const levels: ApiKey[][] = [];
+    let parents = [root.id];
+    for (let level = 0; level < this.deps.config.delegation.maxDepth && parents.length > 0; level++) {
+      const children = await this.deps.store.listChildren(actor.orgId, parents);
+      if (children.length === 0) break;
+      levels.push(children);
+      parents = children.map((c) => c.id);
+    }
+    return { root, levels };
+  }
+
+  /** Sets the agent a key was issued to (an admin, or the key's manager), for attribution. */
+  async setAgent(actor: Actor, id: string, agent: string | null): Promise<ApiKey> {
+    const key = await this.get(actor, id);
+    authorize(actor, 'key.revoke', key);
+    await this.deps.store.transaction(async () => {
+      await this.deps.store.updateKeyAgent(actor.orgId, key.id, agent);
+      await this.deps.audit.write(actor, 'key.updated', key.id, { agent });
+    });
+    this.deps.cache.apply({ type: 'key', keyId: key.id });
+    await this.deps.bus.publish({ type: 'key', keyId: key.id });
+    return { ...key, agent };
   }
 
   /** Environments no longer configured that still have keys (found at start-up). */
@@ -248,6 +436,13 @@ export class KeyService {
       rotatedTo: null,
       leak: null,
       lineageId: settings.lineageId ?? id,
+      parentId: settings.parentId,
+      depth: settings.depth,
+      agent: settings.agent,
+      budget: settings.budget,
+      requestsPerMinute: settings.requestsPerMinute,
+      monthlyRequests: settings.monthlyRequests,
+      resource: settings.resource,
     };
     return { key, rawKey };
   }
@@ -258,6 +453,29 @@ export class KeyService {
       await this.deps.bus.publish({ type: 'key', keyId });
     }
   }
+}
+
+/** What a key made by a person has of a tree: nothing above it, and no caps of its own. */
+const NO_TREE = { parentId: null, depth: 0, requestsPerMinute: null, monthlyRequests: null, resource: null } as const;
+
+/** The lowest of some limits (null = none). */
+function lowest(values: (number | null)[]): number | null {
+  let low: number | null = null;
+  for (const v of values) if (v !== null && (low === null || v < low)) low = v;
+  return low;
+}
+
+/** Whether every address of `cidr` is allowed by one entry of `allowlist` (a narrower or equal block). */
+function withinAllowlist(cidr: string, allowlist: readonly string[]): boolean {
+  const c = parseCidr(cidr);
+  if (!c) return false;
+  return allowlist.some((entry) => {
+    const p = parseCidr(entry);
+    if (!p || p.family !== c.family || p.prefix > c.prefix) return false;
+    const block = new BlockList();
+    block.addSubnet(p.address, p.prefix, p.family);
+    return block.check(c.address, c.family);
+  });
 }
 
 /** Where a key is in its life at `now`: revoked, expired, or still working (whatever its environment). */
@@ -295,6 +513,12 @@ export function presentKey(key: ApiKey, now: number, served: readonly { name: st
     rotated_from: key.rotatedFrom,
     rotated_to: key.rotatedTo,
     lineage_id: key.lineageId,
+    parent_id: key.parentId,
+    depth: key.depth,
+    agent: key.agent,
+    budget: key.budget,
+    limits: { requests_per_minute: key.requestsPerMinute, monthly_requests: key.monthlyRequests },
+    resource: key.resource,
     leak: key.leak
       ? { url: key.leak.url, reporter: key.leak.reporter, source: key.leak.source, reported_at: new Date(key.leak.at).toISOString() }
       : null,

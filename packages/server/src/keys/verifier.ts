@@ -1,5 +1,6 @@
 import { hash as oneShotHash } from 'node:crypto';
 import {
+  type BudgetDecision,
   ERROR_STATUS,
   hashKey,
   type KeyFormat,
@@ -14,14 +15,14 @@ import {
   type VerifyReason,
 } from '@keyward/core';
 import type { Logger } from 'pino';
-import type { CachedKey, KeyCache } from '../cache/key-cache.js';
+import type { CachedKey, KeyCache, MeterSpec } from '../cache/key-cache.js';
 import type { KeywardConfig } from '../config/config.js';
 import type { Clock } from '../ids.js';
-import type { Limiter, LimitResult } from '../limits/limiter.js';
+import type { Limiter, LimitResult, Meter, MeterResult } from '../limits/limiter.js';
 import type { KeyForVerify, Store } from '../storage/store.js';
 import type { Throttles } from '../throttle/throttles.js';
 import type { UsageRecorder } from '../usage/usage-recorder.js';
-import { lineageMonthUsage } from '../usage/usage-report.js';
+import { lineageCreditsSpent, lineageMonthUsage } from '../usage/usage-report.js';
 import type { Notices } from '../webhooks/notices.js';
 import { decidePolicy } from './decide.js';
 
@@ -33,6 +34,10 @@ export interface VerifyInput {
   method?: string;
   path?: string;
   ip?: string;
+  /** Credits this request spends from budgets (1 when absent; 0 for a free request). */
+  cost?: number;
+  /** The API the request is for: a key bound to another resource is refused. */
+  resource?: string;
 }
 
 /**
@@ -45,8 +50,14 @@ export interface RateLimitState {
   reset: number;
 }
 
+/** A key's credit budget after a request: the tightest of its own and its ancestors' (`Budget-Remaining`). */
+export interface BudgetState {
+  limit: number;
+  remaining: number;
+}
+
 export type VerifyResult =
-  | { valid: true; key: KeyForVerify; scope: Scope; ratelimit: RateLimitState | null }
+  | { valid: true; key: KeyForVerify; scope: Scope; ratelimit: RateLimitState | null; budget: BudgetState | null }
   | {
       valid: false;
       code: VerifyCode;
@@ -57,6 +68,7 @@ export type VerifyResult =
       keyScope?: Scope;
       key?: KeyForVerify;
       ratelimit?: RateLimitState | null;
+      budget?: BudgetState | null;
       retryAfterSeconds?: number;
     };
 
@@ -146,78 +158,121 @@ export class Verifier {
       entry.scope !== null &&
       entry.allowlist === null &&
       (input.environment === undefined || input.environment === key.environment) &&
+      (input.resource === undefined || key.resource === null) &&
       (required === undefined || scopeAllows(entry.scope, required));
     const policy = passes
       ? { ok: true as const, scope: entry.scope as Scope }
-      : decidePolicy(key, entry.allowlist, input.environment, required, input.ip, now, this.deps.config.environments);
+      : decidePolicy(key, entry.allowlist, input.environment, required, input.ip, now, this.deps.config.environments, input.resource);
     if (!policy.ok) {
-      this.#record(key, input, now, false, policy.code);
+      this.#record(key, input, now, false, 0, policy.code);
       const { ok: _, ...refusal } = policy;
       return { valid: false, ...refusal, key };
     }
-    const plan = entry.plan;
-    if (plan.requestsPerMinute === null && plan.monthlyRequests === null) {
-      this.#record(key, input, now, true);
-      return { valid: true, key, scope: policy.scope, ratelimit: null };
+    const cost = input.cost ?? 1;
+    if (entry.meters.length === 0) {
+      this.#record(key, input, now, true, cost);
+      return { valid: true, key, scope: policy.scope, ratelimit: null, budget: null };
     }
-    // Limits belong to the lineage: a key and its rotated successors share one budget.
-    const limits = this.deps.limiter.check({
-      keyId: key.lineageId,
-      now,
-      rate: plan.requestsPerMinute === null ? null : { limit: plan.requestsPerMinute, periodMs: 60_000 },
-      quota:
-        plan.monthlyRequests === null
-          ? null
-          : {
-              limit: plan.monthlyRequests,
-              month: monthOf(now),
-              resetAt: nextMonthStart(now),
-              seed: () => this.monthUsage(key.lineageId, now),
-            },
-    });
-    if (limits instanceof Promise) return limits.then((l) => this.#applyLimits(key, policy.scope, input, now, l));
-    return this.#applyLimits(key, policy.scope, input, now, limits);
+    // Limits belong to lineages (a key and its rotated successors share them), and a child key's requests count
+    // towards every ancestor's limits too: one meter per key of the chain that has any.
+    const limits = this.deps.limiter.check({ now, cost, meters: this.#meters(entry, now) });
+    if (limits instanceof Promise) return limits.then((l) => this.#applyLimits(entry, policy.scope, input, now, cost, l));
+    return this.#applyLimits(entry, policy.scope, input, now, cost, limits);
   }
 
-  #applyLimits(key: KeyForVerify, scope: Scope, input: VerifyInput, now: number, limits: LimitResult): VerifyResult {
-    const ratelimit = rateLimitState(limits.rate, limits.quota);
+  /** The limiter's meters of a cached key, built once per entry and month (they name the month they count). */
+  #meters(entry: CachedKey, now: number): Meter[] {
+    if (entry.built && now < entry.built.until) return entry.built.meters;
+    const { store, usage } = this.deps;
+    const month = monthOf(now);
+    const resetAt = nextMonthStart(now);
+    const meters = entry.meters.map(
+      (m): Meter => ({
+        id: m.lineageId,
+        rate: m.requestsPerMinute === null ? null : { limit: m.requestsPerMinute, periodMs: 60_000 },
+        quota:
+          m.monthlyRequests === null ? null : { limit: m.monthlyRequests, month, resetAt, seed: () => this.monthUsage(m.lineageId, now) },
+        budget: m.budget === null ? null : { limit: m.budget, seed: () => lineageCreditsSpent(store, usage, m.lineageId) },
+      }),
+    );
+    entry.built = { until: resetAt, meters };
+    return meters;
+  }
+
+  #applyLimits(entry: CachedKey, scope: Scope, input: VerifyInput, now: number, cost: number, limits: LimitResult): VerifyResult {
+    const key = entry.key;
     const notices = this.deps.notices;
-    if (notices && limits.quota) notices.quotaUsed(key, limits.quota.limit - limits.quota.remaining, limits.quota.limit, now);
-    if (notices && limits.rate && !limits.rate.allowed) notices.rateLimited(key, limits.rate.limit, now);
-    if (limits.quota && !limits.quota.allowed) {
-      this.#record(key, input, now, false, 'QUOTA_EXCEEDED');
+    // What the headers say: the tightest per-minute or monthly limit, and the tightest budget, of the whole chain.
+    let tight: LimitDecision | null = null;
+    let tightBudget: BudgetDecision | null = null;
+    for (let i = 0; i < limits.meters.length; i++) {
+      const m = limits.meters[i] as MeterResult;
+      if (m.rate && (tight === null || m.rate.remaining < tight.remaining)) tight = m.rate;
+      if (m.quota && (tight === null || m.quota.remaining < tight.remaining)) tight = m.quota;
+      if (m.budget && (tightBudget === null || m.budget.remaining < tightBudget.remaining)) tightBudget = m.budget;
+      if (notices && (entry.meters[i] as MeterSpec).keyId === key.id) {
+        if (m.quota) notices.quotaUsed(key, m.quota.limit - m.quota.remaining, m.quota.limit, now);
+        if (m.rate && !m.rate.allowed) notices.rateLimited(key, m.rate.limit, now);
+      }
+    }
+    const ratelimit = tight && { limit: tight.limit, remaining: tight.remaining, reset: Math.max(0, Math.ceil(tight.resetMs / 1000)) };
+    const budget = tightBudget && { limit: tightBudget.limit, remaining: tightBudget.remaining };
+    if (limits.allowed) {
+      this.#record(key, input, now, true, cost);
+      return { valid: true, key, scope, ratelimit, budget };
+    }
+    const refusal = this.#refusal(entry, limits, now, cost);
+    this.#record(key, input, now, false, 0, refusal.code);
+    return { ...refusal, key, ratelimit, budget };
+  }
+
+  /** Why limits refused a request: the most lasting refusal first (a spent budget, then the month, then the minute). */
+  #refusal(entry: CachedKey, limits: LimitResult, now: number, cost: number): Extract<VerifyResult, { valid: false }> {
+    const refused = <T extends keyof MeterResult>(kind: T) => {
+      for (let i = 0; i < limits.meters.length; i++) {
+        const d = (limits.meters[i] as MeterResult)[kind];
+        if (d && !d.allowed) {
+          const own = (entry.meters[i] as MeterSpec).keyId === entry.key.id;
+          return { d: d as NonNullable<MeterResult[T]>, whose: own ? 'This API key' : 'The key this API key was derived from' };
+        }
+      }
+      return null;
+    };
+    const spent = refused('budget');
+    if (spent) {
+      return {
+        valid: false,
+        code: this.deps.config.budgets.exhaustedStatus === 402 ? 'BUDGET_EXHAUSTED' : 'QUOTA_EXCEEDED',
+        reason: 'budget_exhausted',
+        message: `${spent.whose} has spent its credit budget of ${spent.d.limit}: ${spent.d.remaining} left, this request costs ${cost}.`,
+      };
+    }
+    const month = refused('quota');
+    if (month) {
       return {
         valid: false,
         code: 'QUOTA_EXCEEDED',
         reason: 'quota_exceeded',
-        message: `This API key has used its monthly quota of ${limits.quota.limit} requests; it resets at ${new Date(now + limits.quota.resetMs).toISOString()}.`,
-        key,
-        ratelimit,
-        retryAfterSeconds: Math.max(1, Math.ceil(limits.quota.retryAfterMs / 1000)),
+        message: `${month.whose} has used its monthly quota of ${month.d.limit} requests; it resets at ${new Date(now + month.d.resetMs).toISOString()}.`,
+        retryAfterSeconds: Math.max(1, Math.ceil(month.d.retryAfterMs / 1000)),
       };
     }
-    if (limits.rate && !limits.rate.allowed) {
-      this.#record(key, input, now, false, 'RATE_LIMITED');
-      return {
-        valid: false,
-        code: 'RATE_LIMITED',
-        reason: 'rate_limited',
-        message: `This API key is limited to ${limits.rate.limit} requests per minute.`,
-        key,
-        ratelimit,
-        retryAfterSeconds: Math.max(1, Math.ceil(limits.rate.retryAfterMs / 1000)),
-      };
-    }
-    this.#record(key, input, now, true);
-    return { valid: true, key, scope, ratelimit };
+    const minute = refused('rate');
+    return {
+      valid: false,
+      code: 'RATE_LIMITED',
+      reason: 'rate_limited',
+      message: `${minute?.whose ?? 'This API key'} is limited to ${minute?.d.limit ?? 0} requests per minute.`,
+      retryAfterSeconds: Math.max(1, Math.ceil((minute?.d.retryAfterMs ?? 1000) / 1000)),
+    };
   }
 
-  /** Allowed requests this month by every key of a lineage: what storage holds plus what is still queued. */
+  /** Allowed requests this month by every key of a lineage and its descendants: what its quota has counted. */
   monthUsage(lineageId: string, now: number): Promise<number> {
     return lineageMonthUsage(this.deps.store, this.deps.usage, lineageId, now);
   }
 
-  #record(key: KeyForVerify, input: VerifyInput, at: number, allowed: boolean, deniedCode?: VerifyCode) {
+  #record(key: KeyForVerify, input: VerifyInput, at: number, allowed: boolean, credits: number, deniedCode?: VerifyCode) {
     this.deps.usage.record(
       key.id,
       key.orgId,
@@ -228,6 +283,7 @@ export class Verifier {
       allowed ? 200 : ERROR_STATUS[VERIFY_CODE_ERROR[deniedCode ?? 'NOT_FOUND']],
       input.ip ?? '',
       deniedCode,
+      credits,
     );
   }
 }
@@ -242,10 +298,4 @@ function guessing(waitMs: number): VerifyResult {
     message: `Too many unknown API keys from this address; try again in ${seconds} s.`,
     retryAfterSeconds: seconds,
   };
-}
-
-function rateLimitState(rate: LimitDecision | null, quota: LimitDecision | null): RateLimitState | null {
-  const tight = rate && quota ? (quota.remaining < rate.remaining ? quota : rate) : (rate ?? quota);
-  if (!tight) return null;
-  return { limit: tight.limit, remaining: tight.remaining, reset: Math.max(0, Math.ceil(tight.resetMs / 1000)) };
 }

@@ -1,25 +1,53 @@
-import type { LimitDecision } from '@keyward/core';
+import type { BudgetDecision, LimitDecision } from '@keyward/core';
 
-export interface LimitCheck {
-  keyId: string;
-  now: number;
-  /** Per-minute budget, or null when the plan has none. */
+/**
+ * The counters one key's limits keep, by lineage (a key and its rotated successors share them): a per-minute
+ * rate, a monthly quota and a credit budget, each null when the key has none.
+ */
+export interface Meter {
+  id: string;
   rate: { limit: number; periodMs: number } | null;
-  /** Monthly quota, or null when unlimited. `seed` reads what storage already counted this month. */
+  /** `seed` reads what storage already counted this month. */
   quota: { limit: number; month: string; resetAt: number; seed: () => Promise<number> } | null;
-}
-
-export interface LimitResult {
-  rate: LimitDecision | null;
-  quota: LimitDecision | null;
+  /** `seed` reads the credits storage already counted as spent. */
+  budget: { limit: number; seed: () => Promise<number> } | null;
 }
 
 /**
- * Counts requests against a key's limits and decides. A request is charged only when both limits allow it, so a
- * client that is refused does not dig itself deeper.
+ * One request against every meter it counts towards: the key's own, then each ancestor's (a child key's requests
+ * count towards its parent's limits too). `cost` is what it spends from budgets; rates and quotas count 1.
+ */
+export interface LimitCheck {
+  now: number;
+  cost: number;
+  meters: Meter[];
+}
+
+export interface MeterResult {
+  rate: LimitDecision | null;
+  quota: LimitDecision | null;
+  budget: BudgetDecision | null;
+}
+
+export interface LimitResult {
+  /** In the order of `meters`. */
+  meters: MeterResult[];
+  /** Whether every limit of every meter allowed the request, which was then counted in all of them. */
+  allowed: boolean;
+}
+
+/**
+ * Counts requests against keys' limits and decides. A request is charged only when every limit of every meter
+ * allows it, all at once, so a client that is refused does not dig itself deeper and concurrent requests never
+ * overspend (atomic in memory, one Lua script in Redis).
  */
 export interface Limiter {
-  /** Synchronous when the answer is in memory (the in-process limiter, once a key's month is known). */
+  /** Synchronous when the answer is in memory (the in-process limiter, once its counters are seeded). */
   check(input: LimitCheck): LimitResult | Promise<LimitResult>;
   close(): Promise<void>;
+}
+
+/** Whether a meter's three decisions all allow. */
+export function meterAllows(m: MeterResult): boolean {
+  return (m.rate === null || m.rate.allowed) && (m.quota === null || m.quota.allowed) && (m.budget === null || m.budget.allowed);
 }

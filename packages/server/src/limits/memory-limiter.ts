@@ -1,21 +1,26 @@
-import { evaluateGcra, evaluateQuota, monthOf } from '@keyward/core';
+import { evaluateBudget, evaluateGcra, evaluateQuota, type LimitDecision } from '@keyward/core';
 import { type Clock, systemClock } from '../ids.js';
-import type { LimitCheck, Limiter, LimitResult } from './limiter.js';
+import { type LimitCheck, type Limiter, type LimitResult, type Meter, type MeterResult, meterAllows } from './limiter.js';
 
-interface KeyState {
+interface MeterState {
   /** GCRA theoretical arrival time; 0 when none. */
   tat: number;
   /** The month `used` counts, e.g. `2026-11`; empty until seeded. */
   month: string;
   used: number;
+  /** Credits spent; null until seeded from storage. */
+  spent: number | null;
+  /** The last check that counted here. */
+  touched: number;
 }
 
 /**
- * Limits inside one process: per key, one GCRA time and one month counter, in one map entry. Month counters
- * start from what storage counted, so a restart does not hand out a fresh quota.
+ * Limits inside one process: per lineage, one GCRA time, one month counter and one budget counter, in one map
+ * entry. Counters start from what storage counted, so a restart does not hand out a fresh quota or budget. A check
+ * is synchronous once its counters are seeded, so checking every meter and then charging them is atomic.
  */
 export class MemoryLimiter implements Limiter {
-  readonly #keys = new Map<string, KeyState>();
+  readonly #meters = new Map<string, MeterState>();
   readonly #seeding = new Map<string, Promise<void>>();
   readonly #sweeper: NodeJS.Timeout;
 
@@ -24,40 +29,82 @@ export class MemoryLimiter implements Limiter {
     this.#sweeper.unref();
   }
 
-  /** Synchronous unless this key's month has not been read from storage yet. */
+  /** Synchronous unless a counter has not been read from storage yet. */
   check(input: LimitCheck): LimitResult | Promise<LimitResult> {
-    let state = this.#keys.get(input.keyId);
-    if (!state) {
-      state = { tat: 0, month: '', used: 0 };
-      this.#keys.set(input.keyId, state);
+    const states: MeterState[] = new Array(input.meters.length);
+    let seeds: Promise<void>[] | null = null;
+    for (let i = 0; i < input.meters.length; i++) {
+      const meter = input.meters[i] as Meter;
+      let state = this.#meters.get(meter.id);
+      if (!state) {
+        state = { tat: 0, month: '', used: 0, spent: null, touched: 0 };
+        this.#meters.set(meter.id, state);
+      }
+      states[i] = state;
+      const quota = meter.quota !== null && state.month !== meter.quota.month;
+      const budget = meter.budget !== null && state.spent === null;
+      if (quota || budget) {
+        if (seeds === null) seeds = [];
+        if (quota) seeds.push(this.#seedQuota(meter, state));
+        if (budget) seeds.push(this.#seedBudget(meter, state));
+      }
     }
-    if (input.quota && state.month !== input.quota.month) return this.#seed(input, state).then(() => this.#decide(input, state));
-    return this.#decide(input, state);
+    if (seeds !== null) return Promise.all(seeds).then(() => this.#decide(input, states));
+    return this.#decide(input, states);
   }
 
-  #decide({ now, rate, quota }: LimitCheck, state: KeyState): LimitResult {
-    const r = rate ? evaluateGcra({ tat: state.tat, now, limit: rate.limit, periodMs: rate.periodMs }) : null;
-    const q = quota ? evaluateQuota(state.used, quota.limit, quota.resetAt, now) : null;
-    if ((r === null || r.allowed) && (q === null || q.allowed)) {
-      if (r) state.tat = r.tat;
-      if (q) state.used++;
+  #decide({ now, cost, meters }: LimitCheck, states: MeterState[]): LimitResult {
+    const results: (MeterResult & { rate: (LimitDecision & { tat: number }) | null })[] = [];
+    let allowed = true;
+    for (let i = 0; i < meters.length; i++) {
+      const { rate, quota, budget } = meters[i] as Meter;
+      const s = states[i] as MeterState;
+      const r = {
+        rate: rate ? evaluateGcra({ tat: s.tat, now, limit: rate.limit, periodMs: rate.periodMs }) : null,
+        quota: quota ? evaluateQuota(s.used, quota.limit, quota.resetAt, now) : null,
+        budget: budget ? evaluateBudget(s.spent ?? 0, budget.limit, cost) : null,
+      };
+      results.push(r);
+      if (!meterAllows(r)) allowed = false;
     }
-    return { rate: r, quota: q };
+    if (allowed) {
+      for (let i = 0; i < meters.length; i++) {
+        const r = results[i] as (typeof results)[number];
+        const s = states[i] as MeterState;
+        if (r.rate) s.tat = r.rate.tat;
+        if (r.quota) s.used++;
+        if (r.budget) s.spent = (s.spent ?? 0) + cost;
+        s.touched = now;
+      }
+    }
+    return { meters: results, allowed };
   }
 
-  /** One storage read per key and month, however many requests arrive while it runs. */
-  #seed(input: LimitCheck, state: KeyState): Promise<void> {
-    const quota = input.quota as NonNullable<LimitCheck['quota']>;
-    const id = `${input.keyId}:${quota.month}`;
+  /** One storage read per lineage and month, however many requests arrive while it runs. */
+  #seedQuota(meter: Meter, state: MeterState): Promise<void> {
+    const quota = meter.quota as NonNullable<Meter['quota']>;
+    return this.#once(`${meter.id}:${quota.month}`, quota.seed, (used) => {
+      if (state.month !== quota.month) {
+        state.month = quota.month;
+        state.used = used;
+      }
+    });
+  }
+
+  #seedBudget(meter: Meter, state: MeterState): Promise<void> {
+    const budget = meter.budget as NonNullable<Meter['budget']>;
+    return this.#once(`${meter.id}:budget`, budget.seed, (spent) => {
+      if (state.spent === null) state.spent = spent;
+    });
+  }
+
+  #once(id: string, read: () => Promise<number>, apply: (n: number) => void): Promise<void> {
     let pending = this.#seeding.get(id);
     if (!pending) {
-      pending = quota.seed().then(
-        (used) => {
+      pending = read().then(
+        (n) => {
           this.#seeding.delete(id);
-          if (state.month !== quota.month) {
-            state.month = quota.month;
-            state.used = used;
-          }
+          apply(n);
         },
         (error) => {
           this.#seeding.delete(id);
@@ -69,9 +116,12 @@ export class MemoryLimiter implements Limiter {
     return pending;
   }
 
+  /**
+   * Drops counters whose rate has refilled and that counted nothing for an hour: a later check seeds them again
+   * from storage, which has long had everything they counted.
+   */
   #sweep(now: number): void {
-    const month = monthOf(now);
-    for (const [key, s] of this.#keys) if (s.tat < now && s.month !== month) this.#keys.delete(key);
+    for (const [id, s] of this.#meters) if (s.tat < now && s.touched < now - 3_600_000) this.#meters.delete(id);
   }
 
   async close(): Promise<void> {

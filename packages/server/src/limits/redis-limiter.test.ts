@@ -60,13 +60,18 @@ describe.skipIf(!url)('Redis outage', () => {
     const lines: string[] = [];
     const logger = pino({ level: 'warn' }, { write: (l: string) => void lines.push(l) });
     const limiter = new RedisLimiter(await connectRedis(`redis://127.0.0.1:${port}`), logger, { onRedisError: mode });
-    const check = () => limiter.check({ keyId: 'key_outage', now: Date.now(), rate: { limit: 2, periodMs: 60_000 }, quota: null });
-    expect((await check()).rate?.allowed).toBe(true);
+    const check = () =>
+      limiter.check({
+        now: Date.now(),
+        cost: 1,
+        meters: [{ id: 'key_outage', rate: { limit: 2, periodMs: 60_000 }, quota: null, budget: null }],
+      });
+    expect((await check()).meters[0]?.rate?.allowed).toBe(true);
 
     procs.at(-1)?.kill('SIGKILL');
     await new Promise((r) => setTimeout(r, 300));
     for (let i = 0; i < 3; i++) {
-      if (mode === 'open') expect(await check()).toEqual({ rate: null, quota: null });
+      if (mode === 'open') expect(await check()).toEqual({ meters: [{ rate: null, quota: null, budget: null }], allowed: true });
       else await expect(check()).rejects.toMatchObject({ code: 'service_unavailable', status: 503 });
     }
     expect(lines.filter((l) => l.includes('Redis unreachable'))).toHaveLength(1);
@@ -76,7 +81,7 @@ describe.skipIf(!url)('Redis outage', () => {
     for (let i = 0; i < 50 && !back; i++) {
       await new Promise((r) => setTimeout(r, 100));
       back = await Promise.resolve(check()).then(
-        (r) => r.rate !== null,
+        (r) => r.meters[0]?.rate !== null,
         () => false,
       );
     }

@@ -1,49 +1,68 @@
-import { evaluateGcra, evaluateQuota, KeywardError } from '@keyward/core';
+import { evaluateBudget, evaluateGcra, evaluateQuota, KeywardError } from '@keyward/core';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { LimitCheck, Limiter, LimitResult } from './limiter.js';
+import { type LimitCheck, type Limiter, type LimitResult, type MeterResult, meterAllows } from './limiter.js';
 
 /**
- * Both limits in one atomic step, so that any number of instances sharing Redis enforce one limit. Returns the
- * state before this request (GCRA time, month count); the decision itself is made in TypeScript by the same pure
- * functions the in-process limiter uses. A month counter that does not exist yet asks for its seed (-1): what
- * storage already counted, so a Redis restart does not hand out a fresh quota.
+ * Every limit of every meter a request counts towards, in one atomic step, so that any number of instances
+ * sharing Redis enforce one limit: the request is counted in all of them or in none. Returns the state before this
+ * request (per meter: GCRA time, month count, credits spent); the decision itself is made in TypeScript by the same
+ * pure functions the in-process limiter uses. A month or budget counter that does not exist yet asks for its seed
+ * (what storage already counted), so a Redis restart does not hand out a fresh quota or budget.
+ *
+ * KEYS: per meter, its rate, quota and budget keys. ARGV: now, cost, then per meter: rate limit, period, quota
+ * limit, quota TTL, quota seed, budget limit, budget seed (0 = no such limit; a seed of -1 = not read yet).
  */
 const SCRIPT = `
 local now = tonumber(ARGV[1])
-local rlimit = tonumber(ARGV[2])
-local period = tonumber(ARGV[3])
-local qlimit = tonumber(ARGV[4])
-local qttl = tonumber(ARGV[5])
-local seed = tonumber(ARGV[6])
-local used = 0
-if qlimit > 0 then
-  local v = redis.call('GET', KEYS[2])
-  if not v then
-    if seed < 0 then return {'seed'} end
-    redis.call('SET', KEYS[2], seed, 'PX', qttl, 'NX')
-    used = tonumber(redis.call('GET', KEYS[2]))
-  else
-    used = tonumber(v)
+local cost = tonumber(ARGV[2])
+local n = (#ARGV - 2) / 7
+local m = {}
+local missing = {}
+for i = 1, n do
+  local a = 2 + (i - 1) * 7
+  local x = { rlimit = tonumber(ARGV[a + 1]), period = tonumber(ARGV[a + 2]), qlimit = tonumber(ARGV[a + 3]),
+    qttl = tonumber(ARGV[a + 4]), qseed = tonumber(ARGV[a + 5]), blimit = tonumber(ARGV[a + 6]), bseed = tonumber(ARGV[a + 7]),
+    rkey = KEYS[(i - 1) * 3 + 1], qkey = KEYS[(i - 1) * 3 + 2], bkey = KEYS[(i - 1) * 3 + 3], tat = 0, used = 0, spent = 0 }
+  if x.qlimit > 0 then
+    local v = redis.call('GET', x.qkey)
+    if v then x.used = tonumber(v) elseif x.qseed < 0 then table.insert(missing, 'q' .. i) else x.used = x.qseed end
   end
+  if x.blimit > 0 then
+    local v = redis.call('GET', x.bkey)
+    if v then x.spent = tonumber(v) elseif x.bseed < 0 then table.insert(missing, 'b' .. i) else x.spent = x.bseed end
+  end
+  if x.rlimit > 0 then x.tat = tonumber(redis.call('GET', x.rkey) or '0') end
+  m[i] = x
 end
-local tat = 0
-local newtat = 0
-local rallowed = true
-if rlimit > 0 then
-  tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-  newtat = math.max(tat, now) + period / rlimit
-  rallowed = newtat - period <= now
+if #missing > 0 then return { 'seed', unpack(missing) } end
+local allowed = true
+for i = 1, n do
+  local x = m[i]
+  if x.rlimit > 0 then
+    x.newtat = math.max(x.tat, now) + x.period / x.rlimit
+    if x.newtat - x.period > now then allowed = false end
+  end
+  if x.qlimit > 0 and x.used >= x.qlimit then allowed = false end
+  if x.blimit > 0 and x.spent + cost > x.blimit then allowed = false end
 end
-if rallowed and (qlimit == 0 or used < qlimit) then
-  if rlimit > 0 then redis.call('SET', KEYS[1], tostring(newtat), 'PX', math.ceil(newtat - now) + 1000) end
-  if qlimit > 0 then redis.call('INCR', KEYS[2]) end
+local out = { 'ok' }
+for i = 1, n do
+  local x = m[i]
+  if allowed then
+    if x.rlimit > 0 then redis.call('SET', x.rkey, tostring(x.newtat), 'PX', math.ceil(x.newtat - now) + 1000) end
+    if x.qlimit > 0 then redis.call('SET', x.qkey, x.used + 1, 'PX', x.qttl) end
+    if x.blimit > 0 then redis.call('SET', x.bkey, x.spent + cost, 'PX', 2592000000) end
+  end
+  table.insert(out, tostring(x.tat))
+  table.insert(out, tostring(x.used))
+  table.insert(out, tostring(x.spent))
 end
-return {'ok', tostring(tat), tostring(used)}
+return out
 `;
 
 interface Scripted extends Redis {
-  keywardLimit(rateKey: string, quotaKey: string, ...args: (string | number)[]): Promise<string[]>;
+  keywardLimits(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<string[]>;
 }
 
 export interface RedisLimiterOptions {
@@ -62,40 +81,66 @@ export class RedisLimiter implements Limiter {
     private readonly logger: Logger,
     private readonly options: RedisLimiterOptions,
   ) {
-    redis.defineCommand('keywardLimit', { numberOfKeys: 2, lua: SCRIPT });
+    redis.defineCommand('keywardLimits', { lua: SCRIPT });
     this.#redis = redis as Scripted;
     this.#prefix = options.keyPrefix ?? 'keyward:';
   }
 
   async check(input: LimitCheck): Promise<LimitResult> {
-    const { keyId, now, rate, quota } = input;
-    const rateKey = `${this.#prefix}rate:${keyId}`;
-    const quotaKey = `${this.#prefix}quota:${keyId}:${quota?.month ?? ''}`;
-    const args = (seed: number) => [
-      now,
-      rate?.limit ?? 0,
-      rate?.periodMs ?? 0,
-      quota?.limit ?? 0,
-      quota ? quota.resetAt - now + 86_400_000 : 0,
-      seed,
-    ];
+    const { now, cost, meters } = input;
+    const keys = meters.flatMap((m) => [
+      `${this.#prefix}rate:${m.id}`,
+      `${this.#prefix}quota:${m.id}:${m.quota?.month ?? ''}`,
+      `${this.#prefix}budget:${m.id}`,
+    ]);
+    const seeds = meters.map(() => ({ quota: -1, budget: -1 }));
+    const args = () =>
+      meters.flatMap((m, i) => [
+        m.rate?.limit ?? 0,
+        m.rate?.periodMs ?? 0,
+        m.quota?.limit ?? 0,
+        m.quota ? m.quota.resetAt - now + 86_400_000 : 0,
+        seeds[i]?.quota ?? -1,
+        m.budget?.limit ?? 0,
+        seeds[i]?.budget ?? -1,
+      ]);
     let reply: string[];
     try {
-      reply = await this.#redis.keywardLimit(rateKey, quotaKey, ...args(-1));
-      if (reply[0] === 'seed' && quota) reply = await this.#redis.keywardLimit(rateKey, quotaKey, ...args(await quota.seed()));
+      reply = await this.#redis.keywardLimits(keys.length, ...keys, now, cost, ...args());
+      if (reply[0] === 'seed') {
+        // Read from storage what the missing counters held, then ask again: another instance may have seeded them
+        // meanwhile, in which case Redis keeps its value.
+        await Promise.all(
+          reply.slice(1).map(async (which) => {
+            const i = Number(which.slice(1)) - 1;
+            const meter = meters[i];
+            const seed = seeds[i];
+            if (!meter || !seed) return;
+            if (which[0] === 'q' && meter.quota) seed.quota = await meter.quota.seed();
+            if (which[0] === 'b' && meter.budget) seed.budget = await meter.budget.seed();
+          }),
+        );
+        reply = await this.#redis.keywardLimits(keys.length, ...keys, now, cost, ...args());
+      }
       this.#up();
     } catch (error) {
-      return this.#fail(error);
+      return this.#fail(error, meters.length);
     }
-    const tat = Number(reply[1]);
-    const used = Number(reply[2]);
-    return {
-      rate: rate ? evaluateGcra({ tat, now, limit: rate.limit, periodMs: rate.periodMs }) : null,
-      quota: quota ? evaluateQuota(used, quota.limit, quota.resetAt, now) : null,
-    };
+    if (reply[0] !== 'ok') return this.#fail(new Error(`unexpected limiter reply ${reply[0]}`), meters.length);
+    const results = meters.map((m, i): MeterResult => {
+      const tat = Number(reply[1 + i * 3]);
+      const used = Number(reply[2 + i * 3]);
+      const spent = Number(reply[3 + i * 3]);
+      return {
+        rate: m.rate ? evaluateGcra({ tat, now, limit: m.rate.limit, periodMs: m.rate.periodMs }) : null,
+        quota: m.quota ? evaluateQuota(used, m.quota.limit, m.quota.resetAt, now) : null,
+        budget: m.budget ? evaluateBudget(spent, m.budget.limit, cost) : null,
+      };
+    });
+    return { meters: results, allowed: results.every(meterAllows) };
   }
 
-  #fail(error: unknown): LimitResult {
+  #fail(error: unknown, meters: number): LimitResult {
     if (!this.#down) {
       this.#down = true;
       this.logger.error(
@@ -106,7 +151,7 @@ export class RedisLimiter implements Limiter {
     if (this.options.onRedisError === 'closed') {
       throw new KeywardError('service_unavailable', 'Rate limits cannot be checked right now; retry shortly.', { 'retry-after': '1' });
     }
-    return { rate: null, quota: null };
+    return { meters: Array.from({ length: meters }, () => ({ rate: null, quota: null, budget: null })), allowed: true };
   }
 
   #up(): void {

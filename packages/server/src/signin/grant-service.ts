@@ -24,7 +24,9 @@ export class OAuthError extends Error {
       | 'authorization_pending'
       | 'slow_down'
       | 'expired_token'
-      | 'access_denied',
+      | 'access_denied'
+      | 'invalid_scope'
+      | 'invalid_target',
     readonly description: string,
     readonly status = 400,
   ) {
@@ -190,6 +192,7 @@ export class GrantService {
       name: request.name,
       environment: request.environment,
       ...(request.scope ? { scope: request.scope } : {}),
+      agent: request.clientId ?? request.name,
     });
   }
 
@@ -209,6 +212,8 @@ export class GrantService {
           name: grant.name,
           environment: grant.environment,
           ...(grant.scope ? { scope: grant.scope } : {}),
+          // Attribution: the key is the agent's that signed in, by its client id (or the name it gave).
+          agent: grant.clientId ?? grant.name,
         });
       });
     } catch (error) {

@@ -193,6 +193,41 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0006_key_trees': {
+    async up(db: Kysely<unknown>) {
+      // Child keys: the key each was derived from, its depth, the agent it was issued to, its own caps (at most
+      // its parent's), and the closure of its ancestors, so that a subtree is one indexed look-up.
+      await db.schema.alterTable('api_keys').addColumn('parent_id', 'text').execute();
+      await db.schema
+        .alterTable('api_keys')
+        .addColumn('depth', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema.alterTable('api_keys').addColumn('agent', 'text').execute();
+      await db.schema.alterTable('api_keys').addColumn('budget', 'bigint').execute();
+      await db.schema.alterTable('api_keys').addColumn('requests_per_minute', 'integer').execute();
+      await db.schema.alterTable('api_keys').addColumn('monthly_requests', 'bigint').execute();
+      await db.schema.alterTable('api_keys').addColumn('resource', 'text').execute();
+      // What the verify path needs of a child's ancestors (their lineages and limits, which never change), on the
+      // child's own row: one look-up for any key. Liveness needs no ancestor: revocation and expiry are written
+      // down the subtree when they happen.
+      await db.schema.alterTable('api_keys').addColumn('ancestry', 'text').execute();
+      await db.schema.createIndex('api_keys_parent').on('api_keys').columns(['parent_id']).execute();
+      await db.schema.createIndex('api_keys_agent').on('api_keys').columns(['org_id', 'agent']).execute();
+      await db.schema
+        .createTable('key_ancestors')
+        .addColumn('key_id', 'text', (c) => c.notNull())
+        .addColumn('ancestor_id', 'text', (c) => c.notNull())
+        .addColumn('distance', 'integer', (c) => c.notNull())
+        .addPrimaryKeyConstraint('key_ancestors_pk', ['key_id', 'ancestor_id'])
+        .execute();
+      await db.schema.createIndex('key_ancestors_ancestor').on('key_ancestors').columns(['ancestor_id']).execute();
+      // Credits spent (a request's cost) per key and day: what a budget has used, summed over the key's tree.
+      await db.schema
+        .alterTable('usage_daily')
+        .addColumn('credits', 'bigint', (c) => c.notNull().defaultTo(0))
+        .execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -38,8 +38,17 @@ export interface Database {
     rotated_to: string | null;
     lineage_id: string | null;
     leak: string | null;
+    parent_id: string | null;
+    depth: number;
+    agent: string | null;
+    budget: number | null;
+    requests_per_minute: number | null;
+    monthly_requests: number | null;
+    resource: string | null;
+    ancestry: string | null;
   };
-  usage_daily: { key_id: string; day: string; allowed: number; denied: number };
+  key_ancestors: { key_id: string; ancestor_id: string; distance: number };
+  usage_daily: { key_id: string; day: string; allowed: number; denied: number; credits: number };
   request_log: {
     id: string;
     key_id: string;

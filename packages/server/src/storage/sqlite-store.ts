@@ -2,7 +2,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
-import { KyselyStore, keyForVerifyFromRow, VERIFY_SQL, type VerifyRow } from './kysely-store.js';
+import { KyselyStore, keyForVerifyFromRow, type VerifyRow, verifySql } from './kysely-store.js';
 import type { Database } from './schema.js';
 import type { KeyForVerify, UsageBatch } from './store.js';
 
@@ -22,7 +22,7 @@ export class SqliteStore extends KyselyStore {
 
   override async migrate(): Promise<void> {
     await super.migrate();
-    this.#verifyStatement = this.#sqlite.prepare(`${VERIFY_SQL}?`);
+    this.#verifyStatement = this.#sqlite.prepare(`${verifySql('sqlite')}?`);
   }
 
   /**
@@ -37,14 +37,14 @@ export class SqliteStore extends KyselyStore {
     const db = this.#sqlite;
     this.#usage ??= {
       daily: db.prepare(
-        'INSERT INTO usage_daily (key_id, day, allowed, denied) VALUES (?, ?, ?, ?) ON CONFLICT (key_id, day) DO UPDATE SET allowed = usage_daily.allowed + excluded.allowed, denied = usage_daily.denied + excluded.denied',
+        'INSERT INTO usage_daily (key_id, day, allowed, denied, credits) VALUES (?, ?, ?, ?, ?) ON CONFLICT (key_id, day) DO UPDATE SET allowed = usage_daily.allowed + excluded.allowed, denied = usage_daily.denied + excluded.denied, credits = usage_daily.credits + excluded.credits',
       ),
       lastUsed: db.prepare('UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)'),
       request: db.prepare('INSERT INTO request_log (id, key_id, org_id, method, path, status, ip, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
     };
     const s = this.#usage;
     db.transaction(() => {
-      for (const d of batch.daily) s.daily.run(d.keyId, d.day, d.allowed, d.denied);
+      for (const d of batch.daily) s.daily.run(d.keyId, d.day, d.allowed, d.denied, d.credits);
       for (const u of batch.lastUsed) s.lastUsed.run(u.at, u.keyId, u.at);
       for (const r of batch.requests) s.request.run(r.id, r.keyId, r.orgId, r.method, r.path, r.status, r.ip, r.at);
     })();

@@ -27,6 +27,13 @@ function key(orgId: string, createdBy: string, over: Partial<ApiKey> = {}): ApiK
     rotatedTo: null,
     leak: null,
     lineageId: keyId,
+    parentId: null,
+    depth: 0,
+    agent: null,
+    budget: null,
+    requestsPerMinute: null,
+    monthlyRequests: null,
+    resource: null,
     ...over,
   };
 }
@@ -203,6 +210,36 @@ export function storeContract(name: string, open: () => Promise<Store>, enabled 
       expect((await store.findKey(org, c.id))?.revokedAt).toBe(7_000);
     });
 
+    it('keeps a key tree: ancestors for verify, subtrees, children counted apart from the plan, revoked with its root', async () => {
+      const { org, user } = await newOrg();
+      const root = key(org, user, { budget: 500, requestsPerMinute: 30 });
+      const child = key(org, user, { parentId: root.id, depth: 1, agent: 'planner', budget: 100, ipAllowlist: [] });
+      const grandchild = key(org, user, { parentId: child.id, depth: 2, agent: 'searcher', ipAllowlist: [] });
+      const sibling = key(org, user, { parentId: root.id, depth: 1, expiresAt: 90_000, ipAllowlist: [] });
+      for (const k of [root, child, grandchild, sibling]) await store.insertKey(k);
+      const seen = await store.findKeyForVerify(grandchild.hash);
+      expect(seen).toMatchObject({ parentId: child.id, agent: 'searcher', budget: null });
+      expect(seen?.ancestors.map((a) => [a.id, a.budget, a.requestsPerMinute])).toEqual([
+        [child.id, 100, null],
+        [root.id, 500, 30],
+      ]);
+      expect((await store.findKeyForVerify(root.hash))?.ancestors).toEqual([]);
+      expect((await store.subtreeKeyIds([child.id])).sort()).toEqual([child.id, grandchild.id].sort());
+      expect((await store.subtreeKeyIds([root.id])).sort()).toEqual([root.id, child.id, grandchild.id, sibling.id].sort());
+      expect((await store.listChildren(org, [root.id])).map((k) => k.id).sort()).toEqual([child.id, sibling.id].sort());
+      expect(await store.countActiveChildren(root.id, 5_000)).toBe(2);
+      expect(await store.countActiveChildren(root.id, 95_000)).toBe(1); // the sibling expired
+      expect(await store.countActiveKeys(org, 5_000)).toBe(1); // children do not count towards the plan
+      expect(await store.revokeKey(child.id, 7_000)).toBe(true);
+      expect((await store.findKey(org, grandchild.id))?.revokedAt).toBe(7_000);
+      expect((await store.findKey(org, root.id))?.revokedAt).toBeNull();
+      expect((await store.findKey(org, sibling.id))?.revokedAt).toBeNull();
+      // a rotation with grace makes the old key's children end with its grace
+      const next = key(org, user, { rotatedFrom: root.id, lineageId: root.id });
+      expect(await store.markRotated(root.id, next.id, { revokedAt: null, expiresAt: 60_000 }, 8_000)).toBe(true);
+      expect((await store.findKey(org, sibling.id))?.expiresAt).toBe(60_000);
+    });
+
     it('two admins demoting each other at once leave one admin (role re-read under the organization lock)', async () => {
       const { org, admin } = await newOrg();
       const other = id('usr');
@@ -313,21 +350,21 @@ export function storeContract(name: string, open: () => Promise<Store>, enabled 
       await store.insertKey(k);
       const req = (at: number) => ({ id: id('req'), keyId: k.id, orgId, method: 'GET', path: '/x', status: 200, ip: '127.0.0.1', at });
       await store.recordUsage({
-        daily: [{ keyId: k.id, day: '2026-11-01', allowed: 3, denied: 1 }],
+        daily: [{ keyId: k.id, day: '2026-11-01', allowed: 3, denied: 1, credits: 30 }],
         lastUsed: [{ keyId: k.id, at: 50 }],
         requests: [req(50)],
       });
       await store.recordUsage({
         daily: [
-          { keyId: k.id, day: '2026-11-01', allowed: 2, denied: 0 },
-          { keyId: k.id, day: '2026-11-02', allowed: 1, denied: 1 },
+          { keyId: k.id, day: '2026-11-01', allowed: 2, denied: 0, credits: 2 },
+          { keyId: k.id, day: '2026-11-02', allowed: 1, denied: 1, credits: 0 },
         ],
         lastUsed: [{ keyId: k.id, at: 40 }],
         requests: [req(60), req(70)],
       });
       expect(await store.dailyUsage(k.id, '2026-11-01', '2026-11-30')).toEqual([
-        { keyId: k.id, day: '2026-11-01', allowed: 5, denied: 1 },
-        { keyId: k.id, day: '2026-11-02', allowed: 1, denied: 1 },
+        { keyId: k.id, day: '2026-11-01', allowed: 5, denied: 1, credits: 32 },
+        { keyId: k.id, day: '2026-11-02', allowed: 1, denied: 1, credits: 0 },
       ]);
       expect((await store.findKey(orgId, k.id))?.lastUsedAt).toBe(50);
       expect((await store.recentRequests(k.id, { limit: 2 })).map((r) => r.at)).toEqual([70, 60]);

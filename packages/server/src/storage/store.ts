@@ -22,6 +22,7 @@ export type {
   AuditEvent,
   AuthGrant,
   DailyUsage,
+  KeyAncestor,
   KeyForVerify,
   LeakReport,
   Member,
@@ -38,6 +39,15 @@ export type {
 export interface Page<T> {
   items: T[];
   next: string | null;
+}
+
+/** Which audit events to list: about one key, before a time, about or by the keys of an agent or of a key's tree. */
+export interface AuditFilter {
+  keyId?: string;
+  before?: number;
+  agent?: string;
+  /** A key id: events about, or done by, that key or any key derived from it. */
+  keyTree?: string;
 }
 
 /** What a dashboard form post left behind, for its one-time token: where its result is, and a secret to show once. */
@@ -98,6 +108,7 @@ export interface Store {
   /** Deletes sessions that have expired and sign-in grants that expired more than a day ago. */
   pruneExpired(now: number): Promise<void>;
 
+  /** Inserts a key and, for a child key, its place in the tree (its ancestors), in one transaction. */
   insertKey(key: ApiKey): Promise<void>;
   /**
    * The environments this server serves. Keys of any other environment are retired: not counted as active. Until
@@ -112,13 +123,23 @@ export interface Store {
    * `keyward-server admin orgs` all use it.
    */
   countActiveKeys(orgId: string, now: number): Promise<number>;
+  /** Active keys derived directly from `parentId` (at most `delegation.max_children`). */
+  countActiveChildren(parentId: string, now: number): Promise<number>;
+  /** `rootIds` and every key derived from any of them, at any depth. */
+  subtreeKeyIds(rootIds: readonly string[]): Promise<string[]>;
+  /** The organization's keys among `ids` (in no particular order). */
+  listKeysByIds(orgId: string, ids: readonly string[]): Promise<ApiKey[]>;
+  /** Keys derived directly from any of `parentIds`, oldest first (1,000 at most). */
+  listChildren(orgId: string, parentIds: readonly string[]): Promise<ApiKey[]>;
+  /** Sets a key's agent label; false when there is no such key. */
+  updateKeyAgent(orgId: string, id: string, agent: string | null): Promise<boolean>;
   /** An organization at a glance, in one query: its active keys, and the requests its keys were allowed since `fromDay`. */
   orgOverview(orgId: string, now: number, fromDay: string): Promise<{ activeKeys: number; allowed: number }>;
   findKey(orgId: string, id: string): Promise<ApiKey | undefined>;
   findKeyForVerify(hash: string): Promise<KeyForVerify | undefined>;
   /** Keys, newest first; `page.limit` rows at most, after `page.after` (created_at, id). */
   listKeys(orgId: string, filter: { environment?: string }, page: PageRequest): Promise<ApiKey[]>;
-  /** Revokes a key unless it is already revoked; false when it was. */
+  /** Revokes a key unless it is already revoked, and with it every key derived from it; false when it was. */
   revokeKey(id: string, at: number): Promise<boolean>;
   /** Records that a key was reported as found in public. */
   markLeaked(id: string, leak: LeakReport): Promise<void>;
@@ -144,7 +165,8 @@ export interface Store {
   revokeKeysOfCreator(orgId: string, userId: string, now: number): Promise<string[]>;
 
   recordUsage(batch: UsageBatch): Promise<void>;
-  dailyUsage(keyId: string, fromDay: string, toDay: string): Promise<DailyUsage[]>;
+  /** Usage per key and day of one key or several, oldest day first. */
+  dailyUsage(keyIds: string | readonly string[], fromDay: string, toDay: string): Promise<DailyUsage[]>;
   /** A key's request log, newest first. */
   recentRequests(keyId: string, page: PageRequest): Promise<RequestLogEntry[]>;
   pruneRequestLog(olderThan: number, keepRows: number): Promise<void>;
@@ -177,7 +199,7 @@ export interface Store {
   /** The sealed secret of a form's result, once: it is erased as it is read. */
   takeFormSecret(id: string, sessionId: string): Promise<string | null>;
   /** Audit events, newest first. */
-  listAudit(orgId: string, filter: { keyId?: string; before?: number }, page: PageRequest): Promise<AuditEvent[]>;
+  listAudit(orgId: string, filter: AuditFilter, page: PageRequest): Promise<AuditEvent[]>;
 
   insertWebhook(webhook: Webhook): Promise<void>;
   /** An organization's webhooks, oldest first. */

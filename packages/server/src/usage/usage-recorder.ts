@@ -87,15 +87,17 @@ export class UsageRecorder {
     status: number,
     ip: string,
     deniedCode?: string,
+    credits = 0,
   ): void {
     if (at >= this.#dayEnd || at < this.#dayStart) this.#startDay(at);
     let d = this.#today.get(keyId);
     if (!d) {
-      d = { keyId, orgId, day: this.#day, allowed: 0, denied: 0, lastUsedAt: 0 };
+      d = { keyId, orgId, day: this.#day, allowed: 0, denied: 0, credits: 0, lastUsedAt: 0 };
       this.#today.set(keyId, d);
     }
     if (allowed) {
       d.allowed++;
+      d.credits += credits;
       if (at > d.lastUsedAt) d.lastUsedAt = at;
     } else d.denied++;
     if (this.#requests.length < this.#requestCap) {
@@ -137,14 +139,15 @@ export class UsageRecorder {
     return n;
   }
 
-  /** Counts not yet written, so that answers about usage include the last second. */
-  pending(keyId: string): DailyUsage[] {
-    const today = this.#today.get(keyId);
-    return [...this.#earlier.filter((d) => d.keyId === keyId), ...(today ? [today] : [])].map((d) => ({
+  /** Counts of these keys not yet written, so that answers about usage include the last second. */
+  pending(keyIds: ReadonlySet<string>): DailyUsage[] {
+    const today = [...keyIds].flatMap((id) => this.#today.get(id) ?? []);
+    return [...this.#earlier.filter((d) => keyIds.has(d.keyId)), ...today].map((d) => ({
       keyId: d.keyId,
       day: d.day,
       allowed: d.allowed,
       denied: d.denied,
+      credits: d.credits,
     }));
   }
 
@@ -176,7 +179,7 @@ export class UsageRecorder {
     // Counters first and on their own: quotas depend on them, and a log row storage refuses must never hold them up.
     const failedCounters = await this.#writeRows('usage', counters, (rows) =>
       this.store.recordUsage({
-        daily: rows.map((d) => ({ keyId: d.keyId, day: d.day, allowed: d.allowed, denied: d.denied })),
+        daily: rows.map((d) => ({ keyId: d.keyId, day: d.day, allowed: d.allowed, denied: d.denied, credits: d.credits })),
         lastUsed: rows.filter((d) => d.lastUsedAt > 0).map((d) => ({ keyId: d.keyId, at: d.lastUsedAt })),
         requests: [],
       }),
@@ -248,6 +251,7 @@ export class UsageRecorder {
       else {
         had.allowed += d.allowed;
         had.denied += d.denied;
+        had.credits += d.credits;
         had.lastUsedAt = Math.max(had.lastUsedAt, d.lastUsedAt);
       }
     }

@@ -2,25 +2,31 @@ import { dayOf, monthOf, nextMonthStart } from '@keyward/core';
 import type { DailyUsage, Store } from '../storage/store.js';
 import type { UsageRecorder } from './usage-recorder.js';
 
+/** A day's usage summed over one or more keys. */
+export type DayUsage = Omit<DailyUsage, 'keyId'>;
+
 /**
- * A key's usage per day from `fromDay` to `toDay` (inclusive, `YYYY-MM-DD`): what storage holds plus what the
- * recorder has not written yet, so answers include the last second. Sorted by day.
+ * The usage per day of a set of keys (one key, a lineage, a tree) from `fromDay` to `toDay` (inclusive,
+ * `YYYY-MM-DD`), summed over the keys: what storage holds plus what the recorder has not written yet, so answers
+ * include the last second. Sorted by day.
  */
 export async function usageByDay(
   store: Store,
   recorder: UsageRecorder,
-  keyId: string,
+  keyIds: readonly string[],
   fromDay: string,
   toDay: string,
-): Promise<DailyUsage[]> {
-  const days = new Map((await store.dailyUsage(keyId, fromDay, toDay)).map((d) => [d.day, { ...d }]));
-  for (const p of recorder.pending(keyId)) {
-    if (p.day < fromDay || p.day > toDay) continue;
-    const d = days.get(p.day);
+): Promise<DayUsage[]> {
+  const days = new Map<string, DayUsage>();
+  const rows = keyIds.length === 0 ? [] : await store.dailyUsage(keyIds, fromDay, toDay);
+  for (const r of [...rows, ...recorder.pending(new Set(keyIds))]) {
+    if (r.day < fromDay || r.day > toDay) continue;
+    const d = days.get(r.day);
     if (d) {
-      d.allowed += p.allowed;
-      d.denied += p.denied;
-    } else days.set(p.day, { ...p });
+      d.allowed += r.allowed;
+      d.denied += r.denied;
+      d.credits += r.credits;
+    } else days.set(r.day, { day: r.day, allowed: r.allowed, denied: r.denied, credits: r.credits });
   }
   return [...days.values()].sort((a, b) => a.day.localeCompare(b.day));
 }
@@ -34,26 +40,52 @@ export interface KeyUsage {
   /** When the monthly quota resets: 00:00 UTC on the 1st of next month. */
   resetsAt: number;
   /** The last 30 days, oldest first, only days with requests. */
-  daily: DailyUsage[];
+  daily: DayUsage[];
 }
 
-/** Allowed requests this month by every key of a lineage: what its shared monthly quota has counted. */
+/** Every key whose requests a lineage's limits count: the lineage's keys and every key derived from one of them. */
+export async function lineageTree(store: Store, lineageId: string): Promise<string[]> {
+  return store.subtreeKeyIds(await store.lineageKeyIds(lineageId));
+}
+
+/**
+ * Allowed requests this month by a lineage and every key derived from it: what its shared monthly quota has
+ * counted (a child's requests count towards each ancestor's quota too).
+ */
 export async function lineageMonthUsage(store: Store, recorder: UsageRecorder, lineageId: string, now: number): Promise<number> {
   const month = monthOf(now);
-  let used = 0;
-  for (const keyId of await store.lineageKeyIds(lineageId)) {
-    const days = await usageByDay(store, recorder, keyId, `${month}-01`, `${month}-31`);
-    used += days.reduce((n, d) => n + d.allowed, 0);
-  }
-  return used;
+  const days = await usageByDay(store, recorder, await lineageTree(store, lineageId), `${month}-01`, `${month}-31`);
+  return days.reduce((n, d) => n + d.allowed, 0);
 }
 
-/** A key's usage as the usage endpoint and the key's page show it: this month's totals and the last 30 days. */
-export async function keyUsage(store: Store, recorder: UsageRecorder, keyId: string, now: number): Promise<KeyUsage> {
+/** Credits spent, ever, by a lineage and every key derived from it: what its budget has used. */
+export async function lineageCreditsSpent(store: Store, recorder: UsageRecorder, lineageId: string): Promise<number> {
+  const days = await usageByDay(store, recorder, await lineageTree(store, lineageId), '0000-01-01', '9999-12-31');
+  return days.reduce((n, d) => n + d.credits, 0);
+}
+
+/** Allowed requests this month per key, for each of `keyIds` (storage plus what is not written yet). */
+export async function monthAllowedByKey(
+  store: Store,
+  recorder: UsageRecorder,
+  keyIds: readonly string[],
+  now: number,
+): Promise<Map<string, number>> {
+  const month = monthOf(now);
+  const out = new Map(keyIds.map((id) => [id, 0]));
+  const rows = keyIds.length === 0 ? [] : await store.dailyUsage(keyIds, `${month}-01`, `${month}-31`);
+  for (const r of [...rows, ...recorder.pending(new Set(keyIds))]) {
+    if (r.day.startsWith(month)) out.set(r.keyId, (out.get(r.keyId) ?? 0) + r.allowed);
+  }
+  return out;
+}
+
+/** The usage of a set of keys as the usage endpoint and the key's page show it: this month and the last 30 days. */
+export async function keyUsage(store: Store, recorder: UsageRecorder, keyIds: readonly string[], now: number): Promise<KeyUsage> {
   const month = monthOf(now);
   const from = dayOf(now - 29 * 86_400_000);
   const monthStart = `${month}-01`;
-  const days = await usageByDay(store, recorder, keyId, from < monthStart ? from : monthStart, dayOf(now));
+  const days = await usageByDay(store, recorder, keyIds, from < monthStart ? from : monthStart, dayOf(now));
   const inMonth = days.filter((d) => d.day >= monthStart);
   return {
     month,

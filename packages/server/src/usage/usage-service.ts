@@ -1,13 +1,13 @@
 import { monthOf } from '@keyward/core';
 import { type Actor, authorize } from '../auth/authorization.js';
-import { type KeywardConfig, type Plan, planForKey } from '../config/config.js';
+import { capPlan, type KeywardConfig, type Plan, planForKey } from '../config/config.js';
 import type { ApiKey, RequestLogEntry } from '../entities.js';
 import type { Clock } from '../ids.js';
 import type { KeyService } from '../keys/key-service.js';
 import { type Page, type PageRequest, readPage } from '../pagination.js';
 import type { Store } from '../storage/store.js';
 import type { UsageRecorder } from './usage-recorder.js';
-import { type KeyUsage, keyUsage, lineageMonthUsage } from './usage-report.js';
+import { type KeyUsage, keyUsage, lineageCreditsSpent, lineageMonthUsage, monthAllowedByKey, usageByDay } from './usage-report.js';
 
 /** A key's usage as its page and `GET …/keys/:id/usage` show it. */
 export interface KeyUsageSummary {
@@ -15,8 +15,15 @@ export interface KeyUsageSummary {
   /** The plan the verifier enforces on this key: its tier, capped by its organization's current plan. */
   plan: Plan;
   usage: KeyUsage;
-  /** Allowed requests this month by the key's whole lineage: what its shared monthly quota counts. */
-  quotaUsed: number;
+  /**
+   * The monthly quota: allowed requests this month by the key's lineage and its descendants (by the agent's keys
+   * only, with an agent filter), and what is left of it (for everyone).
+   */
+  quota: { used: number; remaining: number | null };
+  /** The key's budget: credits it may spend, what was spent (as `quota`), and what is left; null when it has none. */
+  budget: { limit: number; used: number; remaining: number } | null;
+  /** The key and every key derived from it, this month: how many keys, and their requests. */
+  tree: KeyUsage & { keys: number };
   recent: RequestLogEntry[];
 }
 
@@ -24,30 +31,86 @@ export interface KeyUsageSummary {
 export class UsageService {
   constructor(private readonly deps: { store: Store; recorder: UsageRecorder; keys: KeyService; config: KeywardConfig; clock: Clock }) {}
 
-  async keySummary(actor: Actor, keyId: string, recentRequests = 20): Promise<KeyUsageSummary> {
+  /**
+   * A key's usage. With `agent`, every figure counts only the keys of the key's tree (itself and the keys derived
+   * from it) issued to that agent: what one agent did under this key.
+   */
+  async keySummary(actor: Actor, keyId: string, options: { recent?: number; agent?: string } = {}): Promise<KeyUsageSummary> {
     const { store, recorder, config, clock } = this.deps;
     const key = await this.deps.keys.get(actor, keyId);
     authorize(actor, 'usage.read', key);
     const now = clock.now();
     const org = await store.findOrganization(key.orgId);
+    let tree = await store.subtreeKeyIds([key.id]);
+    let own = [key.id];
+    if (options.agent !== undefined) {
+      const agent = options.agent;
+      const labelled = new Set((await store.listKeysByIds(key.orgId, tree)).filter((k) => k.agent === agent).map((k) => k.id));
+      tree = tree.filter((id) => labelled.has(id));
+      own = tree;
+    }
+    const plan = capPlan(planForKey(config, { tier: key.tier, orgPlan: org?.plan ?? key.tier }), key);
+    const usage = await keyUsage(store, recorder, own, now);
+    const filtered = options.agent !== undefined;
+    const quotaUsed = await lineageMonthUsage(store, recorder, key.lineageId, now);
+    let budget: KeyUsageSummary['budget'] = null;
+    if (key.budget !== null) {
+      const spent = await lineageCreditsSpent(store, recorder, key.lineageId);
+      const used = filtered
+        ? (await usageByDay(store, recorder, own, '0000-01-01', '9999-12-31')).reduce((n, d) => n + d.credits, 0)
+        : spent;
+      budget = { limit: key.budget, used, remaining: Math.max(0, key.budget - spent) };
+    }
     return {
       key,
-      plan: planForKey(config, { tier: key.tier, orgPlan: org?.plan ?? key.tier }),
-      usage: await keyUsage(store, recorder, key.id, now),
-      quotaUsed: await lineageMonthUsage(store, recorder, key.lineageId, now),
-      recent: await store.recentRequests(key.id, { limit: recentRequests }),
+      plan,
+      usage,
+      quota: {
+        used: filtered ? usage.allowed : quotaUsed,
+        remaining: plan.monthlyRequests === null ? null : Math.max(0, plan.monthlyRequests - quotaUsed),
+      },
+      budget,
+      tree: { ...(await keyUsage(store, recorder, tree, now)), keys: tree.length },
+      recent: await store.recentRequests(key.id, { limit: options.recent ?? 20 }),
     };
   }
 
+  /**
+   * A key's tree as its page shows it: the keys derived from it, parents before their children (100 at most),
+   * each with its requests this month.
+   */
+  async keyTree(actor: Actor, keyId: string): Promise<{ key: ApiKey; allowed: number }[]> {
+    const { root, levels } = await this.deps.keys.tree(actor, keyId);
+    const below = new Map<string, ApiKey[]>();
+    for (const k of levels.flat()) below.set(k.parentId ?? '', [...(below.get(k.parentId ?? '') ?? []), k]);
+    const ordered: ApiKey[] = [];
+    const walk = (id: string) => {
+      for (const k of below.get(id) ?? []) {
+        if (ordered.length >= 100) return;
+        ordered.push(k);
+        walk(k.id);
+      }
+    };
+    walk(root.id);
+    const allowed = await monthAllowedByKey(
+      this.deps.store,
+      this.deps.recorder,
+      ordered.map((k) => k.id),
+      this.deps.clock.now(),
+    );
+    return ordered.map((k) => ({ key: k, allowed: allowed.get(k.id) ?? 0 }));
+  }
+
   /** A page of a key's request log, newest first (at most `request_log_per_second` requests a second are logged). */
-  async requests(actor: Actor, keyId: string, page: PageRequest): Promise<Page<RequestLogEntry>> {
+  async requests(actor: Actor, keyId: string, page: PageRequest): Promise<Page<RequestLogEntry> & { key: ApiKey }> {
     const key = await this.deps.keys.get(actor, keyId);
     authorize(actor, 'usage.read', key);
-    return readPage(
+    const requests = await readPage(
       page,
       (p) => this.deps.store.recentRequests(key.id, p),
       (r) => ({ at: r.at, id: r.id }),
     );
+    return { ...requests, key };
   }
 
   /** The organization at a glance: active keys (the one definition) and requests allowed this month. */

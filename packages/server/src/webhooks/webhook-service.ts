@@ -13,6 +13,7 @@ import { targetProblem } from './targets.js';
 /** The events an organization can subscribe to. `webhook.test` is sent only by the "send a test event" button. */
 export const WEBHOOK_EVENTS = [
   'key.created',
+  'key.derived',
   'key.rotated',
   'key.revoked',
   'key.leaked',

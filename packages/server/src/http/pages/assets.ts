@@ -26,6 +26,7 @@ code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font
 .secret{display:flex;gap:8px;align-items:center}.secret input{font-family:ui-monospace,Menlo,monospace}
 table{width:100%;border-collapse:collapse}th,td{text-align:left;padding:9px 8px;border-bottom:1px solid var(--line);vertical-align:top}
 th{color:var(--muted);font-weight:600;font-size:13px}
+.tree td.depth-2{padding-left:28px}.tree td.depth-3{padding-left:48px}.tree td.depth-4{padding-left:68px}.tree td.depth-2::before,.tree td.depth-3::before,.tree td.depth-4::before{content:"↳ ";color:#868e96}
 .badge{display:inline-block;padding:1px 8px;border-radius:99px;font-size:12px;font-weight:600;background:#e9ecef}
 .badge.active{background:#d3f9d8;color:#1b5e20}.badge.revoked{background:#ffe3e3;color:#8a1c1c}.badge.expired{background:#fff3bf;color:#7a4a00}
 .tabs{display:flex;gap:4px;margin:0 0 16px}.tabs a{padding:6px 14px;border:1px solid var(--line);border-radius:99px;text-decoration:none;color:var(--ink);background:#fff}

@@ -1,11 +1,12 @@
 import { dayOf, KeywardError, ROLES, type Role } from '@keyward/core';
 import type { FastifyInstance } from 'fastify';
 import type { AuditEvent, DailyUsage } from '../../entities.js';
+import { presentKey } from '../../keys/key-service.js';
 import type { KeyUsageSummary } from '../../usage/usage-service.js';
 import type { AppContext } from '../context.js';
 import { parse } from '../errors.js';
 import { html, type SafeHtml } from '../html.js';
-import { inviteBody, roleBody } from '../schemas.js';
+import { agentBody, inviteBody, keyIdParam, roleBody } from '../schemas.js';
 import { csrfField, errorPanel, type Form, formAction, pageFrom, pager, type SignedIn, signedIn, when } from './page-context.js';
 
 /** What an invitation leaves to be shown once on the members page it redirects to. */
@@ -52,7 +53,7 @@ ${events.map(
 }
 
 /** The last 30 days as bars, empty days included. */
-function chart(days: DailyUsage[], now: number): SafeHtml {
+function chart(days: Omit<DailyUsage, 'keyId' | 'credits'>[], now: number): SafeHtml {
   const from = now - 29 * 86_400_000;
   const series: { day: string; allowed: number; denied: number }[] = [];
   for (let t = from; t <= now; t += 86_400_000) {
@@ -75,7 +76,7 @@ export function detailPages(app: FastifyInstance, ctx: AppContext): void {
     if (!page) return reply;
     let summary: KeyUsageSummary;
     try {
-      summary = await ctx.usage.keySummary(page.actor, (req.params as { id: string }).id, 15);
+      summary = await ctx.usage.keySummary(page.actor, (req.params as { id: string }).id, { recent: 15 });
     } catch (error) {
       if (error instanceof KeywardError) return errorPanel(page, reply, error, '/dashboard/keys', '/dashboard/keys');
       throw error;
@@ -83,10 +84,14 @@ export function detailPages(app: FastifyInstance, ctx: AppContext): void {
     const { key, plan, usage, recent } = summary;
     const now = ctx.clock.now();
     // What the quota counts: the whole lineage's month (the key and the keys it was rotated from or to).
-    const used = summary.quotaUsed;
+    const used = summary.quota.used;
     const quota = plan.monthlyRequests;
     const pct = quota ? Math.min(100, Math.round((used / quota) * 20) * 5) : 0;
     const { items: events } = await ctx.audit.list(page.actor, { keyId: key.id }, { limit: 20 });
+    const tree = await ctx.usage.keyTree(page.actor, key.id);
+    const budget = summary.budget;
+    const budgetPct =
+      budget && budget.limit > 0 ? Math.min(100, Math.round(((budget.limit - budget.remaining) / budget.limit) * 20) * 5) : 0;
     const names = await ctx.audit.names(page.actor, events);
     const leak = key.leak
       ? html`<div class="error" role="status"><strong>${key.revokedAt !== null ? 'Revoked: found public' : 'Found public'}</strong> ${key.leak.url ? html`at <a href="${safeLink(key.leak.url)}" rel="noopener noreferrer nofollow">${key.leak.url}</a>` : ''} (reported by ${SYSTEM_ACTORS[key.leak.reporter] ?? key.leak.reporter}, ${when(key.leak.at)}).${key.revokedAt === null ? ' It still works (leaks.on_report is notify): rotate or revoke it.' : ' Create a new key and remove this one from where it was found.'}</div>`
@@ -98,10 +103,35 @@ export function detailPages(app: FastifyInstance, ctx: AppContext): void {
 ${quota ? html`<div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="${quota}" aria-valuenow="${used}" aria-label="Monthly quota used"><span class="w${pct}"></span></div>` : ''}
 <p class="hint">Resets ${when(usage.resetsAt)}.</p></section>
 <section class="card"><h2>Per minute</h2><p><strong>${plan.requestsPerMinute ?? 'unlimited'}</strong> requests per minute</p><p class="hint">Over it: 429 with Retry-After.</p></section>
+${
+  budget
+    ? html`<section class="card"><h2>Budget</h2><p><strong>${budget.remaining.toLocaleString('en-US')}</strong> of ${budget.limit.toLocaleString('en-US')} credits left</p>
+<div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="${budget.limit}" aria-valuenow="${budget.limit - budget.remaining}" aria-label="Budget spent"><span class="w${budgetPct}"></span></div>
+<p class="hint">Spent by this key and the keys derived from it. When it is spent: 402 budget_exhausted.</p></section>`
+    : ''
+}
 <section class="card"><h2>Key</h2><dl class="facts"><dt>Created</dt><dd>${when(key.createdAt)}</dd><dt>Last used</dt><dd>${when(key.lastUsedAt, 'never')}</dd>
-<dt>Expires</dt><dd>${when(key.expiresAt, 'never')}</dd><dt>IP allowlist</dt><dd>${key.ipAllowlist.length ? key.ipAllowlist.join(', ') : 'any address'}</dd>
+<dt>Expires</dt><dd>${when(key.expiresAt, 'never')}</dd>${key.parentId ? html`<dt>Derived from</dt><dd><a href="/dashboard/keys/${key.parentId}">its parent key</a> (level ${key.depth})</dd>` : ''}${key.resource ? html`<dt>Bound to</dt><dd class="mono">${key.resource}</dd>` : ''}<dt>IP allowlist</dt><dd>${key.ipAllowlist.length ? key.ipAllowlist.join(', ') : 'any address'}</dd>
 ${key.rotatedFrom ? html`<dt>Replaces</dt><dd><a href="/dashboard/keys/${key.rotatedFrom}">the key it was rotated from</a></dd>` : ''}${key.rotatedTo ? html`<dt>Rotated to</dt><dd><a href="/dashboard/keys/${key.rotatedTo}">its successor</a></dd>` : ''}</dl></section>
 </div>
+<section class="card"><h2>Agent</h2><form method="post" action="/dashboard/keys/${key.id}/agent" class="inline">${csrfField(page)}<label for="agent">Issued to agent</label>
+<input id="agent" name="agent" maxlength="100" placeholder="none" value="${key.agent ?? ''}" aria-describedby="agent-hint"> <button type="submit" class="secondary small">Save</button>
+<div class="hint" id="agent-hint">Usage and the audit log filter by it (<code>?agent=</code>); keys derived by agents carry their own.</div></form></section>
+<section class="card"><h2>Keys derived from it</h2>${
+      tree.length === 0
+        ? html`<p class="muted">None. An agent derives child keys with <code>keyward token --derive</code>, <code>POST /v1/keys/derive</code> or token exchange; they appear here with their use.</p>`
+        : html`<p class="hint">${summary.tree.keys - 1} in all, ${summary.tree.allowed.toLocaleString('en-US')} requests this month with this key. Revoking a key revokes every key below it.</p>
+<div class="table-wrap"><table class="tree"><thead><tr><th scope="col">Key</th><th scope="col">Agent</th><th scope="col">Scope</th><th scope="col">Expires</th><th scope="col">Requests this month</th><th scope="col">Status</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead><tbody>${tree.map(
+            ({ key: k, allowed }) => {
+              const status = presentKey(k, now, ctx.config.environments).status;
+              const revoke =
+                status === 'active' && ctx.keys.mayManage(page.actor, k)
+                  ? html`<form method="post" action="/dashboard/keys/${k.id}/revoke-branch" data-confirm="Revoke ${k.name} and every key derived from it? Requests with them will fail at once.">${csrfField(page)}<input type="hidden" name="from" value="${key.id}"><button type="submit" class="danger small">Revoke branch</button></form>`
+                  : '';
+              return html`<tr><td class="depth-${k.depth - key.depth}"><a href="/dashboard/keys/${k.id}">${k.name}</a> <span class="mono hint">${k.prefix}…${k.last4}</span></td><td>${k.agent ?? '—'}</td><td>${k.scope}</td><td>${when(k.expiresAt, 'never')}</td><td>${allowed.toLocaleString('en-US')}</td><td><span class="badge ${status}">${status}</span></td><td>${revoke}</td></tr>`;
+            },
+          )}</tbody></table></div>`
+    }</section>
 <section class="card"><h2>Requests per day</h2>${chart(usage.daily, now)}</section>
 <section class="card"><h2>Recent requests</h2>${
       recent.length === 0
@@ -113,6 +143,40 @@ ${key.rotatedFrom ? html`<dt>Replaces</dt><dd><a href="/dashboard/keys/${key.rot
     }</section>
 <section class="card"><h2>Audit events</h2>${auditTable(events, names)}</section>`;
     return page.render(reply, { title: key.name, current: '/dashboard/keys', body });
+  });
+
+  app.post('/dashboard/keys/:id/agent', async (req, reply) => {
+    const page = await signedIn(ctx, req, reply);
+    if (!page) return reply;
+    const id = (req.params as { id: string }).id;
+    try {
+      return await formAction(ctx, req, reply, page, '/dashboard/keys', async (form) => {
+        const { agent } = parse(agentBody, { agent: form.agent?.trim() ? form.agent : null });
+        await ctx.keys.setAgent(page.actor, id, agent);
+        return { location: `/dashboard/keys/${encodeURIComponent(id)}` };
+      });
+    } catch (error) {
+      if (error instanceof KeywardError && error.status < 500)
+        return errorPanel(page, reply, error, '/dashboard/keys', `/dashboard/keys/${id}`);
+      throw error;
+    }
+  });
+
+  // A branch of a key's tree: the key and everything derived from it, revoked from the tree's page, which it returns to.
+  app.post('/dashboard/keys/:id/revoke-branch', async (req, reply) => {
+    const page = await signedIn(ctx, req, reply);
+    if (!page) return reply;
+    const id = (req.params as { id: string }).id;
+    try {
+      return await formAction(ctx, req, reply, page, '/dashboard/keys', async (form) => {
+        const key = await ctx.keys.revoke(page.actor, id);
+        const from = keyIdParam.safeParse(form.from).success ? (form.from as string) : (key.parentId ?? key.id);
+        return { location: `/dashboard/keys/${from}` };
+      });
+    } catch (error) {
+      if (error instanceof KeywardError && error.status < 500) return errorPanel(page, reply, error, '/dashboard/keys', '/dashboard/keys');
+      throw error;
+    }
   });
 
   app.get('/dashboard/audit', async (req, reply) => {

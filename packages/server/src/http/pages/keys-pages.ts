@@ -29,6 +29,9 @@ function createBodyOf(form: Form): Record<string, unknown> {
     // A plain date means 00:00 UTC that day, as in the API and the CLI; the form says so.
     ...(expires ? { expires_at: expires } : {}),
     ...(ips.length > 0 ? { ip_allowlist: ips } : {}),
+    ...(form.agent?.trim() ? { agent: form.agent } : {}),
+    // A whole number becomes one; anything else goes on as written, for the schema to refuse by name.
+    ...(form.budget?.trim() ? { budget: /^\d{1,13}$/.test(form.budget.trim()) ? Number(form.budget.trim()) : form.budget } : {}),
   };
 }
 
@@ -77,6 +80,10 @@ ${error ? html`<div class="error" role="alert">${error.message}</div>` : ''}
 </div>
 <label for="ips">IP allowlist (optional)</label><input id="ips" name="ip_allowlist" placeholder="10.0.0.0/8, 2001:db8::/32" value="${values.ip_allowlist ?? ''}"${mark('ip_allowlist')}>${says('ip_allowlist')}
 <div class="hint">Comma-separated IPv4/IPv6 addresses or CIDR ranges. Empty: any address.</div>
+<div class="grid">
+<div><label for="agent">Agent (optional)</label><input id="agent" name="agent" maxlength="100" placeholder="billing-agent" aria-describedby="agent-hint" value="${values.agent ?? ''}"${mark('agent')}>${says('agent')}<div class="hint" id="agent-hint">Who the key is for: usage and the audit log filter by it.</div></div>
+<div><label for="budget">Credit budget (optional)</label><input id="budget" name="budget" inputmode="numeric" pattern="[0-9]*" placeholder="10000" aria-describedby="budget-hint" value="${values.budget ?? ''}"${mark('budget')}>${says('budget')}<div class="hint" id="budget-hint">Credits the key and the keys derived from it may spend in all (1 per request unless the API says more). Empty: none.</div></div>
+</div>
 <div class="actions"><button type="submit">Create key</button></div></form></section>`;
 }
 
@@ -111,7 +118,11 @@ ${keys.map((k) => {
 <button type="submit" class="secondary small">Rotate</button></form>
 <form method="post" action="/dashboard/keys/${k.id}/revoke" data-confirm="Revoke ${k.name}? Requests with it will fail at once. This cannot be undone.">${csrfField(page)}<button type="submit" class="danger small">Revoke</button></form></div>`
       : '';
-  return html`<tr><td><a href="/dashboard/keys/${k.id}">${k.name}</a>${lineage(k, onPage)}</td><td class="mono">${k.prefix}…${k.last4}</td><td>${k.scope}</td><td>${k.environment}</td>
+  const derived = k.parentId
+    ? html`<div class="hint">derived from <a href="/dashboard/keys/${k.parentId}">${onPage.get(k.parentId)?.name ?? 'a key'}</a></div>`
+    : '';
+  const agent = k.agent ? html`<div class="hint">agent ${k.agent}</div>` : '';
+  return html`<tr><td><a href="/dashboard/keys/${k.id}">${k.name}</a>${lineage(k, onPage)}${derived}${agent}</td><td class="mono">${k.prefix}…${k.last4}</td><td>${k.scope}</td><td>${k.environment}</td>
 <td>${day(k.createdAt)}</td><td>${day(k.lastUsedAt, 'never')}</td><td>${day(k.expiresAt, 'never')}</td><td>${statusBadge(k, now, ctx.config.environments)}</td><td>${actions}</td></tr>`;
 })}</tbody></table></div>`;
 }

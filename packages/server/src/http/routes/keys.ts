@@ -21,6 +21,7 @@ import {
   pageRequestOf,
   rotateKeyBody,
   toCreateKeyInput,
+  usageQuery,
 } from '../schemas.js';
 
 /** Ids that cannot be ours are simply not found: no 400 that would tell an id's shape apart from its existence. */
@@ -118,27 +119,35 @@ export function keyRoutes(app: ZodApp, ctx: AppContext): void {
       schema: {
         ...about(tag, 'Limits, use this minute and month, daily series, recent requests', 'management'),
         params: idParams,
+        querystring: usageQuery,
         response: { 200: keyUsageAnswer },
       },
     },
     async (req) => {
-      const { key, plan, usage, quotaUsed, recent } = await ctx.usage.keySummary(actorOf(req), keyId(req.params));
+      const { agent } = req.query;
+      const { key, plan, usage, quota, budget, tree, recent } = await ctx.usage.keySummary(actorOf(req), keyId(req.params), {
+        ...(agent !== undefined ? { agent } : {}),
+      });
       return {
         key_id: key.id,
         tier: key.tier,
+        agent: agent ?? null,
         minute: { limit: plan.requestsPerMinute },
         month: {
           month: usage.month,
           limit: plan.monthlyRequests,
-          // The quota belongs to the key's lineage (the key and its rotated predecessors and successors).
-          used: quotaUsed,
-          remaining: plan.monthlyRequests === null ? null : Math.max(0, plan.monthlyRequests - quotaUsed),
+          // The quota belongs to the key's lineage (the key and its rotated predecessors and successors) and
+          // counts the requests of every key derived from it.
+          used: quota.used,
+          remaining: quota.remaining,
           allowed: usage.allowed,
           denied: usage.denied,
           total: usage.allowed + usage.denied,
           resets_at: new Date(usage.resetsAt).toISOString(),
         },
-        daily: usage.daily.map((d) => ({ day: d.day, allowed: d.allowed, denied: d.denied })),
+        budget,
+        tree: { keys: tree.keys, allowed: tree.allowed, denied: tree.denied, total: tree.allowed + tree.denied },
+        daily: usage.daily.map((d) => ({ day: d.day, allowed: d.allowed, denied: d.denied, credits: d.credits })),
         recent_requests: recent.map((r) => ({
           method: r.method,
           path: r.path,
@@ -165,6 +174,8 @@ export function keyRoutes(app: ZodApp, ctx: AppContext): void {
     async (req) => {
       const page = await ctx.usage.requests(actorOf(req), keyId(req.params), pageRequestOf(req.query));
       return {
+        // Attribution: the agent the key was issued to made these requests.
+        agent: page.key.agent,
         requests: page.items.map((r) => ({
           id: r.id,
           method: r.method,
@@ -188,7 +199,12 @@ export function keyRoutes(app: ZodApp, ctx: AppContext): void {
       const q = req.query;
       const page = await ctx.audit.list(
         actorOf(req),
-        { ...(q.key_id ? { keyId: q.key_id } : {}), ...(q.before ? { before: Date.parse(q.before) } : {}) },
+        {
+          ...(q.key_id ? { keyId: q.key_id } : {}),
+          ...(q.before ? { before: Date.parse(q.before) } : {}),
+          ...(q.agent !== undefined ? { agent: q.agent } : {}),
+          ...(q.key_tree ? { keyTree: q.key_tree } : {}),
+        },
         pageRequestOf(q),
       );
       return {

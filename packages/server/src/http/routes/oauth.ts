@@ -1,12 +1,15 @@
-import { SCOPES } from '@keyward/core';
+import { isScope, KeywardError, SCOPES, type Scope } from '@keyward/core';
 import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { presentKey } from '../../keys/key-service.js';
 import { OAuthError } from '../../signin/grant-service.js';
 import { type AppContext, about, type ZodApp } from '../context.js';
 import { authorizationServerAnswer, deviceCodeAnswer, tokenAnswer } from '../responses.js';
+import { resourceUrl } from '../schemas.js';
 
 const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 
 /** OAuth ignores parameters it does not know (RFC 6749 §3.2), so this one is not strict. */
 const tokenBody = z.object({
@@ -16,6 +19,13 @@ const tokenBody = z.object({
   redirect_uri: z.string().max(2048).optional(),
   device_code: z.string().max(200).optional(),
   client_id: z.string().max(100).optional(),
+  // RFC 8693 token exchange: the key held (subject_token) for a narrower child key.
+  subject_token: z.string().max(512).optional(),
+  subject_token_type: z.string().max(200).optional(),
+  requested_token_type: z.string().max(200).optional(),
+  actor_token: z.string().max(512).optional(),
+  scope: z.string().max(200).optional(),
+  resource: z.string().max(2048).optional(),
 });
 
 const deviceBody = z
@@ -43,6 +53,52 @@ export function oauthRoutes(app: ZodApp, ctx: AppContext): void {
     key: presentKey(r.key, ctx.clock.now(), ctx.config.environments),
   });
 
+  /**
+   * RFC 8693: the key an agent holds (`subject_token`) for a child key, derived as `POST /v1/keys/derive` would
+   * (scope at most the subject's, never outliving it, revoked with it); the client id becomes its agent label.
+   */
+  const exchangeToken = async (b: z.infer<typeof tokenBody>, ip: string) => {
+    if (!b.subject_token) throw new OAuthError('invalid_request', 'subject_token is required.');
+    if (b.subject_token_type !== ACCESS_TOKEN_TYPE)
+      throw new OAuthError('invalid_request', `subject_token_type must be ${ACCESS_TOKEN_TYPE}.`);
+    if (b.requested_token_type !== undefined && b.requested_token_type !== ACCESS_TOKEN_TYPE)
+      throw new OAuthError('invalid_request', `requested_token_type must be ${ACCESS_TOKEN_TYPE}.`);
+    if (b.actor_token !== undefined) throw new OAuthError('invalid_request', 'actor_token is not supported.');
+    const scopes = (b.scope ?? '').split(' ').filter(Boolean);
+    if (scopes.length > 1 || (scopes[0] !== undefined && !isScope(scopes[0])))
+      throw new OAuthError('invalid_scope', `scope must be one of ${SCOPES.join(', ')}.`);
+    if (b.resource !== undefined && !resourceUrl.safeParse(b.resource).success)
+      throw new OAuthError('invalid_target', 'resource must be an absolute http(s) URL without a fragment.');
+    // Any working key may be exchanged, whatever its scope (a read key for a read child).
+    const subject = await ctx.verifier.verify({ key: b.subject_token, scope: 'read', method: 'POST', path: '/api/cli/token', ip });
+    if (!subject.valid) throw new OAuthError('invalid_grant', `The subject token is not a working key: ${subject.message}`);
+    let child: Awaited<ReturnType<typeof ctx.keys.derive>>;
+    try {
+      child = await ctx.keys.derive(
+        { key: subject.key, scope: subject.scope },
+        {
+          ...(scopes[0] !== undefined ? { scope: scopes[0] as Scope } : {}),
+          ...(b.resource !== undefined ? { resource: b.resource } : {}),
+          ...(b.client_id ? { agent: b.client_id } : {}),
+        },
+        'token_exchange',
+      );
+    } catch (error) {
+      if (!(error instanceof KeywardError)) throw error;
+      const field = error.details.field;
+      throw new OAuthError(
+        field === 'scope' ? 'invalid_scope' : field === 'resource' ? 'invalid_target' : 'invalid_request',
+        error.message,
+      );
+    }
+    const expiresAt = child.key.expiresAt;
+    return {
+      ...issued(child),
+      issued_token_type: ACCESS_TOKEN_TYPE,
+      ...(expiresAt !== null ? { expires_in: Math.max(0, Math.floor((expiresAt - ctx.clock.now()) / 1000)) } : {}),
+    };
+  };
+
   const deviceToken = async (b: z.infer<typeof tokenBody>) => {
     if (!b.device_code) throw new OAuthError('invalid_request', 'device_code is required.');
     return issued(await ctx.signIn.pollDevice(b.device_code));
@@ -61,8 +117,12 @@ export function oauthRoutes(app: ZodApp, ctx: AppContext): void {
       noStore(reply);
       const b = req.body;
       if (b.grant_type === DEVICE_GRANT) return deviceToken(b);
+      if (b.grant_type === TOKEN_EXCHANGE) return exchangeToken(b, ctx.auth.clientIp(req));
       if (b.grant_type !== undefined && b.grant_type !== 'authorization_code')
-        throw new OAuthError('unsupported_grant_type', 'grant_type must be authorization_code or the device code grant.');
+        throw new OAuthError(
+          'unsupported_grant_type',
+          'grant_type must be authorization_code, the device code grant or token exchange (RFC 8693).',
+        );
       if (!b.code || !b.code_verifier) throw new OAuthError('invalid_request', 'code and code_verifier are required.');
       return issued(await ctx.signIn.exchangeCode(b.code, b.code_verifier, b.redirect_uri));
     },
@@ -129,7 +189,7 @@ export function oauthRoutes(app: ZodApp, ctx: AppContext): void {
         token_endpoint: `${base}/api/cli/token`,
         device_authorization_endpoint: `${base}/api/device/code`,
         response_types_supported: ['code'],
-        grant_types_supported: ['authorization_code', DEVICE_GRANT],
+        grant_types_supported: ['authorization_code', DEVICE_GRANT, TOKEN_EXCHANGE],
         code_challenge_methods_supported: ['S256'],
         token_endpoint_auth_methods_supported: ['none'],
         // Only what the agent flows grant: admin only when the operator allows it.

@@ -1,8 +1,8 @@
 import { toWire } from '@keyward/core';
-import { planForKey } from '../../config/config.js';
+import { capPlan, planForKey } from '../../config/config.js';
 import { outcomeOf } from '../../keys/in-process-verifier.js';
 import { type AppContext, about, type ZodApp } from '../context.js';
-import { setRateLimitHeaders } from '../request-auth.js';
+import { setLimitHeaders } from '../request-auth.js';
 import { verifyAnswer, whoamiAnswer } from '../responses.js';
 import { verifyBody } from '../schemas.js';
 
@@ -32,9 +32,11 @@ export function verifyRoutes(app: ZodApp, ctx: AppContext): void {
         ...(body.method ? { method: body.method } : {}),
         path: verifier && body.path ? body.path : '/v1/keys/verify',
         ip: verifier && body.ip ? body.ip : ctx.auth.clientIp(req),
+        ...(body.cost !== undefined ? { cost: body.cost } : {}),
+        ...(body.resource !== undefined ? { resource: body.resource } : {}),
       });
       ctx.metrics.observeVerify(result.valid ? 'VALID' : result.code, started);
-      setRateLimitHeaders(reply, result.ratelimit);
+      setLimitHeaders(reply, result);
       if (!result.valid && result.retryAfterSeconds !== undefined) reply.header('retry-after', String(result.retryAfterSeconds));
       const outcome = outcomeOf(result);
       if (outcome.valid && !verifier) {
@@ -60,7 +62,7 @@ export function verifyRoutes(app: ZodApp, ctx: AppContext): void {
       }
       ctx.metrics.observeVerify('VALID', started);
       const k = result.key;
-      const plan = planForKey(ctx.config, k);
+      const plan = capPlan(planForKey(ctx.config, k), k);
       return {
         id: k.id,
         name: k.name,
@@ -71,8 +73,13 @@ export function verifyRoutes(app: ZodApp, ctx: AppContext): void {
         organization: { id: k.orgId, name: k.orgName },
         created_by: k.createdBy,
         expires_at: iso(k.expiresAt),
-        limits: { requests_per_minute: plan.requestsPerMinute, monthly_requests: plan.monthlyRequests },
+        agent: k.agent,
+        parent_id: k.parentId,
+        depth: k.ancestors.length,
+        resource: k.resource,
+        limits: { requests_per_minute: plan.requestsPerMinute, monthly_requests: plan.monthlyRequests, budget: k.budget },
         ratelimit: result.ratelimit,
+        budget: result.budget,
       };
     },
   );
