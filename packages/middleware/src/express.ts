@@ -50,7 +50,16 @@ export function keywardExpress(options: ProtectOptions) {
       else apply(decision);
     };
   };
-  return { protect, open: () => protect({ open: true }), stats: guard.stats };
+  const metadata = guard.metadata;
+  /**
+   * With `protectedResource`: serves its RFC 9728 metadata at the well-known paths (`app.use(kw.wellKnown())`), and
+   * passes every other request on.
+   */
+  const wellKnown = (): RequestHandler => (req, res, next) => {
+    if (!metadata || (req.method !== 'GET' && req.method !== 'HEAD') || !metadata.paths.includes(req.path)) return next();
+    res.set('access-control-allow-origin', '*').json(metadata.document);
+  };
+  return { protect, open: () => protect({ open: true }), wellKnown, stats: guard.stats };
 }
 
 export type { ProtectOptions, RouteRule } from './protect.js';

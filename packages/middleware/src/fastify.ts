@@ -31,6 +31,15 @@ const plugin: FastifyPluginCallback<ProtectOptions> = (app, options, done) => {
   const guard = createGuard(options);
   app.decorate('keywardStats', guard.stats);
   app.decorateRequest('keyward', null);
+  const metadata = guard.metadata;
+  if (metadata) {
+    // RFC 9728: the protected resource's metadata, open to anyone (clients read it before they have a key).
+    for (const path of metadata.paths) {
+      app.get(path, { config: { keyward: { open: true } } }, async (_req, reply) =>
+        reply.header('access-control-allow-origin', '*').send(metadata.document),
+      );
+    }
+  }
   app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, next: (err?: Error) => void) => {
     const url = request.url;
     const q = url.indexOf('?');

@@ -43,7 +43,16 @@ export function keywardHono(options: HonoProtectOptions) {
       await next();
     };
   };
-  return { protect, open: () => protect({ open: true }), stats: guard.stats };
+  const metadata = guard.metadata;
+  /**
+   * With `protectedResource`: serves its RFC 9728 metadata at the well-known paths (`app.use(kw.wellKnown())`), and
+   * passes every other request on.
+   */
+  const wellKnown = (): MiddlewareHandler => async (c, next) => {
+    if (!metadata || (c.req.method !== 'GET' && c.req.method !== 'HEAD') || !metadata.paths.includes(c.req.path)) return next();
+    return c.json(metadata.document, 200, { 'access-control-allow-origin': '*' });
+  };
+  return { protect, open: () => protect({ open: true }), wellKnown, stats: guard.stats };
 }
 
 export type { ProtectOptions, RouteRule } from './protect.js';

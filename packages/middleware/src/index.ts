@@ -4,7 +4,10 @@ export {
   type Enforcement,
   type Guard,
   type GuardStats,
+  type ProtectedResourceMetadata,
+  type ProtectedResourceOptions,
   type ProtectOptions,
+  protectedResourceMetadata,
   type RequestFacts,
   type RouteRule,
 } from './protect.js';

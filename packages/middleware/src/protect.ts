@@ -33,6 +33,54 @@ export interface ProtectOptions {
   cost?: number;
   /** This API's identifier (its base URL): keys bound to another resource are refused. */
   resource?: string;
+  /**
+   * Makes the API an OAuth protected resource (RFC 9728), as MCP servers are: its metadata is served at
+   * `/.well-known/oauth-protected-resource` (and the same with the resource's path appended), 401 answers carry
+   * `WWW-Authenticate: Bearer resource_metadata="…"` and 403 answers `error="insufficient_scope", scope="…"`, and
+   * keys bound to another resource are refused (`resource` defaults to this one).
+   */
+  protectedResource?: ProtectedResourceOptions;
+}
+
+export interface ProtectedResourceOptions {
+  /** The resource identifier: the API's URL as clients reach it, e.g. `https://mcp.example.com/mcp`. */
+  resource: string;
+  /** The keyward server(s) that issue its keys, e.g. `['https://keys.example.com']`. */
+  authorizationServers: string[];
+  /** The scopes clients may ask for (default read, agentic, write: what agent sign-in grants). */
+  scopesSupported?: Scope[];
+  resourceName?: string;
+  resourceDocumentation?: string;
+}
+
+/** RFC 9728's document, as served. */
+export interface ProtectedResourceMetadata {
+  resource: string;
+  authorization_servers: string[];
+  scopes_supported: string[];
+  bearer_methods_supported: ['header'];
+  resource_name?: string;
+  resource_documentation?: string;
+}
+
+/**
+ * What the well-known routes of a protected resource serve: the metadata, at both paths RFC 9728 allows
+ * (`/.well-known/oauth-protected-resource` and the same followed by the resource's path), and the URL a 401 names.
+ */
+export function protectedResourceMetadata(o: ProtectedResourceOptions) {
+  const url = new URL(o.resource);
+  const suffix = url.pathname === '/' ? '' : url.pathname.replace(/\/+$/, '');
+  const metadataUrl = `${url.origin}/.well-known/oauth-protected-resource${suffix}`;
+  const document: ProtectedResourceMetadata = {
+    resource: o.resource,
+    authorization_servers: o.authorizationServers,
+    scopes_supported: o.scopesSupported ?? ['read', 'agentic', 'write'],
+    bearer_methods_supported: ['header'],
+    ...(o.resourceName ? { resource_name: o.resourceName } : {}),
+    ...(o.resourceDocumentation ? { resource_documentation: o.resourceDocumentation } : {}),
+  };
+  const paths = [...new Set(['/.well-known/oauth-protected-resource', `/.well-known/oauth-protected-resource${suffix}`])];
+  return { document, metadataUrl, paths };
 }
 
 /**
@@ -90,10 +138,28 @@ export function createGuard(options: ProtectOptions) {
   const enforcement = options.enforcement ?? 'required';
   const proxies = options.trustedProxies?.length ? new IpAllowlist(options.trustedProxies) : null;
   const stats: GuardStats = { allowed: 0, anonymous: 0, open: 0, refused: 0 };
+  const metadata = options.protectedResource ? protectedResourceMetadata(options.protectedResource) : null;
+  const resource = options.resource ?? options.protectedResource?.resource;
 
-  const refuse = (f: HttpFailure): Decision => {
+  /** RFC 6750 / RFC 9728 challenges of a protected resource: where its metadata is, and what went wrong. */
+  const challenge = (f: HttpFailure, presented: boolean): Record<string, string> => {
+    if (!metadata || (f.status !== 401 && f.status !== 403)) return f.headers;
+    const at = `resource_metadata="${metadata.metadataUrl}"`;
+    if (f.status === 403 && f.details.required_scope) {
+      return { ...f.headers, 'www-authenticate': `Bearer error="insufficient_scope", scope="${f.details.required_scope}", ${at}` };
+    }
+    if (f.status === 403) return f.headers;
+    return { ...f.headers, 'www-authenticate': presented ? `Bearer error="invalid_token", ${at}` : `Bearer ${at}` };
+  };
+
+  const refuse = (f: HttpFailure, presented = true): Decision => {
     stats.refused++;
-    return { ok: false, status: f.status, headers: f.headers, body: { error: { ...f.details, code: f.code, message: f.message } } };
+    return {
+      ok: false,
+      status: f.status,
+      headers: challenge(f, presented),
+      body: { error: { ...f.details, code: f.code, message: f.message } },
+    };
   };
 
   const conclude = (outcome: VerifyOutcome): Decision => {
@@ -139,7 +205,7 @@ export function createGuard(options: ProtectOptions) {
         options.onAnonymous?.(facts);
         return ANONYMOUS;
       }
-      return refuse(MISSING_KEY);
+      return refuse(MISSING_KEY, false);
     }
     // A malformed Authorization header is a bad key, not a missing one: refused even where keys are optional.
     if (key === null) return refuse({ ...MISSING_KEY, details: { reason: 'malformed' } });
@@ -155,7 +221,7 @@ export function createGuard(options: ProtectOptions) {
         path: facts.path,
         ip: clientAddress(facts.remoteAddress, facts.forwardedFor, proxies),
         ...(cost !== undefined ? { cost } : {}),
-        ...(options.resource ? { resource: options.resource } : {}),
+        ...(resource ? { resource } : {}),
       });
     } catch (error) {
       return unavailable(error);
@@ -163,7 +229,7 @@ export function createGuard(options: ProtectOptions) {
     return outcome instanceof Promise ? outcome.then(conclude, unavailable) : conclude(outcome);
   }
 
-  return { decide, stats, enforcement };
+  return { decide, stats, enforcement, metadata };
 }
 
 export type Guard = ReturnType<typeof createGuard>;

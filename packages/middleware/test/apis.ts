@@ -39,6 +39,7 @@ export async function fastifyApi(options: ProtectOptions): Promise<RunningApi> {
 export async function expressApi(options: ProtectOptions): Promise<RunningApi> {
   const app = express();
   const kw = keywardExpress(options);
+  app.use(kw.wellKnown());
   const who = (req: express.Request, res: express.Response) => void res.json({ key: req.keyward ?? null });
   app.get('/things', kw.protect(), who);
   app.post('/things', kw.protect(), who);
@@ -59,6 +60,7 @@ export async function expressApi(options: ProtectOptions): Promise<RunningApi> {
 export async function honoApi(options: ProtectOptions): Promise<RunningApi> {
   const app = new Hono<{ Variables: { keyward: unknown } }>();
   const kw = keywardHono(options);
+  app.use(kw.wellKnown());
   const who = (c: { json: (b: unknown) => Response; get: (k: 'keyward') => unknown }) => c.json({ key: c.get('keyward') ?? null });
   app.get('/things', kw.protect(), who);
   app.post('/things', kw.protect(), who);

@@ -244,3 +244,51 @@ describe('remote verifier when keyward is down', () => {
     }
   });
 });
+
+describe.each(variants.slice(0, 3))('an API as an OAuth protected resource (RFC 9728) through %s', (_name, start, verifier) => {
+  let api: RunningApi;
+  let admin: HttpAgent;
+  const resource = 'https://api.example.com/v1';
+  beforeAll(async () => {
+    api = await start({
+      verifier: verifier(),
+      environment: 'test',
+      protectedResource: { resource, authorizationServers: [server], scopesSupported: ['read', 'write'] },
+    });
+    admin = await HttpAgent.newAccount(server, `prm-${Math.random().toString(36).slice(2)}@example.com`);
+  });
+  afterAll(() => api.close());
+
+  it('serves its metadata at both well-known paths, to anyone', async () => {
+    for (const path of ['/.well-known/oauth-protected-resource', '/.well-known/oauth-protected-resource/v1']) {
+      const r = await call(api.base, 'GET', path);
+      expect(r.status, path).toBe(200);
+      expect(r.body).toEqual({
+        resource,
+        authorization_servers: [server],
+        scopes_supported: ['read', 'write'],
+        bearer_methods_supported: ['header'],
+      });
+    }
+  });
+
+  it('401 names the metadata (and invalid_token when a key was sent); 403 says which scope is needed', async () => {
+    const at = 'resource_metadata="https://api.example.com/.well-known/oauth-protected-resource/v1"';
+    expect((await call(api.base, 'GET', '/things')).headers.get('www-authenticate')).toBe(`Bearer ${at}`);
+    const unknown = await call(api.base, 'GET', '/things', generateKey({ name: 'test', prefix: 'kw_test_' }));
+    expect(unknown.headers.get('www-authenticate')).toBe(`Bearer error="invalid_token", ${at}`);
+    const reader = await admin.newKey({ scope: 'read' });
+    const post = await call(api.base, 'POST', '/things', reader);
+    expect(post.status).toBe(403);
+    expect(post.headers.get('www-authenticate')).toBe(`Bearer error="insufficient_scope", scope="write", ${at}`);
+  });
+
+  it('refuses keys bound to another resource, accepts its own and unbound ones', async () => {
+    const parent = await admin.newKey({ scope: 'read' });
+    const bound = async (to: string) =>
+      (await admin.req('POST', '/v1/keys/derive', { resource: to }, { authorization: `Bearer ${parent}` })).body.key.raw_key as string;
+    expect((await call(api.base, 'GET', '/things', await bound('https://elsewhere.example.com/v1'))).status).toBe(401);
+    expect((await call(api.base, 'GET', '/things', await bound(resource))).status).toBe(200);
+    expect((await call(api.base, 'GET', '/things', parent)).status).toBe(200);
+  });
+});

@@ -25,6 +25,7 @@ import { connectRedis } from './limits/redis-client.js';
 import { RedisLimiter } from './limits/redis-limiter.js';
 import { createLogger } from './logger.js';
 import { MemberService } from './org/member-service.js';
+import { ClientRegistry } from './signin/clients.js';
 import { GrantService } from './signin/grant-service.js';
 import { openStore } from './storage/open-store.js';
 import type { Store } from './storage/store.js';
@@ -136,6 +137,8 @@ export async function createKeyward(config: KeywardConfig, overrides: KeywardOve
   const members = new MemberService(store, cache, bus, audit, clock);
   const auth = new RequestAuth(accounts, verifier, config);
   const signIn = new GrantService(store, keys, config, clock, throttles);
+  // Client ID Metadata Documents are fetched with the webhooks' SSRF guard (and its development switch).
+  const clients = new ClientRegistry({ store, clock, throttles, allowPrivateDocuments: config.webhooks.allowPrivateTargets });
   const usage = new UsageService({ store, recorder, keys, config, clock });
   const forms = new OneTimeForms(store, config.secret, clock);
   const leaks = new LeakService(store, keys, lookupFormat, config, clock, logger);
@@ -152,6 +155,7 @@ export async function createKeyward(config: KeywardConfig, overrides: KeywardOve
     auth,
     metrics,
     signIn,
+    clients,
     webhooks,
     leaks,
     throttles,

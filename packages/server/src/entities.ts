@@ -221,6 +221,44 @@ export interface AuthGrant {
   lastPolledAt: number | null;
   createdAt: number;
   expiresAt: number;
+  /** The API the key is for (RFC 8707 `resource`), bound to the key it becomes; null for any. */
+  resource: string | null;
+  /** Whether the client asked for `offline_access`: a short-lived key and a refresh token. */
+  offline: boolean;
+}
+
+/** An OAuth client registered by itself (RFC 7591): public (no secret), with the redirect URIs it may use. */
+export interface OAuthClient {
+  clientId: string;
+  name: string;
+  redirectUris: string[];
+  grantTypes: string[];
+  createdAt: number;
+  /** The address it registered from. */
+  createdIp: string;
+  revokedAt: number | null;
+}
+
+/**
+ * A refresh token (only its hash): single-use. Each use mints a new access key and the next token of the same
+ * family; a token used twice revokes the family and its keys (a stolen token was used).
+ */
+export interface RefreshToken {
+  id: string;
+  familyId: string;
+  tokenHash: string;
+  clientId: string | null;
+  userId: string;
+  orgId: string;
+  environment: string;
+  name: string;
+  scope: Scope | null;
+  resource: string | null;
+  /** The access key minted with this token (revoked when the next one is minted, or with the family). */
+  keyId: string;
+  status: 'active' | 'used' | 'revoked';
+  createdAt: number;
+  expiresAt: number;
 }
 
 /** One flush of the usage recorder: counters to add, last-used times, request log lines. */

@@ -191,6 +191,7 @@ describe('loopback sign-in with PKCE', () => {
       code_challenge_methods_supported: ['S256'],
       grant_types_supported: [
         'authorization_code',
+        'refresh_token',
         'urn:ietf:params:oauth:grant-type:device_code',
         'urn:ietf:params:oauth:grant-type:token-exchange',
       ],

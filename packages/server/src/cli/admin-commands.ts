@@ -93,4 +93,37 @@ export function adminCommands(program: Command, out: (line: string) => void): vo
       await store.close();
     }
   });
+
+  storage(
+    admin
+      .command('clients')
+      .description('list the OAuth clients that registered by themselves (RFC 7591: MCP clients); --revoke one')
+      .option('--revoke <client-id>', 'revoke a registration: its sign-ins stop (keys it already got stay until revoked)')
+      .option('--limit <n>', 'how many, newest first', '50'),
+  ).action(async (o) => {
+    const { store } = await open(o);
+    try {
+      if (o.revoke) {
+        if (!(await store.revokeClient(o.revoke, Date.now()))) throw new Error(`no active registration ${o.revoke}`);
+        return out(`${o.revoke}: registration revoked; it can no longer sign in.`);
+      }
+      const clients = await store.listClients({ limit: Math.min(200, Math.max(1, Number(o.limit) || 50)) });
+      if (clients.length === 0) return out('No registered clients.');
+      out(
+        columns([
+          ['CLIENT ID', 'NAME', 'REDIRECT URIS', 'REGISTERED', 'FROM', 'STATUS'],
+          ...clients.map((c) => [
+            c.clientId,
+            c.name,
+            c.redirectUris.join(' '),
+            new Date(c.createdAt).toISOString(),
+            c.createdIp,
+            c.revokedAt === null ? 'active' : 'revoked',
+          ]),
+        ]),
+      );
+    } finally {
+      await store.close();
+    }
+  });
 }

@@ -41,8 +41,17 @@ export interface KeywardConfig {
    * organization and metadata.
    */
   verifierCredentials: { name: string; sha256: string }[];
-  /** `allowAdminScope`: whether the agent flows may issue `admin` keys at all (off unless configured). */
-  agentSignIn: { directKeyParam: string | null; deviceIntervalSeconds: number; allowAdminScope: boolean };
+  /**
+   * `allowAdminScope`: whether the agent flows may issue `admin` keys at all (off unless configured). A client
+   * asking for `offline_access` gets keys living `accessKeyTtlSeconds` and a refresh token for `refreshTokenTtlSeconds`.
+   */
+  agentSignIn: {
+    directKeyParam: string | null;
+    deviceIntervalSeconds: number;
+    allowAdminScope: boolean;
+    accessKeyTtlSeconds: number;
+    refreshTokenTtlSeconds: number;
+  };
   cache: { maxEntries: number; ttlMs: number };
   limiter: { onRedisError: 'open' | 'closed' };
   usage: { flushIntervalMs: number; requestLogMaxRows: number; requestLogRetentionDays: number; requestLogPerSecond: number };

@@ -163,6 +163,8 @@ export function defineConfig(input: unknown, runtime: RuntimeSettings): KeywardC
       directKeyParam: file.agent_sign_in?.direct_key_param ?? null,
       deviceIntervalSeconds: file.agent_sign_in?.device_interval_seconds ?? 5,
       allowAdminScope: file.agent_sign_in?.allow_admin_scope ?? false,
+      accessKeyTtlSeconds: file.agent_sign_in?.access_key_ttl_seconds ?? 3600,
+      refreshTokenTtlSeconds: (file.agent_sign_in?.refresh_token_ttl_days ?? 30) * 86_400,
     },
     cache: { maxEntries: file.cache?.max_entries ?? 100_000, ttlMs: (file.cache?.ttl_seconds ?? 60) * 1000 },
     limiter: { onRedisError: file.limiter?.on_redis_error ?? 'open' },
@@ -205,5 +207,6 @@ function throttleBudgets(t: Record<string, BudgetFile>): ThrottleBudgets {
     deviceCodes: pick(t.device_codes, d.deviceCodes),
     userCodes: pick(t.user_codes, d.userCodes),
     leakReports: pick(t.leak_reports, d.leakReports),
+    clientRegistrations: pick(t.client_registrations, d.clientRegistrations),
   };
 }

@@ -47,6 +47,8 @@ export const configFileSchema = z
           .optional(),
         device_interval_seconds: z.number().int().min(1).max(60).optional(),
         allow_admin_scope: z.boolean().optional(),
+        access_key_ttl_seconds: z.number().int().min(60).max(86_400).optional(),
+        refresh_token_ttl_days: z.number().int().min(1).max(365).optional(),
       })
       .strict()
       .optional(),
@@ -101,6 +103,7 @@ export const configFileSchema = z
         device_codes: budget,
         user_codes: budget,
         leak_reports: budget,
+        client_registrations: budget,
       })
       .strict()
       .optional(),

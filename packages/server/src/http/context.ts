@@ -12,6 +12,7 @@ import type { KeyService } from '../keys/key-service.js';
 import type { Verifier } from '../keys/verifier.js';
 import type { LeakService } from '../leaks/leak-service.js';
 import type { MemberService } from '../org/member-service.js';
+import type { ClientRegistry } from '../signin/clients.js';
 import type { GrantService } from '../signin/grant-service.js';
 import type { Throttles } from '../throttle/throttles.js';
 import type { UsageService } from '../usage/usage-service.js';
@@ -34,6 +35,7 @@ export interface AppContext {
   auth: RequestAuth;
   metrics: Metrics;
   signIn: GrantService;
+  clients: ClientRegistry;
   webhooks: WebhookService;
   leaks: LeakService;
   throttles: Throttles;

@@ -111,7 +111,7 @@ export function surfaceOf(url: string): 'oauth' | 'api' | 'page' {
   return /^\/(api|v1|\.well-known)\//.test(path) || API_ROOTS.has(path) ? 'api' : 'page';
 }
 
-const OAUTH_PATHS = new Set(['/api/cli/token', '/api/device/token', '/api/device/code']);
+const OAUTH_PATHS = new Set(['/api/cli/token', '/api/device/token', '/api/device/code', '/api/oauth/register']);
 const API_ROOTS = new Set(['/health', '/metrics', '/openapi.json']);
 
 /** Errors raised by the router itself, answered in the shape of the part of keyward the URL belongs to. */

@@ -248,6 +248,17 @@ export const tokenAnswer = z.object({
   key: apiKey,
   issued_token_type: z.string().optional().meta({ description: 'Token exchange (RFC 8693) only.' }),
   expires_in: z.number().optional(),
+  refresh_token: z.string().optional().meta({ description: 'With offline_access: single-use, rotated on each refresh.' }),
+});
+
+export const registrationAnswer = z.object({
+  client_id: z.string(),
+  client_id_issued_at: z.number(),
+  client_name: z.string(),
+  redirect_uris: z.array(z.string()),
+  grant_types: z.array(z.string()),
+  response_types: z.array(z.string()),
+  token_endpoint_auth_method: z.literal('none'),
 });
 
 export const deviceCodeAnswer = z.object({
@@ -264,11 +275,15 @@ export const authorizationServerAnswer = z.object({
   authorization_endpoint: z.string(),
   token_endpoint: z.string(),
   device_authorization_endpoint: z.string(),
+  registration_endpoint: z.string(),
   response_types_supported: z.array(z.string()),
   grant_types_supported: z.array(z.string()),
   code_challenge_methods_supported: z.array(z.string()),
   token_endpoint_auth_methods_supported: z.array(z.string()),
-  scopes_supported: z.array(z.enum(SCOPES)),
+  scopes_supported: z.array(z.string()),
+  client_id_metadata_document_supported: z.boolean(),
+  authorization_response_iss_parameter_supported: z.boolean(),
+  resource_parameter_supported: z.boolean(),
   keyward_environments: z.array(z.object({ name: z.string(), prefix: z.string() })),
 });
 

@@ -20,6 +20,8 @@ export interface CreateKeyInput {
   /** Credits the key (and every key derived from it) may spend in all. */
   budget?: number | null;
   agent?: string | null;
+  /** The API the key is bound to (agent sign-in's RFC 8707 `resource`). */
+  resource?: string | null;
 }
 
 /** What a child key asks for; everything is at most its parent's, and what it leaves out it inherits. */
@@ -105,6 +107,7 @@ export class KeyService {
           ...NO_TREE,
           agent: input.agent ?? null,
           budget: input.budget ?? null,
+          resource: input.resource ?? null,
         },
         now,
       );

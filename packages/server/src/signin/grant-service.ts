@@ -1,12 +1,12 @@
 import { createHash, randomBytes, randomInt } from 'node:crypto';
-import { constantTimeEqual, isScope, KeywardError, type Scope } from '@keyward/core';
+import { constantTimeEqual, isScope, KeywardError, SCOPES, type Scope } from '@keyward/core';
 import { type Actor, actorOfMember, authorize } from '../auth/authorization.js';
 import { sha256 } from '../auth/tokens.js';
 import type { KeywardConfig } from '../config/config.js';
 import { type Clock, newId } from '../ids.js';
 import { keyNameProblem } from '../keys/key-name.js';
 import type { KeyService } from '../keys/key-service.js';
-import type { ApiKey, AuthGrant, Store } from '../storage/store.js';
+import type { ApiKey, AuthGrant, RefreshToken, Store } from '../storage/store.js';
 import type { Throttles } from '../throttle/throttles.js';
 
 export const CODE_TTL_MS = 2 * 60_000;
@@ -26,7 +26,9 @@ export class OAuthError extends Error {
       | 'expired_token'
       | 'access_denied'
       | 'invalid_scope'
-      | 'invalid_target',
+      | 'invalid_target'
+      | 'invalid_redirect_uri'
+      | 'invalid_client_metadata',
     readonly description: string,
     readonly status = 400,
   ) {
@@ -39,6 +41,50 @@ export interface SignInRequest {
   name: string;
   scope: Scope | null;
   clientId: string | null;
+  /** The API the key is for (RFC 8707), or null for any. */
+  resource: string | null;
+  /** `offline_access` was asked: a short-lived key and a refresh token. */
+  offline: boolean;
+}
+
+/** What a token endpoint answers with: the key, and a refresh token when the client asked for offline access. */
+export interface Issued {
+  key: ApiKey;
+  rawKey: string;
+  refreshToken?: string;
+}
+
+/**
+ * The one key scope a sign-in asks for, from OAuth's space-separated `scope`: the highest of the scopes it lists
+ * (`read agentic write` from an MCP client that asks for everything it may), `admin` only when the operator allows
+ * agents to have it; other words (`offline_access`, `openid`) are not scopes of a key and are passed over.
+ */
+export function requestedScope(raw: string | undefined, allowAdmin: boolean): { scope: Scope | null; offline: boolean } {
+  const words = (raw ?? '').split(/[ +]/).filter(Boolean);
+  const offline = words.includes('offline_access');
+  const scopes = words.filter((w) => isScope(w)) as Scope[];
+  if (words.length > 0 && scopes.length === 0 && !offline)
+    throw new KeywardError('invalid_request', 'scope must be read, agentic, write or admin.');
+  // An agent asking for admin alone is how a stolen sign-in link would escalate: refused unless allowed.
+  if (scopes.length === 1 && scopes[0] === 'admin' && !allowAdmin) {
+    throw new KeywardError(
+      'invalid_request',
+      'Agent sign-in does not issue admin keys on this server; ask for write (or less), or create an admin key in the dashboard.',
+    );
+  }
+  const allowed = scopes.filter((s) => s !== 'admin' || allowAdmin);
+  const scope = allowed.length === 0 ? null : allowed.reduce((a, b) => (SCOPES.indexOf(b) > SCOPES.indexOf(a) ? b : a));
+  return { scope, offline };
+}
+
+/** An RFC 8707 resource: an absolute http(s) URL without a fragment, or null when none was given. */
+export function resourceParam(raw: string | undefined): string | null {
+  if (raw === undefined || raw === '') return null;
+  try {
+    const u = new URL(raw);
+    if ((u.protocol === 'https:' || u.protocol === 'http:') && !u.hash && raw.length <= 2048) return raw;
+  } catch {}
+  throw new OAuthError('invalid_target', 'resource must be an absolute http(s) URL without a fragment.');
 }
 
 /** Where a loopback sign-in may return to: http on 127.0.0.1, [::1] or localhost, with a port. Nothing else. */
@@ -78,24 +124,25 @@ export class GrantService {
     name?: string | undefined;
     scope?: string | undefined;
     clientId?: string | undefined;
+    clientName?: string | undefined;
+    resource?: string | undefined;
   }): SignInRequest {
     const environment = params.environment || this.config.environments[0]?.name || 'test';
     if (!this.config.environments.some((e) => e.name === environment)) {
       throw new KeywardError('invalid_request', `environment must be one of: ${this.config.environments.map((e) => e.name).join(', ')}.`);
     }
-    if (params.scope && !isScope(params.scope)) throw new KeywardError('invalid_request', 'scope must be read, agentic, write or admin.');
-    // An agent asking for admin is how a stolen sign-in link would escalate: refused unless the operator allows it.
-    if (params.scope === 'admin' && !this.config.agentSignIn.allowAdminScope) {
-      throw new KeywardError(
-        'invalid_request',
-        'Agent sign-in does not issue admin keys on this server; ask for write (or less), or create an admin key in the dashboard.',
-      );
+    const { scope, offline } = requestedScope(params.scope, this.config.agentSignIn.allowAdminScope);
+    let resource: string | null;
+    try {
+      resource = resourceParam(params.resource);
+    } catch (error) {
+      throw new KeywardError('invalid_request', (error as Error).message);
     }
-    const name = (params.name || `${params.clientId || 'agent'} sign-in`).trim().slice(0, 100);
+    const name = (params.name || `${params.clientName || params.clientId || 'agent'} sign-in`).trim().slice(0, 100);
     const nameProblem = keyNameProblem(name);
     if (nameProblem) throw new KeywardError('invalid_request', `${nameProblem}.`);
-    const clientId = params.clientId ? params.clientId.slice(0, 100) : null;
-    return { environment, name, scope: (params.scope as Scope) || null, clientId };
+    const clientId = params.clientId ? params.clientId.slice(0, 2048) : null;
+    return { environment, name, scope, clientId, resource, offline };
   }
 
   /** The human approved a loopback sign-in: a one-time code bound to the PKCE challenge and the callback. */
@@ -118,18 +165,106 @@ export class GrantService {
     return code;
   }
 
-  /** Exchanges a code and its PKCE verifier for a new key: once, within two minutes, for the same callback. */
-  async exchangeCode(code: string, verifier: string, redirectUri?: string) {
+  /**
+   * Exchanges a code and its PKCE verifier for a new key: once, within two minutes, for the same callback and (when
+   * it names one) the same client. `resource` (RFC 8707) must be the one the sign-in asked for, if it asked for one.
+   */
+  async exchangeCode(code: string, verifier: string, redirectUri?: string, clientId?: string, resource?: string): Promise<Issued> {
     const grant = await this.store.findGrantByCode(sha256(code));
     if (!grant || grant.kind !== 'code') throw new OAuthError('invalid_grant', 'The code is not valid.');
     if (grant.status === 'used') throw new OAuthError('invalid_grant', 'The code was already used.');
     if (grant.expiresAt <= this.clock.now()) throw new OAuthError('invalid_grant', 'The code has expired; sign in again.');
     if (redirectUri !== undefined && redirectUri !== grant.redirectUri)
       throw new OAuthError('invalid_grant', 'redirect_uri does not match.');
+    if (clientId !== undefined && grant.clientId !== null && clientId !== grant.clientId)
+      throw new OAuthError('invalid_grant', 'The code was issued to another client.');
     if (!/^[A-Za-z0-9._~-]{43,128}$/.test(verifier) || !constantTimeEqual(pkceChallenge(verifier), grant.codeChallenge ?? '')) {
       throw new OAuthError('invalid_grant', 'The code_verifier does not match the code_challenge.');
     }
-    return this.#redeem(grant);
+    const asked = resourceParam(resource);
+    if (asked !== null && grant.resource !== null && asked !== grant.resource)
+      throw new OAuthError('invalid_target', 'resource is not the one the sign-in was for.');
+    return this.#redeem({ ...grant, resource: grant.resource ?? asked });
+  }
+
+  /**
+   * A refresh token for a new access key and the next refresh token (rotation). A token is good once: a second use
+   * means it was copied, so its whole family and every key minted with it are revoked.
+   */
+  async refresh(token: string, clientId?: string): Promise<Issued> {
+    const found = await this.store.findRefreshToken(sha256(token));
+    if (!found) throw new OAuthError('invalid_grant', 'The refresh token is not valid.');
+    if (clientId !== undefined && found.clientId !== null && clientId !== found.clientId)
+      throw new OAuthError('invalid_grant', 'The refresh token was issued to another client.');
+    if (found.status === 'revoked') throw new OAuthError('invalid_grant', 'The refresh token was revoked.');
+    if (found.clientId?.startsWith('mcp_') && (await this.store.findClient(found.clientId))?.revokedAt !== null)
+      throw new OAuthError('invalid_grant', 'The client registration was revoked.');
+    const now = this.clock.now();
+    if (found.status === 'used' || !(await this.store.useRefreshToken(found.id))) {
+      await this.#revokeFamily(found);
+      throw new OAuthError('invalid_grant', 'The refresh token was already used: its family is revoked. Sign in again.');
+    }
+    if (found.expiresAt <= now) throw new OAuthError('invalid_grant', 'The refresh token has expired; sign in again.');
+    const actor = await this.#actorFor(found.userId, found.orgId);
+    if (!actor) {
+      await this.#revokeFamily(found);
+      throw new OAuthError('invalid_grant', 'The person who approved is no longer a member of the organization.');
+    }
+    try {
+      const issued = await this.store.transaction(async () => {
+        const minted = await this.#mint(actor, {
+          name: found.name,
+          environment: found.environment,
+          scope: found.scope,
+          clientId: found.clientId,
+          resource: found.resource,
+        });
+        const refreshToken = await this.#refreshToken({ ...found, keyId: minted.key.id }, now);
+        return { ...minted, refreshToken };
+      });
+      // The key the old refresh token came with is replaced: it stops now rather than at its expiry.
+      await this.keys.revoke(actor, found.keyId).catch(() => undefined);
+      return issued;
+    } catch (error) {
+      if (error instanceof KeywardError) throw new OAuthError('access_denied', error.message);
+      throw error;
+    }
+  }
+
+  async #revokeFamily(token: RefreshToken): Promise<void> {
+    const keyIds = await this.store.revokeRefreshFamily(token.familyId);
+    const actor = await this.#actorFor(token.userId, token.orgId);
+    if (actor) for (const id of keyIds) await this.keys.revoke(actor, id).catch(() => undefined);
+  }
+
+  /** A new refresh token of `of`'s family (a new family when `of` has none), stored by its hash only. */
+  async #refreshToken(of: Omit<RefreshToken, 'id' | 'tokenHash' | 'status' | 'createdAt' | 'expiresAt'>, now: number): Promise<string> {
+    const token = `kwr_${randomBytes(32).toString('base64url')}`;
+    await this.store.insertRefreshToken({
+      ...of,
+      id: newId('rft'),
+      tokenHash: sha256(token),
+      status: 'active',
+      createdAt: now,
+      expiresAt: now + this.config.agentSignIn.refreshTokenTtlSeconds * 1000,
+    });
+    return token;
+  }
+
+  /** The key a sign-in mints: attributed to its client, bound to its resource, short-lived when it comes with a refresh token. */
+  #mint(
+    actor: Actor,
+    g: { name: string; environment: string; scope: Scope | null; clientId: string | null; resource: string | null },
+    offline = true,
+  ) {
+    return this.keys.create(actor, {
+      name: g.name,
+      environment: g.environment,
+      ...(g.scope ? { scope: g.scope } : {}),
+      agent: g.clientId ?? g.name,
+      resource: g.resource,
+      ...(offline ? { expiresAt: this.clock.now() + this.config.agentSignIn.accessKeyTtlSeconds * 1000 } : {}),
+    });
   }
 
   /** A device code for `address` (the client's): throttled per address, since each one is stored. */
@@ -193,6 +328,7 @@ export class GrantService {
       environment: request.environment,
       ...(request.scope ? { scope: request.scope } : {}),
       agent: request.clientId ?? request.name,
+      resource: request.resource,
     });
   }
 
@@ -201,20 +337,32 @@ export class GrantService {
    * transaction, so parallel exchanges of one code make one key, and a key that cannot be made (the plan is full)
    * leaves the grant as it was.
    */
-  async #redeem(grant: AuthGrant): Promise<{ key: ApiKey; rawKey: string }> {
+  async #redeem(grant: AuthGrant): Promise<Issued> {
     try {
       return await this.store.transaction(async () => {
         if (!(await this.store.transitionGrant(grant.id, 'approved', 'used')))
           throw new OAuthError('invalid_grant', 'The grant was already used.');
         const actor = grant.userId && grant.orgId ? await this.#actorFor(grant.userId, grant.orgId) : null;
         if (!actor) throw new OAuthError('access_denied', 'The person who approved is no longer a member of the organization.');
-        return await this.keys.create(actor, {
-          name: grant.name,
-          environment: grant.environment,
-          ...(grant.scope ? { scope: grant.scope } : {}),
-          // Attribution: the key is the agent's that signed in, by its client id (or the name it gave).
-          agent: grant.clientId ?? grant.name,
-        });
+        // Attribution: the key is the agent's that signed in, by its client id (or the name it gave).
+        const minted = await this.#mint(actor, grant, grant.offline);
+        if (!grant.offline) return minted;
+        const now = this.clock.now();
+        const refreshToken = await this.#refreshToken(
+          {
+            familyId: newId('rff'),
+            clientId: grant.clientId,
+            userId: actor.userId,
+            orgId: actor.orgId,
+            environment: grant.environment,
+            name: grant.name,
+            scope: minted.key.scope,
+            resource: grant.resource,
+            keyId: minted.key.id,
+          },
+          now,
+        );
+        return { ...minted, refreshToken };
       });
     } catch (error) {
       if (error instanceof KeywardError) throw new OAuthError('access_denied', error.message);
@@ -235,6 +383,8 @@ export class GrantService {
       name: request.name,
       scope: request.scope,
       clientId: request.clientId,
+      resource: request.resource,
+      offline: request.offline,
       pollInterval: this.config.agentSignIn.deviceIntervalSeconds,
       lastPolledAt: null,
       createdAt: now,

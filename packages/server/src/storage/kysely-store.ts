@@ -23,7 +23,9 @@ import type {
   KeyForVerify,
   LeakReport,
   Member,
+  OAuthClient,
   Organization,
+  RefreshToken,
   RequestLogEntry,
   Session,
   Store,
@@ -241,6 +243,39 @@ function grantFromRow(r: Selectable<Database['auth_grants']>): AuthGrant {
     lastPolledAt: numOrNull(r.last_polled_at),
     createdAt: num(r.created_at),
     expiresAt: num(r.expires_at),
+    resource: r.resource,
+    offline: num(r.offline) === 1,
+  };
+}
+
+function refreshFromRow(r: Selectable<Database['refresh_tokens']>): RefreshToken {
+  return {
+    id: r.id,
+    familyId: r.family_id,
+    tokenHash: r.token_hash,
+    clientId: r.client_id,
+    userId: r.user_id,
+    orgId: r.org_id,
+    environment: r.environment,
+    name: r.name,
+    scope: r.scope,
+    resource: r.resource,
+    keyId: r.key_id,
+    status: r.status,
+    createdAt: num(r.created_at),
+    expiresAt: num(r.expires_at),
+  };
+}
+
+function clientFromRow(r: Selectable<Database['oauth_clients']>): OAuthClient {
+  return {
+    clientId: r.client_id,
+    name: r.name,
+    redirectUris: JSON.parse(r.redirect_uris) as string[],
+    grantTypes: JSON.parse(r.grant_types) as string[],
+    createdAt: num(r.created_at),
+    createdIp: r.created_ip,
+    revokedAt: numOrNull(r.revoked_at),
   };
 }
 
@@ -845,8 +880,91 @@ export class KyselyStore implements Store {
         last_polled_at: g.lastPolledAt,
         created_at: g.createdAt,
         expires_at: g.expiresAt,
+        resource: g.resource,
+        offline: g.offline ? 1 : 0,
       })
       .execute();
+  }
+
+  async insertClient(c: OAuthClient) {
+    await this.db
+      .insertInto('oauth_clients')
+      .values({
+        client_id: c.clientId,
+        name: c.name,
+        redirect_uris: JSON.stringify(c.redirectUris),
+        grant_types: JSON.stringify(c.grantTypes),
+        created_at: c.createdAt,
+        created_ip: c.createdIp,
+        revoked_at: c.revokedAt,
+      })
+      .execute();
+  }
+
+  async findClient(clientId: string) {
+    const r = await this.db.selectFrom('oauth_clients').selectAll().where('client_id', '=', clientId).executeTakeFirst();
+    return r && clientFromRow(r);
+  }
+
+  async listClients(page: PageRequest) {
+    let q = this.db.selectFrom('oauth_clients').selectAll();
+    const after = page.after;
+    if (after) q = q.where(sql<SqlBool>`(created_at, client_id) < (${after.at}, ${after.id})`);
+    const rows = await q.orderBy('created_at', 'desc').orderBy('client_id', 'desc').limit(page.limit).execute();
+    return rows.map(clientFromRow);
+  }
+
+  async revokeClient(clientId: string, at: number) {
+    const r = await this.db
+      .updateTable('oauth_clients')
+      .set({ revoked_at: at })
+      .where('client_id', '=', clientId)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  async insertRefreshToken(t: RefreshToken) {
+    await this.db
+      .insertInto('refresh_tokens')
+      .values({
+        id: t.id,
+        family_id: t.familyId,
+        token_hash: t.tokenHash,
+        client_id: t.clientId,
+        user_id: t.userId,
+        org_id: t.orgId,
+        environment: t.environment,
+        name: t.name,
+        scope: t.scope,
+        resource: t.resource,
+        key_id: t.keyId,
+        status: t.status,
+        created_at: t.createdAt,
+        expires_at: t.expiresAt,
+      })
+      .execute();
+  }
+
+  async findRefreshToken(tokenHash: string) {
+    const r = await this.db.selectFrom('refresh_tokens').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst();
+    return r && refreshFromRow(r);
+  }
+
+  async useRefreshToken(id: string) {
+    const r = await this.db
+      .updateTable('refresh_tokens')
+      .set({ status: 'used' })
+      .where('id', '=', id)
+      .where('status', '=', 'active')
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  async revokeRefreshFamily(familyId: string) {
+    const rows = await this.db.selectFrom('refresh_tokens').select('key_id').where('family_id', '=', familyId).execute();
+    await this.db.updateTable('refresh_tokens').set({ status: 'revoked' }).where('family_id', '=', familyId).execute();
+    return [...new Set(rows.map((r) => r.key_id))];
   }
 
   async findGrantByCode(codeHash: string) {

@@ -228,6 +228,45 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0007_oauth_clients': {
+    async up(db: Kysely<unknown>) {
+      // MCP clients: dynamically registered OAuth clients (RFC 7591), the resource a sign-in is for (RFC 8707),
+      // and refresh tokens, single-use and in families so that a reused one revokes its whole family.
+      await db.schema
+        .createTable('oauth_clients')
+        .addColumn('client_id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('redirect_uris', 'text', (c) => c.notNull())
+        .addColumn('grant_types', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('created_ip', 'text', (c) => c.notNull())
+        .addColumn('revoked_at', 'bigint')
+        .execute();
+      await db.schema.alterTable('auth_grants').addColumn('resource', 'text').execute();
+      await db.schema
+        .alterTable('auth_grants')
+        .addColumn('offline', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema
+        .createTable('refresh_tokens')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('family_id', 'text', (c) => c.notNull())
+        .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('client_id', 'text')
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('org_id', 'text', (c) => c.notNull())
+        .addColumn('environment', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('scope', 'text')
+        .addColumn('resource', 'text')
+        .addColumn('key_id', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('refresh_tokens_family').on('refresh_tokens').columns(['family_id']).execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -77,6 +77,33 @@ export interface Database {
     last_polled_at: number | null;
     created_at: number;
     expires_at: number;
+    resource: string | null;
+    offline: number;
+  };
+  oauth_clients: {
+    client_id: string;
+    name: string;
+    redirect_uris: string;
+    grant_types: string;
+    created_at: number;
+    created_ip: string;
+    revoked_at: number | null;
+  };
+  refresh_tokens: {
+    id: string;
+    family_id: string;
+    token_hash: string;
+    client_id: string | null;
+    user_id: string;
+    org_id: string;
+    environment: string;
+    name: string;
+    scope: Scope | null;
+    resource: string | null;
+    key_id: string;
+    status: 'active' | 'used' | 'revoked';
+    created_at: number;
+    expires_at: number;
   };
   form_tokens: { id: string; session_id: string; location: string | null; secret: string | null; expires_at: number };
   webhooks: { id: string; org_id: string; url: string; events: string; secret: string; created_at: number };

@@ -7,7 +7,9 @@ import type {
   KeyForVerify,
   LeakReport,
   Member,
+  OAuthClient,
   Organization,
+  RefreshToken,
   RequestLogEntry,
   Session,
   UsageBatch,
@@ -26,7 +28,9 @@ export type {
   KeyForVerify,
   LeakReport,
   Member,
+  OAuthClient,
   Organization,
+  RefreshToken,
   RequestLogEntry,
   Session,
   UsageBatch,
@@ -182,6 +186,19 @@ export interface Store {
     patch?: { userId?: string; orgId?: string },
   ): Promise<boolean>;
   touchGrant(id: string, polledAt: number): Promise<void>;
+
+  insertClient(client: OAuthClient): Promise<void>;
+  findClient(clientId: string): Promise<OAuthClient | undefined>;
+  /** Registered clients, newest first. */
+  listClients(page: PageRequest): Promise<OAuthClient[]>;
+  /** Revokes a registration; false when there was none, or it was already revoked. */
+  revokeClient(clientId: string, at: number): Promise<boolean>;
+  insertRefreshToken(token: RefreshToken): Promise<void>;
+  findRefreshToken(tokenHash: string): Promise<RefreshToken | undefined>;
+  /** Marks an active refresh token used: true for exactly one caller. */
+  useRefreshToken(id: string): Promise<boolean>;
+  /** Revokes every refresh token of a family; returns the ids of the access keys they minted. */
+  revokeRefreshFamily(familyId: string): Promise<string[]>;
 
   insertAudit(events: AuditEvent[]): Promise<void>;
 

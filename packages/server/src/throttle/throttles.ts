@@ -19,6 +19,8 @@ export interface ThrottleBudgets {
   userCodes: Budget | null;
   /** Keys reported as leaked on `POST /v1/keys/report-leak` from one address (and keys checked by `scan --check`). */
   leakReports: Budget | null;
+  /** OAuth clients registered (RFC 7591) from one address. */
+  clientRegistrations: Budget | null;
 }
 
 const MINUTE = 60_000;
@@ -29,6 +31,7 @@ export const DEFAULT_THROTTLES: ThrottleBudgets = {
   deviceCodes: { limit: 30, periodMs: 60 * MINUTE },
   userCodes: { limit: 20, periodMs: 15 * MINUTE },
   leakReports: { limit: 60, periodMs: MINUTE },
+  clientRegistrations: { limit: 20, periodMs: 60 * MINUTE },
 };
 
 /** A 429 in the envelope with its Retry-After. */
@@ -77,6 +80,14 @@ export class Throttles {
       const wait = await this.counters.charge(`leak|${address}`, budget, now);
       if (wait > 0) throw tooMany('Too many keys reported or checked from this address. Try again later.', wait, now);
     }
+  }
+
+  /** Charges a client registration to its address (each one is stored); throws 429 past the budget. */
+  async clientRegistration(address: string, now: number): Promise<void> {
+    const budget = this.budgets.clientRegistrations;
+    if (!budget) return;
+    const wait = await this.counters.charge(`register|${address}`, budget, now);
+    if (wait > 0) throw tooMany('Too many clients registered from this address. Try again later.', wait, now);
   }
 
   async deviceCode(address: string, now: number): Promise<void> {

@@ -1,6 +1,7 @@
 import { KeywardError, SCOPE_DESCRIPTIONS, type Scope } from '@keyward/core';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { actorOfSession, type SessionContext } from '../../auth/account-service.js';
+import { type KnownClient, redirectAllowed } from '../../signin/clients.js';
 import { loopbackCallback, type SignInRequest } from '../../signin/grant-service.js';
 import type { AppContext } from '../context.js';
 import { csrfToken, csrfValid, html, type SafeHtml, sendPage } from '../html.js';
@@ -37,14 +38,30 @@ ${session.member.role !== 'admin' && scope !== 'read' ? html`<p class="hint">The
 export function signInPages(app: FastifyInstance, ctx: AppContext): void {
   const user = (s: SessionContext) => ({ email: s.user.email, csrf: csrfToken(ctx.config.secret, s.sessionId) });
 
-  /** The loopback sign-in's parameters, OAuth names accepted too; throws a KeywardError describing the problem. */
-  function loopbackParams(p: Params) {
+  /**
+   * The sign-in's parameters, OAuth names accepted too; throws a KeywardError describing the problem. A registered
+   * client (RFC 7591) or one named by its metadata document returns to one of its redirect URIs (https, or loopback
+   * on any port); any other caller (the CLI, a free-text client_id) to a loopback address only.
+   */
+  async function loopbackParams(p: Params) {
     const callbackRaw = p.callback_url ?? p.redirect_uri;
-    const callback = loopbackCallback(callbackRaw);
+    let client: KnownClient | null;
+    try {
+      client = await ctx.clients.find(p.client_id);
+    } catch (error) {
+      throw new KeywardError('invalid_request', (error as Error).message);
+    }
+    const callback = client
+      ? callbackRaw && redirectAllowed(client.redirectUris, callbackRaw)
+        ? new URL(callbackRaw)
+        : null
+      : loopbackCallback(callbackRaw);
     if (!callback)
       throw new KeywardError(
         'invalid_request',
-        'callback_url must be http://127.0.0.1:<port>, http://[::1]:<port> or http://localhost:<port>.',
+        client
+          ? `redirect_uri is not one of ${client.name}'s registered redirect URIs.`
+          : 'callback_url must be http://127.0.0.1:<port>, http://[::1]:<port> or http://localhost:<port>.',
       );
     if (p.response_type !== undefined && p.response_type !== 'code')
       throw new KeywardError('invalid_request', 'response_type must be code.');
@@ -56,14 +73,23 @@ export function signInPages(app: FastifyInstance, ctx: AppContext): void {
     }
     const state = p.state ?? '';
     if (state.length > 512) throw new KeywardError('invalid_request', 'state is too long.');
-    const request = ctx.signIn.checkRequest({ environment: p.environment, name: p.name, scope: p.scope, clientId: p.client_id });
+    const request = ctx.signIn.checkRequest({
+      environment: p.environment,
+      name: p.name,
+      scope: p.scope,
+      clientId: p.client_id,
+      clientName: client?.name,
+      resource: p.resource,
+    });
     return {
       callback: callbackRaw as string,
       callbackOrigin: callback.origin,
       port: callback.port,
+      loopback: loopbackCallback(callbackRaw) !== null,
       challenge: challenge ?? null,
       state,
       request,
+      client,
     };
   }
 
@@ -75,9 +101,9 @@ export function signInPages(app: FastifyInstance, ctx: AppContext): void {
 
   app.get('/auth/cli', async (req, reply) => {
     const p = req.query as Params;
-    let checked: ReturnType<typeof loopbackParams>;
+    let checked: Awaited<ReturnType<typeof loopbackParams>>;
     try {
-      checked = loopbackParams(p);
+      checked = await loopbackParams(p);
     } catch (error) {
       if (error instanceof KeywardError) return errorPage(reply, 400, 'This sign-in link is not valid', error.message);
       throw error;
@@ -90,12 +116,18 @@ export function signInPages(app: FastifyInstance, ctx: AppContext): void {
       code_challenge: checked.challenge ?? '',
       environment: checked.request.environment,
       name: checked.request.name,
-      scope: checked.request.scope ?? '',
+      scope: [checked.request.scope ?? '', checked.request.offline ? 'offline_access' : ''].filter(Boolean).join(' '),
       client_id: checked.request.clientId ?? '',
+      resource: checked.request.resource ?? '',
     }).map(([k, v]) => html`<input type="hidden" name="${k}" value="${v}">`);
     const body = html`<div class="card narrow"><h1>Create a key for an agent?</h1>
 <p class="lead">An application on this computer asks for an API key. Approve only if you started it.</p>
-${facts(ctx, session, checked.request, html`<dt>Returns to</dt><dd><code>${checked.callbackOrigin}</code> (port ${checked.port} on this computer)</dd>`)}
+${facts(
+  ctx,
+  session,
+  checked.request,
+  html`${checked.client ? html`<dt>Client</dt><dd>${checked.client.name} <span class="warning">${checked.client.kind === 'registered' ? 'registered by itself: keyward cannot tell who runs it' : html`described by <code>${new URL(checked.client.clientId).host}</code>`}</span></dd>` : ''}${checked.request.resource ? html`<dt>For</dt><dd><code>${checked.request.resource}</code> only</dd>` : ''}${checked.request.offline ? html`<dt>Access</dt><dd>renewable: the key lives an hour, the client may renew it without you</dd>` : ''}<dt>Returns to</dt><dd><code>${checked.callbackOrigin}</code>${checked.loopback ? ` (port ${checked.port} on this computer)` : ''}</dd>`,
+)}
 <form method="post" action="/auth/cli">${hidden}<input type="hidden" name="csrf" value="${csrfToken(ctx.config.secret, session.sessionId)}">
 <div class="actions"><button type="submit" name="decision" value="approve">Approve and create key</button>
 <button type="submit" name="decision" value="deny" class="secondary">Deny</button></div></form></div>`;
@@ -104,9 +136,9 @@ ${facts(ctx, session, checked.request, html`<dt>Returns to</dt><dd><code>${check
 
   app.post('/auth/cli', async (req, reply) => {
     const form = (req.body ?? {}) as Params;
-    let checked: ReturnType<typeof loopbackParams>;
+    let checked: Awaited<ReturnType<typeof loopbackParams>>;
     try {
-      checked = loopbackParams(form);
+      checked = await loopbackParams(form);
     } catch (error) {
       if (error instanceof KeywardError) return errorPage(reply, 400, 'This sign-in is not valid', error.message);
       throw error;
@@ -117,7 +149,7 @@ ${facts(ctx, session, checked.request, html`<dt>Returns to</dt><dd><code>${check
       return errorPage(reply, 403, 'Request refused', 'This form did not come from keyward. Start the sign-in again.');
     }
     if (form.decision !== 'approve')
-      return reply.redirect(redirectTo(checked.callback, { error: 'access_denied', state: checked.state }), 303);
+      return reply.redirect(redirectTo(checked.callback, { error: 'access_denied', state: checked.state, iss: ctx.config.publicUrl }), 303);
     const actor = actorOfSession(session);
     const direct = ctx.config.agentSignIn.directKeyParam;
     if (!checked.challenge && direct) {
@@ -131,7 +163,8 @@ ${facts(ctx, session, checked.request, html`<dt>Returns to</dt><dd><code>${check
       }
     }
     const code = await ctx.signIn.approveCode(actor, checked.request, checked.challenge as string, checked.callback);
-    return reply.redirect(redirectTo(checked.callback, { code, state: checked.state }), 303);
+    // RFC 9207: the answer names its issuer, so a client talking to several servers cannot be sent a code of another.
+    return reply.redirect(redirectTo(checked.callback, { code, state: checked.state, iss: ctx.config.publicUrl }), 303);
   });
 
   app.get('/device', async (req, reply) => {
@@ -147,7 +180,14 @@ ${typed ? html`<div class="error" role="alert">That code is not valid or has exp
 <div class="actions"><button type="submit">Continue</button></div></form></div>`;
       return sendPage(reply, { title: 'Connect a device', body, user: user(session), status: typed ? 400 : 200 });
     }
-    const request: SignInRequest = { environment: grant.environment, name: grant.name, scope: grant.scope, clientId: grant.clientId };
+    const request: SignInRequest = {
+      environment: grant.environment,
+      name: grant.name,
+      scope: grant.scope,
+      clientId: grant.clientId,
+      resource: grant.resource,
+      offline: grant.offline,
+    };
     const body = html`<div class="card narrow"><h1>Create a key for this device?</h1>
 <p class="lead">Check that your device shows <strong class="mono">${grant.userCode}</strong>.</p>${facts(ctx, session, request)}
 <form method="post" action="/device"><input type="hidden" name="user_code" value="${grant.userCode}"><input type="hidden" name="csrf" value="${csrfToken(ctx.config.secret, session.sessionId)}">

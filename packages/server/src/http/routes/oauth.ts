@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { presentKey } from '../../keys/key-service.js';
 import { OAuthError } from '../../signin/grant-service.js';
 import { type AppContext, about, type ZodApp } from '../context.js';
-import { authorizationServerAnswer, deviceCodeAnswer, tokenAnswer } from '../responses.js';
+import { authorizationServerAnswer, deviceCodeAnswer, registrationAnswer, tokenAnswer } from '../responses.js';
 import { resourceUrl } from '../schemas.js';
 
 const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
@@ -26,7 +26,11 @@ const tokenBody = z.object({
   actor_token: z.string().max(512).optional(),
   scope: z.string().max(200).optional(),
   resource: z.string().max(2048).optional(),
+  refresh_token: z.string().max(200).optional(),
 });
+
+/** RFC 7591 client metadata: checked field by field by the registry, which answers in RFC 7591's words. */
+const registrationBody = z.record(z.string().max(100), z.unknown()).refine((m) => JSON.stringify(m).length <= 8192, 'at most 8 KB');
 
 const deviceBody = z
   .object({
@@ -46,10 +50,12 @@ export function oauthRoutes(app: ZodApp, ctx: AppContext): void {
   const tag = 'agent sign-in';
   const noStore = (reply: FastifyReply) => reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
 
-  const issued = (r: { key: Parameters<typeof presentKey>[0]; rawKey: string }) => ({
+  const issued = (r: { key: Parameters<typeof presentKey>[0]; rawKey: string; refreshToken?: string }) => ({
     access_token: r.rawKey,
     token_type: 'Bearer' as const,
     scope: r.key.scope,
+    ...(r.key.expiresAt !== null ? { expires_in: Math.max(0, Math.floor((r.key.expiresAt - ctx.clock.now()) / 1000)) } : {}),
+    ...(r.refreshToken ? { refresh_token: r.refreshToken } : {}),
     key: presentKey(r.key, ctx.clock.now(), ctx.config.environments),
   });
 
@@ -91,12 +97,7 @@ export function oauthRoutes(app: ZodApp, ctx: AppContext): void {
         error.message,
       );
     }
-    const expiresAt = child.key.expiresAt;
-    return {
-      ...issued(child),
-      issued_token_type: ACCESS_TOKEN_TYPE,
-      ...(expiresAt !== null ? { expires_in: Math.max(0, Math.floor((expiresAt - ctx.clock.now()) / 1000)) } : {}),
-    };
+    return { ...issued(child), issued_token_type: ACCESS_TOKEN_TYPE };
   };
 
   const deviceToken = async (b: z.infer<typeof tokenBody>) => {
@@ -118,13 +119,17 @@ export function oauthRoutes(app: ZodApp, ctx: AppContext): void {
       const b = req.body;
       if (b.grant_type === DEVICE_GRANT) return deviceToken(b);
       if (b.grant_type === TOKEN_EXCHANGE) return exchangeToken(b, ctx.auth.clientIp(req));
+      if (b.grant_type === 'refresh_token') {
+        if (!b.refresh_token) throw new OAuthError('invalid_request', 'refresh_token is required.');
+        return issued(await ctx.signIn.refresh(b.refresh_token, b.client_id));
+      }
       if (b.grant_type !== undefined && b.grant_type !== 'authorization_code')
         throw new OAuthError(
           'unsupported_grant_type',
-          'grant_type must be authorization_code, the device code grant or token exchange (RFC 8693).',
+          'grant_type must be authorization_code, refresh_token, the device code grant or token exchange (RFC 8693).',
         );
       if (!b.code || !b.code_verifier) throw new OAuthError('invalid_request', 'code and code_verifier are required.');
-      return issued(await ctx.signIn.exchangeCode(b.code, b.code_verifier, b.redirect_uri));
+      return issued(await ctx.signIn.exchangeCode(b.code, b.code_verifier, b.redirect_uri, b.client_id, b.resource));
     },
   );
 
@@ -176,6 +181,30 @@ export function oauthRoutes(app: ZodApp, ctx: AppContext): void {
     },
   );
 
+  app.post(
+    '/api/oauth/register',
+    {
+      schema: {
+        ...about(tag, 'Dynamic client registration (RFC 7591): public clients with loopback or https redirect URIs', 'none'),
+        body: registrationBody,
+        response: { 201: registrationAnswer },
+      },
+    },
+    async (req, reply) => {
+      noStore(reply);
+      const c = await ctx.clients.register(req.body, ctx.auth.clientIp(req));
+      return reply.code(201).send({
+        client_id: c.clientId,
+        client_id_issued_at: Math.floor(c.createdAt / 1000),
+        client_name: c.name,
+        redirect_uris: c.redirectUris,
+        grant_types: c.grantTypes,
+        response_types: ['code'],
+        token_endpoint_auth_method: 'none' as const,
+      });
+    },
+  );
+
   app.get(
     '/.well-known/oauth-authorization-server',
     {
@@ -188,12 +217,17 @@ export function oauthRoutes(app: ZodApp, ctx: AppContext): void {
         authorization_endpoint: `${base}/auth/cli`,
         token_endpoint: `${base}/api/cli/token`,
         device_authorization_endpoint: `${base}/api/device/code`,
+        registration_endpoint: `${base}/api/oauth/register`,
         response_types_supported: ['code'],
-        grant_types_supported: ['authorization_code', DEVICE_GRANT, TOKEN_EXCHANGE],
+        grant_types_supported: ['authorization_code', 'refresh_token', DEVICE_GRANT, TOKEN_EXCHANGE],
         code_challenge_methods_supported: ['S256'],
         token_endpoint_auth_methods_supported: ['none'],
         // Only what the agent flows grant: admin only when the operator allows it.
-        scopes_supported: SCOPES.filter((s) => s !== 'admin' || ctx.config.agentSignIn.allowAdminScope),
+        scopes_supported: [...SCOPES.filter((s) => s !== 'admin' || ctx.config.agentSignIn.allowAdminScope), 'offline_access'],
+        // MCP's authorization: clients may name themselves by an https metadata document (preferred), or register.
+        client_id_metadata_document_supported: true,
+        authorization_response_iss_parameter_supported: true,
+        resource_parameter_supported: true,
         // keyward's own: which environments this server issues keys for, so a client can check before it asks.
         keyward_environments: ctx.config.environments.map((e) => ({ name: e.name, prefix: e.prefix })),
       };

@@ -1,0 +1,117 @@
+import { randomUUID } from 'node:crypto';
+import { type Scope, scopeAllows } from '@keyward/core';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import express from 'express';
+import { z } from 'zod';
+import { keywardExpress } from '../../packages/middleware/src/express.js';
+import type { KeyVerifier, VerifiedKey } from '../../packages/middleware/src/index.js';
+
+/** A note the tools keep, in memory: what an MCP server's data would be. */
+interface Note {
+  id: string;
+  text: string;
+  author: string;
+  at: string;
+}
+
+/**
+ * The tools, each with the scope it needs. A key sees only the tools its scope allows: a `read` key lists and
+ * calls the read tools (marked `readOnlyHint`), a `write` key the others too.
+ */
+function toolsFor(key: VerifiedKey, notes: Note[]): McpServer {
+  const server = new McpServer({ name: 'keyward-notes', version: '1.0.0' });
+  const may = (scope: Scope) => scopeAllows(key.scope, scope);
+  const text = (t: string) => ({ content: [{ type: 'text' as const, text: t }] });
+  if (may('read')) {
+    server.registerTool(
+      'whoami',
+      { description: 'Which key this session uses: its name, scope and agent.', annotations: { readOnlyHint: true } },
+      async () => text(JSON.stringify({ key: key.id, name: key.name, scope: key.scope, agent: key.agent ?? null })),
+    );
+    server.registerTool(
+      'list_notes',
+      { description: 'The notes kept so far, newest first.', annotations: { readOnlyHint: true } },
+      async () => text(notes.length === 0 ? 'No notes yet.' : notes.map((n) => `${n.id} ${n.at} ${n.text}`).join('\n')),
+    );
+  }
+  if (may('write')) {
+    server.registerTool(
+      'create_note',
+      {
+        description: 'Keep a note.',
+        inputSchema: { text: z.string().min(1).max(2000) },
+        annotations: { readOnlyHint: false },
+      },
+      async ({ text: t }) => {
+        const note = { id: randomUUID(), text: t, author: key.id, at: new Date().toISOString() };
+        notes.unshift(note);
+        if (notes.length > 1000) notes.pop();
+        return text(`Kept note ${note.id}.`);
+      },
+    );
+    server.registerTool(
+      'delete_note',
+      {
+        description: 'Delete a note by its id.',
+        inputSchema: { id: z.string().uuid() },
+        annotations: { readOnlyHint: false, destructiveHint: true },
+      },
+      async ({ id }) => {
+        const i = notes.findIndex((n) => n.id === id);
+        if (i === -1) return { ...text(`No note ${id}.`), isError: true };
+        notes.splice(i, 1);
+        return text(`Deleted note ${id}.`);
+      },
+    );
+  }
+  return server;
+}
+
+export interface McpExampleOptions {
+  verifier: KeyVerifier;
+  /** The keyward server that issues the keys (the authorization server clients are sent to). */
+  keyward: string;
+  /** This server's MCP endpoint as clients reach it: the resource keys are bound to. */
+  resource: string;
+}
+
+/**
+ * An MCP server (Streamable HTTP, stateless) protected by keyward: an OAuth protected resource (RFC 9728) whose
+ * 401s send stock MCP clients to keyward to register, sign in and get a key, and whose tools are filtered by the
+ * key's scope.
+ */
+export function mcpExample(o: McpExampleOptions) {
+  const notes: Note[] = [];
+  const kw = keywardExpress({
+    verifier: o.verifier,
+    protectedResource: {
+      resource: o.resource,
+      authorizationServers: [o.keyward],
+      scopesSupported: ['read', 'write'],
+      resourceName: 'keyward notes (MCP example)',
+    },
+  });
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(kw.wellKnown());
+  const path = new URL(o.resource).pathname;
+  app.post(path, kw.protect({ scope: 'read' }), express.json({ limit: '1mb' }), async (req, res) => {
+    const server = toolsFor(req.keyward as VerifiedKey, notes);
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    res.on('close', () => {
+      void transport.close();
+      void server.close();
+    });
+    await server.connect(transport);
+    await transport.handleRequest(req, res, req.body);
+  });
+  // Stateless: no server-sent event stream to resume and no session to end.
+  app.all(path, kw.protect({ scope: 'read' }), (_req, res) => {
+    res
+      .status(405)
+      .set('allow', 'POST')
+      .json({ jsonrpc: '2.0', error: { code: -32000, message: 'Method not allowed.' }, id: null });
+  });
+  return { app, stats: kw.stats };
+}

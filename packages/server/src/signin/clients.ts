@@ -1,0 +1,179 @@
+import { randomBytes } from 'node:crypto';
+import type { Clock } from '../ids.js';
+import type { OAuthClient, Store } from '../storage/store.js';
+import type { Throttles } from '../throttle/throttles.js';
+import { targetProblem } from '../webhooks/targets.js';
+import { loopbackCallback, OAuthError } from './grant-service.js';
+
+/** A client as a sign-in sees it: who (a name people read), where it may return to, and how it is known. */
+export interface KnownClient {
+  clientId: string;
+  name: string;
+  redirectUris: string[];
+  /** `registered` (RFC 7591), `metadata-document` (a Client ID Metadata Document at an https URL). */
+  kind: 'registered' | 'metadata-document';
+}
+
+const GRANT_TYPES = ['authorization_code', 'refresh_token'];
+const CIMD_MAX_BYTES = 5 * 1024;
+const CIMD_TIMEOUT_MS = 5000;
+const CIMD_CACHE_MS = 5 * 60_000;
+
+/**
+ * A redirect URI a public client may register: https (no fragment, no credentials), or http on a loopback address
+ * (RFC 8252; its port may change from run to run).
+ */
+export function redirectUriProblem(raw: unknown): string | null {
+  if (typeof raw !== 'string' || raw.length > 2048) return 'redirect_uris must be strings of at most 2048 characters';
+  if (loopbackCallback(raw)) return null;
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    return `${raw} is not an absolute URL`;
+  }
+  if (u.protocol !== 'https:') return `${raw}: redirect URIs must be https, or http on 127.0.0.1, [::1] or localhost`;
+  if (u.hash || u.username || u.password) return `${raw}: no fragment or credentials in a redirect URI`;
+  return null;
+}
+
+/** Whether `asked` is one of `registered`: exactly, or for loopback URIs on any port (RFC 8252 7.3). */
+export function redirectAllowed(registered: readonly string[], asked: string): boolean {
+  const loop = loopbackCallback(asked);
+  return registered.some((r) => {
+    if (r === asked) return true;
+    const reg = loopbackCallback(r);
+    return !!(loop && reg && reg.hostname === loop.hostname && reg.pathname === loop.pathname && reg.search === loop.search);
+  });
+}
+
+/**
+ * OAuth clients that come by themselves: registered with RFC 7591 dynamic registration (public clients only,
+ * loopback or https redirect URIs, throttled per address, listed and revoked by the operator), or named by a Client
+ * ID Metadata Document: an https `client_id` whose document (fetched with the SSRF guard, 5 KB and 5 s at most,
+ * cached 5 minutes) names itself and its redirect URIs.
+ */
+export class ClientRegistry {
+  readonly #documents = new Map<string, { client: KnownClient | null; until: number }>();
+
+  constructor(private readonly deps: { store: Store; clock: Clock; throttles: Throttles; allowPrivateDocuments: boolean }) {}
+
+  async register(meta: Record<string, unknown>, address: string): Promise<OAuthClient> {
+    const uris = meta.redirect_uris;
+    if (!Array.isArray(uris) || uris.length === 0 || uris.length > 10)
+      throw new OAuthError('invalid_redirect_uri', 'redirect_uris: one to ten redirect URIs are required.');
+    for (const uri of uris) {
+      const problem = redirectUriProblem(uri);
+      if (problem) throw new OAuthError('invalid_redirect_uri', problem);
+    }
+    const method = meta.token_endpoint_auth_method ?? 'none';
+    if (method !== 'none')
+      throw new OAuthError(
+        'invalid_client_metadata',
+        'token_endpoint_auth_method must be none: this server registers public clients (PKCE).',
+      );
+    const grants = meta.grant_types ?? ['authorization_code'];
+    if (!Array.isArray(grants) || grants.some((g) => !GRANT_TYPES.includes(g as string)))
+      throw new OAuthError('invalid_client_metadata', `grant_types may hold ${GRANT_TYPES.join(' and ')}.`);
+    const responses = meta.response_types ?? ['code'];
+    if (!Array.isArray(responses) || responses.some((r) => r !== 'code'))
+      throw new OAuthError('invalid_client_metadata', 'response_types must be ["code"].');
+    const name = typeof meta.client_name === 'string' && meta.client_name.trim() ? meta.client_name.trim().slice(0, 100) : 'unnamed client';
+    if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/u.test(name))
+      throw new OAuthError('invalid_client_metadata', 'client_name may not contain control characters.');
+    const now = this.deps.clock.now();
+    await this.deps.throttles.clientRegistration(address, now);
+    const client: OAuthClient = {
+      clientId: `mcp_${randomBytes(16).toString('base64url')}`,
+      name,
+      redirectUris: uris as string[],
+      grantTypes: grants as string[],
+      createdAt: now,
+      createdIp: address,
+      revokedAt: null,
+    };
+    await this.deps.store.insertClient(client);
+    return client;
+  }
+
+  /** The client a sign-in names: registered, a metadata document, or null for a free-text name (loopback only). */
+  async find(clientId: string | undefined | null): Promise<KnownClient | null> {
+    if (!clientId) return null;
+    if (clientId.startsWith('https://')) return this.#document(clientId);
+    if (!clientId.startsWith('mcp_')) return null;
+    const c = await this.deps.store.findClient(clientId);
+    if (!c || c.revokedAt !== null)
+      throw new OAuthError('invalid_request', 'client_id is not a registered client (or its registration was revoked).');
+    return { clientId: c.clientId, name: c.name, redirectUris: c.redirectUris, kind: 'registered' };
+  }
+
+  /** A Client ID Metadata Document: fetched once per 5 minutes, and only from where the SSRF guard allows. */
+  async #document(url: string): Promise<KnownClient> {
+    const now = this.deps.clock.now();
+    const cached = this.#documents.get(url);
+    if (cached && cached.until > now) {
+      if (!cached.client) throw new OAuthError('invalid_request', 'client_id names a metadata document that could not be used.');
+      return cached.client;
+    }
+    let client: KnownClient | null = null;
+    try {
+      client = await this.#fetchDocument(url);
+      return client;
+    } finally {
+      if (this.#documents.size > 1000) this.#documents.clear();
+      this.#documents.set(url, { client, until: now + CIMD_CACHE_MS });
+    }
+  }
+
+  async #fetchDocument(url: string): Promise<KnownClient> {
+    const refuse = (why: string) => new OAuthError('invalid_request', `client_id metadata document: ${why}`);
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      throw refuse('not a URL');
+    }
+    if (u.protocol !== 'https:' || u.hash || u.username || u.password || u.pathname === '/')
+      throw refuse('must be an https URL with a path');
+    const problem = await targetProblem(url, this.deps.allowPrivateDocuments);
+    if (problem) throw refuse(problem);
+    let text: string;
+    try {
+      const res = await fetch(url, {
+        redirect: 'error',
+        signal: AbortSignal.timeout(CIMD_TIMEOUT_MS),
+        headers: { accept: 'application/json' },
+      });
+      if (!res.ok) throw refuse(`answered ${res.status}`);
+      const declared = Number(res.headers.get('content-length') ?? 0);
+      if (declared > CIMD_MAX_BYTES) throw refuse('larger than 5 KB');
+      const buffer = Buffer.from(await res.arrayBuffer());
+      if (buffer.length > CIMD_MAX_BYTES) throw refuse('larger than 5 KB');
+      text = buffer.toString('utf8');
+    } catch (error) {
+      if (error instanceof OAuthError) throw error;
+      throw refuse(`could not be fetched (${(error as Error).message})`);
+    }
+    let doc: Record<string, unknown>;
+    try {
+      doc = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      throw refuse('not JSON');
+    }
+    if (doc.client_id !== url) throw refuse('its client_id is not its own URL');
+    const uris = doc.redirect_uris;
+    if (!Array.isArray(uris) || uris.length === 0 || uris.some((r) => redirectUriProblem(r) !== null))
+      throw refuse('redirect_uris missing or not allowed');
+    if ((doc.token_endpoint_auth_method ?? 'none') !== 'none') throw refuse('only public clients (token_endpoint_auth_method none)');
+    const name = typeof doc.client_name === 'string' && doc.client_name.trim() ? doc.client_name.trim().slice(0, 100) : u.hostname;
+    return { clientId: url, name, redirectUris: uris as string[], kind: 'metadata-document' };
+  }
+
+  list(page: { limit: number; after?: { at: number; id: string } }) {
+    return this.deps.store.listClients(page);
+  }
+
+  revoke(clientId: string) {
+    return this.deps.store.revokeClient(clientId, this.deps.clock.now());
+  }
+}
