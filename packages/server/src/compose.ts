@@ -16,6 +16,8 @@ import type { AppContext } from './http/context.js';
 import { Metrics } from './http/metrics.js';
 import { RequestAuth } from './http/request-auth.js';
 import { type Clock, systemClock } from './ids.js';
+import { ImportedKeys } from './import/imported-keys.js';
+import { Importer } from './import/importer.js';
 import { KeyService } from './keys/key-service.js';
 import { Verifier } from './keys/verifier.js';
 import { LeakService } from './leaks/leak-service.js';
@@ -121,7 +123,11 @@ export async function createKeyward(config: KeywardConfig, overrides: KeywardOve
   // Keys of retired environments still reach storage, so that they are refused with the reason, not as unknown.
   const lookupFormat = new KeyFormat([...config.environments, ...retired.map((r) => ({ name: r.environment, prefix: r.prefix }))]);
   const notices = new Notices(webhooks, store, clock, logger);
+  // Keys imported from other products are looked up by their format-less hash only when there are any.
+  const imported = new ImportedKeys(store, clock);
+  await imported.refresh();
   const verifier = new Verifier({
+    imported,
     config,
     format: lookupFormat,
     store,
@@ -156,6 +162,8 @@ export async function createKeyward(config: KeywardConfig, overrides: KeywardOve
     metrics,
     signIn,
     clients,
+    imported,
+    importer: new Importer({ store, config, clock }),
     webhooks,
     leaks,
     throttles,

@@ -80,6 +80,8 @@ export interface ApiKey {
   monthlyRequests: number | null;
   /** The API (base URL) the key is bound to, or null for any. */
   resource: string | null;
+  /** The product the key was imported from (`unkey`, `better-auth`, `csv`), or null for a key keyward made. */
+  importedFrom: string | null;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { KeywardError, type Role } from '@keyward/core';
 import type { KeywardConfig } from '../config/config.js';
 import { type Clock, newId } from '../ids.js';
+import { EXTERNAL_ID_DOMAIN, IMPORTED_ACCOUNT } from '../import/importer.js';
 import type { Member, Organization, Store, User } from '../storage/store.js';
 import type { Throttles } from '../throttle/throttles.js';
 import { type Actor, actorOfMember } from './authorization.js';
@@ -46,9 +47,12 @@ export class AccountService {
   async invitation(token: string): Promise<{ email: string; organization: string; role: Role } | undefined> {
     if (!token) return undefined;
     const invited = await this.store.findMemberByInvite(sha256(token));
-    if (!invited || invited.userId !== null || (invited.inviteExpiresAt ?? 0) <= this.clock.now()) return undefined;
+    if (!invited || (invited.inviteExpiresAt ?? 0) <= this.clock.now()) return undefined;
+    if (invited.userId !== null && (await this.store.findUser(invited.userId))?.passwordHash !== IMPORTED_ACCOUNT) return undefined;
     const org = await this.store.findOrganization(invited.orgId);
-    return org ? { email: invited.email, organization: org.name, role: invited.role } : undefined;
+    // An owner known by an external id only chooses the address they claim the account with.
+    const email = invited.email.endsWith(EXTERNAL_ID_DOMAIN) ? '' : invited.email;
+    return org ? { email, organization: org.name, role: invited.role } : undefined;
   }
 
   async signup(input: { email: string; password: string; name?: string; inviteToken?: string }) {
@@ -56,7 +60,19 @@ export class AccountService {
     // The password is hashed before the e-mail is looked up, so a taken address costs the same as a free one:
     // sign-up cannot be used to test thousands of addresses a second.
     const passwordHash = await hashPassword(input.password);
-    if (await this.store.findUserByEmail(email)) throw new KeywardError('conflict', 'An account with this e-mail address already exists.');
+    const existing = await this.store.findUserByEmail(email);
+    // An account an import made for the owner of imported keys has no password. It is claimed with the link the
+    // import gave its operator (an invitation to that account), never by the e-mail alone: keyward checks no
+    // addresses, and whoever claims it manages the organization the imported keys belong to.
+    const invited = input.inviteToken ? await this.store.findMemberByInvite(sha256(input.inviteToken)) : undefined;
+    if (invited?.userId) return this.#claimImported(invited, email, existing, passwordHash, input.name);
+    if (existing?.passwordHash === IMPORTED_ACCOUNT) {
+      throw new KeywardError(
+        'conflict',
+        "Keys were imported for this address: create the account with the link the server's operator sent you.",
+      );
+    }
+    if (existing) throw new KeywardError('conflict', 'An account with this e-mail address already exists.');
     const now = this.clock.now();
     const user: User = {
       id: newId('usr'),
@@ -68,7 +84,6 @@ export class AccountService {
     let organization: Organization | undefined;
     let member: Member;
     if (input.inviteToken) {
-      const invited = await this.store.findMemberByInvite(sha256(input.inviteToken));
       if (!invited || invited.userId !== null || (invited.inviteExpiresAt ?? 0) <= now) {
         throw new KeywardError('invalid_request', 'The invitation is invalid or has expired.');
       }
@@ -106,6 +121,30 @@ export class AccountService {
       member,
       organization: await this.store.findOrganization(member.orgId),
       ...(await this.#startSession(user.id, member.orgId)),
+    };
+  }
+
+  /**
+   * Claims an account an import made, with the invitation the import issued for it (once). An account made for an
+   * owner known only by an external id (`<id>@imported.invalid`) takes the address it is claimed with.
+   */
+  async #claimImported(invited: Member, email: string, existing: User | undefined, passwordHash: string, name?: string) {
+    const user = invited.userId ? await this.store.findUser(invited.userId) : undefined;
+    if (!user || user.passwordHash !== IMPORTED_ACCOUNT || (invited.inviteExpiresAt ?? 0) <= this.clock.now()) {
+      throw new KeywardError('invalid_request', 'The invitation is invalid or has expired.');
+    }
+    if (user.email !== email && !(user.email.endsWith(EXTERNAL_ID_DOMAIN) && !existing)) {
+      throw new KeywardError('invalid_request', 'This invitation was sent to another e-mail address.');
+    }
+    const claimed = { ...user, email, name: name?.trim() || user.name, passwordHash };
+    if (!(await this.store.claimImportedAccount(claimed, invited.id, IMPORTED_ACCOUNT))) {
+      throw new KeywardError('invalid_request', 'The invitation is invalid or has expired.');
+    }
+    return {
+      user: claimed,
+      member: { ...invited, email, inviteTokenHash: null, inviteExpiresAt: null },
+      organization: await this.store.findOrganization(invited.orgId),
+      ...(await this.#startSession(user.id, invited.orgId)),
     };
   }
 

@@ -42,6 +42,11 @@ export interface KeywardConfig {
    */
   verifierCredentials: { name: string; sha256: string }[];
   /**
+   * Credentials of the server's operator for its admin API (`POST /api/admin/import`), by the SHA-256 of their
+   * value. Kept apart from verifier credentials: a gateway that checks keys must not be able to bring keys in.
+   */
+  operatorCredentials: { name: string; sha256: string }[];
+  /**
    * `allowAdminScope`: whether the agent flows may issue `admin` keys at all (off unless configured). A client
    * asking for `offline_access` gets keys living `accessKeyTtlSeconds` and a refresh token for `refreshTokenTtlSeconds`.
    */

@@ -159,6 +159,7 @@ export function defineConfig(input: unknown, runtime: RuntimeSettings): KeywardC
     defaultPlan,
     trustedProxies: file.trusted_proxies ?? [],
     verifierCredentials: file.verifier_credentials ?? [],
+    operatorCredentials: file.operator_credentials ?? [],
     agentSignIn: {
       directKeyParam: file.agent_sign_in?.direct_key_param ?? null,
       deviceIntervalSeconds: file.agent_sign_in?.device_interval_seconds ?? 5,

@@ -27,6 +27,23 @@ const plan = z
   .strict();
 
 /** The JSON config file. Every field is optional; `keyward serve` refuses to start when a value is wrong. */
+/** Credentials configured by the SHA-256 of their value (what `keyward admin <command>` prints), by name. */
+function credentials(command: string) {
+  return z
+    .array(
+      z
+        .object({
+          name: z.string().min(1).max(64),
+          sha256: z
+            .string()
+            .regex(/^[0-9a-f]{64}$/, `must be the SHA-256 of the credential, 64 hex digits (keyward admin ${command} prints it)`),
+        })
+        .strict(),
+    )
+    .max(100)
+    .optional();
+}
+
 export const configFileSchema = z
   .object({
     environments: z
@@ -52,22 +69,8 @@ export const configFileSchema = z
       })
       .strict()
       .optional(),
-    verifier_credentials: z
-      .array(
-        z
-          .object({
-            name: z.string().min(1).max(64),
-            sha256: z
-              .string()
-              .regex(
-                /^[0-9a-f]{64}$/,
-                'must be the SHA-256 of the credential, 64 hex digits (keyward admin verifier-credential prints it)',
-              ),
-          })
-          .strict(),
-      )
-      .max(100)
-      .optional(),
+    verifier_credentials: credentials('verifier-credential'),
+    operator_credentials: credentials('operator-credential'),
     trusted_proxies: z.array(z.string().refine((s) => parseCidr(s) !== null, 'must be an IP address or CIDR')).optional(),
     cache: z
       .object({ max_entries: z.number().int().positive().optional(), ttl_seconds: z.number().positive().optional() })

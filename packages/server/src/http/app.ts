@@ -13,6 +13,7 @@ import { signInPages } from './pages/sign-in-pages.js';
 import { webhookPages } from './pages/webhook-pages.js';
 import { authRoutes } from './routes/auth.js';
 import { delegationRoutes } from './routes/delegation.js';
+import { importRoutes } from './routes/import.js';
 import { keyRoutes } from './routes/keys.js';
 import { leakRoutes } from './routes/leaks.js';
 import { memberRoutes } from './routes/members.js';
@@ -161,6 +162,7 @@ export function buildApp(ctx: AppContext, logger: Logger): FastifyInstance {
     verifyRoutes(api, ctx);
     webhookRoutes(api, ctx);
     leakRoutes(api, ctx);
+    importRoutes(api, ctx);
   });
   void app.register(async (plugin) => {
     const oauth = plugin.withTypeProvider<ZodTypeProvider>();

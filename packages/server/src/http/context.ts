@@ -8,6 +8,8 @@ import type { Actor } from '../auth/authorization.js';
 import type { KeywardConfig } from '../config/config.js';
 import type { OneTimeForms } from '../forms/one-time-forms.js';
 import type { Clock } from '../ids.js';
+import type { ImportedKeys } from '../import/imported-keys.js';
+import type { Importer } from '../import/importer.js';
 import type { KeyService } from '../keys/key-service.js';
 import type { Verifier } from '../keys/verifier.js';
 import type { LeakService } from '../leaks/leak-service.js';
@@ -36,6 +38,8 @@ export interface AppContext {
   metrics: Metrics;
   signIn: GrantService;
   clients: ClientRegistry;
+  imported: ImportedKeys;
+  importer: Importer;
   webhooks: WebhookService;
   leaks: LeakService;
   throttles: Throttles;

@@ -57,6 +57,7 @@ export class RequestAuth {
   readonly #proxies: IpAllowlist | null;
   readonly #allowedOrigins: Set<string>;
   readonly #verifiers: Map<string, string>;
+  readonly #operators: Map<string, string>;
 
   constructor(
     private readonly accounts: AccountService,
@@ -66,6 +67,7 @@ export class RequestAuth {
     this.#proxies = config.trustedProxies.length > 0 ? new IpAllowlist(config.trustedProxies) : null;
     this.#allowedOrigins = new Set([new URL(config.publicUrl).origin]);
     this.#verifiers = new Map(config.verifierCredentials.map((c) => [c.sha256, c.name]));
+    this.#operators = new Map(config.operatorCredentials.map((c) => [c.sha256, c.name]));
   }
 
   /** The client's address: the socket's, or `X-Forwarded-For`'s when the connection comes from a trusted proxy. */
@@ -82,6 +84,17 @@ export class RequestAuth {
     if (!token) return null;
     const name = this.#verifiers.get(sha256(token));
     if (!name) throw new KeywardError('unauthorized', 'That is not a verifier credential of this server.');
+    return name;
+  }
+
+  /**
+   * The operator credential (`operator_credentials`) a request presents as Bearer, by name; a 401 otherwise. No key,
+   * session or verifier credential stands in for it: the admin API acts across organizations.
+   */
+  requireOperator(request: FastifyRequest): string {
+    const token = bearerToken(request);
+    const name = token ? this.#operators.get(sha256(token)) : undefined;
+    if (!name) throw new KeywardError('unauthorized', 'This needs an operator credential of this server (operator_credentials) as Bearer.');
     return name;
   }
 

@@ -52,6 +52,10 @@ export const apiKey = z
       .object({ requests_per_minute: z.number().nullable(), monthly_requests: z.number().nullable() })
       .meta({ description: "The key's own caps under its plan (null: the plan's)." }),
     resource: z.string().nullable().meta({ description: 'The API (base URL) the key is bound to, or null.' }),
+    imported_from: z
+      .string()
+      .nullable()
+      .meta({ description: 'The product the key was imported from (unkey, better-auth, csv); rotate it for a keyward key.' }),
     leak: z
       .object({ url: z.string().nullable(), reporter: z.string(), source: z.string().nullable(), reported_at: time })
       .nullable()

@@ -236,6 +236,7 @@ export class KeyService {
           requestsPerMinute,
           monthlyRequests,
           resource,
+          importedFrom: null,
         },
         now,
       );
@@ -446,6 +447,8 @@ export class KeyService {
       requestsPerMinute: settings.requestsPerMinute,
       monthlyRequests: settings.monthlyRequests,
       resource: settings.resource,
+      // A successor (rotation) is a key of keyward's own format, whatever its predecessor was.
+      importedFrom: null,
     };
     return { key, rawKey };
   }
@@ -459,7 +462,7 @@ export class KeyService {
 }
 
 /** What a key made by a person has of a tree: nothing above it, and no caps of its own. */
-const NO_TREE = { parentId: null, depth: 0, requestsPerMinute: null, monthlyRequests: null, resource: null } as const;
+const NO_TREE = { parentId: null, depth: 0, requestsPerMinute: null, monthlyRequests: null, resource: null, importedFrom: null } as const;
 
 /** The lowest of some limits (null = none). */
 function lowest(values: (number | null)[]): number | null {
@@ -522,6 +525,7 @@ export function presentKey(key: ApiKey, now: number, served: readonly { name: st
     budget: key.budget,
     limits: { requests_per_minute: key.requestsPerMinute, monthly_requests: key.monthlyRequests },
     resource: key.resource,
+    imported_from: key.importedFrom,
     leak: key.leak
       ? { url: key.leak.url, reporter: key.leak.reporter, source: key.leak.source, reported_at: new Date(key.leak.at).toISOString() }
       : null,

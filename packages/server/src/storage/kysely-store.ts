@@ -96,6 +96,41 @@ export function keyFromRow(r: KeyRow): ApiKey {
     requestsPerMinute: numOrNull(r.requests_per_minute),
     monthlyRequests: numOrNull(r.monthly_requests),
     resource: r.resource,
+    importedFrom: r.imported_from,
+  };
+}
+
+/** A key as its row, without the columns only some keys have (ancestry, import reference). */
+export function keyRow(key: ApiKey) {
+  return {
+    id: key.id,
+    org_id: key.orgId,
+    created_by: key.createdBy,
+    name: key.name,
+    environment: key.environment,
+    scope: key.scope,
+    tier: key.tier,
+    hash: key.hash,
+    prefix: key.prefix,
+    last4: key.last4,
+    created_at: key.createdAt,
+    expires_at: key.expiresAt,
+    revoked_at: key.revokedAt,
+    last_used_at: key.lastUsedAt,
+    ip_allowlist: JSON.stringify(key.ipAllowlist),
+    metadata: JSON.stringify(key.metadata),
+    rotated_from: key.rotatedFrom,
+    rotated_to: key.rotatedTo,
+    lineage_id: key.lineageId,
+    leak: key.leak ? JSON.stringify(key.leak) : null,
+    parent_id: key.parentId,
+    depth: key.depth,
+    agent: key.agent,
+    budget: key.budget,
+    requests_per_minute: key.requestsPerMinute,
+    monthly_requests: key.monthlyRequests,
+    resource: key.resource,
+    imported_from: key.importedFrom,
   };
 }
 
@@ -370,6 +405,32 @@ export class KyselyStore implements Store {
     return r && { id: r.id, email: r.email, name: r.name, passwordHash: r.password_hash, createdAt: num(r.created_at) };
   }
 
+  async claimImportedAccount(user: User, memberId: string, unclaimed: string) {
+    return this.transaction(async () => {
+      const r = await this.db
+        .updateTable('users')
+        .set({ password_hash: user.passwordHash, name: user.name, email: user.email })
+        .where('id', '=', user.id)
+        .where('password_hash', '=', unclaimed)
+        .executeTakeFirst();
+      if (Number(r.numUpdatedRows) !== 1) return false;
+      await this.db
+        .updateTable('members')
+        .set({ email: user.email, invite_token_hash: null, invite_expires_at: null })
+        .where('id', '=', memberId)
+        .execute();
+      return true;
+    });
+  }
+
+  async setMemberInvite(memberId: string, tokenHash: string, expiresAt: number) {
+    await this.db
+      .updateTable('members')
+      .set({ invite_token_hash: tokenHash, invite_expires_at: expiresAt })
+      .where('id', '=', memberId)
+      .execute();
+  }
+
   async findUser(id: string) {
     const r = await this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
     return r && { id: r.id, email: r.email, name: r.name, passwordHash: r.password_hash, createdAt: num(r.created_at) };
@@ -515,55 +576,9 @@ export class KyselyStore implements Store {
   }
 
   async #insertKey(key: ApiKey) {
-    let ancestry: string | null = null;
-    if (key.parentId !== null) {
-      const parent = await this.db
-        .selectFrom('api_keys')
-        .select(['id', 'lineage_id', 'budget', 'requests_per_minute', 'monthly_requests', 'ancestry'])
-        .where('id', '=', key.parentId)
-        .executeTakeFirstOrThrow();
-      const above: KeyAncestor[] = parent.ancestry === null ? [] : (JSON.parse(parent.ancestry) as KeyAncestor[]);
-      const facts: KeyAncestor = {
-        id: parent.id,
-        lineageId: parent.lineage_id ?? parent.id,
-        budget: numOrNull(parent.budget),
-        requestsPerMinute: numOrNull(parent.requests_per_minute),
-        monthlyRequests: numOrNull(parent.monthly_requests),
-      };
-      ancestry = JSON.stringify([facts, ...above]);
-    }
     await this.db
       .insertInto('api_keys')
-      .values({
-        id: key.id,
-        org_id: key.orgId,
-        created_by: key.createdBy,
-        name: key.name,
-        environment: key.environment,
-        scope: key.scope,
-        tier: key.tier,
-        hash: key.hash,
-        prefix: key.prefix,
-        last4: key.last4,
-        created_at: key.createdAt,
-        expires_at: key.expiresAt,
-        revoked_at: key.revokedAt,
-        last_used_at: key.lastUsedAt,
-        ip_allowlist: JSON.stringify(key.ipAllowlist),
-        metadata: JSON.stringify(key.metadata),
-        rotated_from: key.rotatedFrom,
-        rotated_to: key.rotatedTo,
-        lineage_id: key.lineageId,
-        leak: key.leak ? JSON.stringify(key.leak) : null,
-        parent_id: key.parentId,
-        depth: key.depth,
-        agent: key.agent,
-        budget: key.budget,
-        requests_per_minute: key.requestsPerMinute,
-        monthly_requests: key.monthlyRequests,
-        resource: key.resource,
-        ancestry,
-      })
+      .values({ ...keyRow(key), ancestry: await this.#ancestryOf(key) })
       .execute();
     if (key.parentId !== null) {
       // The closure: the parent at distance 1, and each of the parent's ancestors one step further away.
@@ -571,6 +586,84 @@ export class KyselyStore implements Store {
         SELECT ${key.id}, ${key.parentId}, 1
         UNION ALL SELECT ${key.id}, ancestor_id, distance + 1 FROM key_ancestors WHERE key_id = ${key.parentId}`.execute(this.db);
     }
+  }
+
+  /** What a child key keeps of its ancestors for the verify path (see KeyAncestor); null for a key made by a person. */
+  async #ancestryOf(key: ApiKey): Promise<string | null> {
+    if (key.parentId === null) return null;
+    const parent = await this.db
+      .selectFrom('api_keys')
+      .select(['id', 'lineage_id', 'budget', 'requests_per_minute', 'monthly_requests', 'ancestry'])
+      .where('id', '=', key.parentId)
+      .executeTakeFirstOrThrow();
+    const above: KeyAncestor[] = parent.ancestry === null ? [] : (JSON.parse(parent.ancestry) as KeyAncestor[]);
+    const facts: KeyAncestor = {
+      id: parent.id,
+      lineageId: parent.lineage_id ?? parent.id,
+      budget: numOrNull(parent.budget),
+      requestsPerMinute: numOrNull(parent.requests_per_minute),
+      monthlyRequests: numOrNull(parent.monthly_requests),
+    };
+    return JSON.stringify([facts, ...above]);
+  }
+
+  async rehashImported(id: string, hash: string, last4: string, importedHash: string, importRef: string) {
+    const r = await this.db
+      .updateTable('api_keys')
+      .set({ hash, last4, import_ref: importRef })
+      .where('id', '=', id)
+      .where('hash', '=', importedHash)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  async hasImportedKeys() {
+    const r = await this.db.selectFrom('api_keys').select('id').where('imported_from', 'is not', null).limit(1).executeTakeFirst();
+    return r !== undefined;
+  }
+
+  async findImported(hashes: readonly string[], refs: readonly string[]) {
+    const out = new Set<string>();
+    for (let i = 0; i < Math.max(hashes.length, refs.length); i += 500) {
+      const [h, r] = [hashes.slice(i, i + 500), refs.slice(i, i + 500)];
+      const rows = await this.db
+        .selectFrom('api_keys')
+        .select(['hash', 'import_ref'])
+        .where((eb) => eb.or([eb('hash', 'in', h.length ? h : ['']), eb('import_ref', 'in', r.length ? r : [''])]))
+        .execute();
+      for (const row of rows) {
+        if (h.includes(row.hash)) out.add(row.hash);
+        if (row.import_ref && r.includes(row.import_ref)) out.add(row.import_ref);
+      }
+    }
+    return out;
+  }
+
+  async insertImportedKeys(keys: readonly ApiKey[]) {
+    let inserted = 0;
+    await this.transaction(async () => {
+      for (let i = 0; i < keys.length; i += 400) {
+        const r = await this.db
+          .insertInto('api_keys')
+          .values(keys.slice(i, i + 400).map(keyRow))
+          .onConflict((oc) => oc.doNothing())
+          .executeTakeFirst();
+        inserted += Number(r.numInsertedOrUpdatedRows ?? 0);
+      }
+    });
+    return inserted;
+  }
+
+  async exportKeys(orgId: string | undefined, page: PageRequest) {
+    let q = this.db
+      .selectFrom('api_keys')
+      .selectAll('api_keys')
+      .select((eb) => eb.selectFrom('users').select('users.email').whereRef('users.id', '=', 'api_keys.created_by').as('owner_email'))
+      .where('parent_id', 'is', null);
+    if (orgId) q = q.where('org_id', '=', orgId);
+    if (page.after) q = q.where(afterCursor('created_at', page.after, 'asc'));
+    const rows = await q.orderBy('created_at').orderBy('id').limit(page.limit).execute();
+    return rows.map((r) => ({ key: keyFromRow(r), ownerEmail: r.owner_email ?? '' }));
   }
 
   async countActiveChildren(parentId: string, now: number) {

@@ -267,6 +267,22 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('refresh_tokens_family').on('refresh_tokens').columns(['family_id']).execute();
     },
   },
+  '0008_imported_keys': {
+    async up(db: Kysely<unknown>) {
+      // Keys taken over from another product: where from, and, once a key was used here, a keyed reference of the
+      // hash it was imported with, so that a re-import skips it. Until then the key's `hash` is that imported hash
+      // (`sha256:<hex>`), which its first use replaces with keyward's HMAC: a million imported keys add no index.
+      await db.schema.alterTable('api_keys').addColumn('imported_from', 'text').execute();
+      await db.schema.alterTable('api_keys').addColumn('import_ref', 'text').execute();
+      await db.schema
+        .createIndex('api_keys_import_ref')
+        .on('api_keys')
+        .columns(['import_ref'])
+        .unique()
+        .where(sql.ref('import_ref'), 'is not', null)
+        .execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -46,6 +46,8 @@ export interface Database {
     monthly_requests: number | null;
     resource: string | null;
     ancestry: string | null;
+    imported_from: string | null;
+    import_ref: string | null;
   };
   key_ancestors: { key_id: string; ancestor_id: string; distance: number };
   usage_daily: { key_id: string; day: string; allowed: number; denied: number; credits: number };

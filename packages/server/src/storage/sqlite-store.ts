@@ -2,9 +2,9 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
-import { KyselyStore, keyForVerifyFromRow, type VerifyRow, verifySql } from './kysely-store.js';
+import { KyselyStore, keyForVerifyFromRow, keyRow, type VerifyRow, verifySql } from './kysely-store.js';
 import type { Database } from './schema.js';
-import type { KeyForVerify, UsageBatch } from './store.js';
+import type { ApiKey, KeyForVerify, UsageBatch } from './store.js';
 
 /**
  * The embedded default: one SQLite file through better-sqlite3, in WAL mode. The verify look-up, the one query on
@@ -13,6 +13,7 @@ import type { KeyForVerify, UsageBatch } from './store.js';
 export class SqliteStore extends KyselyStore {
   readonly #sqlite: BetterSqlite3.Database;
   #verifyStatement: BetterSqlite3.Statement | undefined;
+  #importStatement: BetterSqlite3.Statement | undefined;
   #usage: Record<'daily' | 'lastUsed' | 'request', BetterSqlite3.Statement> | undefined;
 
   constructor(sqlite: BetterSqlite3.Database) {
@@ -48,6 +49,29 @@ export class SqliteStore extends KyselyStore {
       for (const u of batch.lastUsed) s.lastUsed.run(u.at, u.keyId, u.at);
       for (const r of batch.requests) s.request.run(r.id, r.keyId, r.orgId, r.method, r.path, r.status, r.ip, r.at);
     })();
+  }
+
+  /**
+   * Imported keys, a batch at a time, as one transaction of one prepared statement (an import of a million keys
+   * runs through here); a key whose hash is stored is skipped.
+   */
+  override async insertImportedKeys(keys: readonly ApiKey[]): Promise<number> {
+    const first = keys[0];
+    if (!first) return 0;
+    return this.root.connection().execute(async () => {
+      if (!this.#importStatement) {
+        const columns = Object.keys(keyRow(first));
+        this.#importStatement = this.#sqlite.prepare(
+          `INSERT INTO api_keys (${columns.join(', ')}) VALUES (${columns.map((c) => `@${c}`).join(', ')}) ON CONFLICT DO NOTHING`,
+        );
+      }
+      const statement = this.#importStatement;
+      let inserted = 0;
+      this.#sqlite.transaction(() => {
+        for (const k of keys) inserted += statement.run(keyRow(k)).changes;
+      })();
+      return inserted;
+    });
   }
 
   override async findKeyForVerify(hash: string): Promise<KeyForVerify | undefined> {

@@ -84,6 +84,13 @@ export interface Store {
   createAccount(input: { user: User; organization?: Organization; member: Member }): Promise<void>;
   findUserByEmail(email: string): Promise<User | undefined>;
   findUser(id: string): Promise<User | undefined>;
+  /**
+   * An account an import made is claimed: its password, name and e-mail set while its password hash is still
+   * `unclaimed`, and the invitation that claimed it used up, in one transaction; false when it was claimed already.
+   */
+  claimImportedAccount(user: User, memberId: string, unclaimed: string): Promise<boolean>;
+  /** A new invitation (token hash and expiry) on a member: how an imported account gets another claim link. */
+  setMemberInvite(memberId: string, tokenHash: string, expiresAt: number): Promise<void>;
   findOrganization(id: string): Promise<Organization | undefined>;
   /** Every organization with its member count and its active keys (the one definition: {@link Store.countActiveKeys}). */
   listOrganizations(now: number): Promise<(Organization & { members: number; activeKeys: number })[]>;
@@ -143,6 +150,22 @@ export interface Store {
   findKeyForVerify(hash: string): Promise<KeyForVerify | undefined>;
   /** Keys, newest first; `page.limit` rows at most, after `page.after` (created_at, id). */
   listKeys(orgId: string, filter: { environment?: string }, page: PageRequest): Promise<ApiKey[]>;
+  /**
+   * An imported key's first use: keyward's HMAC replaces the hash it was imported with (only while it is still that
+   * hash, so that racing first uses write it once), and its import reference is kept for re-imports.
+   */
+  rehashImported(id: string, hash: string, last4: string, importedHash: string, importRef: string): Promise<boolean>;
+  /** Whether any key was imported: only then are keys of other formats looked up. */
+  hasImportedKeys(): Promise<boolean>;
+  /** Which of these hashes and import references are stored already (a re-import skips their keys). */
+  findImported(hashes: readonly string[], refs: readonly string[]): Promise<Set<string>>;
+  /** Inserts imported keys in one transaction, skipping any whose hash is stored; how many were inserted. */
+  insertImportedKeys(keys: readonly ApiKey[]): Promise<number>;
+  /**
+   * Keys made by people (or imported; not derived ones), oldest first, with their creator's e-mail; `page.limit`
+   * rows at most, after `page.after` (created_at, id).
+   */
+  exportKeys(orgId: string | undefined, page: PageRequest): Promise<{ key: ApiKey; ownerEmail: string }[]>;
   /** Revokes a key unless it is already revoked, and with it every key derived from it; false when it was. */
   revokeKey(id: string, at: number): Promise<boolean>;
   /** Records that a key was reported as found in public. */

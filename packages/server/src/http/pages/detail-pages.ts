@@ -111,7 +111,7 @@ ${
     : ''
 }
 <section class="card"><h2>Key</h2><dl class="facts"><dt>Created</dt><dd>${when(key.createdAt)}</dd><dt>Last used</dt><dd>${when(key.lastUsedAt, 'never')}</dd>
-<dt>Expires</dt><dd>${when(key.expiresAt, 'never')}</dd>${key.parentId ? html`<dt>Derived from</dt><dd><a href="/dashboard/keys/${key.parentId}">its parent key</a> (level ${key.depth})</dd>` : ''}${key.resource ? html`<dt>Bound to</dt><dd class="mono">${key.resource}</dd>` : ''}<dt>IP allowlist</dt><dd>${key.ipAllowlist.length ? key.ipAllowlist.join(', ') : 'any address'}</dd>
+<dt>Expires</dt><dd>${when(key.expiresAt, 'never')}</dd>${key.parentId ? html`<dt>Derived from</dt><dd><a href="/dashboard/keys/${key.parentId}">its parent key</a> (level ${key.depth})</dd>` : ''}${key.resource ? html`<dt>Bound to</dt><dd class="mono">${key.resource}</dd>` : ''}${key.importedFrom ? html`<dt>Imported</dt><dd>from ${key.importedFrom}: it keeps working as it is${key.importedFrom === 'keyward' ? '' : "; rotate it for a key of keyward's format"}</dd>` : ''}<dt>IP allowlist</dt><dd>${key.ipAllowlist.length ? key.ipAllowlist.join(', ') : 'any address'}</dd>
 ${key.rotatedFrom ? html`<dt>Replaces</dt><dd><a href="/dashboard/keys/${key.rotatedFrom}">the key it was rotated from</a></dd>` : ''}${key.rotatedTo ? html`<dt>Rotated to</dt><dd><a href="/dashboard/keys/${key.rotatedTo}">its successor</a></dd>` : ''}</dl></section>
 </div>
 <section class="card"><h2>Agent</h2><form method="post" action="/dashboard/keys/${key.id}/agent" class="inline">${csrfField(page)}<label for="agent">Issued to agent</label>

@@ -122,7 +122,10 @@ ${keys.map((k) => {
     ? html`<div class="hint">derived from <a href="/dashboard/keys/${k.parentId}">${onPage.get(k.parentId)?.name ?? 'a key'}</a></div>`
     : '';
   const agent = k.agent ? html`<div class="hint">agent ${k.agent}</div>` : '';
-  return html`<tr><td><a href="/dashboard/keys/${k.id}">${k.name}</a>${lineage(k, onPage)}${derived}${agent}</td><td class="mono">${k.prefix}…${k.last4}</td><td>${k.scope}</td><td>${k.environment}</td>
+  const imported = k.importedFrom
+    ? html`<div class="hint">imported from ${k.importedFrom}${k.rotatedTo || k.importedFrom === 'keyward' ? '' : ' — rotate it for a keyward key'}</div>`
+    : '';
+  return html`<tr><td><a href="/dashboard/keys/${k.id}">${k.name}</a>${lineage(k, onPage)}${derived}${agent}${imported}</td><td class="mono">${k.prefix}…${k.last4}</td><td>${k.scope}</td><td>${k.environment}</td>
 <td>${day(k.createdAt)}</td><td>${day(k.lastUsedAt, 'never')}</td><td>${day(k.expiresAt, 'never')}</td><td>${statusBadge(k, now, ctx.config.environments)}</td><td>${actions}</td></tr>`;
 })}</tbody></table></div>`;
 }

@@ -1,0 +1,61 @@
+import { createHmac } from 'node:crypto';
+import type { Clock } from '../ids.js';
+import type { Store } from '../storage/store.js';
+
+const IMPORTED = 'sha256:';
+
+/**
+ * The stored hash of an imported key not used here yet: the SHA-256 (hex) its former product stored, marked so that
+ * it can never be taken for keyward's HMAC. The key's first use replaces it with the HMAC.
+ */
+export function importedHash(sha256Hex: string): string {
+  return `${IMPORTED}${sha256Hex}`;
+}
+
+/** The SHA-256 (hex) of an imported key not used here yet, or null for a key stored as keyward's HMAC. */
+export function sha256OfImported(hash: string): string | null {
+  return hash.startsWith(IMPORTED) ? hash.slice(IMPORTED.length) : null;
+}
+
+/** A keyed reference of the hash a key was imported with, kept after its first use so that a re-import skips it. */
+export function importRefOf(secret: string, sha256Hex: string): string {
+  return createHmac('sha256', secret).update(`import:${sha256Hex}`).digest('hex');
+}
+
+/**
+ * Whether this server holds imported keys, which are the only keys of other formats worth a look-up: a key that is
+ * not of keyward's format is refused at once unless there are. Asked of storage at start-up and every 30 s (an import
+ * by `keyward-server admin import` beside a running server is seen within that), and set at once by an import
+ * through the API.
+ */
+export class ImportedKeys {
+  #present = false;
+  #checkedAt = Number.NEGATIVE_INFINITY;
+  #checking: Promise<void> | null = null;
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+  ) {}
+
+  async refresh(): Promise<void> {
+    this.#present = await this.store.hasImportedKeys();
+    this.#checkedAt = this.clock.now();
+  }
+
+  present(now: number): boolean {
+    if (now - this.#checkedAt > 30_000 && !this.#checking) {
+      this.#checking = this.refresh()
+        .catch(() => undefined)
+        .finally(() => {
+          this.#checking = null;
+        });
+    }
+    return this.#present;
+  }
+
+  /** An import just stored keys. */
+  mark(): void {
+    this.#present = true;
+  }
+}
