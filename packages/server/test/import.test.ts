@@ -6,7 +6,7 @@ import { hashKey } from '@keyward/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { progressBar } from '../src/cli/admin-commands.js';
 import { exportKeys } from '../src/import/exporter.js';
-import { type Claim, scopeOfPermissions, sha256HexOf } from '../src/import/importer.js';
+import { type Claim, describeReport, scopeOfPermissions, sha256HexOf } from '../src/import/importer.js';
 import { Agent, bearer, type Harness, startHarness } from './harness.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kw-import-test-'));
@@ -318,6 +318,25 @@ describe('export: leaving keyward is as easy as coming', () => {
       const csv = `email,name,prefix,hash,environment\na@env.example,k,x_,${sha('k').toString('hex')},staging\n`;
       const report = await h.keyward.ctx.importer.run({ source: 'csv', file: file('env.csv', csv), dryRun: true });
       expect(report.skipped).toEqual([{ record: 1, reason: "environment staging is not one of this server's (test, live)" }]);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('input an import cannot read', () => {
+  it('says which file or line is wrong, and that a file has no records', async () => {
+    const h = await startHarness();
+    try {
+      const run = (source: 'csv' | 'unkey', path: string) => h.keyward.ctx.importer.run({ source, file: path });
+      await expect(run('csv', join(dir, 'missing.csv'))).rejects.toThrow(`cannot read ${join(dir, 'missing.csv')}: no such file`);
+      await expect(run('unkey', file('broken.json', '[{"hash'))).rejects.toThrow(/^the file is not valid JSON/);
+      await expect(run('unkey', file('broken.jsonl', '{"hash":"x"}\n{oops\n'))).rejects.toThrow(/^line 2 is not valid JSON/);
+      await expect(run('unkey', file('doc.json', '{"keys": 5}'))).rejects.toThrow('a JSON document must be a list of keys');
+      const empty = await run('csv', file('empty.csv', 'email,hash\n'));
+      expect(describeReport(empty)).toContain(
+        'The file has no records for --from csv: see `keyward-server admin import --help` for what it reads.',
+      );
     } finally {
       await h.close();
     }

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, openSync, writeSync } from 'node:fs';
 import type { Command } from 'commander';
 import { RedisBus } from '../cache/redis-bus.js';
 import { loadConfig } from '../config/load-config.js';
@@ -167,7 +167,7 @@ export function adminCommands(program: Command, out: (line: string) => void): vo
     const { config, store } = await open(o);
     const tty = process.stderr.isTTY === true;
     const started = Date.now();
-    const claims = o.claims ? openSync(o.claims, 'w', 0o600) : null;
+    const claims = o.claims ? secretFile(o.claims) : null;
     if (claims !== null) writeSync(claims, 'email,organization_id,claim_link\n');
     let newOwners = 0;
     try {
@@ -224,7 +224,7 @@ export function adminCommands(program: Command, out: (line: string) => void): vo
       .option('--output <file>', 'write the CSV here (mode 0600) instead of to standard output'),
   ).action(async (o) => {
     const { store } = await open(o);
-    const fd = o.output ? openSync(o.output, 'w', 0o600) : null;
+    const fd = o.output ? secretFile(o.output) : null;
     try {
       const count = await exportKeys(store, fd === null ? out : (line) => writeSync(fd, `${line}\n`), o.org);
       if (fd !== null) out(`${count} keys written to ${o.output}.`);
@@ -241,6 +241,13 @@ export function progressBar(share: number, read: number, seconds: number): strin
   const done = Math.max(0, Math.min(width, Math.round(share * width)));
   const percent = `${Math.floor(Math.max(0, Math.min(1, share)) * 100)}%`.padStart(4);
   return `[${'█'.repeat(done)}${'░'.repeat(width - done)}] ${percent}  ${read.toLocaleString('en-US')} records  ${seconds.toFixed(1)} s`;
+}
+
+/** A file for secrets (claim links, hashes), readable by its owner only even when it was there before. */
+function secretFile(path: string): number {
+  const fd = openSync(path, 'w', 0o600);
+  fchmodSync(fd, 0o600);
+  return fd;
 }
 
 /** A new credential, shown once, and the config line that lists its SHA-256 (never the credential itself). */

@@ -314,6 +314,8 @@ export function describeReport(r: ImportReport): string[] {
     `${r.alreadyImported} already imported by an earlier run: skipped.`,
     `Owners: ${r.matchedOwners.length} matched to existing accounts${r.matchedOwners.length ? ` (${r.matchedOwners.slice(0, 5).join(', ')}${r.matchedOwners.length > 5 ? ', …' : ''})` : ''}; ${r.createdOwners.length} ${would}given a new organization${r.createdOwners.length ? ` (${r.createdOwners.slice(0, 5).join(', ')}${r.createdOwners.length > 5 ? ', …' : ''})` : ''}.`,
   ];
+  if (r.read === 0)
+    lines.push(`The file has no records for --from ${r.source}: see \`keyward-server admin import --help\` for what it reads.`);
   if (r.invalid > 0) {
     lines.push(`${r.invalid} records skipped:`);
     for (const s of r.skipped) lines.push(`  record ${s.record}: ${s.reason}`);

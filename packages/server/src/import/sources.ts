@@ -50,6 +50,15 @@ const num = (v: unknown): number | null => {
   if (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) return Number(v);
   return null;
 };
+/** JSON from a file, or an error that says where it is not JSON. */
+function parseJson(text: string, where: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new Error(`${where} is not valid JSON (${(error as Error).message})`);
+  }
+}
+
 /** A time as sources write them: epoch milliseconds (or seconds), or an ISO date. */
 export function timeOf(v: unknown): number | null {
   const n = num(v);
@@ -206,7 +215,14 @@ export function csvRecord(r: Row, n: number): SourceRecord {
 
 /** What kind of file it is, from its first bytes: a SQLite database, JSON, JSON lines, or CSV. */
 function kindOf(file: string): 'sqlite' | 'json' | 'jsonl' | 'csv' {
-  const fd = openSync(file, 'r');
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (error) {
+    throw new Error(
+      `cannot read ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`,
+    );
+  }
   const head = Buffer.alloc(4096);
   const n = readSync(fd, head, 0, head.length, 0);
   closeSync(fd);
@@ -269,8 +285,10 @@ async function* csvRows(file: string, normalized: boolean, progress: Progress): 
 
 async function* jsonlRows(file: string, progress: Progress): AsyncGenerator<Row> {
   const { createInterface } = await import('node:readline');
+  let n = 0;
   for await (const line of createInterface({ input: streamOf(file, progress), crlfDelay: Number.POSITIVE_INFINITY })) {
-    if (line.trim()) yield JSON.parse(line) as Row;
+    if (line.trim()) yield parseJson(line, `line ${++n}`) as Row;
+    else n++;
   }
 }
 
@@ -295,7 +313,7 @@ export async function* readSource(source: ImportSource, file: string, progress: 
     if (source !== 'better-auth') throw new Error(`a SQLite database is a better-auth source, not ${source}`);
     rows = betterAuthDatabase(file, progress);
   } else if (kind === 'json') {
-    const doc = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+    const doc = parseJson(readFileSync(file, 'utf8'), 'the file');
     let list: unknown = doc;
     if (doc && typeof doc === 'object' && !Array.isArray(doc)) {
       const d = doc as Row;
