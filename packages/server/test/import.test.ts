@@ -208,6 +208,9 @@ describe('importing keys from Unkey, better-auth and CSV', () => {
       (await new Agent(h.app).req('POST', '/api/auth/login', { email: 'bob@import.example', password: 'a long password 123' })).status,
     ).toBe(200);
 
+    // The dashboard marks them, and says what rotating does.
+    const page = await bob.req('GET', '/dashboard/keys');
+    expect(page.body).toContain('imported from csv — rotate it for a keyward key');
     // Rotating an imported key gives a key of keyward's format.
     const write = mine.find((k: { name: string }) => k.name === 'bob write');
     const rotated = await bob.req('POST', `/api/developers/keys/${write.id}/rotate`, { grace_period_seconds: 0 });
