@@ -1,7 +1,8 @@
 /**
  * Import speed and memory for 1,000,000 records (`keyward admin import --from csv`), beside its baseline measured
  * in the same run: reading and parsing the same file alone.
- * Run: npm run bench:import   (RECORDS=… to change the count)
+ * Run: npm run bench:import   (RECORDS=… to change the count; `-- --postgres` imports into a fresh PostgreSQL
+ * database on KEYWARD_TEST_DATABASE_URL instead of SQLite)
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -13,6 +14,7 @@ import { systemClock } from '../packages/server/src/ids.js';
 import { Importer } from '../packages/server/src/import/importer.js';
 import { readSource } from '../packages/server/src/import/sources.js';
 import { sqliteStore } from '../packages/server/src/storage/sqlite-store.js';
+import { freshPostgresStore, postgresUrl } from '../packages/server/test/postgres.js';
 
 const RECORDS = Number(process.env.RECORDS ?? 1_000_000);
 const dir = mkdtempSync(join(tmpdir(), 'kw-bench-import-'));
@@ -45,7 +47,10 @@ const config = defineConfig(
   {},
   { host: '127.0.0.1', port: 0, dataDir: dir, databaseUrl: null, redisUrl: null, secret: 'bench-secret-bench-secret' },
 );
-const store = sqliteStore(join(dir, 'keyward.db'));
+const onPostgres = process.argv.includes('--postgres');
+if (onPostgres && !postgresUrl)
+  throw new Error('--postgres needs KEYWARD_TEST_DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/postgres)');
+const store = onPostgres ? await freshPostgresStore() : sqliteStore(join(dir, 'keyward.db'));
 await store.migrate();
 const before = process.memoryUsage().rss;
 t = performance.now();
@@ -57,7 +62,7 @@ await store.close();
 const rate = (n: number, s: number) => `${Math.round(n / s).toLocaleString('en-US')}/s`;
 console.log(`read + parse only (baseline)   ${parseSeconds.toFixed(1)} s   ${rate(parsed, parseSeconds)}`);
 console.log(
-  `import into SQLite              ${importSeconds.toFixed(1)} s   ${rate(report.created, importSeconds)}   ${Math.round((parseSeconds / importSeconds) * 100)}% of baseline   (target: 1,000,000 in under 120 s)`,
+  `import into ${onPostgres ? 'PostgreSQL' : 'SQLite    '}          ${importSeconds.toFixed(1)} s   ${rate(report.created, importSeconds)}   ${Math.round((parseSeconds / importSeconds) * 100)}% of baseline   (target: 1,000,000 in under 120 s)`,
 );
 console.log(
   `created ${report.created.toLocaleString('en-US')}, owners ${report.createdOwners.length}, peak RSS ${mb(peak)} (before the import ${mb(before)})`,
