@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import { createWriteStream, mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { AuditLog } from '../packages/server/src/audit/audit-log.js';
 import { defineConfig } from '../packages/server/src/config/load-config.js';
 import { systemClock } from '../packages/server/src/ids.js';
 import { Importer } from '../packages/server/src/import/importer.js';
@@ -54,7 +55,10 @@ const store = onPostgres ? await freshPostgresStore() : sqliteStore(join(dir, 'k
 await store.migrate();
 const before = process.memoryUsage().rss;
 t = performance.now();
-const report = await new Importer({ store, config, clock: systemClock }).run({ source: 'csv', file });
+const report = await new Importer({ store, config, clock: systemClock, audit: new AuditLog(store, systemClock) }).run({
+  source: 'csv',
+  file,
+});
 const importSeconds = (performance.now() - t) / 1000;
 clearInterval(sample);
 await store.close();

@@ -163,7 +163,7 @@ export async function createKeyward(config: KeywardConfig, overrides: KeywardOve
     signIn,
     clients,
     imported,
-    importer: new Importer({ store, config, clock }),
+    importer: new Importer({ store, config, clock, audit }),
     webhooks,
     leaks,
     throttles,

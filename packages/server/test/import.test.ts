@@ -115,6 +115,12 @@ describe('importing keys from Unkey, better-auth and CSV', () => {
     expect((await whoami(raw('acct_'))).status).toBe(401);
     const listed = (await alice.req('GET', '/api/developers/keys')).body.keys;
     expect(listed).toMatchObject([{ name: 'alice read', imported_from: 'csv', metadata: { plan: 'pro' } }]);
+    // Alice's audit log says where the key came from.
+    const events = (await alice.req('GET', '/api/audit')).body.events;
+    expect(events).toContainEqual(
+      expect.objectContaining({ action: 'keys.imported', data: { source: 'csv', count: 1, by: 'keyward-server admin import' } }),
+    );
+    expect((await alice.req('GET', '/dashboard/audit')).body).toContain('the server&#39;s operator (an import)');
   });
 
   it("after its first use a key is stored as keyward's HMAC only, and a re-import skips what is there", async () => {

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fchmodSync, openSync, writeSync } from 'node:fs';
 import type { Command } from 'commander';
+import { AuditLog } from '../audit/audit-log.js';
 import { RedisBus } from '../cache/redis-bus.js';
 import { loadConfig } from '../config/load-config.js';
 import { systemClock } from '../ids.js';
@@ -171,7 +172,7 @@ export function adminCommands(program: Command, out: (line: string) => void): vo
     if (claims !== null) writeSync(claims, 'email,organization_id,claim_link\n');
     let newOwners = 0;
     try {
-      const report = await new Importer({ store, config, clock: systemClock }).run({
+      const report = await new Importer({ store, config, clock: systemClock, audit: new AuditLog(store, systemClock) }).run({
         source: o.from as ImportSource,
         file,
         dryRun: o.dryRun === true,
@@ -208,7 +209,9 @@ export function adminCommands(program: Command, out: (line: string) => void): vo
   ).action(async (o) => {
     const { config, store } = await open(o);
     try {
-      const claim = await new Importer({ store, config, clock: systemClock }).newClaimLink(o.email);
+      const claim = await new Importer({ store, config, clock: systemClock, audit: new AuditLog(store, systemClock) }).newClaimLink(
+        o.email,
+      );
       out(`Send this link to ${claim.email} (it works 30 days; it signs up into organization ${claim.organizationId}):`);
       out(`  ${claim.link}`);
     } finally {

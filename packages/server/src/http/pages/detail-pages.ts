@@ -27,7 +27,11 @@ function safeLink(url: string): string {
 }
 
 /** Reporters keyward acts for on its own (the audit's `system` actors). */
-const SYSTEM_ACTORS: Record<string, string> = { github: 'GitHub secret scanning', report: 'a public leak report' };
+const SYSTEM_ACTORS: Record<string, string> = {
+  github: 'GitHub secret scanning',
+  report: 'a public leak report',
+  import: "the server's operator (an import)",
+};
 
 /** Who acted, in words: a person by name and e-mail, a key by name (acting for its creator), or keyward itself. */
 function actorCell(e: AuditEvent, names: Map<string, string>): SafeHtml | string {

@@ -53,7 +53,7 @@ export function importRoutes(app: ZodApp, ctx: AppContext): void {
         },
       },
       async (req) => {
-        ctx.auth.requireOperator(req);
+        const operator = ctx.auth.requireOperator(req);
         const b = req.body;
         const dir = mkdtempSync(join(tmpdir(), 'kw-import-'));
         const file = join(dir, 'input');
@@ -64,6 +64,7 @@ export function importRoutes(app: ZodApp, ctx: AppContext): void {
             source: b.from,
             file,
             dryRun: b.dry_run === true,
+            by: `operator ${operator}`,
             onClaim: (c) => claims.push({ email: c.email, organization_id: c.organizationId, link: c.link }),
             ...(b.environment ? { environment: b.environment } : {}),
           });
