@@ -18,6 +18,7 @@ import { RequestAuth } from './http/request-auth.js';
 import { type Clock, systemClock } from './ids.js';
 import { ImportedKeys } from './import/imported-keys.js';
 import { Importer } from './import/importer.js';
+import { KeyLookup } from './keys/key-lookup.js';
 import { KeyService } from './keys/key-service.js';
 import { Verifier } from './keys/verifier.js';
 import { LeakService } from './leaks/leak-service.js';
@@ -126,10 +127,10 @@ export async function createKeyward(config: KeywardConfig, overrides: KeywardOve
   // Keys imported from other products are looked up by their format-less hash only when there are any.
   const imported = new ImportedKeys(store, clock);
   await imported.refresh();
+  const lookup = new KeyLookup({ format: lookupFormat, store, secret: config.secret, clock, imported });
   const verifier = new Verifier({
-    imported,
     config,
-    format: lookupFormat,
+    lookup,
     store,
     cache,
     limiter,
@@ -147,7 +148,7 @@ export async function createKeyward(config: KeywardConfig, overrides: KeywardOve
   const clients = new ClientRegistry({ store, clock, throttles, allowPrivateDocuments: config.webhooks.allowPrivateTargets });
   const usage = new UsageService({ store, recorder, keys, config, clock });
   const forms = new OneTimeForms(store, config.secret, clock);
-  const leaks = new LeakService(store, keys, lookupFormat, config, clock, logger);
+  const leaks = new LeakService(keys, lookup, config, clock, logger);
   const ctx: AppContext = {
     config,
     clock,

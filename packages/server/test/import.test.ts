@@ -244,6 +244,21 @@ describe('importing keys from Unkey, better-auth and CSV', () => {
     await expect(h.keyward.ctx.importer.newClaimLink('ops@cust42.example')).rejects.toThrow('not an account an import made');
   });
 
+  it('a leaked imported key is found like any key: scan --check says live, a leak report revokes it', async () => {
+    const k = raw('sk_');
+    const csv = `email,name,prefix,hash\nalice@import.example,to leak,sk_,${sha(k).toString('hex')}\n`;
+    await run('csv', file('leak.csv', csv));
+    const check = await new Agent(h.app).req('POST', '/v1/keys/check', { keys: [k] });
+    expect(check.body.keys).toEqual([{ display: expect.stringMatching(/…/), status: 'live' }]);
+    expect((await new Agent(h.app).req('POST', '/v1/keys/report-leak', { key: k, url: 'https://example.com/paste' })).status).toBe(202);
+    let who = await whoami(k);
+    for (let i = 0; i < 50 && who.status === 200; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      who = await whoami(k);
+    }
+    expect([who.status, who.body.error.reason]).toEqual([401, 'revoked']);
+  });
+
   it('POST /api/admin/import takes the same input from an operator credential only', async () => {
     const k = raw('acct_');
     const data = `email,name,prefix,hash,hash_format,scope\ndave@import.example,over http,acct_,${sha(k).toString('hex')},sha256-hex,read\n`;

@@ -2,8 +2,6 @@ import { hash as oneShotHash } from 'node:crypto';
 import {
   type BudgetDecision,
   ERROR_STATUS,
-  hashKey,
-  type KeyFormat,
   type LimitDecision,
   monthOf,
   nextMonthStart,
@@ -18,7 +16,6 @@ import type { Logger } from 'pino';
 import type { CachedKey, KeyCache, MeterSpec } from '../cache/key-cache.js';
 import type { KeywardConfig } from '../config/config.js';
 import type { Clock } from '../ids.js';
-import { type ImportedKeys, importedHash, importRefOf } from '../import/imported-keys.js';
 import type { Limiter, LimitResult, Meter, MeterResult } from '../limits/limiter.js';
 import type { KeyForVerify, Store } from '../storage/store.js';
 import type { Throttles } from '../throttle/throttles.js';
@@ -26,6 +23,7 @@ import type { UsageRecorder } from '../usage/usage-recorder.js';
 import { lineageCreditsSpent, lineageMonthUsage } from '../usage/usage-report.js';
 import type { Notices } from '../webhooks/notices.js';
 import { decidePolicy } from './decide.js';
+import type { KeyLookup } from './key-lookup.js';
 
 export interface VerifyInput {
   key: string;
@@ -75,7 +73,8 @@ export type VerifyResult =
 
 export interface VerifierDeps {
   config: KeywardConfig;
-  format: KeyFormat;
+  /** From a raw key to its row (or why its text says it is none). */
+  lookup: KeyLookup;
   store: Store;
   cache: KeyCache;
   limiter: Limiter;
@@ -85,8 +84,6 @@ export interface VerifierDeps {
   throttles: Throttles;
   /** Webhook notices a request can cause (a quota threshold, a rate limit hit); queued, never awaited. */
   notices?: Notices;
-  /** Whether keys of other formats were imported (then such keys are looked up too). */
-  imported?: ImportedKeys;
 }
 
 /** A key that does not exist, by what its text alone shows: not a key of ours, mistyped (checksum), or unknown. */
@@ -106,9 +103,6 @@ const NOT_FOUND = {
   unknown: { valid: false, code: 'NOT_FOUND', reason: 'unknown', message: 'The API key is unknown.' },
 } as const satisfies Record<string, VerifyResult>;
 type Unknown = keyof typeof NOT_FOUND;
-
-/** What an imported key may look like: printable, no spaces, 16 to 256 characters. Anything else is not looked up. */
-const IMPORTABLE = /^[\x21-\x7e]{16,256}$/;
 
 /** The in-memory cache key: a plain SHA-256, never stored. Storage is indexed by the keyed hash (HMAC) instead. */
 export function cacheKeyOf(raw: string): string {
@@ -136,38 +130,14 @@ export class Verifier {
   }
 
   async #verifyMiss(input: VerifyInput, cacheKey: string): Promise<VerifyResult> {
-    const { format, store, cache, config } = this.deps;
-    const parsed = format.parse(input.key);
-    if (!parsed.ok) {
-      if (this.deps.imported?.present(this.deps.clock.now()) && IMPORTABLE.test(input.key)) return this.#verifyImported(input, cacheKey);
-      return this.#unknown(input, this.deps.clock.now(), parsed.reason === 'bad_checksum' ? 'bad_checksum' : 'malformed');
-    }
-    const found = await store.findKeyForVerify(hashKey(config.secret, input.key));
+    const { lookup, cache, logger } = this.deps;
+    const found = await lookup.find(input.key);
     const now = this.deps.clock.now();
-    return this.#decide(cache.set(cacheKey, found, now), input, now);
-  }
-
-  /**
-   * A key of another product's format, imported: by keyward's HMAC once it has been used here, else by the SHA-256
-   * its former product stored. Its first successful use replaces that hash with the HMAC (behind the answer), so a
-   * stolen database soon holds only HMACs.
-   */
-  async #verifyImported(input: VerifyInput, cacheKey: string): Promise<VerifyResult> {
-    const { store, cache, config, logger } = this.deps;
-    const hmac = hashKey(config.secret, input.key);
-    let found = await store.findKeyForVerify(hmac);
-    let sha256: string | null = null;
-    if (!found) {
-      sha256 = oneShotHash('sha256', input.key, 'hex');
-      found = await store.findKeyForVerify(importedHash(sha256));
-    }
-    const now = this.deps.clock.now();
-    const result = await this.#decide(cache.set(cacheKey, found, now), input, now);
-    if (found && sha256 && result.valid) {
-      const id = found.id;
-      store
-        .rehashImported(id, hmac, input.key.slice(-4), importedHash(sha256), importRefOf(config.secret, sha256))
-        .catch((err) => logger.warn({ err, keyId: id }, 'could not re-hash an imported key'));
+    if (!found.ok) return this.#unknown(input, now, found.reason);
+    const result = await this.#decide(cache.set(cacheKey, found.key, now), input, now);
+    if (found.imported && result.valid) {
+      const id = found.key?.id;
+      lookup.adopt(found, input.key).catch((err) => logger.warn({ err, keyId: id }, 'could not re-hash an imported key'));
     }
     return result;
   }

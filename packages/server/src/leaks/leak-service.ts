@@ -1,10 +1,11 @@
 import { createHash, createPublicKey, type KeyObject, verify } from 'node:crypto';
-import { hashKey, type KeyFormat, KeywardError } from '@keyward/core';
+import { KeywardError } from '@keyward/core';
 import type { Logger } from 'pino';
 import type { KeywardConfig } from '../config/config.js';
 import type { Clock } from '../ids.js';
+import type { KeyLookup } from '../keys/key-lookup.js';
 import { type KeyService, lifecycleOf } from '../keys/key-service.js';
-import type { KeyForVerify, Store } from '../storage/store.js';
+import type { KeyForVerify } from '../storage/store.js';
 
 /** What `keyward scan --check` is told of a found key. */
 export type KeyStatus = 'live' | 'revoked' | 'expired' | 'unknown';
@@ -48,9 +49,8 @@ export class LeakService {
   #fetching: Promise<void> | null = null;
 
   constructor(
-    private readonly store: Store,
     private readonly keys: KeyService,
-    private readonly format: KeyFormat,
+    private readonly lookup: KeyLookup,
     private readonly config: KeywardConfig,
     private readonly clock: Clock,
     private readonly logger: Logger,
@@ -113,9 +113,10 @@ export class LeakService {
 
   /** A found token: which key of this server it is, and where that key is in its life. */
   async #lookup(token: string, now: number): Promise<{ status: KeyStatus; key?: KeyForVerify }> {
-    // A token whose checksum fails is noise (or a typo): no storage look-up.
-    if (!this.format.parse(token).ok) return { status: 'unknown' };
-    const key = await this.store.findKeyForVerify(hashKey(this.config.secret, token));
+    // A token whose checksum fails is noise (or a typo): no storage look-up. An imported key of another format
+    // is found as the verify path finds it.
+    const found = await this.lookup.find(token);
+    const key = found.ok ? found.key : undefined;
     if (!key) return { status: 'unknown' };
     const life = lifecycleOf(key, now);
     return { status: life === 'active' ? 'live' : life, key };
