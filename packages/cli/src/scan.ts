@@ -92,7 +92,11 @@ function git(cwd: string, args: string[], input?: string): Promise<Buffer> {
     });
     child.on('error', (e) => fail(new Error(`cannot run git (${e.message})`)));
     child.on('close', (code) => (code === 0 ? ok(Buffer.concat(out)) : fail(new Error(`git ${args[0]}: ${err.trim() || `exit ${code}`}`))));
-    child.stdin.end(input ?? '');
+    // A git that exits before it reads its input (rev-list reads none) may close the pipe first: what happened is
+    // told by its exit code, not by an EPIPE that, unhandled, crashed the command.
+    child.stdin.on('error', () => {});
+    if (input === undefined) child.stdin.end();
+    else child.stdin.end(input);
   });
 }
 

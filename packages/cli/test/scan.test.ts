@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { KeyFormat } from '@keyward/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { scanGit } from '../src/scan.js';
 import { BIN, HttpAgent, ServerProcess } from './server-process.js';
 
 const run = promisify(execFile);
@@ -39,6 +40,18 @@ describe('keyward scan', () => {
     expect(r.stdout).toContain('/no/such/path: cannot read (no such file or folder)');
     expect(r.stdout).toContain('1 path could not be read');
   });
+
+  it('finding: scan --git crashed now and then with EPIPE (git rev-list exits before its empty input is written); 300 scans of one history all finish', async () => {
+    const repo = mkdtempSync(join(tmpdir(), 'kw-scan-epipe-'));
+    const git = (...args: string[]) =>
+      run('git', ['-C', repo, '-c', 'user.name=T', '-c', 'user.email=t@example.com', '-c', 'commit.gpgsign=false', ...args]);
+    await git('init', '-q');
+    writeFileSync(join(repo, 'notes.md'), 'nothing secret\n');
+    await git('add', '-A');
+    await git('commit', '-qm', 'one');
+    // Before the fix this failed within about a hundred runs (measured: runs 28, 68, 103), with an unhandled error.
+    for (let i = 0; i < 300; i++) expect((await scanGit(repo)).problems).toEqual([]);
+  }, 60_000);
 
   describe('against a server: --git, --check, SARIF and rule configs', () => {
     let server: ServerProcess;
