@@ -1,7 +1,7 @@
 import { KeywardError, type Role } from '@keyward/core';
 import type { KeywardConfig } from '../config/config.js';
 import { type Clock, newId } from '../ids.js';
-import { EXTERNAL_ID_DOMAIN, IMPORTED_ACCOUNT } from '../import/importer.js';
+import { EXTERNAL_ID_DOMAIN, IMPORTED_ACCOUNT } from '../import/imported-keys.js';
 import type { Member, Organization, Store, User } from '../storage/store.js';
 import type { Throttles } from '../throttle/throttles.js';
 import { type Actor, actorOfMember } from './authorization.js';

@@ -2,6 +2,12 @@ import { createHmac } from 'node:crypto';
 import type { Clock } from '../ids.js';
 import type { Store } from '../storage/store.js';
 
+/** What cannot log in: the password hash of an account an import made for a key's owner (its claim link claims it). */
+export const IMPORTED_ACCOUNT = '!imported';
+
+/** The domain of the address an owner known only by an external id gets; claiming the account replaces it. */
+export const EXTERNAL_ID_DOMAIN = '@imported.invalid';
+
 const IMPORTED = 'sha256:';
 
 /**

@@ -1,17 +1,13 @@
 import { DEFAULT_KEY_SCOPE, isScope, lowerScope, type Role, type Scope } from '@keyward/core';
 import type { AuditLog } from '../audit/audit-log.js';
+import { organizationNameFor } from '../auth/account-service.js';
 import { newToken } from '../auth/tokens.js';
 import type { KeywardConfig } from '../config/config.js';
 import { type Clock, newId, sortableShortId } from '../ids.js';
+import { importedKeyName } from '../keys/key-name.js';
 import type { ApiKey, Store } from '../storage/store.js';
-import { importedHash, importRefOf } from './imported-keys.js';
+import { EXTERNAL_ID_DOMAIN, IMPORTED_ACCOUNT, importedHash, importRefOf } from './imported-keys.js';
 import { type HashFormat, type ImportSource, type Progress, readSource, type SourceRecord } from './sources.js';
-
-/** What cannot log in: the password hash of an account an import made for a key's owner (its claim link claims it). */
-export const IMPORTED_ACCOUNT = '!imported';
-
-/** The domain of the address an owner known only by an external id gets; claiming the account replaces it. */
-export const EXTERNAL_ID_DOMAIN = '@imported.invalid';
 
 /** How long a claim link works; `keyward-server admin claim-link` makes a new one. */
 export const CLAIM_TTL_MS = 30 * 86_400_000;
@@ -213,7 +209,7 @@ export class Importer {
         id,
         orgId: owner?.orgId ?? '',
         createdBy: owner?.userId ?? '',
-        name: (r.name ?? `imported from ${r.n}`).slice(0, 100),
+        name: importedKeyName(r.name ?? '') || `imported key ${r.n}`,
         environment: r.environment ?? environment,
         scope,
         tier: owner?.plan ?? config.defaultPlan,
@@ -294,7 +290,7 @@ export class Importer {
         const invite = newToken('kwi_');
         await store.createAccount({
           user: { id: userId, email, name: null, passwordHash: IMPORTED_ACCOUNT, createdAt: now },
-          organization: { id: orgId, name: `${email.split('@')[0]}'s organization`, plan: config.defaultPlan, createdAt: now },
+          organization: { id: orgId, name: organizationNameFor(null, email), plan: config.defaultPlan, createdAt: now },
           member: {
             id: newId('mem'),
             orgId,

@@ -8,6 +8,15 @@ const NOT_TEXT = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2
 export const KEY_NAME_MAX = 100;
 export const KEY_NAME_RULE = 'name may not contain control characters, line separators or bidirectional overrides';
 
+/**
+ * A name another product stored, made one keyward keeps: what is not text becomes a space, then at most
+ * {@link KEY_NAME_MAX} characters (an import keeps the key rather than refuse it for its label).
+ */
+export function importedKeyName(name: string): string {
+  const text = name.replace(new RegExp(NOT_TEXT.source, 'gu'), ' ').trim();
+  return [...text].slice(0, KEY_NAME_MAX).join('').trim();
+}
+
 /** What is wrong with a (trimmed) key name, or null when nothing is. Length counts characters, not UTF-16 units. */
 export function keyNameProblem(name: string): string | null {
   if (name.length === 0) return 'name must not be empty';
