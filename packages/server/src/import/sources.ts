@@ -38,8 +38,6 @@ export interface SourceRecord {
   metadata: Record<string, unknown>;
   createdAt: number | null;
   lastUsedAt: number | null;
-  /** The source's own id of the key, when it has one. */
-  sourceId: string | null;
 }
 
 type Row = Record<string, unknown>;
@@ -119,7 +117,6 @@ const blank = (n: number): SourceRecord => ({
   metadata: {},
   createdAt: null,
   lastUsedAt: null,
-  sourceId: null,
 });
 
 /** A better-auth `apikey` row (with its owner's e-mail joined in): the api-key plugin's columns, any version. */
@@ -144,7 +141,6 @@ export function betterAuthRecord(r: Row, n: number, emails: Map<string, string> 
     metadata: objectOf(r.metadata),
     createdAt: timeOf(r.createdAt),
     lastUsedAt: timeOf(r.lastRequest),
-    sourceId: str(r.id),
   };
 }
 
@@ -177,7 +173,6 @@ export function unkeyRecord(r: Row, n: number): SourceRecord {
     remaining: num(r.remaining) ?? num(credits.remaining),
     requestsPerMinute: perMinute.length > 0 ? Math.min(...perMinute) : null,
     metadata: objectOf(r.meta ?? r.metadata),
-    sourceId: str(r.keyId) ?? str(r.id),
   };
 }
 
@@ -209,7 +204,6 @@ export function csvRecord(r: Row, n: number): SourceRecord {
     metadata: objectOf(get('metadata', 'meta')),
     createdAt: timeOf(get('created_at')),
     lastUsedAt: timeOf(get('last_used_at')),
-    sourceId: str(get('id', 'key_id')),
   };
 }
 
