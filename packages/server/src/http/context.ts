@@ -8,7 +8,6 @@ import type { Actor } from '../auth/authorization.js';
 import type { KeywardConfig } from '../config/config.js';
 import type { OneTimeForms } from '../forms/one-time-forms.js';
 import type { Clock } from '../ids.js';
-import type { ImportedKeys } from '../import/imported-keys.js';
 import type { Importer } from '../import/importer.js';
 import type { KeyService } from '../keys/key-service.js';
 import type { Verifier } from '../keys/verifier.js';
@@ -38,7 +37,6 @@ export interface AppContext {
   metrics: Metrics;
   signIn: GrantService;
   clients: ClientRegistry;
-  imported: ImportedKeys;
   importer: Importer;
   webhooks: WebhookService;
   leaks: LeakService;

@@ -32,7 +32,7 @@ export function importRefOf(secret: string, sha256Hex: string): string {
  * Whether this server holds imported keys, which are the only keys of other formats worth a look-up: a key that is
  * not of keyward's format is refused at once unless there are. Asked of storage at start-up and every 30 s (an import
  * by `keyward-server admin import` beside a running server is seen within that), and set at once by an import
- * through the API.
+ * this server runs (the API's).
  */
 export class ImportedKeys {
   #present = false;

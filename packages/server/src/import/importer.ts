@@ -3,10 +3,10 @@ import type { AuditLog } from '../audit/audit-log.js';
 import { organizationNameFor } from '../auth/account-service.js';
 import { newToken } from '../auth/tokens.js';
 import type { KeywardConfig } from '../config/config.js';
-import { type Clock, newId, sortableShortId } from '../ids.js';
+import { type Clock, newId, sortableId } from '../ids.js';
 import { importedKeyName } from '../keys/key-name.js';
 import type { ApiKey, Store } from '../storage/store.js';
-import { EXTERNAL_ID_DOMAIN, IMPORTED_ACCOUNT, importedHash, importRefOf } from './imported-keys.js';
+import { EXTERNAL_ID_DOMAIN, IMPORTED_ACCOUNT, type ImportedKeys, importedHash, importRefOf } from './imported-keys.js';
 import { type HashFormat, type ImportSource, type Progress, readSource, type SourceRecord } from './sources.js';
 
 /** How long a claim link works; `keyward-server admin claim-link` makes a new one. */
@@ -97,7 +97,16 @@ const BATCH = 10_000;
  * what is there. A dry run reads, maps and reports, and writes nothing.
  */
 export class Importer {
-  constructor(private readonly deps: { store: Store; config: KeywardConfig; clock: Clock; audit: AuditLog }) {}
+  constructor(
+    private readonly deps: {
+      store: Store;
+      config: KeywardConfig;
+      clock: Clock;
+      audit: AuditLog;
+      /** This server's view of whether imported keys exist: told at once when a run stores some (absent for the CLI). */
+      imported?: ImportedKeys;
+    },
+  ) {}
 
   async run(o: ImportOptions): Promise<ImportReport> {
     const { config } = this.deps;
@@ -134,6 +143,7 @@ export class Importer {
     }
     if (batch.length > 0) await this.#batch(batch, environment, owners, perOrg, report, o);
     o.onProgress?.(report.read, 1);
+    if (report.created > 0 && !report.dryRun) this.deps.imported?.mark();
     // Each organization's log says that keys arrived, and from where: one event per organization and run.
     for (const [orgId, count] of perOrg) {
       await this.deps.audit.system(orgId, 'import', 'keys.imported', null, {
@@ -204,7 +214,7 @@ export class Importer {
       report.scopes[scope]++;
       if (!r.enabled) report.revoked++;
       else if (r.expiresAt !== null && r.expiresAt <= now) report.expired++;
-      const id = sortableShortId('key', now);
+      const id = sortableId('key', now, 9);
       const key: ApiKey = {
         id,
         orgId: owner?.orgId ?? '',

@@ -68,7 +68,6 @@ export function importRoutes(app: ZodApp, ctx: AppContext): void {
             onClaim: (c) => claims.push({ email: c.email, organization_id: c.organizationId, link: c.link }),
             ...(b.environment ? { environment: b.environment } : {}),
           });
-          if (!report.dryRun && report.created > 0) ctx.imported.mark();
           return {
             source: report.source,
             dry_run: report.dryRun,
