@@ -42,7 +42,8 @@ describe('Nevermined payment-methods API protected by keyward', () => {
     const lv = (await owner.createKey({ name: 'lv', environment: 'live', scope: 'read' })).raw_key;
     const wrong = await request(live, 'GET', '/payment-methods', sb);
     expect(wrong.status).toBe(401);
-    expect(wrong.body.error.message).toContain('https://api.sandbox.nevermined.app');
+    expect(wrong.body.error.message).toBe('No valid API key provided.');
+    expect(wrong.body.error.hint).toContain('https://api.sandbox.nevermined.app');
     expect((await request(sandbox, 'GET', '/payment-methods', lv)).status).toBe(401);
     expect((await request(live, 'GET', '/payment-methods', lv)).status).toBe(200);
   });

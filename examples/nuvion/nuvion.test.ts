@@ -41,8 +41,10 @@ describe('Nuvion payments API protected by keyward', () => {
     expect((await request(production, 'GET', '/accounts', live)).status).toBe(200);
     const wrong = await request(production, 'GET', '/accounts', test);
     expect(wrong.status).toBe(401);
-    expect(wrong.body.error.message).toContain('https://api.nuvion.dev');
-    expect((await request(sandbox, 'GET', '/accounts', live)).body.error.message).toContain('https://api.nuvion.co');
+    // Nuvion's words stay in `message`; where the key works goes into `hint`.
+    expect(wrong.body.error).toMatchObject({ message: 'No valid API key provided.', reason: 'wrong_environment' });
+    expect(wrong.body.error.hint).toContain('https://api.nuvion.dev');
+    expect((await request(sandbox, 'GET', '/accounts', live)).body.error.hint).toContain('https://api.nuvion.co');
   });
 
   it('requests without a valid key return exactly the documented 401', async () => {

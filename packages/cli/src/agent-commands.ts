@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { explainingFetch } from '@keyward/core';
+import { explainError, explainingFetch } from '@keyward/core';
 import {
   accountFor,
   type DeriveOptions,
@@ -25,7 +25,7 @@ interface WhoamiBody {
   scope?: string;
   organization?: { id?: string; name?: string };
   limits?: { requests_per_minute?: number | null; monthly_requests?: number | null };
-  error?: { message?: string };
+  error?: { message: string; hint?: string; required_scope?: string; key_scope?: string };
 }
 
 const seconds = (v: string) => {
@@ -146,7 +146,10 @@ export function agentCommands(program: Command, env: NodeJS.ProcessEnv, out: Out
         { headers: { authorization: `Bearer ${key}` } },
       );
       const body = (await res.json().catch(() => ({}))) as WhoamiBody;
-      if (!res.ok) throw new Error(`the key does not work: ${res.status} ${body.error?.message ?? ''}`.trim());
+      if (!res.ok)
+        throw new Error(
+          `the key does not work: ${res.status} ${body.error ? explainError({ ...body.error, message: String(body.error.message ?? '') }) : ''}`.trim(),
+        );
       if (provider.name !== 'keyward')
         return out(`The key from the ${source} works against ${provider.verifyUrl(server, o.environment ?? '', o.apiBase)}.`);
       out(

@@ -53,13 +53,39 @@ describe.skipIf(!installed)('keyward-server admin import, from a real better-aut
     const dry = await run(process.execPath, [BIN, 'admin', 'import', '--from', 'better-auth', baFile, '--dry-run', ...data]);
     expect(dry.stdout).toContain('Dry run (nothing written): 3 records read from better-auth.');
     expect(dry.stdout).toContain('3 keys would be created (scopes: read 1, write 2).');
-    expect(dry.stdout).toMatch(
+    expect(dry.stdout).toMatch(/0 matched to existing accounts; 1 would be given a new organization \(ben@ba\.example\)/);
+    // keyward verifies no address: ann's account proves nothing until the operator vouches for it.
+    expect(dry.stdout).toContain('1 owners have an account here by address (ann@ba.example): keyward verifies no address');
+    const vouched = ['--match-existing-accounts'];
+    const dryVouched = await run(process.execPath, [
+      BIN,
+      'admin',
+      'import',
+      '--from',
+      'better-auth',
+      baFile,
+      '--dry-run',
+      ...vouched,
+      ...data,
+    ]);
+    expect(dryVouched.stdout).toMatch(
       /1 matched to existing accounts \(ann@ba\.example\); 1 would be given a new organization \(ben@ba\.example\)/,
     );
     expect(rows(db, 'SELECT id FROM api_keys')).toEqual([]);
 
     const claims = join(work, 'claims.csv');
-    const done = await run(process.execPath, [BIN, 'admin', 'import', '--from', 'better-auth', baFile, '--claims', claims, ...data]);
+    const done = await run(process.execPath, [
+      BIN,
+      'admin',
+      'import',
+      '--from',
+      'better-auth',
+      baFile,
+      '--claims',
+      claims,
+      ...vouched,
+      ...data,
+    ]);
     expect(done.stdout).toContain('3 keys created');
     expect(statSync(claims).mode & 0o777).toBe(0o600);
     const [header, ben] = readFileSync(claims, 'utf8').trim().split('\n');

@@ -36,7 +36,8 @@ describe('environment retirement', () => {
       expect(await second.waitForOutput('warning: 1 active key')).toMatch(/test \(prefix kw_test_\): 1 key\. They are retired/);
       const who = await new HttpAgent(second.base).req('GET', '/v1/whoami', undefined, { authorization: `Bearer ${key.raw_key}` });
       expect(who.status).toBe(401);
-      expect(who.body.error.message).toMatch(/belongs to the test environment \(kw_test_…\), which this server no longer serves/);
+      expect(who.body.error.message).toBe('No valid API key provided.');
+      expect(who.body.error.hint).toMatch(/belongs to the test environment \(kw_test_…\), which this server no longer serves/);
       expect(who.body.error.reason).toBe('retired_environment');
 
       const again = new HttpAgent(second.base);

@@ -7,6 +7,8 @@ export {
   explainError,
   isErrorCode,
   KeywardError,
+  keyRefusal,
+  refusalWords,
 } from './errors/codes.js';
 export { VERIFY_CODE_ERROR, VERIFY_CODES, VERIFY_REASONS, type VerifyCode, type VerifyReason } from './errors/verify-codes.js';
 export {
@@ -44,6 +46,7 @@ export {
   type LimitDecision,
 } from './limits/gcra.js';
 export { dayOf, monthOf, nextMonthStart, secondsUntil } from './limits/windows.js';
+export { type AddressAllowlist, chainAllowlist, cidrWithin, effectiveAllowlist } from './policy/allowlist-chain.js';
 export { type Cidr, IpAllowlist, normalizeIp, parseCidr } from './policy/ip-allowlist.js';
 export {
   DEFAULT_KEY_SCOPE,

@@ -154,8 +154,10 @@ describe.each(variants)('the access policy through %s', (_name, start, verifier)
     const key = await admin.newKey({ scope: 'write' });
     const r = await call(liveApi.base, 'GET', '/things', key);
     expect(r.status).toBe(401);
-    expect(r.body.error.message).toContain('test');
-    expect(r.body.error.message).toContain('https://api.test.example.com');
+    // Nuvion's words in `message`; the environment and its base URL in `hint`.
+    expect(r.body.error.message).toBe('No valid API key provided.');
+    expect(r.body.error.hint).toContain('test');
+    expect(r.body.error.hint).toContain('https://api.test.example.com');
     expect(r.body.error.reason).toBe('wrong_environment');
   });
 

@@ -114,12 +114,12 @@ export async function createKeyward(config: KeywardConfig, overrides: KeywardOve
   );
   metrics.watchPending(() => recorder.pendingRows);
   const audit = new AuditLog(store, clock);
-  const webhooks = new WebhookService(store, new Sealer(config.secret, 'keyward webhook secrets'), clock, config);
+  // Abuse throttles count in Redis when there is one, so that every instance shares them.
+  const throttles = new Throttles(redis ? new RedisCounters(redis, logger) : new MemoryCounters(), config.throttles, logger);
+  const webhooks = new WebhookService(store, new Sealer(config.secret, 'keyward webhook secrets'), clock, config, throttles);
   // Audited key events are webhook events too, queued in the same transaction as the change.
   audit.listen((event) => webhooks.fromAudit(event));
   const dispatcher = new WebhookDispatcher(store, webhooks, config, clock, logger);
-  // Abuse throttles count in Redis when there is one, so that every instance shares them.
-  const throttles = new Throttles(redis ? new RedisCounters(redis, logger) : new MemoryCounters(), config.throttles, logger);
   const accounts = new AccountService(store, config, clock, throttles);
   // Keys of retired environments still reach storage, so that they are refused with the reason, not as unknown.
   const lookupFormat = new KeyFormat([...config.environments, ...retired.map((r) => ({ name: r.environment, prefix: r.prefix }))]);
@@ -148,7 +148,7 @@ export async function createKeyward(config: KeywardConfig, overrides: KeywardOve
   const clients = new ClientRegistry({ store, clock, throttles, allowPrivateDocuments: config.webhooks.allowPrivateTargets });
   const usage = new UsageService({ store, recorder, keys, config, clock });
   const forms = new OneTimeForms(store, config.secret, clock);
-  const leaks = new LeakService(keys, lookup, config, clock, logger);
+  const leaks = new LeakService(keys, lookup, config, clock, logger, throttles);
   const ctx: AppContext = {
     config,
     clock,
@@ -163,7 +163,7 @@ export async function createKeyward(config: KeywardConfig, overrides: KeywardOve
     metrics,
     signIn,
     clients,
-    importer: new Importer({ store, config, clock, audit, imported }),
+    importer: new Importer({ store, config, clock, audit, imported, cache, bus }),
     webhooks,
     leaks,
     throttles,

@@ -85,11 +85,12 @@ export interface ApiKey {
 }
 
 /**
- * What the verify path needs of each of a key's ancestors: the limits a child's requests also count towards. They
- * never change, so they are kept on the child's own row; whether an ancestor still works needs no look-up, as
- * revoking or ending a key writes it down its whole subtree. (A tree shares one tier: the child's is its parent's.)
+ * What the verify path needs of each of a key's ancestors: the limits a child's requests also count towards, and
+ * the IP allowlist a child is held by (every ancestor's, not only its own). They never change, so they are kept on
+ * the child's own row; whether an ancestor still works needs no look-up, as revoking or ending a key writes it down
+ * its whole subtree. (A tree shares one tier: the child's is its parent's.)
  */
-export type KeyAncestor = Pick<ApiKey, 'id' | 'lineageId' | 'budget' | 'requestsPerMinute' | 'monthlyRequests'>;
+export type KeyAncestor = Pick<ApiKey, 'id' | 'lineageId' | 'budget' | 'requestsPerMinute' | 'monthlyRequests' | 'ipAllowlist'>;
 
 /**
  * What deciding on a key needs: its settings, its creator's current role (null when they left) and the

@@ -113,7 +113,8 @@ describe('who may do what', () => {
     const anon = new Agent(h.app);
     const r = await anon.req('DELETE', `/api/developers/keys/${live.id}`, undefined, bearer(testAdmin.raw_key));
     expect(r.status).toBe(403);
-    expect(r.body.error.message).toContain('own environment (test)');
+    expect(r.body.error.message).toBe('Your API key does not have permission to perform this action.');
+    expect(r.body.error.hint).toContain('own environment (test)');
     const made = await anon.req('POST', '/api/developers/keys', { name: 'x', environment: 'live' }, bearer(testAdmin.raw_key));
     expect(made.status).toBe(403);
     expect((await anon.req('POST', '/api/developers/keys', { name: 'x' }, bearer(testAdmin.raw_key))).body.key.environment).toBe('test');

@@ -74,12 +74,13 @@ describe('key guessing on /v1/whoami and /v1/keys/verify', () => {
     expect(refused.body.error.code).toBe('rate_limited');
     expect(refused.body.error.message).toMatch(/Too many unknown API keys from this address/);
     expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
-    // While blocked, even a real key from that address waits: a guess that hits tells nothing.
-    expect((await guesser.req('GET', '/v1/whoami', undefined, { ...bearer(key), ...from('10.2.0.1') })).status).toBe(429);
+    // The throttle refuses guesses, not keys (rules after the second version): a real key from that address works.
+    expect((await guesser.req('GET', '/v1/whoami', undefined, { ...bearer(key), ...from('10.2.0.1') })).status).toBe(200);
+    expect((await guesser.req('GET', '/v1/whoami', undefined, { ...bearer(unknown(101)), ...from('10.2.0.1') })).status).toBe(429);
     // The owner elsewhere is not affected; the guesser gets through again once the wait is over.
     expect((await owner.req('GET', '/v1/whoami', undefined, { ...bearer(key), ...from('10.2.0.2') })).status).toBe(200);
     h.clock.advance(Number(refused.headers['retry-after']) * 1000);
-    expect((await guesser.req('GET', '/v1/whoami', undefined, { ...bearer(key), ...from('10.2.0.1') })).status).toBe(200);
+    expect((await guesser.req('GET', '/v1/whoami', undefined, { ...bearer(unknown(102)), ...from('10.2.0.1') })).status).toBe(401);
   });
 
   it('on verify, the caller is charged, or the client a verifier names, never the verifier itself', async () => {

@@ -69,6 +69,16 @@ describe('webhooks', () => {
     return r;
   };
   const kick = () => h.keyward.dispatcher.kick();
+  // The dispatcher records a try (and when to try next, from the clock) just after the receiver answered: wait for
+  // that record before moving the clock or reading the delivery log, or a loaded machine reads it a try behind.
+  const recorded = async (hookId: string, n: number) => {
+    const org = (await admin.req('GET', '/api/me')).body.organization.id as string;
+    for (let i = 0; i < 200; i++) {
+      const [d] = await h.keyward.store.listDeliveries(org, hookId, { limit: 1 });
+      if ((d?.attempts.length ?? 0) >= n) return;
+      await new Promise((res) => setTimeout(res, 10));
+    }
+  };
 
   beforeAll(async () => {
     h = await startHarness(hooksConfig, { clock });
@@ -103,18 +113,8 @@ describe('webhooks', () => {
     const made = await admin.req('POST', '/api/webhooks', { url: r.url, events: ['key.created'] });
     await admin.createKey({ name: 'retried' });
     await r.until(1, kick);
-    // The dispatcher records a try (and when to try next, from the clock) just after the receiver answered: wait for
-    // that record before moving the clock, or a loaded machine records it at the moved time and the schedule slips.
-    const org = (await admin.req('GET', '/api/me')).body.organization.id as string;
-    const recorded = async (n: number) => {
-      for (let i = 0; i < 200; i++) {
-        const [d] = await h.keyward.store.listDeliveries(org, made.body.webhook.id, { limit: 1 });
-        if ((d?.attempts.length ?? 0) >= n) return;
-        await new Promise((res) => setTimeout(res, 10));
-      }
-    };
     for (const wait of [5, 15, 60]) {
-      await recorded(r.tries.length);
+      await recorded(made.body.webhook.id, r.tries.length);
       clock.advance(wait * 1000 - 1);
       kick();
       await new Promise((res) => setTimeout(res, 100));
@@ -123,6 +123,7 @@ describe('webhooks', () => {
     }
     expect(r.tries.map((t) => t.status)).toEqual([500, 500, 500, 200]);
     expect(new Set(r.tries.map((t) => t.headers['webhook-id'])).size).toBe(1);
+    await recorded(made.body.webhook.id, 4);
     const log = await admin.req('GET', `/api/webhooks/${made.body.webhook.id}/deliveries`);
     expect(log.status).toBe(200);
     expect(log.body.deliveries[0]).toMatchObject({ event_type: 'key.created', status: 'delivered' });
@@ -135,16 +136,19 @@ describe('webhooks', () => {
     const key = await admin.createKey({ name: 'doomed' });
     await admin.req('DELETE', `/api/developers/keys/${key.id}`);
     await r.until(1, kick);
+    const hook = made.body.webhook.id;
     for (const wait of [5, 15, 60]) {
+      await recorded(hook, r.tries.length);
       clock.advance(wait * 1000);
       await r.until(r.tries.length + 1, kick);
     }
-    const hook = made.body.webhook.id;
+    await recorded(hook, 4);
     const [failed] = (await admin.req('GET', `/api/webhooks/${hook}/deliveries`)).body.deliveries;
     expect(failed).toMatchObject({ status: 'failed', next_attempt_at: null });
     expect((await admin.req('POST', `/api/webhooks/deliveries/${failed.id}/retry`, {})).status).toBe(202);
     await r.until(5, kick);
     expect(r.tries.at(-1)?.status).toBe(200);
+    await recorded(hook, 5);
     expect((await admin.req('GET', `/api/webhooks/${hook}/deliveries`)).body.deliveries[0].status).toBe('delivered');
 
     expect((await admin.req('POST', `/api/webhooks/${hook}/test`, {})).status).toBe(202);

@@ -35,6 +35,25 @@ export const DEFAULT_MESSAGES: Record<ErrorCode, string> = {
   service_unavailable: 'The service is temporarily unavailable.',
 };
 
+/**
+ * The words of a refusal to a request made with an API key: a 401 or 403 always says Nuvion's message ("No valid API
+ * key provided.", "Your API key does not have permission to perform this action."); what the refusal would have said
+ * (why, and what to do) becomes its `hint`. Other errors keep their words. The one rule for the server's envelope, the
+ * middleware and the verify failures alike.
+ */
+export function refusalWords(code: ErrorCode, said: string): { message: string; hint?: string } {
+  if (code !== 'unauthorized' && code !== 'forbidden') return { message: said };
+  const message = DEFAULT_MESSAGES[code];
+  return said === message ? { message } : { message, hint: said };
+}
+
+/** {@link refusalWords} applied to an error: Nuvion's message, the original words in `hint` (unless it has one). */
+export function keyRefusal(error: KeywardError): KeywardError {
+  const words = refusalWords(error.code, error.message);
+  if (words.hint === undefined) return error;
+  return new KeywardError(error.code, words.message, error.headers, { hint: words.hint, ...error.details });
+}
+
 /** Extra fields of the envelope that say what a person needs (`reason`, `required_scope`, `key_scope`, …). */
 export type ErrorDetails = Record<string, string>;
 
@@ -42,8 +61,16 @@ export type ErrorDetails = Record<string, string>;
  * An error envelope's message with what its extra fields add, for a person reading it in a terminal:
  * "Your API key does not have permission to perform this action. (needs write scope; this key has read)".
  */
-export function explainError(error: { message: string; required_scope?: unknown; key_scope?: unknown; allowed_scope?: unknown }): string {
-  const { message, required_scope: needed, key_scope: held, allowed_scope: allowed } = error;
+export function explainError(error: {
+  message: string;
+  required_scope?: unknown;
+  key_scope?: unknown;
+  allowed_scope?: unknown;
+  hint?: unknown;
+}): string {
+  const { required_scope: needed, key_scope: held, allowed_scope: allowed, hint } = error;
+  // A refused key's message is always Nuvion's; what to do is in `hint`, and a person reading a terminal needs both.
+  const message = typeof hint === 'string' && !error.message.includes(hint) ? `${error.message} ${hint}` : error.message;
   if (typeof needed === 'string' && typeof held === 'string') return `${message} (needs ${needed} scope; this key has ${held})`;
   if (typeof allowed === 'string' && !message.includes(allowed)) return `${message} (at most ${allowed} scope)`;
   return message;

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { DEFAULT_MESSAGES, ERROR_STATUS, type ErrorCode, type ErrorDetails } from '../errors/codes.js';
+import { DEFAULT_MESSAGES, ERROR_STATUS, type ErrorCode, type ErrorDetails, refusalWords } from '../errors/codes.js';
 import { VERIFY_CODE_ERROR, type VerifyCode, type VerifyReason } from '../errors/verify-codes.js';
 import { type IpAllowlist, normalizeIp } from '../policy/ip-allowlist.js';
 import type { Scope } from '../policy/scopes.js';
@@ -49,9 +49,10 @@ export const MISSING_KEY: HttpFailure = {
 };
 
 /**
- * A failed verification as the error a protected route answers with. Unknown keys and insufficient scope keep the
- * catalogue's messages, exactly Nuvion's bodies, and say the rest in extra fields (`reason`, `required_scope`,
- * `key_scope`); the others say what happened (revoked, expired, which environment the key belongs to).
+ * A failed verification as the error a protected route answers with. Every 401 and 403 keeps Nuvion's message and
+ * says the rest in extra fields: `reason`, `required_scope`/`key_scope` for a scope refusal, and `hint` with what
+ * happened (revoked, expired, which environment the key belongs to, the refused address). Unknown keys and
+ * insufficient scope get no hint: their reason and scopes say it all, and an unknown key is told nothing more.
  */
 export function verifyFailure(
   code: VerifyCode,
@@ -72,11 +73,13 @@ export function verifyFailure(
   if (extra.ratelimit) Object.assign(headers, rateLimitHeaders(extra.ratelimit));
   Object.assign(headers, budgetHeaders(extra.budget));
   const generic = code === 'NOT_FOUND' || code === 'INSUFFICIENT_SCOPE';
+  const words = refusalWords(error, generic ? DEFAULT_MESSAGES[error] : message);
   const details: ErrorDetails = {};
   if (extra.reason) details.reason = extra.reason;
   if (extra.requiredScope) details.required_scope = extra.requiredScope;
   if (extra.keyScope) details.key_scope = extra.keyScope;
-  return { status: ERROR_STATUS[error], code: error, message: generic ? DEFAULT_MESSAGES[error] : message, headers, details };
+  if (words.hint !== undefined) details.hint = words.hint;
+  return { status: ERROR_STATUS[error], code: error, message: words.message, headers, details };
 }
 
 /** `Budget-Remaining`: the credits a key (and its tree) has left after this request. */

@@ -42,9 +42,10 @@ export class AccountService {
 
   /**
    * What an invitation link is for, to show on its sign-up page: the organization, the address it was sent to and
-   * the role; undefined when it is unknown, used or expired.
+   * the role, and whether it is an import's claim link (which a signed-in account may claim instead); undefined when
+   * it is unknown, used or expired.
    */
-  async invitation(token: string): Promise<{ email: string; organization: string; role: Role } | undefined> {
+  async invitation(token: string): Promise<{ email: string; organization: string; role: Role; imported: boolean } | undefined> {
     if (!token) return undefined;
     const invited = await this.store.findMemberByInvite(sha256(token));
     if (!invited || (invited.inviteExpiresAt ?? 0) <= this.clock.now()) return undefined;
@@ -52,10 +53,12 @@ export class AccountService {
     const org = await this.store.findOrganization(invited.orgId);
     // An owner known by an external id only chooses the address they claim the account with.
     const email = invited.email.endsWith(EXTERNAL_ID_DOMAIN) ? '' : invited.email;
-    return org ? { email, organization: org.name, role: invited.role } : undefined;
+    return org ? { email, organization: org.name, role: invited.role, imported: invited.userId !== null } : undefined;
   }
 
-  async signup(input: { email: string; password: string; name?: string; inviteToken?: string }) {
+  /** Creates an account; `address` is the client's, charged to the sign-up throttle before any work. */
+  async signup(input: { email: string; password: string; name?: string; inviteToken?: string }, address: string) {
+    await this.throttles.signUp(address, this.clock.now());
     const email = input.email.trim().toLowerCase();
     // The password is hashed before the e-mail is looked up, so a taken address costs the same as a free one:
     // sign-up cannot be used to test thousands of addresses a second.
@@ -148,17 +151,18 @@ export class AccountService {
     };
   }
 
-  /** Signs in; `address` is the client's, for the throttle (failures count per e-mail and address, and per address). */
+  /**
+   * Signs in; `address` is the client's, for the throttle: each attempt reserves a unit per e-mail and address and
+   * per address before the password is checked, and a successful one gives them back (only failures stay counted).
+   */
   async login(emailInput: string, password: string, address: string) {
     const email = emailInput.trim().toLowerCase();
-    await this.throttles.checkSignIn(email, address, this.clock.now());
+    await this.throttles.reserveSignIn(email, address, this.clock.now());
     const user = await this.store.findUserByEmail(email);
     const ok = await verifyPassword(password, user?.passwordHash ?? DUMMY_HASH);
     const member = user && ok ? await this.store.findMemberByUser(user.id) : undefined;
-    if (!user || !ok || !member) {
-      await this.throttles.signInFailed(email, address, this.clock.now());
-      throw new KeywardError('unauthorized', 'Incorrect e-mail address or password.');
-    }
+    if (!user || !ok || !member) throw new KeywardError('unauthorized', 'Incorrect e-mail address or password.');
+    await this.throttles.signInSucceeded(email, address, this.clock.now());
     return {
       user,
       member,

@@ -53,6 +53,11 @@ const deny = (message: string, details?: Record<string, string>): Decision => ({
 /** Actions any member may take whatever their role: seeing the organization's keys, usage, members and audit log. */
 const ANY_MEMBER = new Set<Action>(['key.list', 'key.read', 'usage.read', 'audit.read', 'member.list']);
 const ADMIN_ONLY = new Set<Action>(['member.invite', 'member.change_role', 'member.remove', 'webhook.manage']);
+/**
+ * Organization-wide settings: members, invitations, roles and webhooks. A signed-in admin manages them, never a key
+ * (whatever its scope): an admin key of one environment must not reach the other through a new admin or a webhook.
+ */
+const NEEDS_A_PERSON = ADMIN_ONLY;
 
 /**
  * The one statement of who may do what; every service asks it, pages and routes only use it to hide controls.
@@ -60,11 +65,17 @@ const ADMIN_ONLY = new Set<Action>(['member.invite', 'member.change_role', 'memb
  * - Any member sees the organization's keys, usage, members and audit log.
  * - Any member creates keys whose scope is at most their role (a `read` member makes `read` keys).
  * - Admins rotate and revoke every key of the organization; other members the keys they made.
- * - Admins manage members.
+ * - Admins manage members and webhooks, signed in: no key does (`reason: session_required`).
  * - A key acts as its creator, capped at its own scope; a key without `admin` scope may only revoke itself (and
  *   read itself); an admin key manages only keys of its own environment.
  */
 export function can(actor: Actor, action: Action, key?: KeyResource): Decision {
+  if (actor.kind === 'key' && NEEDS_A_PERSON.has(action)) {
+    return deny(
+      'Members, invitations, roles and webhooks are managed by a signed-in admin, not by keys: sign in to the dashboard (or call with its session cookie).',
+      { reason: 'session_required' },
+    );
+  }
   if (actor.kind === 'key' && actor.role !== 'admin') {
     const self = key?.id !== undefined && key.id === actor.keyId;
     if (self && (action === 'key.revoke' || action === 'key.read')) return ALLOW;

@@ -1,4 +1,4 @@
-import { effectiveScope, IpAllowlist, type Scope } from '@keyward/core';
+import { type AddressAllowlist, chainAllowlist, effectiveScope, type Scope } from '@keyward/core';
 import { capPlan, type Plan } from '../config/config.js';
 import type { Meter } from '../limits/limiter.js';
 import type { KeyForVerify } from '../storage/store.js';
@@ -15,14 +15,15 @@ export interface MeterSpec {
 
 /**
  * A key as the hot path needs it: the stored record plus what can be worked out once per look-up instead of once
- * per request — its compiled IP allowlist, its effective scope (null when its creator left), the instant it stops
- * working (the earlier of revocation and expiry, which a key's ancestors pass down to it; already past for a key
+ * per request — its compiled IP allowlist (its own and every ancestor's), its effective scope (null when its creator
+ * left), the instant it stops working (the earlier of revocation and expiry, which a key's ancestors pass down to it; already past for a key
  * of a retired environment), its plan (capped by its own limits), and the meters a request counts towards: its own and each
  * ancestor's that has any limit (none for a key without limits, which skips the limiter).
  */
 export interface CachedKey {
   key: KeyForVerify;
-  allowlist: IpAllowlist | null;
+  /** Its own allowlist and every ancestor's, each of which must allow a request's address; null when none narrows. */
+  allowlist: AddressAllowlist | null;
   scope: Scope | null;
   deadline: number;
   plan: Plan;
@@ -139,7 +140,7 @@ export class KeyCache {
     }
     return {
       key,
-      allowlist: key.ipAllowlist.length > 0 ? new IpAllowlist(key.ipAllowlist) : null,
+      allowlist: chainAllowlist([key.ipAllowlist, ...key.ancestors.map((a) => a.ipAllowlist)]),
       scope: key.creatorRole === null ? null : effectiveScope(key.scope, key.creatorRole),
       deadline:
         this.served && !this.served.has(key.environment)

@@ -154,14 +154,20 @@ export function adminCommands(program: Command, out: (line: string) => void): vo
       .option('--dry-run', 'read and map everything, write nothing, print what would be created and skipped')
       .option('--environment <env>', 'the environment the keys get (default: the first configured)')
       .option('--claims <file>', "write each new owner's claim link here (CSV: email,organization_id,claim_link; mode 0600)")
+      .option(
+        '--match-existing-accounts',
+        'you vouch for the address of every account on this server: an owner with an account gets the keys in it (default: held for the claim link, as keyward verifies no address)',
+      )
       .addHelpText(
         'after',
         `\nkeyward's CSV (--from csv), one key per row, a header first:\n  ${CSV_HEADER}\n` +
           'hash_format: sha256-hex, sha256-base64 or sha256-base64url (the SHA-256 of the raw key as stored), or\n' +
           "hmac-sha256-hex (keyward's own, from `admin export` of a server with the same KEYWARD_SECRET).\n" +
-          'Owners are matched by e-mail (an external id stands for <id>@imported.invalid); a new owner gets an organization\n' +
-          'and an account claimed with the link --claims writes (or `admin claim-link --email`). Re-running an import skips\n' +
-          'what is there.',
+          'Owners are found by e-mail (an external id stands for <id>@imported.invalid); a new owner gets an organization\n' +
+          'and an account claimed with the link --claims writes (or `admin claim-link --email`). An owner whose address\n' +
+          'has an account here gets a claim link too (keyward verifies no address, so an address proves nothing): their\n' +
+          'keys are held in an organization of their own until someone opens the link signed in, or signs up with it.\n' +
+          '--match-existing-accounts puts them in that account at once. Re-running an import skips what is there.',
       ),
   ).action(async (file: string, o) => {
     if (!(IMPORT_SOURCES as readonly string[]).includes(o.from)) throw new Error(`--from must be one of ${IMPORT_SOURCES.join(', ')}`);
@@ -176,6 +182,7 @@ export function adminCommands(program: Command, out: (line: string) => void): vo
         source: o.from as ImportSource,
         file,
         dryRun: o.dryRun === true,
+        matchExistingAccounts: o.matchExistingAccounts === true,
         ...(o.environment ? { environment: o.environment } : {}),
         onProgress: (read, share) => {
           if (tty) process.stderr.write(`\r${progressBar(share, read, (Date.now() - started) / 1000)}`);
@@ -190,7 +197,7 @@ export function adminCommands(program: Command, out: (line: string) => void): vo
       if (newOwners > 0) {
         out(
           claims !== null
-            ? `Claim links of the ${newOwners} new owners are in ${o.claims}: send each owner theirs (they work 30 days).`
+            ? `Claim links of the ${newOwners} new (or held) owners are in ${o.claims}: send each owner theirs (they work 30 days).`
             : `${newOwners} new owners have an account to claim: \`keyward-server admin claim-link --email <address>\` gives the link to send each (or import with --claims <file>).`,
         );
       }

@@ -80,9 +80,10 @@ export interface KeywardConfig {
   leaks: { githubKeysUrl: string; onReport: 'revoke' | 'notify' };
   /**
    * Child keys (`POST /v1/keys/derive`, token exchange): how deep a tree may grow below a key made by a person, how
-   * many active children one key may have, and the lifetime of a child that asks for none (null: its parent's).
+   * many active children one key may have, how many active keys the whole tree under a key made by a person may
+   * hold, and the lifetime of a child that asks for none (null: its parent's).
    */
-  delegation: { maxDepth: number; maxChildren: number; defaultTtlSeconds: number | null };
+  delegation: { maxDepth: number; maxChildren: number; maxDescendants: number; defaultTtlSeconds: number | null };
   /** What a request answers when a credit budget is spent: 402 `budget_exhausted`, or 429 `quota_exceeded`. */
   budgets: { exhaustedStatus: 402 | 429 };
 }

@@ -188,6 +188,7 @@ export function defineConfig(input: unknown, runtime: RuntimeSettings): KeywardC
     delegation: {
       maxDepth: file.delegation?.max_depth ?? 3,
       maxChildren: file.delegation?.max_children ?? 100,
+      maxDescendants: file.delegation?.max_descendants ?? 10_000,
       defaultTtlSeconds: file.delegation?.default_ttl_seconds === undefined ? 86_400 : file.delegation.default_ttl_seconds,
     },
     budgets: { exhaustedStatus: file.budgets?.exhausted_status ?? 402 },
@@ -204,10 +205,13 @@ function throttleBudgets(t: Record<string, BudgetFile>): ThrottleBudgets {
   return {
     signInPerPair: pick(t.sign_in_per_pair, d.signInPerPair),
     signInPerAddress: pick(t.sign_in_per_address, d.signInPerAddress),
+    signUps: pick(t.sign_ups, d.signUps),
     unknownKeys: pick(t.unknown_keys, d.unknownKeys),
     deviceCodes: pick(t.device_codes, d.deviceCodes),
     userCodes: pick(t.user_codes, d.userCodes),
     leakReports: pick(t.leak_reports, d.leakReports),
     clientRegistrations: pick(t.client_registrations, d.clientRegistrations),
+    metadataDocuments: pick(t.metadata_documents, d.metadataDocuments),
+    webhookTests: pick(t.webhook_tests, d.webhookTests),
   };
 }

@@ -102,11 +102,14 @@ export const configFileSchema = z
       .object({
         sign_in_per_pair: budget,
         sign_in_per_address: budget,
+        sign_ups: budget,
         unknown_keys: budget,
         device_codes: budget,
         user_codes: budget,
         leak_reports: budget,
         client_registrations: budget,
+        metadata_documents: budget,
+        webhook_tests: budget,
       })
       .strict()
       .optional(),
@@ -129,6 +132,8 @@ export const configFileSchema = z
       .object({
         max_depth: z.number().int().min(0).max(10).optional(),
         max_children: z.number().int().min(0).max(10_000).optional(),
+        /** Active keys the whole tree under a key made by a person may hold (its descendants at any depth). */
+        max_descendants: z.number().int().min(0).max(1_000_000).optional(),
         default_ttl_seconds: z.number().int().min(1).max(31_536_000).nullable().optional(),
       })
       .strict()

@@ -106,6 +106,7 @@ export function buildApp(ctx: AppContext, logger: Logger): FastifyInstance {
   app.setValidatorCompiler(zodValidator);
   app.setSerializerCompiler(serializerCompiler);
   app.decorateRequest('actor', null);
+  app.decorateRequest('withKey', false);
   void app.register(swagger, {
     openapi: {
       openapi: '3.1.0',

@@ -59,6 +59,8 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     actor: Actor | null;
+    /** The request presented an API key (as Bearer) for keyward to check: its 401/403 keep Nuvion's words. */
+    withKey: boolean;
   }
 }
 

@@ -1,4 +1,4 @@
-import { KeywardError } from '@keyward/core';
+import { KeywardError, keyRefusal } from '@keyward/core';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodType, z } from 'zod';
 import { isStorageUnavailable, storageUnavailable } from '../outage.js';
@@ -73,9 +73,12 @@ function logOutage(request: FastifyRequest, error: Error): void {
   request.log.error({ err: { message: error.message, code: (error as { code?: unknown }).code } }, 'storage unreachable: answering 503');
 }
 
-/** The JSON API's error handler: the documented envelope. Nothing but 5xx reaches the log as an error. */
+/**
+ * The JSON API's error handler: the documented envelope. Nothing but 5xx reaches the log as an error. A request made
+ * with an API key gets Nuvion's words on every 401 and 403, whichever service refused it; why, in `error.hint`.
+ */
 export function envelopeHandler(error: FastifyError | KeywardError, request: FastifyRequest, reply: FastifyReply) {
-  const e = asKeywardError(error, request);
+  const e = request.withKey ? keyRefusal(asKeywardError(error, request)) : asKeywardError(error, request);
   if (e.status === 401 && !e.headers['www-authenticate']) reply.header('www-authenticate', 'Bearer realm="keyward"');
   reply.headers(e.headers);
   return reply.code(e.status).send(e.toBody(String(request.id)));

@@ -13,10 +13,26 @@ export function csvLine(fields: readonly string[]): string {
   return fields.map((f) => (/[",\r\n]/.test(f) ? `"${f.replace(/"/g, '""')}"` : f)).join(',');
 }
 
+/**
+ * A text cell a spreadsheet will not run: one that starts with `=`, `+`, `-`, `@`, a tab or a carriage return (what
+ * spreadsheets read as a formula) gets a leading `'`, as OWASP's CSV-injection advice says; so does one that starts
+ * with `'`, so that {@link fromSpreadsheetCell} gives back exactly the text written (names are stored verbatim).
+ */
+export function spreadsheetCell(text: string): string {
+  return /^[=+\-@\t\r']/.test(text) ? `'${text}` : text;
+}
+
+/** The text a {@link spreadsheetCell} was made from: its one leading `'` dropped. */
+export function fromSpreadsheetCell(cell: string): string {
+  return cell.startsWith("'") ? cell.slice(1) : cell;
+}
+
 const iso = (t: number | null) => (t === null ? '' : new Date(t).toISOString());
 const PAGE = 1000;
 
 /**
+ * Its text cells (owner, name, prefix) are written as {@link spreadsheetCell}s, which `--from csv` reads back.
+ *
  * Every key made by a person or imported (derived keys live only as long as their task and are left out), oldest
  * first, as lines of keyward's CSV: hashes only, never a raw key. An imported key not used here yet is written with
  * the SHA-256 its former product stored (any product can take it back); every other key with keyward's HMAC
@@ -33,9 +49,9 @@ export async function exportKeys(store: Store, write: (line: string) => void, or
       const sha256 = sha256OfImported(key.hash);
       write(
         csvLine([
-          ownerEmail,
-          key.name,
-          key.prefix,
+          spreadsheetCell(ownerEmail),
+          spreadsheetCell(key.name),
+          spreadsheetCell(key.prefix),
           sha256 ?? key.hash,
           sha256 ? 'sha256-hex' : 'hmac-sha256-hex',
           key.scope,

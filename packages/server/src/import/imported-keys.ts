@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type { Clock } from '../ids.js';
 import type { Store } from '../storage/store.js';
 
@@ -7,6 +7,15 @@ export const IMPORTED_ACCOUNT = '!imported';
 
 /** The domain of the address an owner known only by an external id gets; claiming the account replaces it. */
 export const EXTERNAL_ID_DOMAIN = '@imported.invalid';
+
+/**
+ * The address of the unclaimed account that holds an owner's imported keys when their address has an account here
+ * the operator did not vouch for: derived from it, so that a re-import finds the same organization, and never a
+ * deliverable address (nor an external id's: those have no `+`).
+ */
+export function heldAddress(email: string): string {
+  return `held+${createHash('sha256').update(email).digest('hex').slice(0, 24)}${EXTERNAL_ID_DOMAIN}`;
+}
 
 const IMPORTED = 'sha256:';
 

@@ -1,19 +1,25 @@
-import { DEFAULT_KEY_SCOPE, isScope, lowerScope, type Role, type Scope } from '@keyward/core';
+import { DEFAULT_KEY_SCOPE, isScope, KeywardError, lowerScope, type Role, type Scope } from '@keyward/core';
 import type { AuditLog } from '../audit/audit-log.js';
 import { organizationNameFor } from '../auth/account-service.js';
-import { newToken } from '../auth/tokens.js';
+import { newToken, sha256 } from '../auth/tokens.js';
+import type { InvalidationBus } from '../cache/invalidation-bus.js';
+import type { KeyCache } from '../cache/key-cache.js';
 import type { KeywardConfig } from '../config/config.js';
 import { type Clock, newId, sortableId } from '../ids.js';
 import { importedKeyName } from '../keys/key-name.js';
 import type { ApiKey, Store } from '../storage/store.js';
-import { EXTERNAL_ID_DOMAIN, IMPORTED_ACCOUNT, type ImportedKeys, importedHash, importRefOf } from './imported-keys.js';
+import { EXTERNAL_ID_DOMAIN, heldAddress, IMPORTED_ACCOUNT, type ImportedKeys, importedHash, importRefOf } from './imported-keys.js';
 import { type HashFormat, type ImportSource, type Progress, readSource, type SourceRecord } from './sources.js';
 
 /** How long a claim link works; `keyward-server admin claim-link` makes a new one. */
 export const CLAIM_TTL_MS = 30 * 86_400_000;
 
-/** A new owner's way in: the sign-up link (an invitation to the account the import made) to send them. */
+/**
+ * A new owner's way in, and that of an owner whose address has an account here (held for the claim): the link (an
+ * invitation to the account the import made) to send them.
+ */
 export interface Claim {
+  /** The owner's address (or `<external id>@imported.invalid`), as the source named them. */
   email: string;
   organizationId: string;
   /** `<public_url>/signup?invite_token=…`: a secret, as an invitation link is. */
@@ -58,6 +64,12 @@ export interface ImportOptions {
   by?: string;
   /** Called for each owner given a new organization (not in a dry run), with the link that claims it. */
   onClaim?: (claim: Claim) => void;
+  /**
+   * The operator vouches for the address of every account here: an owner whose address has an account gets their
+   * keys in that account's organization at once. Without it such an owner's keys are held in a new organization
+   * for the claim link, as a new owner's are: keyward verifies no address, so an account's address proves nothing.
+   */
+  matchExistingAccounts?: boolean;
 }
 
 export interface ImportReport {
@@ -74,6 +86,11 @@ export interface ImportReport {
   /** Owners matched to existing accounts, and organizations created for the others (by e-mail). */
   matchedOwners: string[];
   createdOwners: string[];
+  /**
+   * Owners whose address has an account here that the operator did not vouch for (no `matchExistingAccounts`):
+   * their keys are held in a new organization until the claim link is used.
+   */
+  heldOwners: string[];
   scopes: Record<Scope, number>;
   /** Revoked at import (disabled at the source), and already expired. */
   revoked: number;
@@ -105,6 +122,9 @@ export class Importer {
       audit: AuditLog;
       /** This server's view of whether imported keys exist: told at once when a run stores some (absent for the CLI). */
       imported?: ImportedKeys;
+      /** The verification cache and the bus to the other instances, told when claimed keys change organization. */
+      cache?: KeyCache;
+      bus?: InvalidationBus;
     },
   ) {}
 
@@ -124,6 +144,7 @@ export class Importer {
       invalid: 0,
       matchedOwners: [],
       createdOwners: [],
+      heldOwners: [],
       scopes: { read: 0, agentic: 0, write: 0, admin: 0 },
       revoked: 0,
       expired: 0,
@@ -264,7 +285,9 @@ export class Importer {
   async newClaimLink(emailInput: string): Promise<Claim> {
     const { store, config, clock } = this.deps;
     const email = emailInput.trim().toLowerCase();
-    const user = await store.findUserByEmail(email);
+    // The owner's own unclaimed account, or the one holding their keys because their address had an account here.
+    let user = await store.findUserByEmail(email);
+    if (user?.passwordHash !== IMPORTED_ACCOUNT) user = await store.findUserByEmail(heldAddress(email));
     const member = user ? await store.findMemberByUser(user.id) : undefined;
     if (!user || !member || user.passwordHash !== IMPORTED_ACCOUNT) {
       throw new Error(`${email} is not an account an import made that is still unclaimed`);
@@ -272,6 +295,44 @@ export class Importer {
     const invite = newToken('kwi_');
     await store.setMemberInvite(member.id, invite.hash, clock.now() + CLAIM_TTL_MS);
     return { email, organizationId: member.orgId, link: claimLink(config, invite.token) };
+  }
+
+  /**
+   * A signed-in account claims the keys a claim link holds: they move into its organization, created by it (so
+   * capped by its role, as every key is), and the held organization and its unclaimed account are gone. The link is
+   * the proof, a secret the operator sent to the keys' owner: whoever opens it signed in claims it, whatever their
+   * address, if they are an admin of their organization (bringing keys in is an organization-wide act, as
+   * inviting a member is). Once; an unknown, used or expired link is a 400.
+   */
+  async claim(token: string, into: { userId: string; orgId: string; role: Role }): Promise<{ keys: number; organizationId: string }> {
+    const { store, clock, audit, cache, bus } = this.deps;
+    if (into.role !== 'admin') {
+      throw new KeywardError(
+        'forbidden',
+        'Only an admin of your organization can claim imported keys into it.',
+        {},
+        {
+          reason: 'admin_required',
+        },
+      );
+    }
+    const invalid = () => new KeywardError('invalid_request', 'The invitation is invalid or has expired.');
+    const invited = token ? await store.findMemberByInvite(sha256(token)) : undefined;
+    if (!invited?.userId || (invited.inviteExpiresAt ?? 0) <= clock.now() || invited.orgId === into.orgId) throw invalid();
+    const account = await store.findUser(invited.userId);
+    const org = await store.findOrganization(into.orgId);
+    if (account?.passwordHash !== IMPORTED_ACCOUNT || !org) throw invalid();
+    const keys = await store.claimImportedKeys(
+      { memberId: invited.id, userId: account.id, orgId: invited.orgId, unclaimed: IMPORTED_ACCOUNT },
+      { orgId: org.id, userId: into.userId, tier: org.plan },
+    );
+    if (keys === null) throw invalid();
+    // Cached look-ups still name the held organization and its account: every instance drops them.
+    const event = { type: 'org', orgId: invited.orgId } as const;
+    cache?.apply(event);
+    await bus?.publish(event);
+    await audit.system(org.id, 'import', 'keys.claimed', null, { count: keys, by: into.userId });
+    return { keys, organizationId: org.id };
   }
 
   /**
@@ -285,27 +346,34 @@ export class Importer {
     const email = raw.includes('@') ? raw : `${raw.replace(/[^a-z0-9._-]/g, '-').slice(0, 64)}${EXTERNAL_ID_DOMAIN}`;
     if (owners.has(email)) return owners.get(email) ?? null;
     const { store, config } = this.deps;
-    const user = await store.findUserByEmail(email);
+    const found = await store.findUserByEmail(email);
+    // keyward verifies no address, so an account's address proves nothing: keys go to an account by address only
+    // when the operator vouches for every account's address, or to the account an earlier import made for this
+    // owner. Otherwise they are held, like a new owner's, in an organization of their own for the claim link.
+    const vouched = found !== undefined && (found.passwordHash === IMPORTED_ACCOUNT || o.matchExistingAccounts === true);
+    const held = found !== undefined && !vouched;
+    const address = held ? heldAddress(email) : email;
+    const user = held ? await store.findUserByEmail(address) : found;
     const member = user ? await store.findMemberByUser(user.id) : undefined;
     let owner: Owner | null = null;
     if (user && member) {
       const org = await store.findOrganization(member.orgId);
       owner = { userId: user.id, orgId: member.orgId, plan: org?.plan ?? config.defaultPlan, role: member.role };
-      report.matchedOwners.push(email);
+      (held ? report.heldOwners : report.matchedOwners).push(email);
     } else {
-      report.createdOwners.push(email);
+      (held ? report.heldOwners : report.createdOwners).push(email);
       if (!dryRun) {
         const userId = user?.id ?? newId('usr');
         const orgId = newId('org');
         const invite = newToken('kwi_');
         await store.createAccount({
-          user: { id: userId, email, name: null, passwordHash: IMPORTED_ACCOUNT, createdAt: now },
+          user: { id: userId, email: address, name: null, passwordHash: IMPORTED_ACCOUNT, createdAt: now },
           organization: { id: orgId, name: organizationNameFor(null, email), plan: config.defaultPlan, createdAt: now },
           member: {
             id: newId('mem'),
             orgId,
             userId,
-            email,
+            email: address,
             role: 'admin',
             inviteTokenHash: invite.hash,
             inviteExpiresAt: now + CLAIM_TTL_MS,
@@ -341,6 +409,11 @@ export function describeReport(r: ImportReport): string[] {
     `${r.alreadyImported} already imported by an earlier run: skipped.`,
     `Owners: ${r.matchedOwners.length} matched to existing accounts${r.matchedOwners.length ? ` (${r.matchedOwners.slice(0, 5).join(', ')}${r.matchedOwners.length > 5 ? ', …' : ''})` : ''}; ${r.createdOwners.length} ${would}given a new organization${r.createdOwners.length ? ` (${r.createdOwners.slice(0, 5).join(', ')}${r.createdOwners.length > 5 ? ', …' : ''})` : ''}.`,
   ];
+  if (r.heldOwners.length > 0) {
+    lines.push(
+      `${r.heldOwners.length} owners have an account here by address (${r.heldOwners.slice(0, 5).join(', ')}${r.heldOwners.length > 5 ? ', …' : ''}): keyward verifies no address, so their keys ${r.dryRun ? 'would be' : 'are'} held for the claim link (an account claims them by opening it signed in); --match-existing-accounts puts them in those accounts if you vouch for every account's address.`,
+    );
+  }
   if (r.read === 0)
     lines.push(`The file has no records for --from ${r.source}: see \`keyward-server admin import --help\` for what it reads.`);
   if (r.invalid > 0) {

@@ -1,6 +1,7 @@
 import { closeSync, createReadStream, openSync, type ReadStream, readFileSync, readSync, statSync } from 'node:fs';
 import BetterSqlite3 from 'better-sqlite3';
 import { parse } from 'csv-parse';
+import { fromSpreadsheetCell } from './exporter.js';
 
 /** Where keys come from: the three sources `keyward admin import --from` takes. */
 export const IMPORT_SOURCES = ['unkey', 'better-auth', 'csv'] as const;
@@ -176,6 +177,11 @@ export function unkeyRecord(r: Row, n: number): SourceRecord {
   };
 }
 
+const cell = (v: unknown): string | null => {
+  const text = str(v);
+  return text === null ? null : fromSpreadsheetCell(text);
+};
+
 /** keyward's own CSV (CSV_HEADER in exporter.ts): `email,name,prefix,hash,hash_format,scope,…`. */
 export function csvRecord(r: Row, n: number): SourceRecord {
   // Column names arrive normalized (lower case, `_` for spaces and dashes): see csvRows.
@@ -189,11 +195,12 @@ export function csvRecord(r: Row, n: number): SourceRecord {
       .replace(/_/g, '-') ?? null;
   return {
     ...blank(n),
-    owner: str(get('email', 'owner', 'owner_email', 'external_id', 'externalid', 'owner_id')),
+    // Text cells as `admin export` writes them (spreadsheetCell): a leading `'` that disarms a formula is dropped.
+    owner: cell(get('email', 'owner', 'owner_email', 'external_id', 'externalid', 'owner_id')),
     hash: str(get('hash', 'key_hash', 'hashed_key')),
     hashFormat: format !== null && HASH_FORMATS.includes(format) ? (format as HashFormat) : null,
-    prefix: str(get('prefix')) ?? '',
-    name: str(get('name', 'key_name')),
+    prefix: cell(get('prefix')) ?? '',
+    name: cell(get('name', 'key_name')),
     scope: str(get('scope', 'role')),
     environment: str(get('environment')),
     permissions: words(get('permissions', 'roles')),

@@ -1,4 +1,4 @@
-import { effectiveScope, type IpAllowlist, type Scope, scopeAllows, type VerifyCode, type VerifyReason } from '@keyward/core';
+import { type AddressAllowlist, effectiveScope, type Scope, scopeAllows, type VerifyCode, type VerifyReason } from '@keyward/core';
 import type { EnvironmentConfig } from '../config/config.js';
 import type { KeyForVerify } from '../storage/store.js';
 
@@ -14,7 +14,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
  */
 export function decidePolicy(
   key: KeyForVerify,
-  allowlist: IpAllowlist | null,
+  allowlist: AddressAllowlist | null,
   environment: string | undefined,
   required: Scope | undefined,
   ip: string | undefined,

@@ -1,5 +1,4 @@
-import { BlockList } from 'node:net';
-import { displayKey, hashKey, type KeyFormat, KeywardError, parseCidr, type Scope, scopeAllows } from '@keyward/core';
+import { cidrWithin, displayKey, effectiveAllowlist, hashKey, type KeyFormat, KeywardError, type Scope, scopeAllows } from '@keyward/core';
 import type { AuditLog } from '../audit/audit-log.js';
 import { type Actor, authorize, can, roleOfScope, scopeForNewKey } from '../auth/authorization.js';
 import type { InvalidationBus } from '../cache/invalidation-bus.js';
@@ -128,7 +127,9 @@ export class KeyService {
    * A child key of `parent`: in its environment and organization, made by the same person, recording its parent,
    * with every limit at most the parent's (asking for more is a 403 naming the field), never outliving it, at most
    * `delegation.max_depth` levels below a key made by a person and `delegation.max_children` active children per
-   * key. Its requests also count towards each ancestor's limits and budget (the verifier's meters); revoking an
+   * key, and at most `delegation.max_descendants` active keys in the whole tree under the key a person made (a 409).
+   * Its IP allowlist lies within its parent's and every ancestor's; an empty or omitted one is theirs, stored as it
+   * is. Its requests also count towards each ancestor's limits and budget (the verifier's meters); revoking an
    * ancestor revokes it. `via` says how it was asked for (`derive` or `token-exchange`), for the audit log.
    */
   async derive(parent: DerivingKey, input: DeriveKeyInput, via: 'derive' | 'token_exchange' = 'derive') {
@@ -184,14 +185,19 @@ export class KeyService {
       most((x) => x.monthlyRequests),
       'monthly quota',
     );
-    const ipAllowlist = input.ipAllowlist ?? p.ipAllowlist;
-    const outside = p.ipAllowlist.length === 0 ? undefined : ipAllowlist.find((c) => !withinAllowlist(c, p.ipAllowlist));
-    if (outside !== undefined) {
-      throw refuse(
-        'ip_allowlist',
-        `A child key's IP allowlist lies within its parent's (${p.ipAllowlist.join(', ')}); ${outside} does not.`,
-      );
+    // The addresses the parent may really be used from: its own list and every ancestor's (a parent made before
+    // this rule may store none of its own). The child's list is stored as it is: what it asks when that lies
+    // within, else (empty or omitted) all of it, so that the key's page shows the truth.
+    const region = effectiveAllowlist([p.ipAllowlist, ...p.ancestors.map((a) => a.ipAllowlist)]);
+    if (region === null) {
+      throw refuse('ip_allowlist', "The parent key's allowlist and its ancestors' have no address in common; it can derive no key.");
     }
+    const askedList = input.ipAllowlist ?? [];
+    const outside = region.length === 0 ? undefined : askedList.find((c) => !cidrWithin(c, region));
+    if (outside !== undefined) {
+      throw refuse('ip_allowlist', `A child key's IP allowlist lies within its parent's (${region.join(', ')}); ${outside} does not.`);
+    }
+    const ipAllowlist = askedList.length > 0 ? askedList : region;
     const resource = input.resource ?? p.resource;
     if (p.resource !== null && resource !== p.resource) {
       throw refuse('resource', `The parent key is bound to ${p.resource}; its children are too.`);
@@ -214,6 +220,17 @@ export class KeyService {
         throw new KeywardError(
           'conflict',
           `This key already has ${max} active child keys (delegation.max_children). Revoke one, or let one expire, first.`,
+        );
+      }
+      // The whole tree under the key a person made, counted under the same lock so parallel derives cannot pass it.
+      const root = p.ancestors.at(-1)?.id ?? p.id;
+      const cap = config.delegation.maxDescendants;
+      if ((await store.countActiveDescendants(root, now)) >= cap) {
+        throw new KeywardError(
+          'conflict',
+          `The key this one descends from (${root}) already has ${cap} active keys derived from it, at any depth (delegation.max_descendants). Revoke some, or let them expire, first.`,
+          {},
+          { reason: 'max_descendants' },
         );
       }
       const minted = this.#mint(
@@ -314,6 +331,21 @@ export class KeyService {
   }
 
   async revoke(actor: Actor, id: string): Promise<ApiKey> {
+    const { key, revokedAt } = await this.#revoke(actor, id);
+    if (revokedAt === null) return (await this.deps.store.findKey(actor.orgId, id)) ?? key;
+    return { ...key, revokedAt };
+  }
+
+  /**
+   * Revokes a key that is being replaced (a refresh token's key): true when this call revoked it, false when it was
+   * revoked already, by someone else meanwhile, in which case nothing may replace it.
+   */
+  async revokeReplaced(actor: Actor, id: string): Promise<boolean> {
+    return (await this.#revoke(actor, id)).revokedAt !== null;
+  }
+
+  /** Revokes a key if it is not revoked yet; `revokedAt` is null when it was. */
+  async #revoke(actor: Actor, id: string): Promise<{ key: ApiKey; revokedAt: number | null }> {
     const key = await this.get(actor, id);
     authorize(actor, 'key.revoke', key);
     const revokedAt = this.deps.clock.now();
@@ -322,9 +354,9 @@ export class KeyService {
       await this.deps.audit.write(actor, 'key.revoked', key.id, { name: key.name });
       return true;
     });
-    if (!revoked) return (await this.deps.store.findKey(actor.orgId, id)) ?? key;
+    if (!revoked) return { key, revokedAt: null };
     await this.#invalidate([key.id]);
-    return { ...key, revokedAt };
+    return { key, revokedAt };
   }
 
   /**
@@ -469,19 +501,6 @@ function lowest(values: (number | null)[]): number | null {
   let low: number | null = null;
   for (const v of values) if (v !== null && (low === null || v < low)) low = v;
   return low;
-}
-
-/** Whether every address of `cidr` is allowed by one entry of `allowlist` (a narrower or equal block). */
-function withinAllowlist(cidr: string, allowlist: readonly string[]): boolean {
-  const c = parseCidr(cidr);
-  if (!c) return false;
-  return allowlist.some((entry) => {
-    const p = parseCidr(entry);
-    if (!p || p.family !== c.family || p.prefix > c.prefix) return false;
-    const block = new BlockList();
-    block.addSubnet(p.address, p.prefix, p.family);
-    return block.check(c.address, c.family);
-  });
 }
 
 /** Where a key is in its life at `now`: revoked, expired, or still working (whatever its environment). */

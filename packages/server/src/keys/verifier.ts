@@ -119,10 +119,8 @@ export class Verifier {
 
   verify(input: VerifyInput): VerifyResult | Promise<VerifyResult> {
     const now = this.deps.clock.now();
-    if (input.ip) {
-      const blocked = this.deps.throttles.keyGuessingBlocked(input.ip, now);
-      if (blocked > 0) return guessing(blocked);
-    }
+    // No throttle here: the unknown-key throttle refuses guesses, not keys, so only a key that turns out unknown
+    // (below, in #unknown) meets it, and a cache hit costs nothing more.
     const cacheKey = cacheKeyOf(input.key);
     const entry = this.deps.cache.get(cacheKey, now);
     if (entry === undefined) return this.#verifyMiss(input, cacheKey);
@@ -142,7 +140,7 @@ export class Verifier {
     return result;
   }
 
-  /** A key that does not exist: charged to the client's address, whose key checks answer 429 past the budget. */
+  /** A key that does not exist: charged to the client's address, whose unknown keys answer 429 past the budget. */
   #unknown(input: VerifyInput, now: number, why: Unknown = 'unknown'): VerifyResult | Promise<VerifyResult> {
     const refusal = NOT_FOUND[why];
     if (!input.ip) return refusal;

@@ -1,4 +1,4 @@
-import { createHash, createPublicKey, type KeyObject, verify } from 'node:crypto';
+import { createHash, verify } from 'node:crypto';
 import { KeywardError } from '@keyward/core';
 import type { Logger } from 'pino';
 import type { KeywardConfig } from '../config/config.js';
@@ -6,6 +6,8 @@ import type { Clock } from '../ids.js';
 import type { KeyLookup } from '../keys/key-lookup.js';
 import { type KeyService, lifecycleOf } from '../keys/key-service.js';
 import type { KeyForVerify } from '../storage/store.js';
+import type { Throttles } from '../throttle/throttles.js';
+import { GitHubPublicKeys } from './github-keys.js';
 
 /** What `keyward scan --check` is told of a found key. */
 export type KeyStatus = 'live' | 'revoked' | 'expired' | 'unknown';
@@ -26,13 +28,6 @@ export interface LeakFeedback {
 }
 
 /**
- * A public-keys answer older than this is fetched again. An unknown identifier refetches once (GitHub may have
- * published a key since), and fetches are capped per minute, so made-up identifiers cannot make us hammer GitHub.
- */
-const KEYS_TTL_MS = 60 * 60_000;
-const FETCHES_PER_MINUTE = 30;
-
-/**
  * What happens when a key is found in public. GitHub's secret-scanning partner program posts what it found, signed
  * with one of its published ECDSA P-256 keys (`Github-Public-Key-Identifier`, `Github-Public-Key-Signature`: base64
  * DER over the raw body, SHA-256); anyone may report a key with `POST /v1/keys/report-leak`. A finding that is a
@@ -40,35 +35,23 @@ const FETCHES_PER_MINUTE = 30;
  * (`leaks.on_report`: `revoke`, or `notify` to leave it working).
  */
 export class LeakService {
-  #keys = new Map<string, KeyObject>();
-  /** When the keys were last fetched (monotonic ms; the cache follows real time, not the clock keyward decides by). */
-  #fetchedAt = Number.NEGATIVE_INFINITY;
-  #recentFetches: number[] = [];
-  /** Identifiers a refetch was already made for, so that each unknown one costs at most one fetch. */
-  #refetchedFor = new Set<string>();
-  #fetching: Promise<void> | null = null;
+  readonly #github: GitHubPublicKeys;
 
   constructor(
     private readonly keys: KeyService,
     private readonly lookup: KeyLookup,
-    private readonly config: KeywardConfig,
+    config: KeywardConfig,
     private readonly clock: Clock,
     private readonly logger: Logger,
-  ) {}
+    private readonly throttles: Throttles,
+  ) {
+    this.#github = new GitHubPublicKeys(config.leaks.githubKeysUrl, clock, logger);
+  }
 
   /** Checks a GitHub report's signature (401 when it is missing, wrong, or by a key GitHub does not publish). */
   async verifyGitHub(body: Buffer, identifier: string | undefined, signature: string | undefined): Promise<void> {
     if (!identifier || !signature) throw unsigned('The report is not signed (Github-Public-Key-Identifier and -Signature).');
-    let key = this.#keys.get(identifier);
-    const stale = performance.now() - this.#fetchedAt > KEYS_TTL_MS;
-    if (stale || (!key && !this.#refetchedFor.has(identifier))) {
-      if (!key) {
-        if (this.#refetchedFor.size >= 1000) this.#refetchedFor.clear();
-        this.#refetchedFor.add(identifier);
-      }
-      await this.#fetchKeys();
-      key = this.#keys.get(identifier);
-    }
+    const key = await this.#github.find(identifier);
     if (!key) throw unsigned('The report is signed with a key GitHub does not publish.');
     let valid = false;
     try {
@@ -96,10 +79,27 @@ export class LeakService {
   /**
    * What became of keys someone found (`keyward scan --check`): `live`, `revoked`, `expired`, or `unknown` (not a
    * key of this server, or mistyped). Only this server can tell: it alone holds the secret its key hashes need.
+   * One call (up to 100 keys, the route's limit and scan's batch) is one unit of `address`'s leak-report budget,
+   * charged before any look-up: a full batch from a fresh address is always answered.
    */
-  async check(tokens: string[]): Promise<KeyStatus[]> {
+  async check(tokens: string[], address: string): Promise<KeyStatus[]> {
+    await this.throttles.leakReport(address, this.clock.now());
     const now = this.clock.now();
     return Promise.all(tokens.map(async (token) => (await this.#lookup(token, now)).status));
+  }
+
+  /**
+   * A key someone found and reports (`report-leak`): one unit of `address`'s leak-report budget, charged at once
+   * (429 past it); the key itself is handled after the answer, so that neither its words nor its timing say
+   * whether it was live.
+   */
+  async report(finding: LeakFinding, address: string): Promise<void> {
+    await this.throttles.leakReport(address, this.clock.now());
+    setImmediate(() => {
+      this.handle([finding], 'report').catch((error: Error) =>
+        this.logger.warn({ err: { message: error.message } }, 'a leak report failed'),
+      );
+    });
   }
 
   /** Whether a finding is a key of this server that was working when it was found (it is then revoked or flagged). */
@@ -120,44 +120,6 @@ export class LeakService {
     if (!key) return { status: 'unknown' };
     const life = lifecycleOf(key, now);
     return { status: life === 'active' ? 'live' : life, key };
-  }
-
-  /** GitHub's current public keys: one fetch at a time, at most {@link FETCHES_PER_MINUTE}. */
-  async #fetchKeys(): Promise<void> {
-    const now = performance.now();
-    this.#recentFetches = this.#recentFetches.filter((t) => now - t < 60_000);
-    if (this.#recentFetches.length >= FETCHES_PER_MINUTE && !this.#fetching) return;
-    this.#fetching ??= (async () => {
-      this.#recentFetches.push(now);
-      try {
-        const res = await fetch(this.config.leaks.githubKeysUrl, {
-          headers: { accept: 'application/json', 'user-agent': 'keyward-leaks/1' },
-          signal: AbortSignal.timeout(5000),
-        });
-        if (!res.ok) throw new Error(`answered ${res.status}`);
-        const body = (await res.json()) as { public_keys?: { key_identifier?: unknown; key?: unknown }[] };
-        const keys = new Map<string, KeyObject>();
-        for (const k of body.public_keys ?? []) {
-          if (typeof k.key_identifier !== 'string' || typeof k.key !== 'string') continue;
-          try {
-            keys.set(k.key_identifier, createPublicKey(k.key));
-          } catch {
-            this.logger.warn({ key_identifier: k.key_identifier }, 'ignored a GitHub public key that does not parse');
-          }
-        }
-        this.#keys = keys;
-        this.#fetchedAt = performance.now();
-      } catch (error) {
-        this.logger.warn(
-          { err: { message: (error as Error).message }, url: this.config.leaks.githubKeysUrl },
-          'cannot fetch GitHub secret-scanning keys',
-        );
-        this.#fetchedAt = this.clock.now();
-      } finally {
-        this.#fetching = null;
-      }
-    })();
-    await this.#fetching;
   }
 }
 

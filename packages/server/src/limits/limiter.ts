@@ -47,6 +47,15 @@ export interface Limiter {
   close(): Promise<void>;
 }
 
+/**
+ * Budgets fail closed: while the store that counts them cannot be asked, a request that would spend credits (a
+ * cost above 0 against any meter with a budget) is refused, whatever `limiter.on_redis_error` says; per-minute
+ * limits and quotas follow that setting. An uncounted spend could never be taken back, and a budget is money.
+ */
+export function spendsCredits(input: LimitCheck): boolean {
+  return input.cost > 0 && input.meters.some((m) => m.budget !== null);
+}
+
 /** Whether a meter's three decisions all allow. */
 export function meterAllows(m: MeterResult): boolean {
   return (m.rate === null || m.rate.allowed) && (m.quota === null || m.quota.allowed) && (m.budget === null || m.budget.allowed);

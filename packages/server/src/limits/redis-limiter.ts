@@ -1,7 +1,7 @@
 import { evaluateBudget, evaluateGcra, evaluateQuota, KeywardError } from '@keyward/core';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { type LimitCheck, type Limiter, type LimitResult, type MeterResult, meterAllows } from './limiter.js';
+import { type LimitCheck, type Limiter, type LimitResult, type MeterResult, meterAllows, spendsCredits } from './limiter.js';
 
 /**
  * Every limit of every meter a request counts towards, in one atomic step, so that any number of instances
@@ -10,13 +10,20 @@ import { type LimitCheck, type Limiter, type LimitResult, type MeterResult, mete
  * pure functions the in-process limiter uses. A month or budget counter that does not exist yet asks for its seed
  * (what storage already counted), so a Redis restart does not hand out a fresh quota or budget.
  *
- * KEYS: per meter, its rate, quota and budget keys. ARGV: now, cost, then per meter: rate limit, period, quota
- * limit, quota TTL, quota seed, budget limit, budget seed (0 = no such limit; a seed of -1 = not read yet).
+ * Budgets are also reconciled after every outage: a budget counter is stored as `spent|epoch`, and an instance
+ * that lost Redis raises the epoch (`budget-epoch`) before it counts again. A counter of an older epoch asks for
+ * its seed too and becomes the larger of the two, so Redis never holds less than storage recorded as spent (a
+ * failover to a replica that lagged, a restore from an older snapshot), on every instance.
+ *
+ * KEYS: per meter, its rate, quota and budget keys, then the budget epoch. ARGV: now, cost, then per meter: rate
+ * limit, period, quota limit, quota TTL, quota seed, budget limit, budget seed (0 = no such limit; a seed of -1 =
+ * not read yet).
  */
 const SCRIPT = `
 local now = tonumber(ARGV[1])
 local cost = tonumber(ARGV[2])
 local n = (#ARGV - 2) / 7
+local epoch = redis.call('GET', KEYS[n * 3 + 1]) or '0'
 local m = {}
 local missing = {}
 for i = 1, n do
@@ -30,7 +37,14 @@ for i = 1, n do
   end
   if x.blimit > 0 then
     local v = redis.call('GET', x.bkey)
-    if v then x.spent = tonumber(v) elseif x.bseed < 0 then table.insert(missing, 'b' .. i) else x.spent = x.bseed end
+    local spent, at = nil, nil
+    if v then
+      local bar = string.find(v, '|', 1, true)
+      if bar then spent = tonumber(string.sub(v, 1, bar - 1)); at = string.sub(v, bar + 1) else spent = tonumber(v) end
+    end
+    if spent and at == epoch then x.spent = spent
+    elseif x.bseed < 0 then table.insert(missing, 'b' .. i)
+    else x.spent = math.max(spent or 0, x.bseed); x.reconciled = true end
   end
   if x.rlimit > 0 then x.tat = tonumber(redis.call('GET', x.rkey) or '0') end
   m[i] = x
@@ -52,7 +66,8 @@ for i = 1, n do
   if allowed then
     if x.rlimit > 0 then redis.call('SET', x.rkey, tostring(x.newtat), 'PX', math.ceil(x.newtat - now) + 1000) end
     if x.qlimit > 0 then redis.call('SET', x.qkey, x.used + 1, 'PX', x.qttl) end
-    if x.blimit > 0 then redis.call('SET', x.bkey, x.spent + cost, 'PX', 2592000000) end
+    if x.blimit > 0 then redis.call('SET', x.bkey, (x.spent + cost) .. '|' .. epoch, 'PX', 2592000000) end
+  elseif x.reconciled then redis.call('SET', x.bkey, x.spent .. '|' .. epoch, 'PX', 2592000000)
   end
   table.insert(out, tostring(x.tat))
   table.insert(out, tostring(x.used))
@@ -75,6 +90,9 @@ export class RedisLimiter implements Limiter {
   readonly #redis: Scripted;
   readonly #prefix: string;
   #down = false;
+  /** Set when the connection was lost: the budget epoch is raised before the next count. */
+  #stale = false;
+  #raising: Promise<void> | null = null;
 
   constructor(
     redis: Redis,
@@ -84,6 +102,10 @@ export class RedisLimiter implements Limiter {
     redis.defineCommand('keywardLimits', { lua: SCRIPT });
     this.#redis = redis as Scripted;
     this.#prefix = options.keyPrefix ?? 'keyward:';
+    // Whatever Redis holds when it is back may be behind storage (writes lost, a replica promoted).
+    redis.on('close', () => {
+      this.#stale = true;
+    });
   }
 
   async check(input: LimitCheck): Promise<LimitResult> {
@@ -93,6 +115,7 @@ export class RedisLimiter implements Limiter {
       `${this.#prefix}quota:${m.id}:${m.quota?.month ?? ''}`,
       `${this.#prefix}budget:${m.id}`,
     ]);
+    keys.push(`${this.#prefix}budget-epoch`);
     const seeds = meters.map(() => ({ quota: -1, budget: -1 }));
     const args = () =>
       meters.flatMap((m, i) => [
@@ -106,6 +129,7 @@ export class RedisLimiter implements Limiter {
       ]);
     let reply: string[];
     try {
+      if (this.#stale) await this.#raiseEpoch();
       reply = await this.#redis.keywardLimits(keys.length, ...keys, now, cost, ...args());
       if (reply[0] === 'seed') {
         // Read from storage what the missing counters held, then ask again: another instance may have seeded them
@@ -124,9 +148,9 @@ export class RedisLimiter implements Limiter {
       }
       this.#up();
     } catch (error) {
-      return this.#fail(error, meters.length);
+      return this.#fail(error, input);
     }
-    if (reply[0] !== 'ok') return this.#fail(new Error(`unexpected limiter reply ${reply[0]}`), meters.length);
+    if (reply[0] !== 'ok') return this.#fail(new Error(`unexpected limiter reply ${reply[0]}`), input);
     const results = meters.map((m, i): MeterResult => {
       const tat = Number(reply[1 + i * 3]);
       const used = Number(reply[2 + i * 3]);
@@ -140,18 +164,34 @@ export class RedisLimiter implements Limiter {
     return { meters: results, allowed: results.every(meterAllows) };
   }
 
-  #fail(error: unknown, meters: number): LimitResult {
+  #fail(error: unknown, input: LimitCheck): LimitResult {
     if (!this.#down) {
       this.#down = true;
       this.logger.error(
         { err: { message: (error as Error).message } },
-        `Redis unreachable: rate limits and quotas are ${this.options.onRedisError === 'open' ? 'NOT enforced (fail open)' : 'refusing requests (fail closed)'} until it is back`,
+        `Redis unreachable: rate limits and quotas are ${this.options.onRedisError === 'open' ? 'NOT enforced (fail open)' : 'refusing requests (fail closed)'}, requests that spend credits are refused (budgets fail closed), until it is back`,
       );
+    }
+    if (spendsCredits(input)) {
+      throw new KeywardError('service_unavailable', 'Credit budgets cannot be checked right now; retry shortly.', { 'retry-after': '1' });
     }
     if (this.options.onRedisError === 'closed') {
       throw new KeywardError('service_unavailable', 'Rate limits cannot be checked right now; retry shortly.', { 'retry-after': '1' });
     }
-    return { meters: Array.from({ length: meters }, () => ({ rate: null, quota: null, budget: null })), allowed: true };
+    return { meters: input.meters.map(() => ({ rate: null, quota: null, budget: null })), allowed: true };
+  }
+
+  /** After an outage, before counting again: every budget counter is read against storage at its next use. */
+  #raiseEpoch(): Promise<void> {
+    this.#raising ??= this.#redis
+      .incr(`${this.#prefix}budget-epoch`)
+      .then(() => {
+        this.#stale = false;
+      })
+      .finally(() => {
+        this.#raising = null;
+      });
+    return this.#raising;
   }
 
   #up(): void {

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../ids.js';
+import { fetchOutbound, OutboundError } from '../net/outbound.js';
 import type { OAuthClient, Store } from '../storage/store.js';
-import type { Throttles } from '../throttle/throttles.js';
-import { targetProblem } from '../webhooks/targets.js';
+import { type Throttles, tooMany } from '../throttle/throttles.js';
 import { loopbackCallback, OAuthError } from './grant-service.js';
 
 /** A client as a sign-in sees it: who (a name people read), where it may return to, and how it is known. */
@@ -18,6 +18,8 @@ const GRANT_TYPES = ['authorization_code', 'refresh_token'];
 const CIMD_MAX_BYTES = 5 * 1024;
 const CIMD_TIMEOUT_MS = 5000;
 const CIMD_CACHE_MS = 5 * 60_000;
+/** Document fetches under way at once in this process; past it a sign-in that needs one answers 429 at once. */
+const CIMD_IN_FLIGHT = 16;
 
 /**
  * A redirect URI a public client may register: https (no fragment, no credentials), or http on a loopback address
@@ -50,11 +52,14 @@ export function redirectAllowed(registered: readonly string[], asked: string): b
 /**
  * OAuth clients that come by themselves: registered with RFC 7591 dynamic registration (public clients only,
  * loopback or https redirect URIs, throttled per address, listed and revoked by the operator), or named by a Client
- * ID Metadata Document: an https `client_id` whose document (fetched with the SSRF guard, 5 KB and 5 s at most,
- * cached 5 minutes) names itself and its redirect URIs.
+ * ID Metadata Document: an https `client_id` whose document (fetched with the SSRF guard, read as a stream of 5 KB
+ * at most within 5 s, cached 5 minutes) names itself and its redirect URIs. Fetches are throttled per client address
+ * (`throttles.metadata_documents`, charged before the fetch), at most {@link CIMD_IN_FLIGHT} run at once, and
+ * simultaneous sign-ins naming one document share one fetch.
  */
 export class ClientRegistry {
   readonly #documents = new Map<string, { client: KnownClient | null; until: number }>();
+  readonly #fetching = new Map<string, Promise<KnownClient>>();
 
   constructor(private readonly deps: { store: Store; clock: Clock; throttles: Throttles; allowPrivateDocuments: boolean }) {}
 
@@ -96,10 +101,14 @@ export class ClientRegistry {
     return client;
   }
 
-  /** The client a sign-in names: registered, a metadata document, or null for a free-text name (loopback only). */
-  async find(clientId: string | undefined | null): Promise<KnownClient | null> {
+  /**
+   * The client a sign-in from `address` names: registered, a metadata document, or null for a free-text name
+   * (loopback only). Throws an OAuthError for a client that cannot be used, a 429 KeywardError when fetching its
+   * document would pass a throttle.
+   */
+  async find(clientId: string | undefined | null, address: string): Promise<KnownClient | null> {
     if (!clientId) return null;
-    if (clientId.startsWith('https://')) return this.#document(clientId);
+    if (clientId.startsWith('https://')) return this.#document(clientId, address);
     if (!clientId.startsWith('mcp_')) return null;
     const c = await this.deps.store.findClient(clientId);
     if (!c || c.revokedAt !== null)
@@ -108,21 +117,37 @@ export class ClientRegistry {
   }
 
   /** A Client ID Metadata Document: fetched once per 5 minutes, and only from where the SSRF guard allows. */
-  async #document(url: string): Promise<KnownClient> {
+  async #document(url: string, address: string): Promise<KnownClient> {
     const now = this.deps.clock.now();
     const cached = this.#documents.get(url);
     if (cached && cached.until > now) {
       if (!cached.client) throw new OAuthError('invalid_request', 'client_id names a metadata document that could not be used.');
       return cached.client;
     }
-    let client: KnownClient | null = null;
+    const under = this.#fetching.get(url);
+    if (under) return under;
+    if (this.#fetching.size >= CIMD_IN_FLIGHT)
+      throw tooMany('Too many client metadata documents are being fetched right now. Try again in a moment.', 1000, now);
+    await this.deps.throttles.metadataDocument(address, now);
+    const fetching = this.#fetchDocument(url).then(
+      (client) => this.#remember(url, client, now),
+      (error: unknown) => {
+        this.#remember(url, null, now);
+        throw error;
+      },
+    );
+    this.#fetching.set(url, fetching);
     try {
-      client = await this.#fetchDocument(url);
-      return client;
+      return await fetching;
     } finally {
-      if (this.#documents.size > 1000) this.#documents.clear();
-      this.#documents.set(url, { client, until: now + CIMD_CACHE_MS });
+      this.#fetching.delete(url);
     }
+  }
+
+  #remember<T extends KnownClient | null>(url: string, client: T, now: number): T {
+    if (this.#documents.size > 1000) this.#documents.clear();
+    this.#documents.set(url, { client, until: now + CIMD_CACHE_MS });
+    return client;
   }
 
   async #fetchDocument(url: string): Promise<KnownClient> {
@@ -135,24 +160,25 @@ export class ClientRegistry {
     }
     if (u.protocol !== 'https:' || u.hash || u.username || u.password || u.pathname === '/')
       throw refuse('must be an https URL with a path');
-    const problem = await targetProblem(url, this.deps.allowPrivateDocuments);
-    if (problem) throw refuse(problem);
     let text: string;
     try {
-      const res = await fetch(url, {
-        redirect: 'error',
-        signal: AbortSignal.timeout(CIMD_TIMEOUT_MS),
-        headers: { accept: 'application/json' },
+      const res = await fetchOutbound(url, {
+        headers: { accept: 'application/json', 'user-agent': 'keyward-clients/1' },
+        maxBytes: CIMD_MAX_BYTES,
+        timeoutMs: CIMD_TIMEOUT_MS,
+        namedBy: 'user',
+        allowPrivate: this.deps.allowPrivateDocuments,
       });
-      if (!res.ok) throw refuse(`answered ${res.status}`);
-      const declared = Number(res.headers.get('content-length') ?? 0);
-      if (declared > CIMD_MAX_BYTES) throw refuse('larger than 5 KB');
-      const buffer = Buffer.from(await res.arrayBuffer());
-      if (buffer.length > CIMD_MAX_BYTES) throw refuse('larger than 5 KB');
-      text = buffer.toString('utf8');
+      if (res.status < 200 || res.status > 299) throw refuse(`answered ${res.status}`);
+      text = res.body.toString('utf8');
     } catch (error) {
       if (error instanceof OAuthError) throw error;
-      throw refuse(`could not be fetched (${(error as Error).message})`);
+      if (error instanceof OutboundError) {
+        if (error.reason === 'too_large') throw refuse('larger than 5 KB');
+        if (error.reason === 'refused_target' || error.reason === 'bad_url' || error.reason === 'unresolved') throw refuse(error.message);
+        throw refuse(`could not be fetched (${error.message})`);
+      }
+      throw error;
     }
     let doc: Record<string, unknown>;
     try {

@@ -210,6 +210,14 @@ export class GrantService {
       await this.#revokeFamily(found);
       throw new OAuthError('invalid_grant', 'The person who approved is no longer a member of the organization.');
     }
+    // The key the old refresh token came with is replaced: it stops now rather than at its expiry. It is revoked
+    // before its successor is minted, and only if it still works: a revocation that came between this token's use
+    // and now (the owner's, a leak report's) found no active token to end, so it ends the family here.
+    const replaced = await this.keys.revokeReplaced(actor, found.keyId).catch(() => false);
+    if (!replaced) {
+      await this.#revokeFamily(found);
+      throw new OAuthError('invalid_grant', 'The key this refresh token came with was revoked: its family is revoked. Sign in again.');
+    }
     try {
       const issued = await this.store.transaction(async () => {
         const minted = await this.#mint(actor, {
@@ -222,8 +230,6 @@ export class GrantService {
         const refreshToken = await this.#refreshToken({ ...found, keyId: minted.key.id }, now);
         return { ...minted, refreshToken };
       });
-      // The key the old refresh token came with is replaced: it stops now rather than at its expiry.
-      await this.keys.revoke(actor, found.keyId).catch(() => undefined);
       return issued;
     } catch (error) {
       if (error instanceof KeywardError) throw new OAuthError('access_denied', error.message);
@@ -289,15 +295,16 @@ export class GrantService {
   }
 
   /** The grant behind a user code typed by a person (case and dash forgiven), if it still waits for an answer. */
-  /** Wrong codes count against `address` (the person's): past the budget, 429 before any look-up. */
+  /**
+   * Each code typed reserves a unit of `address` (the person's) before the look-up, so past the budget it is a 429
+   * however many arrive at once; a right code gives its unit back, so only wrong ones stay counted.
+   */
   async pendingDevice(userCodeInput: string, address: string): Promise<AuthGrant | null> {
-    await this.throttles.checkUserCode(address, this.clock.now());
+    await this.throttles.reserveUserCode(address, this.clock.now());
     const clean = userCodeInput.toUpperCase().replace(/[^A-Z]/g, '');
     const grant = clean.length === 8 ? await this.store.findGrantByUserCode(`${clean.slice(0, 4)}-${clean.slice(4)}`) : undefined;
-    if (!grant || grant.status !== 'pending' || grant.expiresAt <= this.clock.now()) {
-      await this.throttles.userCodeFailed(address, this.clock.now());
-      return null;
-    }
+    if (!grant || grant.status !== 'pending' || grant.expiresAt <= this.clock.now()) return null;
+    await this.throttles.userCodeRight(address, this.clock.now());
     return grant;
   }
 

@@ -19,6 +19,7 @@ import type {
   AuditFilter,
   AuthGrant,
   DailyUsage,
+  DeliveryShare,
   KeyAncestor,
   KeyForVerify,
   LeakReport,
@@ -423,6 +424,39 @@ export class KyselyStore implements Store {
     });
   }
 
+  async claimImportedKeys(
+    held: { memberId: string; userId: string; orgId: string; unclaimed: string },
+    into: { orgId: string; userId: string; tier: string },
+  ) {
+    return this.transaction(async () => {
+      const db = this.db;
+      // The invitation is used up first: of two claims at once, one updates it and the other finds nothing.
+      const used = await db
+        .updateTable('members')
+        .set({ invite_token_hash: null, invite_expires_at: null })
+        .where('id', '=', held.memberId)
+        .where('org_id', '=', held.orgId)
+        .where('user_id', '=', held.userId)
+        .where('invite_token_hash', 'is not', null)
+        .executeTakeFirst();
+      const account = await db.selectFrom('users').select('password_hash').where('id', '=', held.userId).executeTakeFirst();
+      if (Number(used.numUpdatedRows) !== 1 || account?.password_hash !== held.unclaimed) return null;
+      const moved = await db
+        .updateTable('api_keys')
+        .set({ org_id: into.orgId, created_by: into.userId, tier: into.tier })
+        .where('org_id', '=', held.orgId)
+        .executeTakeFirst();
+      await db.updateTable('refresh_tokens').set({ org_id: into.orgId, user_id: into.userId }).where('org_id', '=', held.orgId).execute();
+      await db.updateTable('audit_events').set({ org_id: into.orgId }).where('org_id', '=', held.orgId).execute();
+      await db.updateTable('request_log').set({ org_id: into.orgId }).where('org_id', '=', held.orgId).execute();
+      await db.deleteFrom('sessions').where('user_id', '=', held.userId).execute();
+      await db.deleteFrom('members').where('org_id', '=', held.orgId).execute();
+      await db.deleteFrom('users').where('id', '=', held.userId).execute();
+      await db.deleteFrom('organizations').where('id', '=', held.orgId).execute();
+      return Number(moved.numUpdatedRows);
+    });
+  }
+
   async setMemberInvite(memberId: string, tokenHash: string, expiresAt: number) {
     await this.db
       .updateTable('members')
@@ -593,7 +627,7 @@ export class KyselyStore implements Store {
     if (key.parentId === null) return null;
     const parent = await this.db
       .selectFrom('api_keys')
-      .select(['id', 'lineage_id', 'budget', 'requests_per_minute', 'monthly_requests', 'ancestry'])
+      .select(['id', 'lineage_id', 'budget', 'requests_per_minute', 'monthly_requests', 'ip_allowlist', 'ancestry'])
       .where('id', '=', key.parentId)
       .executeTakeFirstOrThrow();
     const above: KeyAncestor[] = parent.ancestry === null ? [] : (JSON.parse(parent.ancestry) as KeyAncestor[]);
@@ -603,6 +637,7 @@ export class KyselyStore implements Store {
       budget: numOrNull(parent.budget),
       requestsPerMinute: numOrNull(parent.requests_per_minute),
       monthlyRequests: numOrNull(parent.monthly_requests),
+      ipAllowlist: parseList(parent.ip_allowlist),
     };
     return JSON.stringify([facts, ...above]);
   }
@@ -683,6 +718,18 @@ export class KyselyStore implements Store {
     return num(row.n);
   }
 
+  async countActiveDescendants(rootId: string, now: number) {
+    // The closure's ancestor index gives the subtree; its rows are joined by primary key for their state.
+    const row = await this.db
+      .selectFrom('key_ancestors')
+      .innerJoin('api_keys', 'api_keys.id', 'key_ancestors.key_id')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('key_ancestors.ancestor_id', '=', rootId)
+      .where((eb) => isActive(eb, now))
+      .executeTakeFirstOrThrow();
+    return num(row.n);
+  }
+
   async subtreeKeyIds(rootIds: readonly string[]) {
     if (rootIds.length === 0) return [];
     const rows = await this.db
@@ -727,9 +774,14 @@ export class KyselyStore implements Store {
     return Number(r.numUpdatedRows) === 1;
   }
 
-  /** Revokes at `at` every key below `ids` that still has no revocation: a subtree goes with its root. */
+  /**
+   * Revokes at `at` every key below `ids` that still has no revocation (a subtree goes with its root), and ends the
+   * grant families of `ids` and of that subtree: every revocation passes here, so this is where it reaches refresh
+   * tokens.
+   */
   async #revokeDescendants(ids: readonly string[], at: number): Promise<void> {
     if (ids.length === 0) return;
+    await this.#endRefreshFamilies(ids);
     await this.db
       .updateTable('api_keys')
       .set({ revoked_at: at })
@@ -739,6 +791,38 @@ export class KyselyStore implements Store {
           .selectFrom('key_ancestors')
           .select('key_id')
           .where('ancestor_id', 'in', [...ids]),
+      )
+      .execute();
+  }
+
+  /**
+   * A revocation ends everything that could mint the key again: every refresh token of a family whose live token
+   * was issued with one of `ids` or a key below them. A family whose live token came with a newer key (a refresh
+   * retiring the key it replaced) goes on, and a replayed token is still caught, as its status stays `used`.
+   */
+  async #endRefreshFamilies(ids: readonly string[]): Promise<void> {
+    await this.db
+      .updateTable('refresh_tokens')
+      .set({ status: 'revoked' })
+      .where('status', '!=', 'revoked')
+      .where('family_id', 'in', (eb) =>
+        eb
+          .selectFrom('refresh_tokens as live')
+          .select('live.family_id')
+          .where('live.status', '=', 'active')
+          .where((w) =>
+            w.or([
+              w('live.key_id', 'in', [...ids]),
+              w(
+                'live.key_id',
+                'in',
+                w
+                  .selectFrom('key_ancestors')
+                  .select('key_ancestors.key_id')
+                  .where('key_ancestors.ancestor_id', 'in', [...ids]),
+              ),
+            ]),
+          ),
       )
       .execute();
   }
@@ -1232,13 +1316,28 @@ export class KyselyStore implements Store {
       .execute();
   }
 
-  async dueDeliveries(now: number, limit: number) {
-    const rows = await this.db
+  async dueDeliveries(now: number, limit: number, share: DeliveryShare = { perOrganization: limit, perWebhook: limit }) {
+    // Each due delivery's turn within its organization and within its webhook; the answer takes every
+    // organization's first turn before anyone's second, so one organization's backlog never crowds out another's.
+    let due = this.db
       .selectFrom('webhook_deliveries')
       .selectAll()
+      .select([
+        sql<number>`row_number() over (partition by org_id order by next_attempt_at, id)`.as('org_turn'),
+        sql<number>`row_number() over (partition by webhook_id order by next_attempt_at, id)`.as('hook_turn'),
+      ])
       .where('status', '=', 'pending')
-      .where('next_attempt_at', '<=', now)
+      .where('next_attempt_at', '<=', now);
+    if (share.skipOrganizations?.length) due = due.where('org_id', 'not in', share.skipOrganizations);
+    if (share.skipWebhooks?.length) due = due.where('webhook_id', 'not in', share.skipWebhooks);
+    const rows = await this.db
+      .selectFrom(due.as('due'))
+      .selectAll()
+      .where('org_turn', '<=', share.perOrganization)
+      .where('hook_turn', '<=', share.perWebhook)
+      .orderBy('org_turn')
       .orderBy('next_attempt_at')
+      .orderBy('id')
       .limit(limit)
       .execute();
     return rows.map(deliveryFromRow);

@@ -1,3 +1,4 @@
+import { effectiveAllowlist } from '@keyward/core';
 import { type Kysely, type Migration, type MigrationProvider, sql } from 'kysely';
 
 /** Migrations live in code, in order; `Migrator` runs the missing ones at start on either database. */
@@ -283,7 +284,56 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0009_ancestor_allowlists': {
+    async up(db: Kysely<unknown>) {
+      // A child key is held by every ancestor's IP allowlist, which the verify path reads from the child's own
+      // `ancestry` (allowlists never change). Children made before carry no allowlists there: fill them in, and
+      // give a child that stored none of its own the one it really has, so that its page shows the truth.
+      await backfillAncestorAllowlists(db);
+    },
+  },
+  '0010_refresh_tokens_key': {
+    async up(db: Kysely<unknown>) {
+      // Every revocation ends the refresh families whose live token came with the revoked key (or one below it).
+      await db.schema.createIndex('refresh_tokens_key').on('refresh_tokens').columns(['key_id']).execute();
+    },
+  },
 };
+
+/**
+ * Adds each ancestor's `ipAllowlist` to the `ancestry` of every child key, and writes the allowlist of the chain
+ * into a child's own empty `ip_allowlist`, a page of 1,000 children at a time.
+ */
+async function backfillAncestorAllowlists(db: Kysely<unknown>): Promise<void> {
+  type Fact = { id: string; ipAllowlist?: string[] };
+  let after = '';
+  for (;;) {
+    const page = await sql<{ id: string; ancestry: string; ip_allowlist: string }>`SELECT id, ancestry, ip_allowlist FROM api_keys
+      WHERE ancestry IS NOT NULL AND id > ${after} ORDER BY id LIMIT 1000`.execute(db);
+    const last = page.rows.at(-1);
+    if (!last) return;
+    after = last.id;
+    const chains = page.rows.map((r) => ({
+      id: r.id,
+      own: JSON.parse(r.ip_allowlist) as string[],
+      facts: JSON.parse(r.ancestry) as Fact[],
+    }));
+    const ids = [...new Set(chains.flatMap((c) => c.facts.map((f) => f.id)))];
+    const lists = new Map<string, string[]>();
+    for (let i = 0; i < ids.length; i += 500) {
+      const rows = await sql<{ id: string; ip_allowlist: string }>`SELECT id, ip_allowlist FROM api_keys
+        WHERE id IN (${sql.join(ids.slice(i, i + 500))})`.execute(db);
+      for (const r of rows.rows) lists.set(r.id, JSON.parse(r.ip_allowlist) as string[]);
+    }
+    for (const chain of chains) {
+      if (chain.facts.every((f) => Array.isArray(f.ipAllowlist))) continue;
+      const facts = chain.facts.map((f) => ({ ...f, ipAllowlist: f.ipAllowlist ?? lists.get(f.id) ?? [] }));
+      const region = chain.own.length > 0 ? chain.own : effectiveAllowlist(facts.map((f) => f.ipAllowlist));
+      await sql`UPDATE api_keys SET ancestry = ${JSON.stringify(facts)}, ip_allowlist = ${JSON.stringify(region ?? chain.own)}
+        WHERE id = ${chain.id}`.execute(db);
+    }
+  }
+}
 
 export const migrationProvider: MigrationProvider = {
   async getMigrations() {

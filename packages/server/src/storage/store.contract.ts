@@ -241,6 +241,25 @@ export function storeContract(name: string, open: () => Promise<Store>, enabled 
       expect((await store.findKey(org, sibling.id))?.expiresAt).toBe(60_000);
     });
 
+    it("trust: a child key's ancestors carry their IP allowlists, and a subtree's active descendants are counted at any depth", async () => {
+      const { org, user } = await newOrg();
+      const root = key(org, user, { ipAllowlist: ['127.0.0.1/32'] });
+      const child = key(org, user, { parentId: root.id, depth: 1, ipAllowlist: [] });
+      const grandchild = key(org, user, { parentId: child.id, depth: 2, ipAllowlist: ['127.0.0.1'] });
+      const expired = key(org, user, { parentId: child.id, depth: 2, expiresAt: 3_000, ipAllowlist: [] });
+      for (const k of [root, child, grandchild, expired]) await store.insertKey(k);
+      expect((await store.findKeyForVerify(grandchild.hash))?.ancestors.map((a) => [a.id, a.ipAllowlist])).toEqual([
+        [child.id, []],
+        [root.id, ['127.0.0.1/32']],
+      ]);
+      expect(await store.countActiveDescendants(root.id, 2_000)).toBe(3);
+      expect(await store.countActiveDescendants(root.id, 5_000)).toBe(2); // one expired
+      expect(await store.countActiveDescendants(child.id, 5_000)).toBe(1);
+      expect(await store.countActiveDescendants(grandchild.id, 5_000)).toBe(0);
+      await store.revokeKey(child.id, 6_000);
+      expect(await store.countActiveDescendants(root.id, 7_000)).toBe(0);
+    });
+
     it('two admins demoting each other at once leave one admin (role re-read under the organization lock)', async () => {
       const { org, admin } = await newOrg();
       const other = id('usr');
@@ -530,6 +549,94 @@ export function storeContract(name: string, open: () => Promise<Store>, enabled 
       expect(await store.noteOnce(`quota:${a.id}`, 2)).toBe(false);
       expect(await store.deleteWebhook(orgId, hook.id)).toBe(true);
       expect(await store.findDelivery(orgId, a.id)).toBeUndefined();
+    });
+
+    it('trust: due webhook deliveries are shared fairly between organizations (round-robin, capped per organization and webhook, busy shares skipped)', async () => {
+      const [noisy, quiet] = [id('org'), id('org')];
+      const [loud1, loud2, calm] = [id('wh'), id('wh'), id('wh')];
+      const delivery = (org: string, webhookId: string, at: number) => ({
+        id: id('msg'),
+        webhookId,
+        orgId: org,
+        eventType: 'key.created',
+        payload: '{}',
+        status: 'pending' as const,
+        attempts: [],
+        nextAttemptAt: at,
+        createdAt: at,
+      });
+      // The noisy organization queued 300 deliveries before the quiet one queued its one.
+      const backlog = Array.from({ length: 300 }, (_, i) => delivery(noisy, i % 2 ? loud1 : loud2, 5_000_000 + i));
+      const late = delivery(quiet, calm, 5_000_400);
+      await store.insertDeliveries([...backlog, late]);
+      const share = { perOrganization: 3, perWebhook: 2 };
+      const mine = <T extends { orgId: string }>(ds: T[]) => ds.filter((d) => d.orgId === noisy || d.orgId === quiet);
+      // The quiet organization's first turn comes before the noisy one's second, whatever their ages; the noisy
+      // one gets 3 turns in all.
+      const due = mine(await store.dueDeliveries(5_001_000, 100, share));
+      expect(due.map((d) => d.id)).toEqual([backlog[0]?.id, late.id, backlog[1]?.id, backlog[2]?.id]);
+      // One delivery per webhook: the noisy organization's 3rd turn (loud2's second) is left for later.
+      const onePerHook = mine(await store.dueDeliveries(5_001_000, 100, { perOrganization: 3, perWebhook: 1 }));
+      expect(onePerHook.map((d) => d.id)).toEqual([backlog[0]?.id, late.id, backlog[1]?.id]);
+      expect(mine(await store.dueDeliveries(5_001_000, 100, { ...share, skipOrganizations: [noisy] })).map((d) => d.id)).toEqual([late.id]);
+      const hooksBusy = mine(await store.dueDeliveries(5_001_000, 100, { ...share, skipWebhooks: [loud1, loud2] }));
+      expect(hooksBusy.map((d) => d.id)).toEqual([late.id]);
+    });
+
+    /** A refresh token of `familyId` issued with `keyId` (only its hash is stored; the hash is its name here). */
+    async function refreshToken(org: string, user: string, familyId: string, keyId: string, status: 'active' | 'used' = 'active') {
+      const tokenHash = id('rth');
+      await store.insertRefreshToken({
+        id: id('rft'),
+        familyId,
+        tokenHash,
+        clientId: null,
+        userId: user,
+        orgId: org,
+        environment: 'test',
+        name: 'agent',
+        scope: 'read',
+        resource: null,
+        keyId,
+        status,
+        createdAt: 1_000,
+        expiresAt: 9_999_999_999_999,
+      });
+      return tokenHash;
+    }
+    const statusOf = async (tokenHash: string) => (await store.findRefreshToken(tokenHash))?.status;
+
+    it('trust: a revocation ends the refresh tokens of the key’s grant family (the key itself, or an ancestor)', async () => {
+      const { org, user } = await newOrg();
+      const minted = key(org, user);
+      const parent = key(org, user);
+      const child = key(org, user, { parentId: parent.id, depth: 1, ipAllowlist: [] });
+      const bystander = key(org, user);
+      for (const k of [minted, parent, child, bystander]) await store.insertKey(k);
+      const [f1, f2, f3] = [id('rff'), id('rff'), id('rff')];
+      const earlier = await refreshToken(org, user, f1, id('key'), 'used');
+      const live = await refreshToken(org, user, f1, minted.id);
+      const childs = await refreshToken(org, user, f2, child.id);
+      const other = await refreshToken(org, user, f3, bystander.id);
+      expect(await store.revokeKey(minted.id, 7_000)).toBe(true);
+      expect([await statusOf(live), await statusOf(earlier)]).toEqual(['revoked', 'revoked']);
+      expect(await store.revokeKey(parent.id, 7_000)).toBe(true); // the cascade reaches the child's family
+      expect(await statusOf(childs)).toBe('revoked');
+      expect(await statusOf(other)).toBe('active');
+    });
+
+    it('trust: a refresh retiring the key it replaces keeps the family; removing a member ends theirs', async () => {
+      const { org, user } = await newOrg();
+      const old = key(org, user);
+      const successor = key(org, user);
+      for (const k of [old, successor]) await store.insertKey(k);
+      const family = id('rff');
+      const used = await refreshToken(org, user, family, old.id, 'used');
+      const next = await refreshToken(org, user, family, successor.id);
+      expect(await store.revokeKey(old.id, 7_000)).toBe(true);
+      expect([await statusOf(used), await statusOf(next)]).toEqual(['used', 'active']);
+      expect(await store.revokeKeysOfCreator(org, user, 8_000)).toEqual([successor.id]);
+      expect([await statusOf(used), await statusOf(next)]).toEqual(['revoked', 'revoked']);
     });
   });
 }

@@ -54,6 +54,14 @@ export interface AuditFilter {
   keyTree?: string;
 }
 
+/** How due webhook deliveries are shared out: caps per organization and per webhook, and whose share is busy. */
+export interface DeliveryShare {
+  perOrganization: number;
+  perWebhook: number;
+  skipOrganizations?: readonly string[];
+  skipWebhooks?: readonly string[];
+}
+
 /** What a dashboard form post left behind, for its one-time token: where its result is, and a secret to show once. */
 export interface FormResult {
   location: string | null;
@@ -89,6 +97,16 @@ export interface Store {
    * `unclaimed`, and the invitation that claimed it used up, in one transaction; false when it was claimed already.
    */
   claimImportedAccount(user: User, memberId: string, unclaimed: string): Promise<boolean>;
+  /**
+   * A signed-in account claims what an import holds for an owner, with the claim link's invitation (once): the held
+   * organization's keys (created by `into.userId` from now, at `into.tier`), refresh tokens, audit events and request
+   * log move to `into.orgId`, and the held organization and its unclaimed account are deleted, in one transaction.
+   * The number of keys moved, or null when the invitation was used (or the account claimed) before.
+   */
+  claimImportedKeys(
+    held: { memberId: string; userId: string; orgId: string; unclaimed: string },
+    into: { orgId: string; userId: string; tier: string },
+  ): Promise<number | null>;
   /** A new invitation (token hash and expiry) on a member: how an imported account gets another claim link. */
   setMemberInvite(memberId: string, tokenHash: string, expiresAt: number): Promise<void>;
   findOrganization(id: string): Promise<Organization | undefined>;
@@ -136,6 +154,8 @@ export interface Store {
   countActiveKeys(orgId: string, now: number): Promise<number>;
   /** Active keys derived directly from `parentId` (at most `delegation.max_children`). */
   countActiveChildren(parentId: string, now: number): Promise<number>;
+  /** Active keys derived from `rootId` at any depth, itself not counted (at most `delegation.max_descendants`). */
+  countActiveDescendants(rootId: string, now: number): Promise<number>;
   /** `rootIds` and every key derived from any of them, at any depth. */
   subtreeKeyIds(rootIds: readonly string[]): Promise<string[]>;
   /** The organization's keys among `ids` (in no particular order). */
@@ -248,8 +268,13 @@ export interface Store {
   /** Deletes a webhook and its deliveries; false when there was none. */
   deleteWebhook(orgId: string, id: string): Promise<boolean>;
   insertDeliveries(deliveries: WebhookDelivery[]): Promise<void>;
-  /** Pending deliveries due at `now`, oldest first. */
-  dueDeliveries(now: number, limit: number): Promise<WebhookDelivery[]>;
+  /**
+   * Pending deliveries due at `now`, shared fairly between organizations: every organization's oldest, then every
+   * one's second, and so on (round-robin; oldest first within a round), at most `share.perOrganization` of one
+   * organization and `share.perWebhook` of one webhook, none of the organizations and webhooks whose share is
+   * busy. At most `limit` in all.
+   */
+  dueDeliveries(now: number, limit: number, share?: DeliveryShare): Promise<WebhookDelivery[]>;
   /**
    * Takes a due delivery for one try: moves its next attempt to `leaseUntil` if it is still `expectedNextAt`. True
    * for exactly one instance, so a try is never sent twice at once.

@@ -35,6 +35,27 @@ function counterContract(name: string, open: () => Promise<{ counters: ThrottleC
       expect(await counters.charge(b, BUDGET, T0 + 20_000)).toBeGreaterThan(0);
     });
 
+    it('trust: throttles are bypassed by parallel requests: 200 charges at once take exactly the budget', async () => {
+      const b = bucket();
+      const waits = await Promise.all(Array.from({ length: 200 }, () => counters.charge(b, BUDGET, T0)));
+      expect(waits.filter((w) => w === 0)).toHaveLength(3);
+      expect(waits.filter((w) => w > 0)).toHaveLength(197);
+    });
+
+    it('a refund gives one charged event back, never more than was charged', async () => {
+      const b = bucket();
+      for (let i = 0; i < 3; i++) await counters.charge(b, BUDGET, T0);
+      await counters.refund(b, BUDGET, T0);
+      expect(await counters.charge(b, BUDGET, T0)).toBe(0);
+      expect(await counters.charge(b, BUDGET, T0)).toBe(20_000);
+      // Refunds past an empty bucket do not bank credit.
+      const c = bucket();
+      for (let i = 0; i < 5; i++) await counters.refund(c, BUDGET, T0);
+      const waits = [];
+      for (let i = 0; i < 4; i++) waits.push(await counters.charge(c, BUDGET, T0));
+      expect(waits).toEqual([0, 0, 0, 20_000]);
+    });
+
     it('keeps buckets apart', async () => {
       const [a, b] = [bucket(), bucket()];
       for (let i = 0; i < 3; i++) await counters.charge(a, BUDGET, T0);

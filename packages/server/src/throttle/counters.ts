@@ -9,13 +9,15 @@ export interface Budget {
 }
 
 /**
- * Counts events (failed sign-ins, unknown keys, device codes …) per bucket against a budget. `charge` counts one
- * unless the budget is spent; `wait` only looks. Both answer how many milliseconds until the bucket takes another
- * event: 0 when it did (or would) now.
+ * Counts events (sign-in attempts, unknown keys, device codes …) per bucket against a budget. `charge` counts one
+ * unless the budget is spent, in one atomic step (a reservation: parallel charges never take more than the budget);
+ * `wait` only looks. Both answer how many milliseconds until the bucket takes another event: 0 when it did (or
+ * would) now. `refund` gives one charged event back (an attempt that turned out honest).
  */
 export interface ThrottleCounters {
   charge(bucket: string, budget: Budget, now: number): number | Promise<number>;
   wait(bucket: string, budget: Budget, now: number): number | Promise<number>;
+  refund(bucket: string, budget: Budget, now: number): void | Promise<void>;
 }
 
 /** Counters in this process: one GCRA time per bucket, swept once the map grows large. */
@@ -33,6 +35,14 @@ export class MemoryCounters implements ThrottleCounters {
   wait(bucket: string, budget: Budget, now: number): number {
     return evaluateGcra({ tat: this.#tat.get(bucket) ?? 0, now, ...budget }).retryAfterMs;
   }
+
+  refund(bucket: string, budget: Budget, now: number): void {
+    const tat = this.#tat.get(bucket);
+    if (tat === undefined) return;
+    const back = tat - budget.periodMs / budget.limit;
+    if (back > now) this.#tat.set(bucket, back);
+    else this.#tat.delete(bucket);
+  }
 }
 
 /** Charges one event when the budget allows; returns the GCRA time before it, decided again in TypeScript. */
@@ -48,8 +58,24 @@ end
 return tostring(tat)
 `;
 
+/** Gives one charged event back: the GCRA time moves back one emission interval (never below now). */
+const REFUND = `
+local now = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local period = tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+local back = tat - period / limit
+if back > now then
+  redis.call('SET', KEYS[1], tostring(back), 'PX', math.ceil(back - now) + 1000)
+else
+  redis.call('DEL', KEYS[1])
+end
+return 1
+`;
+
 interface Scripted extends Redis {
   keywardThrottle(key: string, now: number, limit: number, periodMs: number): Promise<string>;
+  keywardThrottleRefund(key: string, now: number, limit: number, periodMs: number): Promise<number>;
 }
 
 /**
@@ -68,6 +94,7 @@ export class RedisCounters implements ThrottleCounters {
     private readonly prefix = 'keyward:throttle:',
   ) {
     redis.defineCommand('keywardThrottle', { numberOfKeys: 1, lua: CHARGE });
+    redis.defineCommand('keywardThrottleRefund', { numberOfKeys: 1, lua: REFUND });
     this.#redis = redis as Scripted;
   }
 
@@ -90,6 +117,16 @@ export class RedisCounters implements ThrottleCounters {
     } catch (error) {
       this.#fail(error);
       return this.#local.wait(bucket, budget, now);
+    }
+  }
+
+  async refund(bucket: string, budget: Budget, now: number): Promise<void> {
+    try {
+      await this.#redis.keywardThrottleRefund(this.prefix + bucket, now, budget.limit, budget.periodMs);
+      this.#up();
+    } catch (error) {
+      this.#fail(error);
+      this.#local.refund(bucket, budget, now);
     }
   }
 

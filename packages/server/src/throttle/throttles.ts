@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { KeywardError, secondsUntil } from '@keyward/core';
 import type { Logger } from 'pino';
 import type { Budget, ThrottleCounters } from './counters.js';
@@ -11,27 +12,36 @@ export interface ThrottleBudgets {
   signInPerPair: Budget | null;
   /** Failed sign-ins from one address, whatever the e-mail: slows spraying many accounts. */
   signInPerAddress: Budget | null;
+  /** Sign-ups (accounts created, or tried) from one address. */
+  signUps: Budget | null;
   /** Unknown or malformed keys from one address (whoami, verify, management API, in-process middleware). */
   unknownKeys: Budget | null;
   /** Device codes created from one address (`POST /api/device/code`). */
   deviceCodes: Budget | null;
   /** Wrong user codes typed on `/device` from one address. */
   userCodes: Budget | null;
-  /** Keys reported as leaked on `POST /v1/keys/report-leak` from one address (and keys checked by `scan --check`). */
+  /** Calls of `POST /v1/keys/report-leak` and `POST /v1/keys/check` (one a call, up to 100 keys) from one address. */
   leakReports: Budget | null;
   /** OAuth clients registered (RFC 7591) from one address. */
   clientRegistrations: Budget | null;
+  /** Client ID Metadata Documents fetched for sign-ins from one address (cached documents cost nothing). */
+  metadataDocuments: Budget | null;
+  /** Test events sent to webhooks (`POST /api/webhooks/:id/test`) by one organization, whatever its webhooks. */
+  webhookTests: Budget | null;
 }
 
 const MINUTE = 60_000;
 export const DEFAULT_THROTTLES: ThrottleBudgets = {
   signInPerPair: { limit: 10, periodMs: 15 * MINUTE },
   signInPerAddress: { limit: 30, periodMs: 15 * MINUTE },
+  signUps: { limit: 30, periodMs: 15 * MINUTE },
   unknownKeys: { limit: 100, periodMs: MINUTE },
   deviceCodes: { limit: 30, periodMs: 60 * MINUTE },
   userCodes: { limit: 20, periodMs: 15 * MINUTE },
   leakReports: { limit: 60, periodMs: MINUTE },
   clientRegistrations: { limit: 20, periodMs: 60 * MINUTE },
+  metadataDocuments: { limit: 30, periodMs: 10 * MINUTE },
+  webhookTests: { limit: 30, periodMs: 60 * MINUTE },
 };
 
 /** A 429 in the envelope with its Retry-After. */
@@ -40,14 +50,50 @@ export function tooMany(message: string, waitMs: number, now: number): KeywardEr
 }
 
 /**
- * Every throttle against abuse, over counters in this process or shared through Redis. Only failures are charged
- * (except device codes, each of which is stored): honest clients never notice. Sign-in failures are counted per
- * (e-mail, address) and per address, never per e-mail alone, so someone failing on purpose from elsewhere cannot
- * lock the owner out.
+ * The throttle key of a client address: an IPv6 address counts as its /64 (one subscriber's network, which hands
+ * its hosts as many addresses as they like), an IPv4-mapped IPv6 address as its IPv4 address. Every throttle
+ * buckets by this, and nothing else does (an IP allowlist still checks the whole address).
+ */
+export function throttleAddress(address: string): string {
+  const zone = address.indexOf('%');
+  const text = (zone >= 0 ? address.slice(0, zone) : address).toLowerCase();
+  if (isIP(text) !== 6) return text;
+  const groups = ipv6Groups(text);
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
+    const [hi = 0, lo = 0] = groups.slice(6);
+    return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+  }
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.toString(16))
+    .join(':')}::/64`;
+}
+
+/** The eight 16-bit groups of a valid IPv6 address (`::` expanded, a dotted IPv4 tail read as two groups). */
+function ipv6Groups(text: string): number[] {
+  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  const tail = v4 ? [(Number(v4[1]) << 8) | Number(v4[2]), (Number(v4[3]) << 8) | Number(v4[4])] : [];
+  const hex = v4 ? text.slice(0, v4.index).replace(/:$/, '') : text;
+  const [head = '', rest] = hex.split('::');
+  const part = (t: string | undefined) => (t ? t.split(':').map((g) => Number.parseInt(g, 16)) : []);
+  const [left, right] = [part(head), [...part(rest), ...tail]];
+  if (rest === undefined) return [...left, ...right];
+  return [...left, ...Array<number>(8 - left.length - right.length).fill(0), ...right];
+}
+
+/**
+ * Every throttle against abuse, over counters in this process or shared through Redis. Throttles count before the
+ * work: each attempt reserves its unit atomically before the slow part (password hash, code look-up), so parallel
+ * requests cannot take more than a budget. Units given back: a successful sign-in and a right user code refund
+ * their reservation, so honest people never notice; sign-ups, device codes, client registrations and leak
+ * reports or checks keep theirs (each does work or stores something whatever its outcome). Sign-in attempts are
+ * counted per (e-mail, address) and per address, never per e-mail alone, so someone failing on purpose from
+ * elsewhere cannot lock the owner out. Addresses are bucketed by {@link throttleAddress}.
  *
- * Key guessing is checked on the hot path, so it must cost nothing there: an address that spends its budget of
- * unknown keys is blocked locally for the wait the counters give (every key check from it answers 429 until
- * then); the check is one `Map` look-up, skipped while the map is empty. With Redis, the count is shared and each
+ * Key guessing is checked on the hot path, so it must cost nothing there, and it refuses guesses, not keys: a key
+ * found (in the cache or in storage) is never throttled; only a key that turns out unknown (or malformed) is
+ * charged, and once an address has spent its budget its unknown keys answer 429, locally, for the wait the
+ * counters give (one `Map` look-up, on the unknown-key path only). With Redis, the count is shared and each
  * instance blocks the address at its first unknown key past the budget.
  */
 export class Throttles {
@@ -59,72 +105,117 @@ export class Throttles {
     private readonly logger?: Logger,
   ) {}
 
-  /** Throws 429 when this e-mail from this address, or this address, has failed to sign in too often. */
-  async checkSignIn(email: string, address: string, now: number): Promise<void> {
+  /**
+   * Reserves a sign-in attempt of this e-mail from this address, before the password is checked: throws 429 (and
+   * holds nothing) when the pair or the address has no budget left. A successful sign-in gives it back.
+   */
+  async reserveSignIn(email: string, address: string, now: number): Promise<void> {
+    const taken: [string, Budget][] = [];
     for (const [bucket, budget] of this.#signInBuckets(email, address)) {
-      const wait = await this.counters.wait(bucket, budget, now);
-      if (wait > 0) throw tooMany('Too many failed sign-ins from this address. Try again later.', wait, now);
+      const wait = await this.counters.charge(bucket, budget, now);
+      if (wait > 0) {
+        for (const [b, bb] of taken) await this.counters.refund(b, bb, now);
+        throw tooMany('Too many failed sign-ins from this address. Try again later.', wait, now);
+      }
+      taken.push([bucket, budget]);
     }
   }
 
-  async signInFailed(email: string, address: string, now: number): Promise<void> {
-    for (const [bucket, budget] of this.#signInBuckets(email, address)) await this.counters.charge(bucket, budget, now);
+  /** A reserved sign-in succeeded: only failures stay counted. */
+  async signInSucceeded(email: string, address: string, now: number): Promise<void> {
+    for (const [bucket, budget] of this.#signInBuckets(email, address)) await this.counters.refund(bucket, budget, now);
   }
 
-  /** Charges a device code to its address; throws 429 past the budget. */
-  /** A leak report (or a batch of keys to check, counted one each) from an address; 429 past the budget. */
-  async leakReport(address: string, count: number, now: number): Promise<void> {
-    const budget = this.budgets.leakReports;
-    if (!budget) return;
-    for (let i = 0; i < count; i++) {
-      const wait = await this.counters.charge(`leak|${address}`, budget, now);
-      if (wait > 0) throw tooMany('Too many keys reported or checked from this address. Try again later.', wait, now);
-    }
+  /** Charges a sign-up to its address before any work (each one hashes a password, most store an account). */
+  async signUp(address: string, now: number): Promise<void> {
+    await this.#take(
+      this.budgets.signUps,
+      `signup|${throttleAddress(address)}`,
+      'Too many sign-ups from this address. Try again later.',
+      now,
+    );
+  }
+
+  /** One leak report, or one `POST /v1/keys/check` call (up to 100 keys), from an address; 429 past the budget. */
+  async leakReport(address: string, now: number): Promise<void> {
+    await this.#take(
+      this.budgets.leakReports,
+      `leak|${throttleAddress(address)}`,
+      'Too many keys reported or checked from this address. Try again later.',
+      now,
+    );
   }
 
   /** Charges a client registration to its address (each one is stored); throws 429 past the budget. */
   async clientRegistration(address: string, now: number): Promise<void> {
-    const budget = this.budgets.clientRegistrations;
-    if (!budget) return;
-    const wait = await this.counters.charge(`register|${address}`, budget, now);
-    if (wait > 0) throw tooMany('Too many clients registered from this address. Try again later.', wait, now);
+    await this.#take(
+      this.budgets.clientRegistrations,
+      `register|${throttleAddress(address)}`,
+      'Too many clients registered from this address. Try again later.',
+      now,
+    );
   }
 
+  /** Charges a metadata document fetch to the address whose sign-in needs it, before the fetch; 429 past the budget. */
+  async metadataDocument(address: string, now: number): Promise<void> {
+    await this.#take(
+      this.budgets.metadataDocuments,
+      `cimd|${throttleAddress(address)}`,
+      'Too many client metadata documents fetched for sign-ins from this address. Try again later.',
+      now,
+    );
+  }
+
+  /** Charges a webhook test event to its organization (each one is a delivery to send); throws 429 past the budget. */
+  async webhookTest(orgId: string, now: number): Promise<void> {
+    await this.#take(
+      this.budgets.webhookTests,
+      `webhook-test|${orgId}`,
+      'Too many webhook test events from this organization. Try again later.',
+      now,
+    );
+  }
+
+  /** Charges a device code to its address (each one is stored); throws 429 past the budget. */
   async deviceCode(address: string, now: number): Promise<void> {
-    const budget = this.budgets.deviceCodes;
-    if (!budget) return;
-    const wait = await this.counters.charge(`device|${address}`, budget, now);
-    if (wait > 0) throw tooMany('Too many device codes requested from this address. Try again later.', wait, now);
+    await this.#take(
+      this.budgets.deviceCodes,
+      `device|${throttleAddress(address)}`,
+      'Too many device codes requested from this address. Try again later.',
+      now,
+    );
   }
 
-  /** Throws 429 while this address has typed too many wrong user codes. */
-  async checkUserCode(address: string, now: number): Promise<void> {
-    const budget = this.budgets.userCodes;
-    if (!budget) return;
-    const wait = await this.counters.wait(`usercode|${address}`, budget, now);
-    if (wait > 0) throw tooMany('Too many wrong codes from this address. Try again later.', wait, now);
+  /** Reserves a user-code check for this address before the look-up; throws 429 past the budget. A right code gives it back. */
+  async reserveUserCode(address: string, now: number): Promise<void> {
+    await this.#take(
+      this.budgets.userCodes,
+      `usercode|${throttleAddress(address)}`,
+      'Too many wrong codes from this address. Try again later.',
+      now,
+    );
   }
 
-  async userCodeFailed(address: string, now: number): Promise<void> {
-    if (this.budgets.userCodes) await this.counters.charge(`usercode|${address}`, this.budgets.userCodes, now);
+  async userCodeRight(address: string, now: number): Promise<void> {
+    if (this.budgets.userCodes) await this.counters.refund(`usercode|${throttleAddress(address)}`, this.budgets.userCodes, now);
   }
 
-  /** Milliseconds this address's key checks are still refused for: 0 unless it sent too many unknown keys. */
-  keyGuessingBlocked(address: string, now: number): number {
-    if (this.#blocked.size === 0) return 0;
-    const until = this.#blocked.get(address);
-    if (until === undefined) return 0;
-    if (until > now) return until - now;
-    this.#blocked.delete(address);
-    return 0;
-  }
-
-  /** Counts an unknown key from this address; past the budget, blocks the address and answers for how long. */
+  /**
+   * An unknown (or malformed) key from this address: milliseconds its unknown keys are refused for (the 429's
+   * wait), or 0 when this one is within the budget. A blocked address is answered locally, without a charge; a
+   * key that exists never comes here.
+   */
   unknownKey(address: string, now: number): number | Promise<number> {
     const budget = this.budgets.unknownKeys;
     if (!budget || !address) return 0;
-    const wait = this.counters.charge(`keys|${address}`, budget, now);
-    return wait instanceof Promise ? wait.then((w) => this.#block(address, w, now)) : this.#block(address, wait, now);
+    const who = throttleAddress(address);
+    const until = this.#blocked.get(who);
+    if (until !== undefined) {
+      if (until > now) return until - now;
+      this.#blocked.delete(who);
+    }
+    const wait = this.counters.charge(`keys|${who}`, budget, now);
+    return wait instanceof Promise ? wait.then((w) => this.#block(who, w, now)) : this.#block(who, wait, now);
   }
 
   #block(address: string, wait: number, now: number): number {
@@ -143,8 +234,16 @@ export class Throttles {
   #signInBuckets(email: string, address: string): [string, Budget][] {
     const { signInPerPair: pair, signInPerAddress: perAddress } = this.budgets;
     const buckets: [string, Budget][] = [];
-    if (pair) buckets.push([`signin|${address}|${email}`, pair]);
-    if (perAddress) buckets.push([`signin|${address}`, perAddress]);
+    const who = throttleAddress(address);
+    if (pair) buckets.push([`signin|${who}|${email}`, pair]);
+    if (perAddress) buckets.push([`signin|${who}`, perAddress]);
     return buckets;
+  }
+
+  /** Takes one unit of `budget` from `bucket` before the work it guards; throws 429 (`message`) past the budget. */
+  async #take(budget: Budget | null, bucket: string, message: string, now: number): Promise<void> {
+    if (!budget) return;
+    const wait = await this.counters.charge(bucket, budget, now);
+    if (wait > 0) throw tooMany(message, wait, now);
   }
 }

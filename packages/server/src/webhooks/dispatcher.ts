@@ -4,13 +4,18 @@ import { Webhook as Signer } from 'standardwebhooks';
 import type { KeywardConfig } from '../config/config.js';
 import type { DeliveryAttempt, WebhookDelivery } from '../entities.js';
 import type { Clock } from '../ids.js';
+import { fetchOutbound, OutboundError } from '../net/outbound.js';
 import type { Store } from '../storage/store.js';
-import { targetProblem } from './targets.js';
 import type { WebhookService } from './webhook-service.js';
 
-/** How many due deliveries one tick takes, and how often the store is asked (events queued here are sent at once). */
-const BATCH = 20;
+/** How often the store is asked for due deliveries (events queued here, and each finished try, ask at once). */
 const TICK_MS = 1000;
+/**
+ * Tries under way at once in this process: in all, per organization and per webhook. A receiver that never
+ * answers holds its try for the whole delivery timeout, so these caps are what keep one organization's slow
+ * receivers from using up every slot: the others' deliveries always find one free.
+ */
+export const DELIVERY_SLOTS = { total: 64, perOrganization: 8, perWebhook: 2 } as const;
 
 /**
  * Sends queued webhook deliveries, signed as Standard Webhooks says (`webhook-id`, `webhook-timestamp`,
@@ -22,6 +27,10 @@ export class WebhookDispatcher {
   #timer: NodeJS.Timeout | null = null;
   #running: Promise<void> | null = null;
   #again = false;
+  /** Tries under way by delivery (never two at once of one, even if a test clock jumps past a lease), and how many of them each organization and each webhook has. */
+  readonly #tries = new Map<string, Promise<void>>();
+  readonly #perOrg = new Map<string, number>();
+  readonly #perHook = new Map<string, number>();
 
   constructor(
     private readonly store: Store,
@@ -72,19 +81,65 @@ export class WebhookDispatcher {
     this.#timer = null;
     this.#again = false;
     await this.#running;
+    await Promise.all(this.#tries.values());
   }
 
+  /**
+   * Fills the free slots with due deliveries, shared between organizations round-robin (storage orders them so),
+   * skipping organizations and webhooks whose share is busy. Each try runs on its own; a finished one frees its
+   * slot and asks again, so one slow receiver never holds up a batch.
+   */
   async #pass(): Promise<void> {
-    const due = await this.store.dueDeliveries(this.clock.now(), BATCH);
-    await Promise.all(due.map((d) => this.#tryOnce(d)));
-    if (due.length === BATCH) this.#again = true;
+    const free = DELIVERY_SLOTS.total - this.#tries.size;
+    if (free <= 0) return;
+    const busy = (counts: Map<string, number>, cap: number) => [...counts].filter(([, n]) => n >= cap).map(([id]) => id);
+    const due = await this.store.dueDeliveries(this.clock.now(), free, {
+      perOrganization: DELIVERY_SLOTS.perOrganization,
+      perWebhook: DELIVERY_SLOTS.perWebhook,
+      skipOrganizations: busy(this.#perOrg, DELIVERY_SLOTS.perOrganization),
+      skipWebhooks: busy(this.#perHook, DELIVERY_SLOTS.perWebhook),
+    });
+    let started = 0;
+    for (const delivery of due) {
+      if (this.#tries.size >= DELIVERY_SLOTS.total) break;
+      if (this.#tries.has(delivery.id)) continue;
+      if ((this.#perOrg.get(delivery.orgId) ?? 0) >= DELIVERY_SLOTS.perOrganization) continue;
+      if ((this.#perHook.get(delivery.webhookId) ?? 0) >= DELIVERY_SLOTS.perWebhook) continue;
+      const now = this.clock.now();
+      // The lease outlasts one try; if this instance dies mid-try, the delivery is due again after it.
+      const lease = now + this.config.webhooks.timeoutMs + 30_000;
+      if (!(await this.store.claimDelivery(delivery.id, delivery.nextAttemptAt ?? now, lease))) continue;
+      this.#start(delivery);
+      started++;
+    }
+    // A full answer may have left more due; slots freed by finished tries ask again by themselves.
+    if (started > 0 && due.length === free) this.#again = true;
   }
 
+  /** Runs one claimed try in its slot. */
+  #start(delivery: WebhookDelivery): void {
+    const add = (counts: Map<string, number>, id: string, n: number) => {
+      const next = (counts.get(id) ?? 0) + n;
+      if (next > 0) counts.set(id, next);
+      else counts.delete(id);
+    };
+    add(this.#perOrg, delivery.orgId, 1);
+    add(this.#perHook, delivery.webhookId, 1);
+    const run: Promise<void> = this.#tryOnce(delivery)
+      .catch((error: Error) =>
+        this.logger.warn({ err: { message: error.message }, delivery: delivery.id }, 'webhook try could not be recorded'),
+      )
+      .finally(() => {
+        this.#tries.delete(delivery.id);
+        add(this.#perOrg, delivery.orgId, -1);
+        add(this.#perHook, delivery.webhookId, -1);
+        if (this.#timer) this.kick();
+      });
+    this.#tries.set(delivery.id, run);
+  }
+
+  /** One try of a claimed delivery, and its outcome recorded. */
   async #tryOnce(delivery: WebhookDelivery): Promise<void> {
-    const now = this.clock.now();
-    // The lease outlasts one try; if this instance dies mid-try, the delivery is due again after it.
-    if (!(await this.store.claimDelivery(delivery.id, delivery.nextAttemptAt ?? now, now + this.config.webhooks.timeoutMs + 30_000)))
-      return;
     const webhook = await this.store.findWebhook(delivery.orgId, delivery.webhookId);
     if (!webhook) return;
     const attempt = await this.#send(webhook.url, this.webhooks.secretOf(webhook), delivery);
@@ -113,10 +168,9 @@ export class WebhookDispatcher {
       error,
       ms: this.clock.now() - started,
     });
-    const problem = await targetProblem(url, this.config.webhooks.allowPrivateTargets);
-    if (problem) return done(null, problem);
     try {
-      const res = await fetch(url, {
+      // The target is checked again (DNS answers change) and the connection goes to the address checked.
+      const res = await fetchOutbound(url, {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
@@ -126,15 +180,18 @@ export class WebhookDispatcher {
           'webhook-signature': new Signer(secret).sign(delivery.id, at, delivery.payload),
         },
         body: delivery.payload,
-        // A redirect would send the event where the organization did not register it to go.
-        redirect: 'manual',
-        signal: AbortSignal.timeout(this.config.webhooks.timeoutMs),
+        // Only the status counts: the body is never read. A redirect is not followed (it would send the event
+        // where the organization did not register it to go); it is an answer that is not 2xx.
+        readBody: false,
+        maxBytes: 0,
+        timeoutMs: this.config.webhooks.timeoutMs,
+        namedBy: 'user',
+        allowPrivate: this.config.webhooks.allowPrivateTargets,
       });
-      await res.body?.cancel().catch(() => {});
       return done(res.status, res.status >= 200 && res.status < 300 ? null : `answered ${res.status}`);
     } catch (error) {
-      const e = error as Error & { cause?: { code?: string; message?: string } };
-      return done(null, e.name === 'TimeoutError' ? 'no answer in time' : (e.cause?.code ?? e.cause?.message ?? e.message));
+      if (!(error instanceof OutboundError)) throw error;
+      return done(null, error.reason === 'timeout' ? 'no answer in time' : error.message);
     }
   }
 }

@@ -6,9 +6,10 @@ import type { Sealer } from '../auth/sealer.js';
 import type { KeywardConfig } from '../config/config.js';
 import type { AuditEvent, Webhook, WebhookDelivery } from '../entities.js';
 import { type Clock, newId, sortableId } from '../ids.js';
+import { targetProblem } from '../net/outbound.js';
 import { type Page, type PageRequest, readPage } from '../pagination.js';
 import type { Store } from '../storage/store.js';
-import { targetProblem } from './targets.js';
+import type { Throttles } from '../throttle/throttles.js';
 
 /** The events an organization can subscribe to. `webhook.test` is sent only by the "send a test event" button. */
 export const WEBHOOK_EVENTS = [
@@ -40,6 +41,7 @@ export class WebhookService {
     private readonly sealer: Sealer,
     private readonly clock: Clock,
     private readonly config: KeywardConfig,
+    private readonly throttles: Throttles,
   ) {}
 
   /** Registers a webhook; the answer carries its `whsec_` signing secret, shown this once. */
@@ -106,9 +108,14 @@ export class WebhookService {
     return (await this.store.findDelivery(actor.orgId, deliveryId)) as WebhookDelivery;
   }
 
-  /** Sends a `webhook.test` event to one webhook, to try a receiver. */
+  /**
+   * Sends a `webhook.test` event to one webhook, to try a receiver. Each is charged to the organization first
+   * (`throttles.webhook_tests`): test events are the one way to queue deliveries at will, so past the budget
+   * they answer 429 instead of filling the organization's queue.
+   */
   async sendTest(actor: Actor, id: string): Promise<WebhookDelivery> {
     const webhook = await this.get(actor, id);
+    await this.throttles.webhookTest(actor.orgId, this.clock.now());
     const [delivery] = await this.#queue([webhook], 'webhook.test', { message: 'A test event from keyward.', webhook_id: webhook.id });
     return delivery as WebhookDelivery;
   }

@@ -1,7 +1,8 @@
 import { KeywardError } from '@keyward/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { SessionContext } from '../../auth/account-service.js';
 import type { AppContext } from '../context.js';
-import { html, type SafeHtml, safeNext, sendPage } from '../html.js';
+import { csrfToken, csrfValid, html, type SafeHtml, safeNext, sendPage } from '../html.js';
 import { cookieValue, SESSION_COOKIE } from '../request-auth.js';
 import { setSessionCookie } from '../routes/auth.js';
 import { CSS, JS } from './assets.js';
@@ -26,8 +27,12 @@ ${error ? html`<div class="error" role="alert">${error}</div>` : ''}
 type Invitation = Awaited<ReturnType<AppContext['accounts']['invitation']>>;
 
 function signUpForm(next: string, invite: string, invitation: Invitation, error?: string, email = ''): SafeHtml {
+  // An import's claim link may also be claimed by an account that exists: sign in, open the link again.
+  const signInToClaim = invitation?.imported
+    ? html` Have an account already? <a href="/login?next=${encodeURIComponent(`/signup?invite_token=${invite}`)}">Sign in</a> and open this link again to move the keys into your organization.`
+    : '';
   const lead = invitation
-    ? html`You were invited to join <strong>${invitation.organization}</strong> as <strong>${invitation.role}</strong>. Create your account with the address the invitation was sent to.`
+    ? html`You were invited to join <strong>${invitation.organization}</strong> as <strong>${invitation.role}</strong>. Create your account with ${invitation.email ? 'the address the invitation was sent to' : 'an address of your own'}.${signInToClaim}`
     : invite
       ? 'This invitation link is invalid, used or expired: ask whoever sent it for a new one.'
       : 'You will be the admin of a new organization.';
@@ -40,6 +45,25 @@ ${error ? html`<div class="error" role="alert">${error}</div>` : ''}
 <label for="password">Password</label><input id="password" name="password" type="password" autocomplete="new-password" minlength="8" required>
 <div class="hint">At least 8 characters.</div>
 <div class="actions"><button type="submit">Create account</button><a class="button secondary" href="/login?next=${encodeURIComponent(next)}">I have an account</a></div>
+</form></div>`;
+}
+
+/**
+ * A signed-in person who opens an import's claim link: one button moves the keys into their organization. The link
+ * is the proof (a secret the operator sent to the keys' owner), so whoever opens it signed in may claim it.
+ */
+function claimForm(invite: string, invitation: NonNullable<Invitation>, session: SessionContext, csrf: string): SafeHtml {
+  const { email } = session.user;
+  const organization = session.organization.name;
+  if (session.member.role !== 'admin') {
+    return html`<div class="card narrow"><h1>Claim the imported keys</h1>
+<p class="lead">This link holds the keys imported into <strong>${invitation.organization}</strong>. Only an admin of <strong>${organization}</strong> can bring them into it; you (<strong>${email}</strong>) are a ${session.member.role} member. Ask an admin to open this link while signed in.</p>
+<div class="actions"><a class="button secondary" href="/dashboard">Back to the dashboard</a></div></div>`;
+  }
+  return html`<div class="card narrow"><h1>Claim the imported keys</h1>
+<p class="lead">This link holds the keys imported into <strong>${invitation.organization}</strong>. Claiming them moves them into <strong>${organization}</strong>, created by you (<strong>${email}</strong>), so they act with at most your role there. The link then stops working.</p>
+<form method="post" action="/claim"><input type="hidden" name="csrf" value="${csrf}"><input type="hidden" name="invite_token" value="${invite}">
+<div class="actions"><button type="submit">Claim the keys</button><a class="button secondary" href="/dashboard">Not now</a></div>
 </form></div>`;
 }
 
@@ -79,6 +103,14 @@ export function authPages(app: FastifyInstance, ctx: AppContext): void {
     const q = req.query as Form;
     const invite = String(q.invite_token ?? '').slice(0, 200);
     const invitation = await ctx.accounts.invitation(invite);
+    const session = invitation?.imported ? await ctx.auth.session(req) : null;
+    if (invitation && session) {
+      const csrf = csrfToken(ctx.config.secret, session.sessionId);
+      return sendPage(reply, {
+        title: 'Claim imported keys',
+        body: claimForm(invite, invitation, session, csrf),
+      });
+    }
     return sendPage(reply, {
       title: invitation ? `Join ${invitation.organization}` : 'Create account',
       body: signUpForm(safeNext(q.next), invite, invitation),
@@ -101,18 +133,37 @@ export function authPages(app: FastifyInstance, ctx: AppContext): void {
     if (!isEmail(email)) return fail('Enter a valid e-mail address.');
     if (password.length < 8 || password.length > 256) return fail('The password must be at least 8 characters.');
     try {
-      const { token } = await ctx.accounts.signup({
-        email,
-        password,
-        ...(form.name?.trim() ? { name: form.name.trim().slice(0, 100) } : {}),
-        ...(invite ? { inviteToken: invite } : {}),
-      });
+      const { token } = await ctx.accounts.signup(
+        {
+          email,
+          password,
+          ...(form.name?.trim() ? { name: form.name.trim().slice(0, 100) } : {}),
+          ...(invite ? { inviteToken: invite } : {}),
+        },
+        ctx.auth.clientIp(req),
+      );
       setSessionCookie(ctx, reply, token, ctx.config.sessionTtlMs);
       return reply.redirect(next, 303);
     } catch (error) {
       if (!(error instanceof KeywardError)) throw error;
       return fail(error.message);
     }
+  });
+
+  app.post('/claim', async (req, reply) => {
+    const form = (req.body ?? {}) as Form;
+    const invite = String(form.invite_token ?? '').slice(0, 200);
+    const session = await ctx.auth.session(req);
+    if (!session) return reply.redirect(`/login?next=${encodeURIComponent(`/signup?invite_token=${invite}`)}`, 303);
+    if (!ctx.auth.fromOwnOrigin(req) || !csrfValid(ctx.config.secret, session.sessionId, form.csrf)) {
+      throw new KeywardError('forbidden', 'This form did not come from keyward (missing or wrong CSRF token).');
+    }
+    await ctx.importer.claim(invite, {
+      userId: session.user.id,
+      orgId: session.organization.id,
+      role: session.member.role,
+    });
+    return reply.redirect('/dashboard/keys', 303);
   });
 
   app.post('/logout', async (req, reply) => {

@@ -43,12 +43,14 @@ export function signInPages(app: FastifyInstance, ctx: AppContext): void {
    * client (RFC 7591) or one named by its metadata document returns to one of its redirect URIs (https, or loopback
    * on any port); any other caller (the CLI, a free-text client_id) to a loopback address only.
    */
-  async function loopbackParams(p: Params) {
+  async function loopbackParams(p: Params, address: string) {
     const callbackRaw = p.callback_url ?? p.redirect_uri;
     let client: KnownClient | null;
     try {
-      client = await ctx.clients.find(p.client_id);
+      client = await ctx.clients.find(p.client_id, address);
     } catch (error) {
+      // A throttled metadata document fetch stays a 429 (with its Retry-After); anything else is a bad link.
+      if (error instanceof KeywardError) throw error;
       throw new KeywardError('invalid_request', (error as Error).message);
     }
     const callback = client
@@ -103,9 +105,10 @@ export function signInPages(app: FastifyInstance, ctx: AppContext): void {
     const p = req.query as Params;
     let checked: Awaited<ReturnType<typeof loopbackParams>>;
     try {
-      checked = await loopbackParams(p);
+      checked = await loopbackParams(p, ctx.auth.clientIp(req));
     } catch (error) {
-      if (error instanceof KeywardError) return errorPage(reply, 400, 'This sign-in link is not valid', error.message);
+      if (error instanceof KeywardError && error.code !== 'rate_limited')
+        return errorPage(reply, 400, 'This sign-in link is not valid', error.message);
       throw error;
     }
     const session = await ctx.auth.session(req);
@@ -138,9 +141,10 @@ ${facts(
     const form = (req.body ?? {}) as Params;
     let checked: Awaited<ReturnType<typeof loopbackParams>>;
     try {
-      checked = await loopbackParams(form);
+      checked = await loopbackParams(form, ctx.auth.clientIp(req));
     } catch (error) {
-      if (error instanceof KeywardError) return errorPage(reply, 400, 'This sign-in is not valid', error.message);
+      if (error instanceof KeywardError && error.code !== 'rate_limited')
+        return errorPage(reply, 400, 'This sign-in is not valid', error.message);
       throw error;
     }
     const session = await ctx.auth.session(req);

@@ -47,12 +47,15 @@ export function authRoutes(app: ZodApp, ctx: AppContext): void {
         member,
         organization: org,
         token,
-      } = await ctx.accounts.signup({
-        email: body.email,
-        password: body.password,
-        ...(body.name ? { name: body.name } : {}),
-        ...(body.invite_token ? { inviteToken: body.invite_token } : {}),
-      });
+      } = await ctx.accounts.signup(
+        {
+          email: body.email,
+          password: body.password,
+          ...(body.name ? { name: body.name } : {}),
+          ...(body.invite_token ? { inviteToken: body.invite_token } : {}),
+        },
+        ctx.auth.clientIp(req),
+      );
       setSessionCookie(ctx, reply, token, ctx.config.sessionTtlMs);
       return reply.code(201).send(org ? presentMe(ctx, user, org, member) : { user: presentUser(user) });
     },

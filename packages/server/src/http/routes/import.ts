@@ -15,6 +15,8 @@ const importBody = z
       .min(1)
       .max(50 * 1024 * 1024),
     dry_run: z.boolean().optional(),
+    /** The operator vouches for every account's address: owners with an account here get their keys in it. */
+    match_existing_accounts: z.boolean().optional(),
     environment: z.string().max(32).optional(),
   })
   .strict();
@@ -29,6 +31,9 @@ const importAnswer = z.object({
   skipped: z.array(z.object({ record: z.number(), reason: z.string() })),
   matched_owners: z.array(z.string()),
   created_owners: z.array(z.string()),
+  held_owners: z
+    .array(z.string())
+    .meta({ description: 'Owners with an account here by address only: their keys are held for their claim link (in claims).' }),
   claims: z
     .array(z.object({ email: z.string(), organization_id: z.string(), link: z.string() }))
     .meta({ description: "Each new owner's claim link: send it to them (it works 30 days)." }),
@@ -46,6 +51,8 @@ export function importRoutes(app: ZodApp, ctx: AppContext): void {
       {
         bodyLimit: 64 * 1024 * 1024,
         config: { auth: 'none' },
+        // Authenticated before the body is read: an unauthenticated 64 MB post costs a 401, not 64 MB.
+        onRequest: ctx.auth.operatorBeforeBody,
         schema: {
           ...about('admin', 'Import keys another product issued (operator: an operator credential as Bearer)', 'none'),
           body: importBody,
@@ -64,6 +71,7 @@ export function importRoutes(app: ZodApp, ctx: AppContext): void {
             source: b.from,
             file,
             dryRun: b.dry_run === true,
+            matchExistingAccounts: b.match_existing_accounts === true,
             by: `operator ${operator}`,
             onClaim: (c) => claims.push({ email: c.email, organization_id: c.organizationId, link: c.link }),
             ...(b.environment ? { environment: b.environment } : {}),
@@ -78,6 +86,7 @@ export function importRoutes(app: ZodApp, ctx: AppContext): void {
             skipped: report.skipped,
             matched_owners: report.matchedOwners,
             created_owners: report.createdOwners,
+            held_owners: report.heldOwners,
             claims,
             scopes: report.scopes,
           };

@@ -55,7 +55,11 @@ export function leakRoutes(app: ZodApp, ctx: AppContext): void {
     {
       config: { auth: 'none' },
       schema: {
-        ...about(tag, 'Which of these found keys are live (keyward scan --check); never logged, rate-limited per address', 'none'),
+        ...about(
+          tag,
+          'Which of these found keys are live (keyward scan --check, up to 100 a call); never logged, each call one unit of leak_reports per address',
+          'none',
+        ),
         body: checkKeysBody,
         response: {
           200: z.object({ keys: z.array(z.object({ display: z.string(), status: z.enum(['live', 'revoked', 'expired', 'unknown']) })) }),
@@ -63,8 +67,7 @@ export function leakRoutes(app: ZodApp, ctx: AppContext): void {
       },
     },
     async (req) => {
-      await ctx.throttles.leakReport(ctx.auth.clientIp(req), req.body.keys.length, ctx.clock.now());
-      const statuses = await ctx.leaks.check(req.body.keys);
+      const statuses = await ctx.leaks.check(req.body.keys, ctx.auth.clientIp(req));
       // Answered by display form (prefix…last4), in the order asked: the answer never carries a whole key.
       return { keys: req.body.keys.map((k, i) => ({ display: displayOf(k), status: statuses[i] ?? 'unknown' })) };
     },
@@ -81,14 +84,8 @@ export function leakRoutes(app: ZodApp, ctx: AppContext): void {
       },
     },
     async (req, reply) => {
-      await ctx.throttles.leakReport(ctx.auth.clientIp(req), 1, ctx.clock.now());
-      // Handled after the answer, so that neither its words nor its timing say whether the key was live.
       const finding = { token: req.body.key, type: 'keyward_api_key', url: req.body.url ?? null, source: 'report' };
-      setImmediate(() => {
-        ctx.leaks
-          .handle([finding], 'report')
-          .catch((error: Error) => req.log.warn({ err: { message: error.message } }, 'a leak report failed'));
-      });
+      await ctx.leaks.report(finding, ctx.auth.clientIp(req));
       return reply.code(202).send({ received: true });
     },
   );
