@@ -146,6 +146,16 @@ describe.each(databases)('trust, third round (%s)', (_name, database) => {
       await expectFamilyEnded(next);
     });
 
+    it('the owner rotates the OAuth-minted key (with grace): its refresh token mints no more keys, even after the grace', async () => {
+      const s = await offlineSignIn(owner);
+      const rotated = await owner.req('POST', `/api/developers/keys/${s.keyId}/rotate`, { grace_period_seconds: 3600 });
+      expect(rotated.status).toBe(201);
+      // The successor is the owner's now (it lives as long as the agent's key would have).
+      expect((await new Agent(h.app).req('GET', '/v1/whoami', undefined, bearer(rotated.body.key.raw_key))).status).toBe(200);
+      h.clock.advance(2 * 3600_000); // past the grace: the old key expired without being revoked
+      await expectFamilyEnded(s);
+    });
+
     it('the key revokes itself: its refresh token answers invalid_grant', async () => {
       const s = await offlineSignIn(owner);
       const self = await new Agent(h.app).req('DELETE', `/api/developers/keys/${s.keyId}`, undefined, bearer(s.accessToken));

@@ -177,3 +177,67 @@ for (const storage of stores) {
     }, 60_000);
   });
 }
+
+for (const storage of stores) {
+  describe.skipIf(!storage.enabled)(
+    `trust: several organizations' silent receivers hold every slot, and another organization's webhooks wait for their backlog (${storage.name})`,
+    () => {
+      let h: Harness;
+      let tarpit: Tarpit;
+      let good: Receiver;
+      let drop: (() => Promise<void>) | null = null;
+
+      beforeAll(async () => {
+        tarpit = await new Tarpit().start();
+        good = await new Receiver().start();
+        let databaseUrl: string | undefined;
+        if (storage.name === 'PostgreSQL') {
+          const db = await freshPostgresDatabase();
+          databaseUrl = db.url;
+          drop = db.drop;
+        }
+        // A short delivery timeout: slots free up every second, and each freed slot is the question.
+        h = await startHarness(
+          { default_plan: 'business', webhooks: { allow_private_targets: true, timeout_seconds: 1 } },
+          { clock: new TestClock(Date.now()) },
+          databaseUrl ? { databaseUrl } : {},
+        );
+      }, 30_000);
+      afterAll(async () => {
+        tarpit?.close();
+        good?.close();
+        await h?.close();
+        await drop?.();
+      }, 30_000);
+
+      it('nine organizations (more than the 64 slots at 8 each) queue hundreds of deliveries to receivers that never answer; a tenth organization’s key.created takes the next slot that frees', async () => {
+        for (let o = 0; o < 9; o++) {
+          const noisy = new Agent(h.app);
+          await noisy.signup(`crowd-${o}-${storage.name}@example.com`);
+          for (let i = 0; i < 4; i++)
+            expect((await noisy.req('POST', '/api/webhooks', { url: `${tarpit.url}/${o}-${i}` })).status).toBe(201);
+          // 30 keys: 120 deliveries each, 1,080 in all, about 17 s of the whole dispatcher's time.
+          for (let i = 0; i < 30; i++) await noisy.createKey({ name: `crowd-${o}-${i}` });
+        }
+        const quiet = new Agent(h.app);
+        await quiet.signup(`crowd-quiet-${storage.name}@example.com`);
+        expect((await quiet.req('POST', '/api/webhooks', { url: good.url, events: ['key.created'] })).status).toBe(201);
+        for (let i = 0; i < 200 && tarpit.total() < 60; i++) await sleep(50);
+        expect(tarpit.total()).toBeGreaterThanOrEqual(60);
+
+        const key = await quiet.createKey({ name: 'quiet-key' });
+        const t0 = Date.now();
+        let arrived: number | null = null;
+        while (arrived === null && Date.now() - t0 < 10_000) {
+          const hit = good.got.find((g) => g.body.includes(key.id));
+          if (hit) arrived = hit.at - t0;
+          else await sleep(50);
+        }
+        expect(arrived).not.toBeNull();
+        // One delivery timeout (1 s) frees slots; the organization with no try under way gets the first (before, it
+        // waited behind the crowd's backlog: 7.5 s with 720 deliveries).
+        expect(arrived ?? Infinity).toBeLessThan(4000);
+      }, 90_000);
+    },
+  );
+}

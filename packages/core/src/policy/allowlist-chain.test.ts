@@ -35,4 +35,9 @@ describe('trust: a child key is never wider than any ancestor allowlist', () => 
     expect(both?.allows('127.0.0.2')).toBe(false);
     expect(both?.allows('::1')).toBe(false);
   });
+
+  it('an ancestor whose list is not recorded (an ancestry an older version wrote) is refused everywhere, not crashed on', () => {
+    const unknown = chainAllowlist([[], undefined]);
+    expect(unknown?.allows('127.0.0.1')).toBe(false);
+  });
 });

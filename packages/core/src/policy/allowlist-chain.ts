@@ -58,12 +58,17 @@ class ChainAllowlist implements AddressAllowlist {
   }
 }
 
+const NOWHERE: AddressAllowlist = { allows: () => false };
+
 /**
  * The verifier's allowlist of a key whose own list comes first and its ancestors' after: null when no list narrows
  * (the hot path then skips the check), else a check that every non-empty list allows the address.
  */
-export function chainAllowlist(lists: readonly (readonly string[])[]): AddressAllowlist | null {
-  const compiled = lists.filter((list) => list.length > 0).map((list) => new IpAllowlist(list));
+export function chainAllowlist(lists: readonly (readonly string[] | undefined)[]): AddressAllowlist | null {
+  // A list that is not there (an ancestry written by a version before this rule, during a rolling upgrade) is not
+  // known to allow anything: the key is refused from every address (403) rather than let through or crashed on.
+  if (lists.some((list) => !Array.isArray(list))) return NOWHERE;
+  const compiled = (lists as readonly (readonly string[])[]).filter((list) => list.length > 0).map((list) => new IpAllowlist(list));
   if (compiled.length === 0) return null;
   return compiled.length === 1 ? (compiled[0] as IpAllowlist) : new ChainAllowlist(compiled);
 }

@@ -52,12 +52,11 @@ const deny = (message: string, details?: Record<string, string>): Decision => ({
 
 /** Actions any member may take whatever their role: seeing the organization's keys, usage, members and audit log. */
 const ANY_MEMBER = new Set<Action>(['key.list', 'key.read', 'usage.read', 'audit.read', 'member.list']);
-const ADMIN_ONLY = new Set<Action>(['member.invite', 'member.change_role', 'member.remove', 'webhook.manage']);
 /**
  * Organization-wide settings: members, invitations, roles and webhooks. A signed-in admin manages them, never a key
  * (whatever its scope): an admin key of one environment must not reach the other through a new admin or a webhook.
  */
-const NEEDS_A_PERSON = ADMIN_ONLY;
+const SIGNED_IN_ADMIN = new Set<Action>(['member.invite', 'member.change_role', 'member.remove', 'webhook.manage']);
 
 /**
  * The one statement of who may do what; every service asks it, pages and routes only use it to hide controls.
@@ -70,7 +69,7 @@ const NEEDS_A_PERSON = ADMIN_ONLY;
  *   read itself); an admin key manages only keys of its own environment.
  */
 export function can(actor: Actor, action: Action, key?: KeyResource): Decision {
-  if (actor.kind === 'key' && NEEDS_A_PERSON.has(action)) {
+  if (actor.kind === 'key' && SIGNED_IN_ADMIN.has(action)) {
     return deny(
       'Members, invitations, roles and webhooks are managed by a signed-in admin, not by keys: sign in to the dashboard (or call with its session cookie).',
       { reason: 'session_required' },
@@ -85,7 +84,7 @@ export function can(actor: Actor, action: Action, key?: KeyResource): Decision {
     });
   }
   if (ANY_MEMBER.has(action)) return ALLOW;
-  if (ADMIN_ONLY.has(action))
+  if (SIGNED_IN_ADMIN.has(action))
     return actor.role === 'admin'
       ? ALLOW
       : deny(`Only admins can manage ${action.startsWith('webhook') ? 'webhooks' : 'members'}.`, { required_role: 'admin' });

@@ -338,9 +338,12 @@ export class KeyService {
 
   /**
    * Revokes a key that is being replaced (a refresh token's key): true when this call revoked it, false when it was
-   * revoked already, by someone else meanwhile, in which case nothing may replace it.
+   * revoked already, by someone else meanwhile, or was rotated (its successor is the owner's now), in which case
+   * nothing may replace it.
    */
   async revokeReplaced(actor: Actor, id: string): Promise<boolean> {
+    const key = await this.deps.store.findKey(actor.orgId, id);
+    if (!key || key.rotatedTo !== null) return false;
     return (await this.#revoke(actor, id)).revokedAt !== null;
   }
 

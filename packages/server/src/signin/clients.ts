@@ -119,16 +119,15 @@ export class ClientRegistry {
   /** A Client ID Metadata Document: fetched once per 5 minutes, and only from where the SSRF guard allows. */
   async #document(url: string, address: string): Promise<KnownClient> {
     const now = this.deps.clock.now();
-    const cached = this.#documents.get(url);
-    if (cached && cached.until > now) {
-      if (!cached.client) throw new OAuthError('invalid_request', 'client_id names a metadata document that could not be used.');
-      return cached.client;
-    }
-    const under = this.#fetching.get(url);
-    if (under) return under;
+    const known = this.#known(url, now);
+    if (known) return known;
+    await this.deps.throttles.metadataDocument(address, now);
+    // From here to `set` nothing is awaited, so the in-flight cap and the one fetch per URL hold however many
+    // sign-ins passed the throttle at once (with Redis its charge is a round trip).
+    const since = this.#known(url, now);
+    if (since) return since;
     if (this.#fetching.size >= CIMD_IN_FLIGHT)
       throw tooMany('Too many client metadata documents are being fetched right now. Try again in a moment.', 1000, now);
-    await this.deps.throttles.metadataDocument(address, now);
     const fetching = this.#fetchDocument(url).then(
       (client) => this.#remember(url, client, now),
       (error: unknown) => {
@@ -142,6 +141,16 @@ export class ClientRegistry {
     } finally {
       this.#fetching.delete(url);
     }
+  }
+
+  /** The document's client when it is cached or being fetched (a fetch under way is shared); a cached failure throws. */
+  #known(url: string, now: number): KnownClient | Promise<KnownClient> | undefined {
+    const cached = this.#documents.get(url);
+    if (cached && cached.until > now) {
+      if (!cached.client) throw new OAuthError('invalid_request', 'client_id names a metadata document that could not be used.');
+      return cached.client;
+    }
+    return this.#fetching.get(url);
   }
 
   #remember<T extends KnownClient | null>(url: string, client: T, now: number): T {

@@ -211,9 +211,13 @@ export class GrantService {
       throw new OAuthError('invalid_grant', 'The person who approved is no longer a member of the organization.');
     }
     // The key the old refresh token came with is replaced: it stops now rather than at its expiry. It is revoked
-    // before its successor is minted, and only if it still works: a revocation that came between this token's use
-    // and now (the owner's, a leak report's) found no active token to end, so it ends the family here.
-    const replaced = await this.keys.revokeReplaced(actor, found.keyId).catch(() => false);
+    // before its successor is minted, and only if it was neither revoked nor rotated: a revocation that came between
+    // this token's use and now (the owner's, a leak report's) found no active token to end, and a rotation hands the
+    // key's lineage to its owner, so the family ends here.
+    const replaced = await this.keys.revokeReplaced(actor, found.keyId).catch((error: unknown) => {
+      if (error instanceof KeywardError) return false; // not theirs to revoke any more
+      throw error;
+    });
     if (!replaced) {
       await this.#revokeFamily(found);
       throw new OAuthError('invalid_grant', 'The key this refresh token came with was revoked: its family is revoked. Sign in again.');

@@ -21,15 +21,13 @@ function counterContract(name: string, open: () => Promise<{ counters: ThrottleC
     });
     afterAll(() => close());
 
-    it('charges up to the budget, then answers the wait without charging; a look does not charge', async () => {
+    it('charges up to the budget, then answers the wait without charging', async () => {
       const b = bucket();
-      expect(await counters.wait(b, BUDGET, T0)).toBe(0);
       const waits = [];
       for (let i = 0; i < 5; i++) waits.push(await counters.charge(b, BUDGET, T0));
       expect(waits.slice(0, 3)).toEqual([0, 0, 0]);
       expect(waits[3]).toBe(20_000);
       expect(waits[4]).toBe(20_000);
-      expect(await counters.wait(b, BUDGET, T0)).toBe(20_000);
       // One more event is allowed once a third of the period has passed, and refused charges did not dig deeper.
       expect(await counters.charge(b, BUDGET, T0 + 20_000)).toBe(0);
       expect(await counters.charge(b, BUDGET, T0 + 20_000)).toBeGreaterThan(0);
@@ -59,8 +57,8 @@ function counterContract(name: string, open: () => Promise<{ counters: ThrottleC
     it('keeps buckets apart', async () => {
       const [a, b] = [bucket(), bucket()];
       for (let i = 0; i < 3; i++) await counters.charge(a, BUDGET, T0);
-      expect(await counters.wait(a, BUDGET, T0)).toBeGreaterThan(0);
-      expect(await counters.wait(b, BUDGET, T0)).toBe(0);
+      expect(await counters.charge(a, BUDGET, T0)).toBeGreaterThan(0);
+      expect(await counters.charge(b, BUDGET, T0)).toBe(0);
     });
   });
 }

@@ -10,13 +10,13 @@ export interface Budget {
 
 /**
  * Counts events (sign-in attempts, unknown keys, device codes …) per bucket against a budget. `charge` counts one
- * unless the budget is spent, in one atomic step (a reservation: parallel charges never take more than the budget);
- * `wait` only looks. Both answer how many milliseconds until the bucket takes another event: 0 when it did (or
- * would) now. `refund` gives one charged event back (an attempt that turned out honest).
+ * unless the budget is spent, in one atomic step (a reservation: parallel charges never take more than the budget),
+ * and answers how many milliseconds until the bucket takes another event: 0 when it took this one. There is no
+ * look without a charge, so no caller can check before the work and charge after it. `refund` gives one charged
+ * event back (an attempt that turned out honest).
  */
 export interface ThrottleCounters {
   charge(bucket: string, budget: Budget, now: number): number | Promise<number>;
-  wait(bucket: string, budget: Budget, now: number): number | Promise<number>;
   refund(bucket: string, budget: Budget, now: number): void | Promise<void>;
 }
 
@@ -30,10 +30,6 @@ export class MemoryCounters implements ThrottleCounters {
     this.#tat.set(bucket, d.tat);
     if (this.#tat.size > 100_000) for (const [k, t] of this.#tat) if (t < now) this.#tat.delete(k);
     return 0;
-  }
-
-  wait(bucket: string, budget: Budget, now: number): number {
-    return evaluateGcra({ tat: this.#tat.get(bucket) ?? 0, now, ...budget }).retryAfterMs;
   }
 
   refund(bucket: string, budget: Budget, now: number): void {
@@ -106,17 +102,6 @@ export class RedisCounters implements ThrottleCounters {
     } catch (error) {
       this.#fail(error);
       return this.#local.charge(bucket, budget, now);
-    }
-  }
-
-  async wait(bucket: string, budget: Budget, now: number): Promise<number> {
-    try {
-      const tat = Number((await this.#redis.get(this.prefix + bucket)) ?? 0);
-      this.#up();
-      return evaluateGcra({ tat, now, ...budget }).retryAfterMs;
-    } catch (error) {
-      this.#fail(error);
-      return this.#local.wait(bucket, budget, now);
     }
   }
 

@@ -86,25 +86,36 @@ export class WebhookDispatcher {
 
   /**
    * Fills the free slots with due deliveries, shared between organizations round-robin (storage orders them so),
-   * skipping organizations and webhooks whose share is busy. Each try runs on its own; a finished one frees its
-   * slot and asks again, so one slow receiver never holds up a batch.
+   * skipping organizations and webhooks whose share is busy. Each free slot goes to the organization with the
+   * fewest tries under way, so that several organizations holding most slots with silent receivers cannot take
+   * every slot that frees up from one that has none. Each try runs on its own; a finished one frees its slot and
+   * asks again, so one slow receiver never holds up a batch.
    */
   async #pass(): Promise<void> {
-    const free = DELIVERY_SLOTS.total - this.#tries.size;
-    if (free <= 0) return;
+    if (this.#tries.size >= DELIVERY_SLOTS.total) return;
     const busy = (counts: Map<string, number>, cap: number) => [...counts].filter(([, n]) => n >= cap).map(([id]) => id);
-    const due = await this.store.dueDeliveries(this.clock.now(), free, {
+    const due = await this.store.dueDeliveries(this.clock.now(), DELIVERY_SLOTS.total, {
       perOrganization: DELIVERY_SLOTS.perOrganization,
       perWebhook: DELIVERY_SLOTS.perWebhook,
       skipOrganizations: busy(this.#perOrg, DELIVERY_SLOTS.perOrganization),
       skipWebhooks: busy(this.#perHook, DELIVERY_SLOTS.perWebhook),
     });
+    const eligible = (d: WebhookDelivery) =>
+      !this.#tries.has(d.id) &&
+      (this.#perOrg.get(d.orgId) ?? 0) < DELIVERY_SLOTS.perOrganization &&
+      (this.#perHook.get(d.webhookId) ?? 0) < DELIVERY_SLOTS.perWebhook;
+    const queue = [...due];
     let started = 0;
-    for (const delivery of due) {
-      if (this.#tries.size >= DELIVERY_SLOTS.total) break;
-      if (this.#tries.has(delivery.id)) continue;
-      if ((this.#perOrg.get(delivery.orgId) ?? 0) >= DELIVERY_SLOTS.perOrganization) continue;
-      if ((this.#perHook.get(delivery.webhookId) ?? 0) >= DELIVERY_SLOTS.perWebhook) continue;
+    while (this.#tries.size < DELIVERY_SLOTS.total) {
+      // The first (in storage's round-robin order) of the organization with the fewest tries under way.
+      let pick = -1;
+      for (let i = 0; i < queue.length; i++) {
+        const d = queue[i] as WebhookDelivery;
+        if (!eligible(d)) continue;
+        if (pick < 0 || (this.#perOrg.get(d.orgId) ?? 0) < (this.#perOrg.get((queue[pick] as WebhookDelivery).orgId) ?? 0)) pick = i;
+      }
+      if (pick < 0) break;
+      const [delivery] = queue.splice(pick, 1) as [WebhookDelivery];
       const now = this.clock.now();
       // The lease outlasts one try; if this instance dies mid-try, the delivery is due again after it.
       const lease = now + this.config.webhooks.timeoutMs + 30_000;
@@ -113,7 +124,7 @@ export class WebhookDispatcher {
       started++;
     }
     // A full answer may have left more due; slots freed by finished tries ask again by themselves.
-    if (started > 0 && due.length === free) this.#again = true;
+    if (started > 0 && due.length === DELIVERY_SLOTS.total) this.#again = true;
   }
 
   /** Runs one claimed try in its slot. */
