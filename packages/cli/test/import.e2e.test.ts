@@ -55,7 +55,7 @@ describe.skipIf(!installed)('keyward-server admin import, from a real better-aut
     expect(dry.stdout).toContain('3 keys would be created (scopes: read 1, write 2).');
     expect(dry.stdout).toMatch(/0 matched to existing accounts; 1 would be given a new organization \(ben@ba\.example\)/);
     // keyward verifies no address: ann's account proves nothing until the operator vouches for it.
-    expect(dry.stdout).toContain('1 owners have an account here by address (ann@ba.example): keyward verifies no address');
+    expect(dry.stdout).toContain('1 owner has an account here by address (ann@ba.example): keyward verifies no address');
     const vouched = ['--match-existing-accounts'];
     const dryVouched = await run(process.execPath, [
       BIN,

@@ -95,35 +95,36 @@ const stores = [
   { name: 'PostgreSQL', enabled: Boolean(postgresUrl) },
 ];
 
+/** A keyward (real time: the dispatcher's leases and the receivers' clocks agree), a tarpit and a good receiver. */
+async function openWorld(storage: { name: string }, webhooks: Record<string, unknown>) {
+  const tarpit = await new Tarpit().start();
+  const good = await new Receiver().start();
+  const db = storage.name === 'PostgreSQL' ? await freshPostgresDatabase() : null;
+  const h = await startHarness(
+    { default_plan: 'business', webhooks: { allow_private_targets: true, ...webhooks } },
+    { clock: new TestClock(Date.now()) },
+    db ? { databaseUrl: db.url } : {},
+  );
+  const close = async () => {
+    tarpit.close();
+    good.close();
+    await h.close();
+    await db?.drop();
+  };
+  return { h, tarpit, good, close };
+}
+
 for (const storage of stores) {
   describe.skipIf(!storage.enabled)(`trust: one organization's slow webhook receivers do not hold up another's (${storage.name})`, () => {
     let h: Harness;
     let tarpit: Tarpit;
     let good: Receiver;
-    let drop: (() => Promise<void>) | null = null;
+    let close = async () => {};
 
     beforeAll(async () => {
-      tarpit = await new Tarpit().start();
-      good = await new Receiver().start();
-      let databaseUrl: string | undefined;
-      if (storage.name === 'PostgreSQL') {
-        const db = await freshPostgresDatabase();
-        databaseUrl = db.url;
-        drop = db.drop;
-      }
-      // Real time: the dispatcher's leases and the receivers' clocks agree.
-      h = await startHarness(
-        { default_plan: 'business', webhooks: { allow_private_targets: true } },
-        { clock: new TestClock(Date.now()) },
-        databaseUrl ? { databaseUrl } : {},
-      );
+      ({ h, tarpit, good, close } = await openWorld(storage, {}));
     }, 30_000);
-    afterAll(async () => {
-      tarpit?.close();
-      good?.close();
-      await h?.close();
-      await drop?.();
-    }, 30_000);
+    afterAll(() => close(), 30_000);
 
     it('with hundreds of deliveries to receivers that never answer queued by one organization, another organization’s key.created arrives within seconds; each webhook has at most 2 tries under way, each organization 8', async () => {
       const noisy = new Agent(h.app);
@@ -185,30 +186,13 @@ for (const storage of stores) {
       let h: Harness;
       let tarpit: Tarpit;
       let good: Receiver;
-      let drop: (() => Promise<void>) | null = null;
+      let close = async () => {};
 
       beforeAll(async () => {
-        tarpit = await new Tarpit().start();
-        good = await new Receiver().start();
-        let databaseUrl: string | undefined;
-        if (storage.name === 'PostgreSQL') {
-          const db = await freshPostgresDatabase();
-          databaseUrl = db.url;
-          drop = db.drop;
-        }
         // A short delivery timeout: slots free up every second, and each freed slot is the question.
-        h = await startHarness(
-          { default_plan: 'business', webhooks: { allow_private_targets: true, timeout_seconds: 1 } },
-          { clock: new TestClock(Date.now()) },
-          databaseUrl ? { databaseUrl } : {},
-        );
+        ({ h, tarpit, good, close } = await openWorld(storage, { timeout_seconds: 1 }));
       }, 30_000);
-      afterAll(async () => {
-        tarpit?.close();
-        good?.close();
-        await h?.close();
-        await drop?.();
-      }, 30_000);
+      afterAll(() => close(), 30_000);
 
       it('nine organizations (more than the 64 slots at 8 each) queue hundreds of deliveries to receivers that never answer; a tenth organization’s key.created takes the next slot that frees', async () => {
         for (let o = 0; o < 9; o++) {

@@ -395,6 +395,9 @@ function claimLink(config: KeywardConfig, token: string): string {
   return `${config.publicUrl}/signup?invite_token=${encodeURIComponent(token)}`;
 }
 
+/** The first five of a list of addresses, and an ellipsis when there are more. */
+const firstFive = (list: readonly string[]) => `${list.slice(0, 5).join(', ')}${list.length > 5 ? ', …' : ''}`;
+
 /** A report as a person reads it: what was (or would be) created, mapped and skipped, and why. */
 export function describeReport(r: ImportReport): string[] {
   const would = r.dryRun ? 'would be ' : '';
@@ -407,11 +410,11 @@ export function describeReport(r: ImportReport): string[] {
         .join(', ') || 'none'
     }${r.revoked ? `; ${r.revoked} disabled at the source, ${would}revoked` : ''}${r.expired ? `; ${r.expired} already expired` : ''}).`,
     `${r.alreadyImported} already imported by an earlier run: skipped.`,
-    `Owners: ${r.matchedOwners.length} matched to existing accounts${r.matchedOwners.length ? ` (${r.matchedOwners.slice(0, 5).join(', ')}${r.matchedOwners.length > 5 ? ', …' : ''})` : ''}; ${r.createdOwners.length} ${would}given a new organization${r.createdOwners.length ? ` (${r.createdOwners.slice(0, 5).join(', ')}${r.createdOwners.length > 5 ? ', …' : ''})` : ''}.`,
+    `Owners: ${r.matchedOwners.length} matched to existing accounts${r.matchedOwners.length ? ` (${firstFive(r.matchedOwners)})` : ''}; ${r.createdOwners.length} ${would}given a new organization${r.createdOwners.length ? ` (${firstFive(r.createdOwners)})` : ''}.`,
   ];
   if (r.heldOwners.length > 0) {
     lines.push(
-      `${r.heldOwners.length} owners have an account here by address (${r.heldOwners.slice(0, 5).join(', ')}${r.heldOwners.length > 5 ? ', …' : ''}): keyward verifies no address, so their keys ${r.dryRun ? 'would be' : 'are'} held for the claim link (an account claims them by opening it signed in); --match-existing-accounts puts them in those accounts if you vouch for every account's address.`,
+      `${r.heldOwners.length === 1 ? '1 owner has' : `${r.heldOwners.length} owners have`} an account here by address (${firstFive(r.heldOwners)}): keyward verifies no address, so their keys ${r.dryRun ? 'would be' : 'are'} held for the claim link (an account claims them by opening it signed in); --match-existing-accounts puts them in those accounts if you vouch for every account's address.`,
     );
   }
   if (r.read === 0)
