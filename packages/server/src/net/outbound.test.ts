@@ -3,7 +3,7 @@ import { Resolver } from 'node:dns/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkTarget, fetchOutbound, OutboundError, type Resolve } from './outbound.js';
+import { checkTarget, fetchOutbound, OutboundError, oneAtATime, type Resolve } from './outbound.js';
 
 /** A plain http server on an address of 127.0.0.0/8 whose answers a test picks by path. */
 async function serve(host: string, port: number, handler: Parameters<typeof createServer>[1]): Promise<Server> {
@@ -210,5 +210,35 @@ describe('trust: the SSRF guard resolves the name twice (DNS rebinding)', () => 
     } finally {
       dns.close();
     }
+  });
+});
+
+describe('review: outbound name look-ups can hold every thread of the pool (a name server that never answers)', () => {
+  it('at most two look-ups run at once; the rest wait in order, and one whose deadline passes leaves the queue unasked', async () => {
+    let underWay = 0;
+    let most = 0;
+    const asked: string[] = [];
+    // A resolver as slow as a name server that answers late: the system's look-up would hold a pool thread as long.
+    const slow: Resolve = async (host) => {
+      asked.push(host);
+      most = Math.max(most, ++underWay);
+      await new Promise((r) => setTimeout(r, 100));
+      underWay--;
+      return [{ address: '127.0.0.1', family: 4 }];
+    };
+    const resolve = oneAtATime(slow, 2);
+    const gone = new AbortController();
+    const late = resolve('late.test', gone.signal);
+    const all = Promise.all(['a.test', 'b.test', 'c.test', 'd.test'].map((h) => resolve(h)));
+    const waiting = resolve('given-up.test', AbortSignal.timeout(20)).then(
+      () => 'looked up',
+      () => 'left the queue',
+    );
+    gone.abort(new Error('deadline'));
+    await expect(late).resolves.toHaveLength(1); // it was under way already: aborting does not cancel a look-up
+    expect(await waiting).toBe('left the queue');
+    await all;
+    expect(most).toBe(2);
+    expect(asked).toEqual(['late.test', 'a.test', 'b.test', 'c.test', 'd.test']);
   });
 });

@@ -21,9 +21,54 @@ import { nonPublicReason } from './addresses.js';
  * but is not a dependency of this package, and Node's global fetch offers no per-request resolver.
  */
 
-/** Resolves a host name to its addresses (the system's resolver by default: /etc/hosts, then DNS). */
-export type Resolve = (host: string) => Promise<{ address: string; family: number }[]>;
-export const systemResolve: Resolve = (host) => dnsLookup(host, { all: true, verbatim: true });
+/**
+ * Resolves a host name to its addresses (the system's resolver by default: /etc/hosts, then DNS); `signal` ends
+ * the wait of a request whose deadline passed.
+ */
+export type Resolve = (host: string, signal?: AbortSignal) => Promise<{ address: string; family: number }[]>;
+
+/**
+ * `resolve` with at most `atOnce` look-ups under way; the others wait their turn in order, and one whose signal
+ * aborts while it waits leaves the queue (rejecting with the signal's reason) without ever being looked up.
+ */
+export function oneAtATime(resolve: Resolve, atOnce: number): Resolve {
+  let underWay = 0;
+  const queue: (() => void)[] = [];
+  return async (host, signal) => {
+    if (underWay < atOnce) underWay++;
+    else {
+      // A finished look-up hands its place straight to the next in the queue (the count does not change).
+      await new Promise<void>((go, stop) => {
+        const turn = () => {
+          signal?.removeEventListener('abort', leave);
+          go();
+        };
+        const leave = () => {
+          queue.splice(queue.indexOf(turn), 1);
+          stop(signal?.reason);
+        };
+        if (signal?.aborted) return stop(signal.reason);
+        queue.push(turn);
+        signal?.addEventListener('abort', leave, { once: true });
+      });
+    }
+    try {
+      return await resolve(host, signal);
+    } finally {
+      const next = queue.shift();
+      if (next) next();
+      else underWay--;
+    }
+  };
+}
+
+/**
+ * `dns.lookup` runs on libuv's thread pool (4 threads by default, shared with scrypt's password hashing and file
+ * I/O) and cannot be cancelled: a name whose server never answers holds a thread until the system's resolver gives
+ * up. At most two run at once for outbound requests (the pool is one per process, hence one count per process),
+ * so names that users choose cannot stall sign-ins.
+ */
+export const systemResolve: Resolve = oneAtATime((host) => dnsLookup(host, { all: true, verbatim: true }), 2);
 
 export type OutboundFailure = 'bad_url' | 'refused_target' | 'unresolved' | 'too_large' | 'timeout' | 'failed';
 
@@ -64,14 +109,19 @@ function parseTarget(raw: string, allowPrivate: boolean): URL {
  * Checks a URL that a user or a request named and resolves it once: every address must be public unless
  * `allowPrivate`. The answer names the address to connect to.
  */
-export async function checkTarget(raw: string, allowPrivate: boolean, resolve: Resolve = systemResolve): Promise<Target> {
+export async function checkTarget(
+  raw: string,
+  allowPrivate: boolean,
+  resolve: Resolve = systemResolve,
+  signal?: AbortSignal,
+): Promise<Target> {
   const url = parseTarget(raw, allowPrivate);
   const host = url.hostname.replace(/^\[|\]$/g, '');
   let addresses: { address: string; family: number }[];
   if (isIP(host)) addresses = [{ address: host, family: isIP(host) }];
   else {
     try {
-      addresses = await resolve(host);
+      addresses = await resolve(host, signal);
     } catch {
       addresses = [];
     }
@@ -143,7 +193,7 @@ export async function fetchOutbound(raw: string, request: OutboundRequest): Prom
     let url: URL;
     let pinned: Target | null = null;
     if (request.namedBy === 'user') {
-      pinned = await Promise.race([checkTarget(raw, request.allowPrivate ?? false, request.resolve), deadline]);
+      pinned = await Promise.race([checkTarget(raw, request.allowPrivate ?? false, request.resolve, controller.signal), deadline]);
       url = pinned.url;
     } else {
       try {
