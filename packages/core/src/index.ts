@@ -47,7 +47,7 @@ export {
 } from './limits/gcra.js';
 export { dayOf, monthOf, nextMonthStart, secondsUntil } from './limits/windows.js';
 export { type AddressAllowlist, chainAllowlist, cidrWithin, effectiveAllowlist } from './policy/allowlist-chain.js';
-export { type Cidr, IpAllowlist, normalizeIp, parseCidr } from './policy/ip-allowlist.js';
+export { type Cidr, IpAllowlist, ipv6Bytes, normalizeIp, parseCidr } from './policy/ip-allowlist.js';
 export {
   DEFAULT_KEY_SCOPE,
   effectiveScope,

@@ -165,6 +165,7 @@ describe('trust: each IPv6 address is its own throttle bucket', () => {
     expect(throttleAddress('::ffff:c000:207')).toBe('192.0.2.7');
     expect(throttleAddress('192.0.2.7')).not.toBe(throttleAddress('192.0.2.8'));
     expect(throttleAddress('fe80::1%eth0')).toBe(throttleAddress('fe80::2'));
+    expect(throttleAddress('::1.2.3.4')).toBe('0:0:0:0::/64');
   });
 
   let h: Harness;

@@ -6,6 +6,30 @@ export function normalizeIp(address: string): string {
   return mapped?.[1] ?? address;
 }
 
+/**
+ * The 16 bytes of a valid IPv6 literal (`::` expanded, a dotted IPv4 tail read as its four bytes, a zone index
+ * dropped). The caller checks validity first (`isIP(text) === 6`).
+ *
+ * @example ipv6Bytes('::ffff:192.0.2.7').slice(10) // [255, 255, 192, 0, 2, 7]
+ */
+export function ipv6Bytes(address: string): number[] {
+  let text = address.split('%')[0] as string;
+  const tail: number[] = [];
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (dotted) {
+    tail.push(...dotted.slice(1, 5).map(Number));
+    text = `${text.slice(0, dotted.index)}0:0`;
+  }
+  const [head = '', rest] = text.split('::');
+  const groups = (s: string) => (s === '' ? [] : s.split(':').map((g) => Number.parseInt(g, 16)));
+  const left = groups(head);
+  const right = rest === undefined ? [] : groups(rest);
+  const words = [...left, ...new Array<number>(8 - left.length - right.length).fill(0), ...right];
+  const bytes = words.flatMap((w) => [w >> 8, w & 0xff]);
+  if (tail.length) bytes.splice(12, 4, ...tail);
+  return bytes;
+}
+
 export interface Cidr {
   address: string;
   prefix: number;

@@ -1,4 +1,5 @@
 import { BlockList, isIP } from 'node:net';
+import { ipv6Bytes } from '@keyward/core';
 
 /**
  * IPv4 ranges that are not the public internet (IANA's special-purpose registry): this network, private networks,
@@ -56,23 +57,4 @@ export function nonPublicReason(address: string): string | null {
   if (word(0) === 0x2001 && word(1) === 0xdb8) return 'a documentation range';
   if (word(0) === 0x3fff && word(1) < 0x1000) return 'a documentation range';
   return null;
-}
-
-/** The 16 bytes of a valid IPv6 literal (dotted IPv4 tail and `::` included; a zone index is dropped). */
-function ipv6Bytes(address: string): number[] {
-  let text = address.split('%')[0] as string;
-  const tail: number[] = [];
-  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
-  if (dotted) {
-    tail.push(...dotted.slice(1, 5).map(Number));
-    text = text.slice(0, dotted.index) + '0:0';
-  }
-  const [head = '', rest] = text.split('::');
-  const groups = (s: string) => (s === '' ? [] : s.split(':').map((g) => Number.parseInt(g, 16)));
-  const left = groups(head);
-  const right = rest === undefined ? [] : groups(rest);
-  const words = [...left, ...new Array(8 - left.length - right.length).fill(0), ...right];
-  const bytes = words.flatMap((w) => [w >> 8, w & 0xff]);
-  if (tail.length) bytes.splice(12, 4, ...tail);
-  return bytes;
 }

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { KeywardError, secondsUntil } from '@keyward/core';
+import { ipv6Bytes, KeywardError, secondsUntil } from '@keyward/core';
 import type { Logger } from 'pino';
 import type { Budget, ThrottleCounters } from './counters.js';
 
@@ -55,30 +55,12 @@ export function tooMany(message: string, waitMs: number, now: number): KeywardEr
  * buckets by this, and nothing else does (an IP allowlist still checks the whole address).
  */
 export function throttleAddress(address: string): string {
-  const zone = address.indexOf('%');
-  const text = (zone >= 0 ? address.slice(0, zone) : address).toLowerCase();
+  const text = address.split('%')[0]?.toLowerCase() ?? '';
   if (isIP(text) !== 6) return text;
-  const groups = ipv6Groups(text);
-  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
-    const [hi = 0, lo = 0] = groups.slice(6);
-    return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
-  }
-  return `${groups
-    .slice(0, 4)
-    .map((g) => g.toString(16))
-    .join(':')}::/64`;
-}
-
-/** The eight 16-bit groups of a valid IPv6 address (`::` expanded, a dotted IPv4 tail read as two groups). */
-function ipv6Groups(text: string): number[] {
-  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
-  const tail = v4 ? [(Number(v4[1]) << 8) | Number(v4[2]), (Number(v4[3]) << 8) | Number(v4[4])] : [];
-  const hex = v4 ? text.slice(0, v4.index).replace(/:$/, '') : text;
-  const [head = '', rest] = hex.split('::');
-  const part = (t: string | undefined) => (t ? t.split(':').map((g) => Number.parseInt(g, 16)) : []);
-  const [left, right] = [part(head), [...part(rest), ...tail]];
-  if (rest === undefined) return [...left, ...right];
-  return [...left, ...Array<number>(8 - left.length - right.length).fill(0), ...right];
+  const b = ipv6Bytes(text);
+  if (b.slice(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) return b.slice(12).join('.');
+  const word = (i: number) => (((b[i * 2] as number) << 8) | (b[i * 2 + 1] as number)).toString(16);
+  return `${[0, 1, 2, 3].map(word).join(':')}::/64`;
 }
 
 /**
