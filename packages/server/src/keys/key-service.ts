@@ -331,7 +331,8 @@ export class KeyService {
   }
 
   async revoke(actor: Actor, id: string): Promise<ApiKey> {
-    const { key, revokedAt } = await this.#revoke(actor, id);
+    const key = await this.get(actor, id);
+    const revokedAt = await this.#revoke(actor, key);
     if (revokedAt === null) return (await this.deps.store.findKey(actor.orgId, id)) ?? key;
     return { ...key, revokedAt };
   }
@@ -342,14 +343,13 @@ export class KeyService {
    * nothing may replace it.
    */
   async revokeReplaced(actor: Actor, id: string): Promise<boolean> {
-    const key = await this.deps.store.findKey(actor.orgId, id);
-    if (!key || key.rotatedTo !== null) return false;
-    return (await this.#revoke(actor, id)).revokedAt !== null;
+    const key = await this.get(actor, id);
+    if (key.rotatedTo !== null) return false;
+    return (await this.#revoke(actor, key)) !== null;
   }
 
-  /** Revokes a key if it is not revoked yet; `revokedAt` is null when it was. */
-  async #revoke(actor: Actor, id: string): Promise<{ key: ApiKey; revokedAt: number | null }> {
-    const key = await this.get(actor, id);
+  /** Revokes a key if it is not revoked yet: when, or null when it was. */
+  async #revoke(actor: Actor, key: ApiKey): Promise<number | null> {
     authorize(actor, 'key.revoke', key);
     const revokedAt = this.deps.clock.now();
     const revoked = await this.deps.store.transaction(async () => {
@@ -357,9 +357,9 @@ export class KeyService {
       await this.deps.audit.write(actor, 'key.revoked', key.id, { name: key.name });
       return true;
     });
-    if (!revoked) return { key, revokedAt: null };
+    if (!revoked) return null;
     await this.#invalidate([key.id]);
-    return { key, revokedAt };
+    return revokedAt;
   }
 
   /**

@@ -83,8 +83,8 @@ export class LeakService {
    * charged before any look-up: a full batch from a fresh address is always answered.
    */
   async check(tokens: string[], address: string): Promise<KeyStatus[]> {
-    await this.throttles.leakReport(address, this.clock.now());
     const now = this.clock.now();
+    await this.throttles.leakReport(address, now);
     return Promise.all(tokens.map(async (token) => (await this.#lookup(token, now)).status));
   }
 
