@@ -31,7 +31,9 @@ export type Action =
   | 'member.invite'
   | 'member.change_role'
   | 'member.remove'
-  | 'webhook.manage';
+  | 'webhook.manage'
+  /** Bringing keys an import holds for a claim link into the organization. */
+  | 'import.claim';
 
 /** The key an action is about: who made it, its environment, and (for creation) the scope asked for. */
 export interface KeyResource {
@@ -56,7 +58,11 @@ const ANY_MEMBER = new Set<Action>(['key.list', 'key.read', 'usage.read', 'audit
  * Organization-wide settings: members, invitations, roles and webhooks. A signed-in admin manages them, never a key
  * (whatever its scope): an admin key of one environment must not reach the other through a new admin or a webhook.
  */
-const SIGNED_IN_ADMIN = new Set<Action>(['member.invite', 'member.change_role', 'member.remove', 'webhook.manage']);
+const SIGNED_IN_ADMIN = new Set<Action>(['member.invite', 'member.change_role', 'member.remove', 'webhook.manage', 'import.claim']);
+const WHAT_ADMINS_MANAGE: Partial<Record<Action, string>> = {
+  'webhook.manage': 'manage webhooks',
+  'import.claim': 'claim imported keys into the organization',
+};
 
 /**
  * The one statement of who may do what; every service asks it, pages and routes only use it to hide controls.
@@ -64,7 +70,7 @@ const SIGNED_IN_ADMIN = new Set<Action>(['member.invite', 'member.change_role', 
  * - Any member sees the organization's keys, usage, members and audit log.
  * - Any member creates keys whose scope is at most their role (a `read` member makes `read` keys).
  * - Admins rotate and revoke every key of the organization; other members the keys they made.
- * - Admins manage members and webhooks, signed in: no key does (`reason: session_required`).
+ * - Admins manage members and webhooks and claim imported keys, signed in: no key does (`reason: session_required`).
  * - A key acts as its creator, capped at its own scope; a key without `admin` scope may only revoke itself (and
  *   read itself); an admin key manages only keys of its own environment.
  */
@@ -87,7 +93,7 @@ export function can(actor: Actor, action: Action, key?: KeyResource): Decision {
   if (SIGNED_IN_ADMIN.has(action))
     return actor.role === 'admin'
       ? ALLOW
-      : deny(`Only admins can manage ${action.startsWith('webhook') ? 'webhooks' : 'members'}.`, { required_role: 'admin' });
+      : deny(`Only admins can ${WHAT_ADMINS_MANAGE[action] ?? 'manage members'}.`, { required_role: 'admin' });
   if (!key) return deny('This action needs a key to act on.');
   if (actor.kind === 'key' && key.environment !== actor.environment) {
     return deny(`An admin key manages keys of its own environment (${actor.environment}) only; this key is ${key.environment}.`);

@@ -1,6 +1,7 @@
 import { DEFAULT_KEY_SCOPE, isScope, KeywardError, lowerScope, type Role, type Scope } from '@keyward/core';
 import type { AuditLog } from '../audit/audit-log.js';
 import { organizationNameFor } from '../auth/account-service.js';
+import { type Actor, authorize } from '../auth/authorization.js';
 import { newToken, sha256 } from '../auth/tokens.js';
 import type { InvalidationBus } from '../cache/invalidation-bus.js';
 import type { KeyCache } from '../cache/key-cache.js';
@@ -304,18 +305,9 @@ export class Importer {
    * address, if they are an admin of their organization (bringing keys in is an organization-wide act, as
    * inviting a member is). Once; an unknown, used or expired link is a 400.
    */
-  async claim(token: string, into: { userId: string; orgId: string; role: Role }): Promise<{ keys: number; organizationId: string }> {
+  async claim(token: string, into: Actor): Promise<{ keys: number; organizationId: string }> {
     const { store, clock, audit, cache, bus } = this.deps;
-    if (into.role !== 'admin') {
-      throw new KeywardError(
-        'forbidden',
-        'Only an admin of your organization can claim imported keys into it.',
-        {},
-        {
-          reason: 'admin_required',
-        },
-      );
-    }
+    authorize(into, 'import.claim');
     const invalid = () => new KeywardError('invalid_request', 'The invitation is invalid or has expired.');
     const invited = token ? await store.findMemberByInvite(sha256(token)) : undefined;
     if (!invited?.userId || (invited.inviteExpiresAt ?? 0) <= clock.now() || invited.orgId === into.orgId) throw invalid();

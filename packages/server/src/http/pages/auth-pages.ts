@@ -1,6 +1,7 @@
 import { KeywardError } from '@keyward/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { SessionContext } from '../../auth/account-service.js';
+import { actorOfSession, type SessionContext } from '../../auth/account-service.js';
+import { can } from '../../auth/authorization.js';
 import type { AppContext } from '../context.js';
 import { csrfToken, csrfValid, html, type SafeHtml, safeNext, sendPage } from '../html.js';
 import { cookieValue, SESSION_COOKIE } from '../request-auth.js';
@@ -55,7 +56,7 @@ ${error ? html`<div class="error" role="alert">${error}</div>` : ''}
 function claimForm(invite: string, invitation: NonNullable<Invitation>, session: SessionContext, csrf: string): SafeHtml {
   const { email } = session.user;
   const organization = session.organization.name;
-  if (session.member.role !== 'admin') {
+  if (!can(actorOfSession(session), 'import.claim').allowed) {
     return html`<div class="card narrow"><h1>Claim the imported keys</h1>
 <p class="lead">This link holds the keys imported into <strong>${invitation.organization}</strong>. Only an admin of <strong>${organization}</strong> can bring them into it; you (<strong>${email}</strong>) are a ${session.member.role} member. Ask an admin to open this link while signed in.</p>
 <div class="actions"><a class="button secondary" href="/dashboard">Back to the dashboard</a></div></div>`;
@@ -158,11 +159,7 @@ export function authPages(app: FastifyInstance, ctx: AppContext): void {
     if (!ctx.auth.fromOwnOrigin(req) || !csrfValid(ctx.config.secret, session.sessionId, form.csrf)) {
       throw new KeywardError('forbidden', 'This form did not come from keyward (missing or wrong CSRF token).');
     }
-    await ctx.importer.claim(invite, {
-      userId: session.user.id,
-      orgId: session.organization.id,
-      role: session.member.role,
-    });
+    await ctx.importer.claim(invite, actorOfSession(session));
     return reply.redirect('/dashboard/keys', 303);
   });
 
