@@ -11,6 +11,7 @@ import { migrationProvider } from '../src/storage/migrations.js';
 import { postgresStore } from '../src/storage/postgres-store.js';
 import type { Database } from '../src/storage/schema.js';
 import { sqliteStore } from '../src/storage/sqlite-store.js';
+import { keyRecord } from '../src/storage/store.contract.js';
 import type { ApiKey } from '../src/storage/store.js';
 import { Agent, bearer, type Harness, startHarness } from './harness.js';
 import { freshPostgresDatabase, postgresUrl } from './postgres.js';
@@ -268,37 +269,8 @@ for (const backend of backends) {
             joined_at: 1,
           } as never)
           .execute();
-        const base = (id: string, over: Partial<ApiKey>): ApiKey => ({
-          id,
-          orgId: 'org_1',
-          createdBy: 'usr_1',
-          name: id,
-          environment: 'test',
-          scope: 'write',
-          tier: 'free',
-          hash: `hash_${id}`,
-          prefix: 'kw_test_',
-          last4: 'abcd',
-          createdAt: 1,
-          expiresAt: null,
-          revokedAt: null,
-          lastUsedAt: null,
-          ipAllowlist: [],
-          metadata: {},
-          rotatedFrom: null,
-          rotatedTo: null,
-          leak: null,
-          lineageId: id,
-          parentId: null,
-          depth: 0,
-          agent: null,
-          budget: null,
-          requestsPerMinute: null,
-          monthlyRequests: null,
-          resource: null,
-          importedFrom: null,
-          ...over,
-        });
+        const base = (id: string, over: Partial<ApiKey>): ApiKey =>
+          keyRecord('org_1', 'usr_1', { id, name: id, hash: `hash_${id}`, ipAllowlist: [], metadata: {}, ...over });
         const fact = (id: string) => ({ id, lineageId: id, budget: null, requestsPerMinute: null, monthlyRequests: null });
         const rows: [ApiKey, string | null][] = [
           [base('key_root', { ipAllowlist: ['127.0.0.1/32'] }), null],

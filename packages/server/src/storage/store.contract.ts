@@ -4,7 +4,8 @@ import type { ApiKey, Member, Store } from './store.js';
 let n = 0;
 const id = (p: string) => `${p}_${String(++n).padStart(22, '0')}`;
 
-function key(orgId: string, createdBy: string, over: Partial<ApiKey> = {}): ApiKey {
+/** A whole key record for storage tests: `over` sets what a test is about. */
+export function keyRecord(orgId: string, createdBy: string, over: Partial<ApiKey> = {}): ApiKey {
   const keyId = over.id ?? id('key');
   return {
     id: keyId,
@@ -89,7 +90,7 @@ export function storeContract(name: string, open: () => Promise<Store>, enabled 
     });
 
     it('round-trips a key with its JSON fields and numbers intact', async () => {
-      const k = key(orgId, userId, { expiresAt: 9_999_999_999_999 });
+      const k = keyRecord(orgId, userId, { expiresAt: 9_999_999_999_999 });
       await store.insertKey(k);
       expect(await store.findKey(orgId, k.id)).toEqual(k);
       expect(await store.findKey('org_other', k.id)).toBeUndefined();
@@ -114,7 +115,7 @@ export function storeContract(name: string, open: () => Promise<Store>, enabled 
 
     it('pages keys newest first by (created_at, id): rows sharing a millisecond are neither repeated nor skipped', async () => {
       const { org, user } = await newOrg();
-      for (let i = 0; i < 7; i++) await store.insertKey(key(org, user, { createdAt: i < 5 ? 100 : 200 }));
+      for (let i = 0; i < 7; i++) await store.insertKey(keyRecord(org, user, { createdAt: i < 5 ? 100 : 200 }));
       const seen: string[] = [];
       let after: { at: number; id: string } | undefined;
       for (;;) {
@@ -130,10 +131,10 @@ export function storeContract(name: string, open: () => Promise<Store>, enabled 
 
     it('counts active keys one way: neither revoked nor expired, a key in grace included', async () => {
       const { org, user } = await newOrg();
-      await store.insertKey(key(org, user));
-      await store.insertKey(key(org, user, { expiresAt: 4_000 }));
-      await store.insertKey(key(org, user, { revokedAt: 4_000 }));
-      await store.insertKey(key(org, user, { expiresAt: 9_000, rotatedTo: 'key_successor' }));
+      await store.insertKey(keyRecord(org, user));
+      await store.insertKey(keyRecord(org, user, { expiresAt: 4_000 }));
+      await store.insertKey(keyRecord(org, user, { revokedAt: 4_000 }));
+      await store.insertKey(keyRecord(org, user, { expiresAt: 9_000, rotatedTo: 'key_successor' }));
       expect(await store.countActiveKeys(org, 5_000)).toBe(2);
       expect((await store.listOrganizations(5_000)).find((o) => o.id === org)?.activeKeys).toBe(2);
       expect(await store.countActiveKeys(org, 3_000)).toBe(3);
@@ -141,8 +142,8 @@ export function storeContract(name: string, open: () => Promise<Store>, enabled 
 
     it('rolls a transaction back whole when it throws, and nested transactions join the outer one', async () => {
       const { org, user } = await newOrg();
-      const k1 = key(org, user);
-      const k2 = key(org, user);
+      const k1 = keyRecord(org, user);
+      const k2 = keyRecord(org, user);
       await expect(
         store.transaction(async () => {
           await store.insertKey(k1);
@@ -157,12 +158,12 @@ export function storeContract(name: string, open: () => Promise<Store>, enabled 
 
     it('concurrent creates at the plan key limit never go above it (count and insert under the organization lock)', async () => {
       const { org, user } = await newOrg();
-      await store.insertKey(key(org, user));
+      await store.insertKey(keyRecord(org, user));
       const createIfRoom = () =>
         store.transaction(async () => {
           await store.lockOrganization(org);
           if ((await store.countActiveKeys(org, 5_000)) >= 3) return false;
-          await store.insertKey(key(org, user));
+          await store.insertKey(keyRecord(org, user));
           return true;
         });
       const made = await Promise.all(Array.from({ length: 8 }, createIfRoom));
@@ -172,10 +173,10 @@ export function storeContract(name: string, open: () => Promise<Store>, enabled 
 
     it('16 parallel rotations of one key: exactly one marks it rotated, so exactly one successor exists', async () => {
       const { org, user } = await newOrg();
-      const head = key(org, user);
+      const head = keyRecord(org, user);
       await store.insertKey(head);
       const rotate = () => {
-        const next = key(org, user, { rotatedFrom: head.id, lineageId: head.lineageId });
+        const next = keyRecord(org, user, { rotatedFrom: head.id, lineageId: head.lineageId });
         return store
           .transaction(async () => {
             await store.lockOrganization(org);
@@ -196,9 +197,9 @@ export function storeContract(name: string, open: () => Promise<Store>, enabled 
 
     it('ends the grace of the earlier keys of a lineage, and lists the lineage', async () => {
       const { org, user } = await newOrg();
-      const a = key(org, user, { createdAt: 1 });
-      const b = key(org, user, { createdAt: 2, rotatedFrom: a.id, lineageId: a.id });
-      const c = key(org, user, { createdAt: 3, rotatedFrom: b.id, lineageId: a.id });
+      const a = keyRecord(org, user, { createdAt: 1 });
+      const b = keyRecord(org, user, { createdAt: 2, rotatedFrom: a.id, lineageId: a.id });
+      const c = keyRecord(org, user, { createdAt: 3, rotatedFrom: b.id, lineageId: a.id });
       await store.insertKey({ ...a, rotatedTo: b.id, revokedAt: 100 });
       await store.insertKey({ ...b, rotatedTo: c.id, expiresAt: 90_000 });
       await store.insertKey(c);
@@ -213,10 +214,10 @@ export function storeContract(name: string, open: () => Promise<Store>, enabled 
 
     it('keeps a key tree: ancestors for verify, subtrees, children counted apart from the plan, revoked with its root', async () => {
       const { org, user } = await newOrg();
-      const root = key(org, user, { budget: 500, requestsPerMinute: 30 });
-      const child = key(org, user, { parentId: root.id, depth: 1, agent: 'planner', budget: 100, ipAllowlist: [] });
-      const grandchild = key(org, user, { parentId: child.id, depth: 2, agent: 'searcher', ipAllowlist: [] });
-      const sibling = key(org, user, { parentId: root.id, depth: 1, expiresAt: 90_000, ipAllowlist: [] });
+      const root = keyRecord(org, user, { budget: 500, requestsPerMinute: 30 });
+      const child = keyRecord(org, user, { parentId: root.id, depth: 1, agent: 'planner', budget: 100, ipAllowlist: [] });
+      const grandchild = keyRecord(org, user, { parentId: child.id, depth: 2, agent: 'searcher', ipAllowlist: [] });
+      const sibling = keyRecord(org, user, { parentId: root.id, depth: 1, expiresAt: 90_000, ipAllowlist: [] });
       for (const k of [root, child, grandchild, sibling]) await store.insertKey(k);
       const seen = await store.findKeyForVerify(grandchild.hash);
       expect(seen).toMatchObject({ parentId: child.id, agent: 'searcher', budget: null });
@@ -236,17 +237,17 @@ export function storeContract(name: string, open: () => Promise<Store>, enabled 
       expect((await store.findKey(org, root.id))?.revokedAt).toBeNull();
       expect((await store.findKey(org, sibling.id))?.revokedAt).toBeNull();
       // a rotation with grace makes the old key's children end with its grace
-      const next = key(org, user, { rotatedFrom: root.id, lineageId: root.id });
+      const next = keyRecord(org, user, { rotatedFrom: root.id, lineageId: root.id });
       expect(await store.markRotated(root.id, next.id, { revokedAt: null, expiresAt: 60_000 }, 8_000)).toBe(true);
       expect((await store.findKey(org, sibling.id))?.expiresAt).toBe(60_000);
     });
 
     it("trust: a child key's ancestors carry their IP allowlists, and a subtree's active descendants are counted at any depth", async () => {
       const { org, user } = await newOrg();
-      const root = key(org, user, { ipAllowlist: ['127.0.0.1/32'] });
-      const child = key(org, user, { parentId: root.id, depth: 1, ipAllowlist: [] });
-      const grandchild = key(org, user, { parentId: child.id, depth: 2, ipAllowlist: ['127.0.0.1'] });
-      const expired = key(org, user, { parentId: child.id, depth: 2, expiresAt: 3_000, ipAllowlist: [] });
+      const root = keyRecord(org, user, { ipAllowlist: ['127.0.0.1/32'] });
+      const child = keyRecord(org, user, { parentId: root.id, depth: 1, ipAllowlist: [] });
+      const grandchild = keyRecord(org, user, { parentId: child.id, depth: 2, ipAllowlist: ['127.0.0.1'] });
+      const expired = keyRecord(org, user, { parentId: child.id, depth: 2, expiresAt: 3_000, ipAllowlist: [] });
       for (const k of [root, child, grandchild, expired]) await store.insertKey(k);
       expect((await store.findKeyForVerify(grandchild.hash))?.ancestors.map((a) => [a.id, a.ipAllowlist])).toEqual([
         [child.id, []],
@@ -337,7 +338,7 @@ export function storeContract(name: string, open: () => Promise<Store>, enabled 
       const other = id('usr');
       const m: Member = { ...member, id: id('mem'), userId: other, email: `${other}@example.com`, role: 'read' };
       await store.createAccount({ user: { id: other, email: m.email, name: null, passwordHash: 'x', createdAt: 1 }, member: m });
-      const k = key(orgId, other);
+      const k = keyRecord(orgId, other);
       await store.insertKey(k);
       expect((await store.findKeyForVerify(k.hash))?.creatorRole).toBe('read');
       await store.updateMemberRole(orgId, m.id, 'write');
@@ -370,7 +371,7 @@ export function storeContract(name: string, open: () => Promise<Store>, enabled 
     it('imported keys: found by their imported hash, skipped on a re-import, re-hashed once, exported a page at a time', async () => {
       const { org, user } = await newOrg();
       const imported = (n: number) =>
-        key(org, user, { id: id('key'), hash: `sha256:${String(n).padStart(64, 'a')}`, createdAt: 100 + n, importedFrom: 'unkey' });
+        keyRecord(org, user, { id: id('key'), hash: `sha256:${String(n).padStart(64, 'a')}`, createdAt: 100 + n, importedFrom: 'unkey' });
       const batch = [1, 2, 3].map(imported);
       expect(await store.insertImportedKeys(batch)).toBe(3);
       expect(await store.hasImportedKeys()).toBe(true);
@@ -418,7 +419,7 @@ export function storeContract(name: string, open: () => Promise<Store>, enabled 
     });
 
     it('adds usage counters up across flushes and keeps the latest last-used time', async () => {
-      const k = key(orgId, userId);
+      const k = keyRecord(orgId, userId);
       await store.insertKey(k);
       const req = (at: number) => ({ id: id('req'), keyId: k.id, orgId, method: 'GET', path: '/x', status: 200, ip: '127.0.0.1', at });
       await store.recordUsage({
@@ -502,8 +503,8 @@ export function storeContract(name: string, open: () => Promise<Store>, enabled 
         organization: { id: org, name: 'Upgrader', plan: 'free', createdAt: 1 },
         member: { ...member, id: id('mem'), orgId: org, userId: user, email: `${user}@example.com` },
       });
-      const onPlan = key(org, user, { tier: 'free' });
-      const lower = key(org, user, { tier: 'hobby' });
+      const onPlan = keyRecord(org, user, { tier: 'free' });
+      const lower = keyRecord(org, user, { tier: 'hobby' });
       await store.insertKey(onPlan);
       await store.insertKey(lower);
       expect(await store.setOrganizationPlan(org, 'pro')).toBe('free');
@@ -608,10 +609,10 @@ export function storeContract(name: string, open: () => Promise<Store>, enabled 
 
     it('trust: a revocation ends the refresh tokens of the key’s grant family (the key itself, or an ancestor)', async () => {
       const { org, user } = await newOrg();
-      const minted = key(org, user);
-      const parent = key(org, user);
-      const child = key(org, user, { parentId: parent.id, depth: 1, ipAllowlist: [] });
-      const bystander = key(org, user);
+      const minted = keyRecord(org, user);
+      const parent = keyRecord(org, user);
+      const child = keyRecord(org, user, { parentId: parent.id, depth: 1, ipAllowlist: [] });
+      const bystander = keyRecord(org, user);
       for (const k of [minted, parent, child, bystander]) await store.insertKey(k);
       const [f1, f2, f3] = [id('rff'), id('rff'), id('rff')];
       const earlier = await refreshToken(org, user, f1, id('key'), 'used');
@@ -627,8 +628,8 @@ export function storeContract(name: string, open: () => Promise<Store>, enabled 
 
     it('trust: a refresh retiring the key it replaces keeps the family; removing a member ends theirs', async () => {
       const { org, user } = await newOrg();
-      const old = key(org, user);
-      const successor = key(org, user);
+      const old = keyRecord(org, user);
+      const successor = keyRecord(org, user);
       for (const k of [old, successor]) await store.insertKey(k);
       const family = id('rff');
       const used = await refreshToken(org, user, family, old.id, 'used');
