@@ -46,6 +46,11 @@ export interface KeywardOverrides {
   store?: Store;
   limiter?: Limiter;
   bus?: InvalidationBus;
+  /**
+   * Where the abuse throttles keep their counts in Redis (default `keyward:throttle:`). Instances that share counts
+   * share it; test runs that share one Redis server each take their own, as their clients share one address.
+   */
+  throttlePrefix?: string;
 }
 
 export interface Keyward {
@@ -115,7 +120,8 @@ export async function createKeyward(config: KeywardConfig, overrides: KeywardOve
   metrics.watchPending(() => recorder.pendingRows);
   const audit = new AuditLog(store, clock);
   // Abuse throttles count in Redis when there is one, so that every instance shares them.
-  const throttles = new Throttles(redis ? new RedisCounters(redis, logger) : new MemoryCounters(), config.throttles, logger);
+  const counters = redis ? new RedisCounters(redis, logger, overrides.throttlePrefix) : new MemoryCounters();
+  const throttles = new Throttles(counters, config.throttles, logger);
   const webhooks = new WebhookService(store, new Sealer(config.secret, 'keyward webhook secrets'), clock, config, throttles);
   // Audited key events are webhook events too, queued in the same transaction as the change.
   audit.listen((event) => webhooks.fromAudit(event));

@@ -24,6 +24,12 @@ export interface Harness {
   close(): Promise<void>;
 }
 
+/**
+ * Throttle counts of this test file's keywards in Redis: shared by its instances, apart from every other run's (a
+ * shared Redis outlives a run, and in-process clients all come from 127.0.0.1).
+ */
+const THROTTLE_PREFIX = `kwtest:${process.pid}:${Date.now()}:throttle:`;
+
 /** A whole keyward, in process, on an in-memory SQLite database, with a test clock and captured logs. */
 export async function startHarness(
   configFile: unknown = { default_plan: 'free' },
@@ -44,7 +50,7 @@ export async function startHarness(
   });
   // With a database URL the store (and the PostgreSQL invalidation bus) come from the config, as in production.
   const store = runtime.databaseUrl ? {} : { store: sqliteStore(':memory:') };
-  const keyward = await createKeyward(config, { clock, logger, ...store, ...overrides });
+  const keyward = await createKeyward(config, { clock, logger, throttlePrefix: THROTTLE_PREFIX, ...store, ...overrides });
   return { keyward, app: keyward.app, clock, logs, close: () => keyward.close() };
 }
 
