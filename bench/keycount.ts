@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { hashKey, KeyFormat } from '../packages/core/src/index.js';
-import { KeyCache } from '../packages/server/src/cache/key-cache.js';
 import { sqliteStore } from '../packages/server/src/storage/sqlite-store.js';
+import { KeyCache } from '../packages/server/src/verify/key-cache.js';
 import { fmt, median } from './lib.js';
 
 const SECRET = 'keycount-bench-secret-0123456789';
@@ -96,11 +96,11 @@ for (const [size, r] of results) {
   );
 }
 
-const cache = new KeyCache({ maxEntries: 200_000, ttlMs: 60_000 }, () => ({
-  requestsPerMinute: 60,
-  monthlyRequests: 1000,
-  maxActiveKeys: 5,
-}));
+const cache = new KeyCache(
+  { maxEntries: 200_000, ttlMs: 60_000 },
+  () => ({ requestsPerMinute: 60, monthlyRequests: 1000, maxActiveKeys: 5 }),
+  { serves: () => true },
+);
 const found = (await Promise.all(sample.map((k) => store.findKeyForVerify(hashKey(SECRET, k))))).filter((e) => e !== undefined);
 if (found.length !== sample.length) throw new Error(`only ${found.length} of ${sample.length} sample keys were found`);
 const N = 100_000;

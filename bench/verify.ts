@@ -83,9 +83,10 @@ async function inProcess() {
 
   const missVerifier = new (verifier.constructor as typeof import('../packages/server/src/index.js').Verifier)({
     ...(verifier as unknown as { deps: ConstructorParameters<typeof import('../packages/server/src/index.js').Verifier>[0] }).deps,
-    cache: new (await import('../packages/server/src/cache/key-cache.js')).KeyCache(
+    cache: new (await import('../packages/server/src/verify/key-cache.js')).KeyCache(
       { maxEntries: 1, ttlMs: 60_000 },
       () => config.plans.free as never,
+      kw.ctx.environments,
     ),
   });
   let k = 0;

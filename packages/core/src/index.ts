@@ -18,7 +18,8 @@ export {
   MISSING_KEY,
   parseBearer,
   rateLimitHeaders,
-  verifyFailure,
+  refusalFailure,
+  unavailableFailure,
 } from './http/request-facts.js';
 export { explainingFetch } from './http/unreachable.js';
 export { BASE62_ALPHABET, encodeBase62, isBase62, randomBase62 } from './keys/base62.js';
@@ -35,6 +36,7 @@ export {
   type ParseResult,
   RANDOM_LENGTH,
 } from './keys/key-format.js';
+export { type KeyFacts, type KeyState, type KeyStatus, keyState, type ServedEnvironments, shownStatus } from './keys/key-state.js';
 export { Secret } from './keys/redacted.js';
 export { type FoundKey, findKeys } from './keys/scan.js';
 export {
@@ -70,6 +72,7 @@ export {
   type VerifiedKey,
   VerifierUnavailableError,
   type VerifyOutcome,
+  type VerifyRefusal,
   type VerifyRequest,
   type VerifyWire,
   VerifyWireError,

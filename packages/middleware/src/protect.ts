@@ -6,9 +6,10 @@ import {
   MISSING_KEY,
   parseBearer,
   rateLimitHeaders,
+  refusalFailure,
   type Scope,
   scopeForMethod,
-  verifyFailure,
+  unavailableFailure,
 } from '@keyward/core';
 import { VerifierUnavailableError } from './remote-verifier.js';
 import type { KeyVerifier, VerifiedKey, VerifyOutcome } from './verifier.js';
@@ -168,27 +169,12 @@ export function createGuard(options: ProtectOptions) {
       const headers = outcome.ratelimit ? rateLimitHeaders(outcome.ratelimit) : {};
       return { ok: true, key: outcome.key, headers: outcome.budget ? { ...headers, ...budgetHeaders(outcome.budget) } : headers };
     }
-    return refuse(
-      verifyFailure(outcome.code, outcome.message, {
-        reason: outcome.reason,
-        requiredScope: outcome.requiredScope,
-        keyScope: outcome.keyScope,
-        retryAfterSeconds: outcome.retryAfterSeconds,
-        ratelimit: outcome.ratelimit,
-        budget: outcome.budget,
-      }),
-    );
+    return refuse(refusalFailure(outcome));
   };
 
   const unavailable = (error: unknown): Decision => {
     if (!(error instanceof VerifierUnavailableError)) throw error;
-    return refuse({
-      status: 503,
-      code: 'service_unavailable',
-      message: 'Keys cannot be verified right now; retry shortly.',
-      headers: { 'retry-after': '1' },
-      details: {},
-    });
+    return refuse(unavailableFailure());
   };
 
   function decide(facts: RequestFacts, rule: RouteRule = {}): Decision | Promise<Decision> {

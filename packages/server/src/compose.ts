@@ -1,14 +1,13 @@
-import { KeyFormat } from '@keyward/core';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { AccountService } from './accounts/account-service.js';
 import { AuditLog } from './audit/audit-log.js';
-import { AccountService } from './auth/account-service.js';
 import { Sealer } from './auth/sealer.js';
-import { type InvalidationBus, localBus } from './cache/invalidation-bus.js';
-import { KeyCache } from './cache/key-cache.js';
+import { type InvalidationBus, Invalidations, localBus } from './cache/invalidation-bus.js';
 import { fanOut, PostgresBus } from './cache/postgres-bus.js';
 import { RedisBus } from './cache/redis-bus.js';
 import { type KeywardConfig, planForKey } from './config/config.js';
+import { Environments } from './config/environments.js';
 import { ConfigError } from './config/load-config.js';
 import { OneTimeForms } from './forms/one-time-forms.js';
 import { buildApp } from './http/app.js';
@@ -18,9 +17,7 @@ import { RequestAuth } from './http/request-auth.js';
 import { type Clock, systemClock } from './ids.js';
 import { ImportedKeys } from './import/imported-keys.js';
 import { Importer } from './import/importer.js';
-import { KeyLookup } from './keys/key-lookup.js';
 import { KeyService } from './keys/key-service.js';
-import { Verifier } from './keys/verifier.js';
 import { LeakService } from './leaks/leak-service.js';
 import type { Limiter } from './limits/limiter.js';
 import { MemoryLimiter } from './limits/memory-limiter.js';
@@ -36,6 +33,9 @@ import { MemoryCounters, RedisCounters } from './throttle/counters.js';
 import { Throttles } from './throttle/throttles.js';
 import { UsageRecorder } from './usage/usage-recorder.js';
 import { UsageService } from './usage/usage-service.js';
+import { KeyCache } from './verify/key-cache.js';
+import { KeyLookup } from './verify/key-lookup.js';
+import { Verifier } from './verify/verifier.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
 import { Notices } from './webhooks/notices.js';
 import { WebhookService } from './webhooks/webhook-service.js';
@@ -100,8 +100,12 @@ export async function createKeyward(config: KeywardConfig, overrides: KeywardOve
   const limiter =
     overrides.limiter ??
     (redis ? new RedisLimiter(redis, logger, { onRedisError: config.limiter.onRedisError }) : new MemoryLimiter(clock));
-  const format = new KeyFormat(config.environments);
-  const cache = new KeyCache(config.cache, (key) => planForKey(config, key), new Set(served));
+  // Served and retired environments, and the key formats for issuing and look-up, decided once for every service.
+  const environments = new Environments(
+    config.environments,
+    retired.map((r) => ({ name: r.environment, prefix: r.prefix })),
+  );
+  const cache = new KeyCache(config.cache, (key) => planForKey(config, key), environments);
   // Invalidations go out over Redis pub/sub and, on PostgreSQL, over LISTEN/NOTIFY too: a revocation reaches every
   // instance while either one works.
   const buses = [
@@ -110,6 +114,7 @@ export async function createKeyward(config: KeywardConfig, overrides: KeywardOve
   ];
   const bus = overrides.bus ?? (buses.length === 0 ? localBus : buses.length === 1 ? (buses[0] as InvalidationBus) : fanOut(buses));
   await bus.subscribe((event) => cache.apply(event));
+  const invalidations = new Invalidations(cache, bus);
   const metrics = new Metrics();
   const recorder = new UsageRecorder(
     store,
@@ -127,15 +132,14 @@ export async function createKeyward(config: KeywardConfig, overrides: KeywardOve
   audit.listen((event) => webhooks.fromAudit(event));
   const dispatcher = new WebhookDispatcher(store, webhooks, config, clock, logger);
   const accounts = new AccountService(store, config, clock, throttles);
-  // Keys of retired environments still reach storage, so that they are refused with the reason, not as unknown.
-  const lookupFormat = new KeyFormat([...config.environments, ...retired.map((r) => ({ name: r.environment, prefix: r.prefix }))]);
   const notices = new Notices(webhooks, store, clock, logger);
   // Keys imported from other products are looked up by their format-less hash only when there are any.
   const imported = new ImportedKeys(store, clock);
   await imported.refresh();
-  const lookup = new KeyLookup({ format: lookupFormat, store, secret: config.secret, clock, imported });
+  const lookup = new KeyLookup({ format: environments.lookup, store, secret: config.secret, clock, imported });
   const verifier = new Verifier({
     config,
+    environments,
     lookup,
     store,
     cache,
@@ -146,17 +150,18 @@ export async function createKeyward(config: KeywardConfig, overrides: KeywardOve
     throttles,
     notices,
   });
-  const keys = new KeyService({ config, format, store, cache, bus, audit, clock, retired: retired.map((r) => r.environment) });
-  const members = new MemberService(store, cache, bus, audit, clock);
+  const keys = new KeyService({ config, environments, store, invalidations, audit, clock });
+  const members = new MemberService(store, invalidations, audit, clock);
   const auth = new RequestAuth(accounts, verifier, config);
-  const signIn = new GrantService(store, keys, config, clock, throttles);
+  const signIn = new GrantService(store, keys, config, environments, clock, throttles);
   // Client ID Metadata Documents are fetched with the webhooks' SSRF guard (and its development switch).
   const clients = new ClientRegistry({ store, clock, throttles, allowPrivateDocuments: config.webhooks.allowPrivateTargets });
   const usage = new UsageService({ store, recorder, keys, config, clock });
   const forms = new OneTimeForms(store, config.secret, clock);
-  const leaks = new LeakService(keys, lookup, config, clock, logger, throttles);
+  const leaks = new LeakService(keys, lookup, environments, config, clock, logger, throttles);
   const ctx: AppContext = {
     config,
+    environments,
     clock,
     accounts,
     keys,
@@ -169,10 +174,9 @@ export async function createKeyward(config: KeywardConfig, overrides: KeywardOve
     metrics,
     signIn,
     clients,
-    importer: new Importer({ store, config, clock, audit, imported, cache, bus }),
+    importer: new Importer({ store, config, clock, audit, imported, invalidations }),
     webhooks,
     leaks,
-    throttles,
   };
   const app = buildApp(ctx, logger);
   await app.ready();

@@ -126,6 +126,15 @@ export interface KeyForVerify
   ancestors: KeyAncestor[];
 }
 
+/**
+ * A key a request passed with, as the server's routes and services see it: its stored record and its effective
+ * scope (its own, capped by its creator's current role). What a valid verify answer carries, and what derives a child.
+ */
+export interface CheckedKey {
+  record: KeyForVerify;
+  scope: Scope;
+}
+
 export interface DailyUsage {
   keyId: string;
   day: string;

@@ -4,8 +4,6 @@ export type { EnvironmentConfig, KeywardConfig, Plan } from './config/config.js'
 export { DEFAULT_ENVIRONMENTS, DEFAULT_PLANS } from './config/config.js';
 export { ConfigError, defineConfig, loadConfig, type RuntimeSettings, type ServeOptions } from './config/load-config.js';
 export { type Clock, systemClock } from './ids.js';
-export { inProcessVerifier } from './keys/in-process-verifier.js';
-export { Verifier, type VerifyInput, type VerifyResult } from './keys/verifier.js';
 export type { Limiter } from './limits/limiter.js';
 export { MemoryLimiter } from './limits/memory-limiter.js';
 export { connectRedis } from './limits/redis-client.js';
@@ -16,3 +14,5 @@ export { openStore } from './storage/open-store.js';
 export { postgresStore } from './storage/postgres-store.js';
 export { sqliteStore } from './storage/sqlite-store.js';
 export type { Store } from './storage/store.js';
+export { inProcessVerifier } from './verify/in-process-verifier.js';
+export { Verifier } from './verify/verifier.js';

@@ -1,4 +1,4 @@
-import { KeywardError } from '@keyward/core';
+import { KeywardError, unavailableFailure } from '@keyward/core';
 
 /** Socket errors of a database that is down, restarting or unreachable. */
 const NETWORK_CODES = new Set([
@@ -27,7 +27,9 @@ export function isStorageUnavailable(error: unknown): boolean {
   return /Connection terminated|timeout exceeded when trying to connect|not queryable|Connection refused/i.test(error.message);
 }
 
-/** The answer while storage is away: 503 with a Retry-After, which clients and load balancers understand. */
+/** The answer while storage is away: the one 503 of keys that cannot be checked, with a longer Retry-After. */
+export const STORAGE_AWAY = unavailableFailure('Storage is unreachable right now; retry shortly.', 2);
+
 export function storageUnavailable(): KeywardError {
-  return new KeywardError('service_unavailable', 'Storage is unreachable right now; retry shortly.', { 'retry-after': '2' });
+  return new KeywardError(STORAGE_AWAY.code, STORAGE_AWAY.message, STORAGE_AWAY.headers);
 }

@@ -1,8 +1,8 @@
 import { isIP } from 'node:net';
 import { DEFAULT_MESSAGES, ERROR_STATUS, type ErrorCode, type ErrorDetails, refusalWords } from '../errors/codes.js';
-import { VERIFY_CODE_ERROR, type VerifyCode, type VerifyReason } from '../errors/verify-codes.js';
+import { VERIFY_CODE_ERROR } from '../errors/verify-codes.js';
 import { type IpAllowlist, normalizeIp } from '../policy/ip-allowlist.js';
-import type { Scope } from '../policy/scopes.js';
+import type { VerifyRefusal } from '../verify/contract.js';
 
 /** `Bearer <key>` from an Authorization header, or null. Other schemes count as no key. */
 export function parseBearer(header: string | undefined | null): string | null {
@@ -49,37 +49,36 @@ export const MISSING_KEY: HttpFailure = {
 };
 
 /**
- * A failed verification as the error a protected route answers with. Every 401 and 403 keeps Nuvion's message and
- * says the rest in extra fields: `reason`, `required_scope`/`key_scope` for a scope refusal, and `hint` with what
+ * A refused key as the error a protected route answers with: the one mapping of refusals to HTTP, for the server's
+ * own routes, the middleware and the in-process verifier alike. Every 401 and 403 keeps Nuvion's message and says
+ * the rest in extra fields: `reason`, `required_scope`/`key_scope` for a scope refusal, and `hint` with what
  * happened (revoked, expired, which environment the key belongs to, the refused address). Unknown keys and
  * insufficient scope get no hint: their reason and scopes say it all, and an unknown key is told nothing more.
  */
-export function verifyFailure(
-  code: VerifyCode,
-  message: string,
-  extra: {
-    reason?: VerifyReason | undefined;
-    requiredScope?: Scope | undefined;
-    keyScope?: Scope | undefined;
-    retryAfterSeconds?: number | undefined;
-    ratelimit?: { limit: number; remaining: number; reset: number } | null | undefined;
-    budget?: { remaining: number } | null | undefined;
-  } = {},
-): HttpFailure {
+export function refusalFailure(refusal: Omit<VerifyRefusal, 'valid'>): HttpFailure {
+  const { code } = refusal;
   const error = VERIFY_CODE_ERROR[code];
   const headers: Record<string, string> = {};
   if (ERROR_STATUS[error] === 401) headers['www-authenticate'] = 'Bearer realm="keyward"';
-  if (extra.retryAfterSeconds !== undefined) headers['retry-after'] = String(extra.retryAfterSeconds);
-  if (extra.ratelimit) Object.assign(headers, rateLimitHeaders(extra.ratelimit));
-  Object.assign(headers, budgetHeaders(extra.budget));
+  if (refusal.retryAfterSeconds !== undefined) headers['retry-after'] = String(refusal.retryAfterSeconds);
+  if (refusal.ratelimit) Object.assign(headers, rateLimitHeaders(refusal.ratelimit));
+  Object.assign(headers, budgetHeaders(refusal.budget));
   const generic = code === 'NOT_FOUND' || code === 'INSUFFICIENT_SCOPE';
-  const words = refusalWords(error, generic ? DEFAULT_MESSAGES[error] : message);
+  const words = refusalWords(error, generic ? DEFAULT_MESSAGES[error] : refusal.message);
   const details: ErrorDetails = {};
-  if (extra.reason) details.reason = extra.reason;
-  if (extra.requiredScope) details.required_scope = extra.requiredScope;
-  if (extra.keyScope) details.key_scope = extra.keyScope;
+  if (refusal.reason) details.reason = refusal.reason;
+  if (refusal.requiredScope) details.required_scope = refusal.requiredScope;
+  if (refusal.keyScope) details.key_scope = refusal.keyScope;
   if (words.hint !== undefined) details.hint = words.hint;
   return { status: ERROR_STATUS[error], code: error, message: words.message, headers, details };
+}
+
+/**
+ * When keys cannot be checked at all (keyward unreachable, its limiter failing closed, storage away for a key not
+ * in the cache): 503 with a Retry-After, which clients and load balancers understand.
+ */
+export function unavailableFailure(message = 'Keys cannot be verified right now; retry shortly.', retryAfterSeconds = 1): HttpFailure {
+  return { status: 503, code: 'service_unavailable', message, headers: { 'retry-after': String(retryAfterSeconds) }, details: {} };
 }
 
 /** `Budget-Remaining`: the credits a key (and its tree) has left after this request. */

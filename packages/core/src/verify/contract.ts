@@ -55,24 +55,34 @@ export interface VerifiedKey {
   parentId?: string | null;
 }
 
-export type VerifyOutcome =
-  | { valid: true; key: VerifiedKey; ratelimit: RateLimitInfo | null; budget?: BudgetInfo | null }
-  | {
-      valid: false;
-      code: VerifyCode;
-      message: string;
-      /** What exactly went wrong (absent from servers older than the field). */
-      reason?: VerifyReason;
-      /** For INSUFFICIENT_SCOPE: the scope the request needs and the one the key has. */
-      requiredScope?: Scope;
-      keyScope?: Scope;
-      retryAfterSeconds?: number;
-      ratelimit?: RateLimitInfo | null;
-      budget?: BudgetInfo | null;
-      /** The key's id and environment, when the key is known (never for NOT_FOUND). */
-      keyId?: string;
-      environment?: string;
-    };
+/**
+ * Why a key may not make a request: the code and message every caller answers with, and what a client needs to
+ * act on it. The same for every verifier, so one mapping (`refusalFailure`) turns it into an HTTP answer.
+ */
+export interface VerifyRefusal {
+  valid: false;
+  code: VerifyCode;
+  message: string;
+  /** What exactly went wrong (absent from servers older than the field). */
+  reason?: VerifyReason;
+  /** For INSUFFICIENT_SCOPE: the scope the request needs and the one the key has. */
+  requiredScope?: Scope;
+  keyScope?: Scope;
+  retryAfterSeconds?: number;
+  ratelimit?: RateLimitInfo | null;
+  budget?: BudgetInfo | null;
+  /** The key's id and environment, when the key is known (never for NOT_FOUND). */
+  keyId?: string;
+  environment?: string;
+}
+
+/**
+ * The answer to a key check. `K` is the key a valid answer carries: `VerifiedKey` for the middleware and the wire;
+ * the server's own routes get its stored record with the same answer (`VerifyOutcome<CheckedKey>`).
+ */
+export type VerifyOutcome<K = VerifiedKey> =
+  | { valid: true; key: K; ratelimit: RateLimitInfo | null; budget?: BudgetInfo | null }
+  | VerifyRefusal;
 
 /**
  * Anything that can verify a key: the keyward server in the same process (`inProcessVerifier` from

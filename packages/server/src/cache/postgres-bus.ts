@@ -1,7 +1,6 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
-import type { InvalidationBus } from './invalidation-bus.js';
-import type { Invalidation } from './key-cache.js';
+import type { Invalidation, InvalidationBus } from './invalidation-bus.js';
 
 const CHANNEL = 'keyward_invalidate';
 

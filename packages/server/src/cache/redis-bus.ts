@@ -1,7 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { InvalidationBus } from './invalidation-bus.js';
-import type { Invalidation } from './key-cache.js';
+import type { Invalidation, InvalidationBus } from './invalidation-bus.js';
 
 /**
  * Cache invalidations over Redis pub/sub: a revocation, rotation or role change on one instance reaches every other

@@ -2,21 +2,21 @@ import { KeywardError } from '@keyward/core';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { ZodType } from 'zod';
+import type { AccountService } from '../accounts/account-service.js';
 import type { AuditLog } from '../audit/audit-log.js';
-import type { AccountService } from '../auth/account-service.js';
 import type { Actor } from '../auth/authorization.js';
 import type { KeywardConfig } from '../config/config.js';
+import type { Environments } from '../config/environments.js';
 import type { OneTimeForms } from '../forms/one-time-forms.js';
 import type { Clock } from '../ids.js';
 import type { Importer } from '../import/importer.js';
 import type { KeyService } from '../keys/key-service.js';
-import type { Verifier } from '../keys/verifier.js';
 import type { LeakService } from '../leaks/leak-service.js';
 import type { MemberService } from '../org/member-service.js';
 import type { ClientRegistry } from '../signin/clients.js';
 import type { GrantService } from '../signin/grant-service.js';
-import type { Throttles } from '../throttle/throttles.js';
 import type { UsageService } from '../usage/usage-service.js';
+import type { Verifier } from '../verify/verifier.js';
 import type { WebhookService } from '../webhooks/webhook-service.js';
 import { messageOf } from './errors.js';
 import type { Metrics } from './metrics.js';
@@ -25,6 +25,8 @@ import type { RequestAuth } from './request-auth.js';
 /** Everything a route needs, built once by the composition root. */
 export interface AppContext {
   config: KeywardConfig;
+  /** Served and retired environments: what every route and page asks about environments. */
+  environments: Environments;
   clock: Clock;
   accounts: AccountService;
   keys: KeyService;
@@ -40,7 +42,6 @@ export interface AppContext {
   importer: Importer;
   webhooks: WebhookService;
   leaks: LeakService;
-  throttles: Throttles;
 }
 
 /**

@@ -1,20 +1,23 @@
 import {
+  type BudgetInfo,
   budgetHeaders,
   clientAddress,
   IpAllowlist,
   KeywardError,
   MISSING_KEY,
   parseBearer,
+  type RateLimitInfo,
   rateLimitHeaders,
+  refusalFailure,
   type Scope,
-  verifyFailure,
+  type VerifyRefusal,
 } from '@keyward/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { type AccountService, actorOfSession, type SessionContext } from '../auth/account-service.js';
+import { type AccountService, actorOfSession, type SessionContext } from '../accounts/account-service.js';
 import { type Actor, roleOfScope } from '../auth/authorization.js';
 import { sha256 } from '../auth/tokens.js';
 import type { KeywardConfig } from '../config/config.js';
-import type { BudgetState, RateLimitState, Verifier, VerifyResult } from '../keys/verifier.js';
+import type { Verifier } from '../verify/verifier.js';
 
 export const SESSION_COOKIE = 'access_token';
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -34,21 +37,14 @@ export function cookieValue(request: FastifyRequest, name: string): string | nul
 }
 
 /** RateLimit-* and Budget-Remaining: what a key has left after this request. */
-export function setLimitHeaders(reply: FastifyReply, result: { ratelimit?: RateLimitState | null; budget?: BudgetState | null }): void {
+export function setLimitHeaders(reply: FastifyReply, result: { ratelimit?: RateLimitInfo | null; budget?: BudgetInfo | null }): void {
   if (result.ratelimit) reply.headers(rateLimitHeaders(result.ratelimit));
   if (result.budget) reply.headers(budgetHeaders(result.budget));
 }
 
-/** A failed verification as the HTTP error a protected route answers with (Nuvion's bodies for 401 and 403). */
-export function verifyError(result: Extract<VerifyResult, { valid: false }>): KeywardError {
-  const failure = verifyFailure(result.code, result.message, {
-    reason: result.reason,
-    requiredScope: result.requiredScope,
-    keyScope: result.keyScope,
-    retryAfterSeconds: result.retryAfterSeconds,
-    ratelimit: result.ratelimit,
-    budget: result.budget,
-  });
+/** A refused key as the HTTP error a protected route answers with: core's one mapping (Nuvion's bodies for 401 and 403). */
+export function verifyError(refusal: VerifyRefusal): KeywardError {
+  const failure = refusalFailure(refusal);
   return new KeywardError(failure.code, failure.message, failure.headers, failure.details);
 }
 
@@ -143,13 +139,13 @@ export class RequestAuth {
     if (bearerToken(request)) {
       // Any valid key passes here; what it may do is decided by the service (a read key may revoke itself).
       const result = await this.requireKey(request, reply, 'read');
-      const key = result.key;
+      const key = result.key.record;
       return {
         kind: 'key',
         keyId: key.id,
         userId: key.createdBy,
         orgId: key.orgId,
-        role: roleOfScope(result.scope),
+        role: roleOfScope(result.key.scope),
         memberId: '',
         environment: key.environment,
       };

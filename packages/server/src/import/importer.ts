@@ -1,13 +1,12 @@
 import { DEFAULT_KEY_SCOPE, isScope, KeywardError, lowerScope, type Role, type Scope } from '@keyward/core';
 import type { AuditLog } from '../audit/audit-log.js';
-import { organizationNameFor } from '../auth/account-service.js';
 import { type Actor, authorize } from '../auth/authorization.js';
 import { newToken, sha256 } from '../auth/tokens.js';
-import type { InvalidationBus } from '../cache/invalidation-bus.js';
-import type { KeyCache } from '../cache/key-cache.js';
+import type { Invalidations } from '../cache/invalidation-bus.js';
 import type { KeywardConfig } from '../config/config.js';
 import { type Clock, newId, sortableId } from '../ids.js';
 import { importedKeyName } from '../keys/key-name.js';
+import { organizationNameFor } from '../org/organization-name.js';
 import type { ApiKey, Store } from '../storage/store.js';
 import { EXTERNAL_ID_DOMAIN, heldAddress, IMPORTED_ACCOUNT, type ImportedKeys, importedHash, importRefOf } from './imported-keys.js';
 import { type HashFormat, type ImportSource, type Progress, readSource, type SourceRecord } from './sources.js';
@@ -123,9 +122,8 @@ export class Importer {
       audit: AuditLog;
       /** This server's view of whether imported keys exist: told at once when a run stores some (absent for the CLI). */
       imported?: ImportedKeys;
-      /** The verification cache and the bus to the other instances, told when claimed keys change organization. */
-      cache?: KeyCache;
-      bus?: InvalidationBus;
+      /** This instance's verification cache and the other instances, told when claimed keys change organization. */
+      invalidations?: Invalidations;
     },
   ) {}
 
@@ -306,7 +304,7 @@ export class Importer {
    * inviting a member is). Once; an unknown, used or expired link is a 400.
    */
   async claim(token: string, into: Actor): Promise<{ keys: number; organizationId: string }> {
-    const { store, clock, audit, cache, bus } = this.deps;
+    const { store, clock, audit, invalidations } = this.deps;
     authorize(into, 'import.claim');
     const invalid = () => new KeywardError('invalid_request', 'The invitation is invalid or has expired.');
     const invited = token ? await store.findMemberByInvite(sha256(token)) : undefined;
@@ -320,9 +318,7 @@ export class Importer {
     );
     if (keys === null) throw invalid();
     // Cached look-ups still name the held organization and its account: every instance drops them.
-    const event = { type: 'org', orgId: invited.orgId } as const;
-    cache?.apply(event);
-    await bus?.publish(event);
+    await invalidations?.send({ type: 'org', orgId: invited.orgId });
     await audit.system(org.id, 'import', 'keys.claimed', null, { count: keys, by: into.userId });
     return { keys, organizationId: org.id };
   }

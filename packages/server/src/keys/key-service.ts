@@ -1,12 +1,24 @@
-import { cidrWithin, displayKey, effectiveAllowlist, hashKey, type KeyFormat, KeywardError, type Scope, scopeAllows } from '@keyward/core';
+import {
+  cidrWithin,
+  displayKey,
+  effectiveAllowlist,
+  hashKey,
+  KeywardError,
+  keyState,
+  type Scope,
+  type ServedEnvironments,
+  scopeAllows,
+  shownStatus,
+} from '@keyward/core';
 import type { AuditLog } from '../audit/audit-log.js';
 import { type Actor, authorize, can, roleOfScope, scopeForNewKey } from '../auth/authorization.js';
-import type { InvalidationBus } from '../cache/invalidation-bus.js';
-import type { KeyCache } from '../cache/key-cache.js';
+import type { Invalidations } from '../cache/invalidation-bus.js';
 import { capPlan, type KeywardConfig, type Plan, planForKey } from '../config/config.js';
+import type { Environments } from '../config/environments.js';
+import type { CheckedKey } from '../entities.js';
 import { type Clock, newId } from '../ids.js';
 import { type Page, type PageRequest, readPage } from '../pagination.js';
-import type { ApiKey, KeyForVerify, LeakReport, Store } from '../storage/store.js';
+import type { ApiKey, LeakReport, Store } from '../storage/store.js';
 
 export interface CreateKeyInput {
   name: string;
@@ -39,12 +51,6 @@ export interface DeriveKeyInput {
   metadata?: Record<string, unknown>;
 }
 
-/** A key that derives a child: as it verified, with its effective scope. */
-export interface DerivingKey {
-  key: KeyForVerify;
-  scope: Scope;
-}
-
 export const DEFAULT_GRACE_SECONDS = 86_400;
 
 /** Creating, reading, rotating and revoking keys. Who may do what is `can()`'s answer; the rules of state live here. */
@@ -52,28 +58,18 @@ export class KeyService {
   constructor(
     private readonly deps: {
       config: KeywardConfig;
-      format: KeyFormat;
+      /** Served environments issue keys; retired ones are listed (their keys shown retired), never issued. */
+      environments: Environments;
       store: Store;
-      cache: KeyCache;
-      bus: InvalidationBus;
+      invalidations: Invalidations;
       audit: AuditLog;
       clock: Clock;
-      /** Environments no longer configured that still have keys: listed (as retired), never issued. */
-      retired?: readonly string[];
     },
   ) {}
 
   async create(actor: Actor, input: CreateKeyInput): Promise<{ key: ApiKey; rawKey: string }> {
-    const { config, store, clock } = this.deps;
-    const environment = input.environment ?? actor.environment ?? config.environments[0]?.name ?? 'test';
-    if (!config.environments.some((e) => e.name === environment)) {
-      throw new KeywardError(
-        'invalid_request',
-        `environment must be one of: ${config.environments.map((e) => e.name).join(', ')}.`,
-        {},
-        { field: 'environment' },
-      );
-    }
+    const { config, environments, store, clock } = this.deps;
+    const environment = environments.pick(input.environment ?? actor.environment, { field: 'environment' });
     authorize(actor, 'key.create', { environment, ...(input.scope ? { scope: input.scope } : {}) });
     const now = clock.now();
     if (input.expiresAt !== undefined && input.expiresAt !== null && input.expiresAt <= now) {
@@ -132,9 +128,9 @@ export class KeyService {
    * is. Its requests also count towards each ancestor's limits and budget (the verifier's meters); revoking an
    * ancestor revokes it. `via` says how it was asked for (`derive` or `token-exchange`), for the audit log.
    */
-  async derive(parent: DerivingKey, input: DeriveKeyInput, via: 'derive' | 'token_exchange' = 'derive') {
+  async derive(parent: CheckedKey, input: DeriveKeyInput, via: 'derive' | 'token_exchange' = 'derive') {
     const { config, store, clock } = this.deps;
-    const p = parent.key;
+    const p = parent.record;
     const now = clock.now();
     const refuse = (field: string, message: string, extra: Record<string, string> = {}) =>
       new KeywardError('forbidden', message, {}, { field, ...extra });
@@ -294,21 +290,21 @@ export class KeyService {
       await this.deps.store.updateKeyAgent(actor.orgId, key.id, agent);
       await this.deps.audit.write(actor, 'key.updated', key.id, { agent });
     });
-    this.deps.cache.apply({ type: 'key', keyId: key.id });
-    await this.deps.bus.publish({ type: 'key', keyId: key.id });
+    await this.deps.invalidations.keys([key.id]);
     return { ...key, agent };
   }
 
-  /** Environments no longer configured that still have keys (found at start-up). */
-  get retiredEnvironments(): readonly string[] {
-    return this.deps.retired ?? [];
+  /** A key as the API shows it, now. */
+  present(key: ApiKey): ReturnType<typeof presentKey> {
+    return presentKey(key, this.deps.clock.now(), this.deps.environments);
   }
 
   /** A page of the organization's keys, newest first. */
   async list(actor: Actor, filter: { environment?: string }, page: PageRequest): Promise<Page<ApiKey>> {
     authorize(actor, 'key.list');
-    const names = [...this.deps.config.environments.map((e) => e.name), ...(this.deps.retired ?? [])];
-    if (filter.environment !== undefined && !names.includes(filter.environment)) {
+    const { environments } = this.deps;
+    if (filter.environment !== undefined && !environments.known(filter.environment)) {
+      const names = [...environments.served.map((e) => e.name), ...environments.retiredNames];
       throw new KeywardError('invalid_request', `environment: no environment "${filter.environment}"; this server has ${names.join(', ')}`);
     }
     return readPage(
@@ -358,7 +354,7 @@ export class KeyService {
       return true;
     });
     if (!revoked) return null;
-    await this.#invalidate([key.id]);
+    await this.deps.invalidations.keys([key.id]);
     return revokedAt;
   }
 
@@ -370,7 +366,7 @@ export class KeyService {
   async reportLeak(orgId: string, keyId: string, leak: LeakReport): Promise<boolean> {
     const { store, config, audit } = this.deps;
     const key = await store.findKey(orgId, keyId);
-    if (!key || (key.revokedAt !== null && key.revokedAt <= leak.at)) return false;
+    if (!key || keyState(key, leak.at, this.deps.environments).status === 'revoked') return false;
     const revoke = config.leaks.onReport === 'revoke';
     const revoked = await store.transaction(async () => {
       const now = revoke && (await store.revokeKey(key.id, leak.at));
@@ -384,7 +380,7 @@ export class KeyService {
       });
       return now;
     });
-    if (revoked) await this.#invalidate([key.id]);
+    if (revoked) await this.deps.invalidations.keys([key.id]);
     return revoked;
   }
 
@@ -399,9 +395,9 @@ export class KeyService {
     const old = await this.get(actor, id);
     authorize(actor, 'key.rotate', old);
     const now = clock.now();
-    if (old.revokedAt !== null) throw new KeywardError('conflict', 'A revoked key cannot be rotated; create a new key instead.');
-    if (old.expiresAt !== null && old.expiresAt <= now)
-      throw new KeywardError('conflict', 'An expired key cannot be rotated; create a new key instead.');
+    const { status } = keyState(old, now, this.deps.environments);
+    if (status === 'revoked') throw new KeywardError('conflict', 'A revoked key cannot be rotated; create a new key instead.');
+    if (status === 'expired') throw new KeywardError('conflict', 'An expired key cannot be rotated; create a new key instead.');
     if (old.rotatedTo !== null) throw new KeywardError('conflict', 'This key was already rotated; rotate its successor instead.');
     const { key, rawKey } = this.#mint({ ...old, rotatedFrom: old.id }, now);
     const graceEnd = now + graceSeconds * 1000;
@@ -428,7 +424,7 @@ export class KeyService {
       await this.deps.audit.write(actor, 'key.rotated', old.id, { successor: key.id, grace_period_seconds: graceSeconds });
       return endedGrace;
     });
-    await this.#invalidate([old.id, ...ended]);
+    await this.deps.invalidations.keys([old.id, ...ended]);
     const previous: ApiKey = { ...old, ...end, rotatedTo: key.id };
     return { key, rawKey, previous };
   }
@@ -450,9 +446,9 @@ export class KeyService {
     },
     now: number,
   ) {
-    const { format, config } = this.deps;
-    const rawKey = format.generate(settings.environment);
-    const prefix = format.environment(settings.environment)?.prefix ?? '';
+    const { environments, config } = this.deps;
+    const rawKey = environments.issuing.generate(settings.environment);
+    const prefix = environments.issuing.environment(settings.environment)?.prefix ?? '';
     const id = newId('key');
     const key: ApiKey = {
       id,
@@ -487,13 +483,6 @@ export class KeyService {
     };
     return { key, rawKey };
   }
-
-  async #invalidate(keyIds: string[]): Promise<void> {
-    for (const keyId of keyIds) {
-      this.deps.cache.apply({ type: 'key', keyId });
-      await this.deps.bus.publish({ type: 'key', keyId });
-    }
-  }
 }
 
 /** What a key made by a person has of a tree: nothing above it, and no caps of its own. */
@@ -507,17 +496,12 @@ function lowest(values: (number | null)[]): number | null {
 }
 
 /** Where a key is in its life at `now`: revoked, expired, or still working (whatever its environment). */
-export function lifecycleOf(key: Pick<ApiKey, 'revokedAt' | 'expiresAt'>, now: number): 'active' | 'revoked' | 'expired' {
-  if (key.revokedAt !== null && key.revokedAt <= now) return 'revoked';
-  if (key.expiresAt !== null && key.expiresAt <= now) return 'expired';
-  return 'active';
-}
-
-/** A key as the API shows it; `retired` when it would be active but its environment is no longer served. */
-export function presentKey(key: ApiKey, now: number, served: readonly { name: string }[]) {
-  const life = lifecycleOf(key, now);
-  const status: 'active' | 'revoked' | 'expired' | 'retired' =
-    life !== 'active' || served.some((e) => e.name === key.environment) ? life : 'retired';
+/**
+ * A key as the API and the dashboard show it: its status is `keyState`'s (a key in grace shows `active`, with
+ * `rotated_to` naming its successor; one whose environment is no longer served shows `retired`).
+ */
+export function presentKey(key: ApiKey, now: number, environments: ServedEnvironments) {
+  const status = shownStatus(keyState(key, now, environments));
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   return {
     id: key.id,

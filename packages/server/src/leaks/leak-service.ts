@@ -1,12 +1,12 @@
 import { createHash, verify } from 'node:crypto';
-import { KeywardError } from '@keyward/core';
+import { KeywardError, keyState, type ServedEnvironments } from '@keyward/core';
 import type { Logger } from 'pino';
 import type { KeywardConfig } from '../config/config.js';
 import type { Clock } from '../ids.js';
-import type { KeyLookup } from '../keys/key-lookup.js';
-import { type KeyService, lifecycleOf } from '../keys/key-service.js';
+import type { KeyService } from '../keys/key-service.js';
 import type { KeyForVerify } from '../storage/store.js';
 import type { Throttles } from '../throttle/throttles.js';
+import type { KeyLookup } from '../verify/key-lookup.js';
 import { GitHubPublicKeys } from './github-keys.js';
 
 /** What `keyward scan --check` is told of a found key. */
@@ -40,6 +40,7 @@ export class LeakService {
   constructor(
     private readonly keys: KeyService,
     private readonly lookup: KeyLookup,
+    private readonly environments: ServedEnvironments,
     config: KeywardConfig,
     private readonly clock: Clock,
     private readonly logger: Logger,
@@ -118,8 +119,9 @@ export class LeakService {
     const found = await this.lookup.find(token);
     const key = found.ok ? found.key : undefined;
     if (!key) return { status: 'unknown' };
-    const life = lifecycleOf(key, now);
-    return { status: life === 'active' ? 'live' : life, key };
+    // A key that may work again (its creator back, its environment served again) is live: revoking it is the safe side.
+    const state = keyState(key, now, this.environments);
+    return { status: !state.ended ? 'live' : state.status === 'revoked' ? 'revoked' : 'expired', key };
   }
 }
 

@@ -2,8 +2,7 @@ import { KeywardError, lowerScope, type Role } from '@keyward/core';
 import type { AuditLog } from '../audit/audit-log.js';
 import { type Actor, authorize } from '../auth/authorization.js';
 import { newToken } from '../auth/tokens.js';
-import type { InvalidationBus } from '../cache/invalidation-bus.js';
-import type { KeyCache } from '../cache/key-cache.js';
+import type { Invalidations } from '../cache/invalidation-bus.js';
 import { type Clock, newId } from '../ids.js';
 import { type Page, type PageRequest, readPage } from '../pagination.js';
 import type { Member, Store } from '../storage/store.js';
@@ -16,8 +15,7 @@ const lowerRole = (a: Role, b: Role): Role => lowerScope(a, b) as Role;
 export class MemberService {
   constructor(
     private readonly store: Store,
-    private readonly cache: KeyCache,
-    private readonly bus: InvalidationBus,
+    private readonly invalidations: Invalidations,
     private readonly audit: AuditLog,
     private readonly clock: Clock,
   ) {}
@@ -129,8 +127,6 @@ export class MemberService {
 
   async #invalidateCreator(orgId: string, userId: string | null): Promise<void> {
     if (!userId) return;
-    const event = { type: 'creator', orgId, userId } as const;
-    this.cache.apply(event);
-    await this.bus.publish(event);
+    await this.invalidations.send({ type: 'creator', orgId, userId });
   }
 }

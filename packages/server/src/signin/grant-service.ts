@@ -3,6 +3,7 @@ import { constantTimeEqual, isScope, KeywardError, SCOPES, type Scope } from '@k
 import { type Actor, actorOfMember, authorize } from '../auth/authorization.js';
 import { sha256 } from '../auth/tokens.js';
 import type { KeywardConfig } from '../config/config.js';
+import type { Environments } from '../config/environments.js';
 import { type Clock, newId } from '../ids.js';
 import { keyNameProblem } from '../keys/key-name.js';
 import type { KeyService } from '../keys/key-service.js';
@@ -114,6 +115,7 @@ export class GrantService {
     private readonly store: Store,
     private readonly keys: KeyService,
     private readonly config: KeywardConfig,
+    private readonly environments: Environments,
     private readonly clock: Clock,
     private readonly throttles: Throttles,
   ) {}
@@ -127,10 +129,7 @@ export class GrantService {
     clientName?: string | undefined;
     resource?: string | undefined;
   }): SignInRequest {
-    const environment = params.environment || this.config.environments[0]?.name || 'test';
-    if (!this.config.environments.some((e) => e.name === environment)) {
-      throw new KeywardError('invalid_request', `environment must be one of: ${this.config.environments.map((e) => e.name).join(', ')}.`);
-    }
+    const environment = this.environments.pick(params.environment || undefined);
     const { scope, offline } = requestedScope(params.scope, this.config.agentSignIn.allowAdminScope);
     let resource: string | null;
     try {

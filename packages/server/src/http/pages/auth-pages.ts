@@ -1,6 +1,6 @@
 import { KeywardError } from '@keyward/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { actorOfSession, type SessionContext } from '../../auth/account-service.js';
+import { actorOfSession, type SessionContext } from '../../accounts/account-service.js';
 import { can } from '../../auth/authorization.js';
 import type { AppContext } from '../context.js';
 import { csrfToken, csrfValid, html, type SafeHtml, safeNext, sendPage } from '../html.js';

@@ -127,7 +127,7 @@ ${key.rotatedFrom ? html`<dt>Replaces</dt><dd><a href="/dashboard/keys/${key.rot
         : html`<p class="hint">${summary.tree.keys - 1} in all, ${summary.tree.allowed.toLocaleString('en-US')} requests this month with this key. Revoking a key revokes every key below it.</p>
 <div class="table-wrap"><table class="tree"><thead><tr><th scope="col">Key</th><th scope="col">Agent</th><th scope="col">Scope</th><th scope="col">Expires</th><th scope="col">Requests this month</th><th scope="col">Status</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead><tbody>${tree.map(
             ({ key: k, allowed }) => {
-              const status = presentKey(k, now, ctx.config.environments).status;
+              const status = presentKey(k, now, ctx.environments).status;
               const revoke =
                 status === 'active' && ctx.keys.mayManage(page.actor, k)
                   ? html`<form method="post" action="/dashboard/keys/${k.id}/revoke-branch" data-confirm="Revoke ${k.name} and every key derived from it? Requests with them will fail at once.">${csrfField(page)}<input type="hidden" name="from" value="${key.id}"><button type="submit" class="danger small">Revoke branch</button></form>`

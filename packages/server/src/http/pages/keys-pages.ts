@@ -1,4 +1,4 @@
-import { KeywardError, SCOPE_DESCRIPTIONS, SCOPES } from '@keyward/core';
+import { KeywardError, SCOPE_DESCRIPTIONS, SCOPES, type ServedEnvironments } from '@keyward/core';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { can, scopeForNewKey } from '../../auth/authorization.js';
 import type { ApiKey } from '../../entities.js';
@@ -37,7 +37,7 @@ function createBodyOf(form: Form): Record<string, unknown> {
 
 const CURRENT = '/dashboard/keys';
 
-function statusBadge(key: ApiKey, now: number, served: readonly { name: string }[]): SafeHtml {
+function statusBadge(key: ApiKey, now: number, served: ServedEnvironments): SafeHtml {
   const s = presentKey(key, now, served).status;
   const grace = s === 'active' && key.rotatedTo !== null && key.expiresAt !== null;
   return html`<span class="badge ${s}">${grace ? 'active (rotating)' : s}</span>`;
@@ -71,7 +71,7 @@ ${error ? html`<div class="error" role="alert">${error.message}</div>` : ''}
       html`<label class="radio"><input type="radio" name="scope" value="${s}"${(values.scope ?? scopeForNewKey(page.actor)) === s ? html` checked` : ''}><span><strong>${s}</strong> — ${SCOPE_DESCRIPTIONS[s]}</span></label>`,
   )}</fieldset>${page.actor.role !== 'admin' ? html`<div class="hint">Your role is ${page.actor.role}: your keys can do at most what you can.</div>` : ''}
 <div class="grid">
-<div><label for="environment">Environment</label><select id="environment" name="environment"${mark('environment')}>${ctx.config.environments.map(
+<div><label for="environment">Environment</label><select id="environment" name="environment"${mark('environment')}>${ctx.environments.served.map(
     (e) =>
       html`<option value="${e.name}"${e.name === (values.environment ?? environment) ? html` selected` : ''}>${e.name} (${e.prefix}…)</option>`,
   )}</select>${says('environment')}</div>
@@ -110,7 +110,7 @@ function keyRows(ctx: AppContext, page: SignedIn, keys: ApiKey[], now: number): 
   const onPage = new Map(keys.map((k) => [k.id, k]));
   return html`<div class="table-wrap"><table><thead><tr><th scope="col">Name</th><th scope="col">Key</th><th scope="col">Scope</th><th scope="col">Env</th><th scope="col">Created</th><th scope="col">Last used</th><th scope="col">Expires</th><th scope="col">Status</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead><tbody>
 ${keys.map((k) => {
-  const active = presentKey(k, now, ctx.config.environments).status === 'active';
+  const active = presentKey(k, now, ctx.environments).status === 'active';
   const actions =
     active && ctx.keys.mayManage(page.actor, k)
       ? html`<div class="row-actions"><form method="post" action="/dashboard/keys/${k.id}/rotate" class="row-actions" data-confirm-revoke-now="Rotate ${k.name} and revoke the old key now? Requests with the old key will fail at once.">${csrfField(page)}<label class="sr-only" for="g-${k.id}">Grace period for ${k.name}</label><select id="g-${k.id}" name="grace_period_seconds" class="compact">
@@ -126,7 +126,7 @@ ${keys.map((k) => {
     ? html`<div class="hint">imported from ${k.importedFrom}${k.rotatedTo || k.importedFrom === 'keyward' ? '' : ' — rotate it for a keyward key'}</div>`
     : '';
   return html`<tr><td><a href="/dashboard/keys/${k.id}">${k.name}</a>${lineage(k, onPage)}${derived}${agent}${imported}</td><td class="mono">${k.prefix}…${k.last4}</td><td>${k.scope}</td><td>${k.environment}</td>
-<td>${day(k.createdAt)}</td><td>${day(k.lastUsedAt, 'never')}</td><td>${day(k.expiresAt, 'never')}</td><td>${statusBadge(k, now, ctx.config.environments)}</td><td>${actions}</td></tr>`;
+<td>${day(k.createdAt)}</td><td>${day(k.lastUsedAt, 'never')}</td><td>${day(k.expiresAt, 'never')}</td><td>${statusBadge(k, now, ctx.environments)}</td><td>${actions}</td></tr>`;
 })}</tbody></table></div>`;
 }
 
@@ -140,9 +140,7 @@ ${note ?? ''}<p class="hint">Use it as <code>Authorization: Bearer ${key.prefix}
 
 export function keysPages(app: FastifyInstance, ctx: AppContext): void {
   const environmentOf = (wanted: string | undefined) =>
-    ctx.config.environments.some((e) => e.name === wanted) || ctx.keys.retiredEnvironments.includes(wanted ?? '')
-      ? (wanted as string)
-      : (ctx.config.environments[0]?.name ?? 'test');
+    ctx.environments.known(wanted ?? '') ? (wanted as string) : (ctx.environments.default?.name ?? 'test');
 
   async function listPage(
     reply: FastifyReply,
@@ -153,15 +151,15 @@ export function keysPages(app: FastifyInstance, ctx: AppContext): void {
     const from = extra?.from ?? pageFrom({});
     const { items: keys, next } = await ctx.keys.list(page.actor, { environment }, from);
     const now = ctx.clock.now();
-    const retired = ctx.keys.retiredEnvironments;
+    const retired = ctx.environments.retiredNames;
     const isRetired = retired.includes(environment);
-    const tabs = html`<nav class="tabs" aria-label="Environment">${[...ctx.config.environments.map((e) => e.name), ...retired].map(
+    const tabs = html`<nav class="tabs" aria-label="Environment">${[...ctx.environments.served.map((e) => e.name), ...retired].map(
       (name) =>
         html`<a href="/dashboard/keys?environment=${name}"${name === environment ? html` aria-current="page"` : ''}>${name}${retired.includes(name) ? ' (retired)' : ''}</a>`,
     )}</nav>`;
     const notice =
       retired.length > 0
-        ? html`<div class="notice" role="status"><strong>Retired environment${retired.length > 1 ? 's' : ''}: ${retired.join(', ')}.</strong> This server no longer serves ${retired.length > 1 ? 'them' : 'it'}, so ${retired.length > 1 ? 'their' : 'its'} keys are refused (with a message that says so) and not counted towards your plan. Create keys in ${ctx.config.environments.map((e) => e.name).join(' or ')} instead.</div>`
+        ? html`<div class="notice" role="status"><strong>Retired environment${retired.length > 1 ? 's' : ''}: ${retired.join(', ')}.</strong> This server no longer serves ${retired.length > 1 ? 'them' : 'it'}, so ${retired.length > 1 ? 'their' : 'its'} keys are refused (with a message that says so) and not counted towards your plan. Create keys in ${ctx.environments.names()} instead.</div>`
         : '';
     const body = html`<h1>API keys</h1><p class="lead">Keys authenticate requests as <code>Authorization: Bearer &lt;key&gt;</code>. Each belongs to one environment.</p>
 ${extra?.top ?? ''}${notice}${tabs}

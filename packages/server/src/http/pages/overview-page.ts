@@ -17,8 +17,8 @@ export function overviewPage(app: FastifyInstance, ctx: AppContext): void {
     const firstKey =
       activeKeys === 0
         ? html`<section class="card cta" aria-labelledby="first-h"><h2 id="first-h">Create your first key</h2>
-<ol class="steps"><li><a href="/dashboard/keys#create-h">Create a key</a> in the <strong>${ctx.config.environments[0]?.name ?? 'test'}</strong> environment: it is shown once, copy it.</li>
-<li>Call your API with <code>Authorization: Bearer ${ctx.config.environments[0]?.prefix ?? 'kw_'}…</code>, or check it with <code>curl -H "Authorization: Bearer &lt;key&gt;" ${ctx.config.publicUrl}/v1/whoami</code>.</li>
+<ol class="steps"><li><a href="/dashboard/keys#create-h">Create a key</a> in the <strong>${ctx.environments.default?.name ?? 'test'}</strong> environment: it is shown once, copy it.</li>
+<li>Call your API with <code>Authorization: Bearer ${ctx.environments.default?.prefix ?? 'kw_'}…</code>, or check it with <code>curl -H "Authorization: Bearer &lt;key&gt;" ${ctx.config.publicUrl}/v1/whoami</code>.</li>
 <li>Agents need no copy-paste: <code>keyward login --server ${ctx.config.publicUrl}</code> gets one with a single sign-in.</li></ol>
 <div class="actions"><a class="button" href="/dashboard/keys#create-h">Create your first key</a></div></section>`
         : '';

@@ -1,6 +1,6 @@
 import { KeywardError } from '@keyward/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { type Actor, actorOfSession, type SessionContext } from '../../auth/account-service.js';
+import { type Actor, actorOfSession, type SessionContext } from '../../accounts/account-service.js';
 import type { FormOutcome } from '../../forms/one-time-forms.js';
 import { DEFAULT_PAGE_SIZE, decodeCursor, type PageRequest } from '../../pagination.js';
 import type { AppContext } from '../context.js';

@@ -1,6 +1,6 @@
 import { KeywardError, SCOPE_DESCRIPTIONS, type Scope } from '@keyward/core';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { actorOfSession, type SessionContext } from '../../auth/account-service.js';
+import { actorOfSession, type SessionContext } from '../../accounts/account-service.js';
 import { type KnownClient, redirectAllowed } from '../../signin/clients.js';
 import { loopbackCallback, type SignInRequest } from '../../signin/grant-service.js';
 import type { AppContext } from '../context.js';
@@ -18,7 +18,7 @@ function errorPage(reply: FastifyReply, status: number, title: string, message: 
 }
 
 function facts(ctx: AppContext, session: SessionContext, r: SignInRequest, extra: SafeHtml | string = ''): SafeHtml {
-  const env = ctx.config.environments.find((e) => e.name === r.environment);
+  const env = ctx.environments.get(r.environment);
   const scope: Scope = r.scope ?? 'write';
   return html`<dl class="facts">
 <dt>Application</dt><dd>${r.clientId ? html`${r.clientId} <span class="warning">not verified: keyward cannot tell which program uses this name. Approve only a sign-in you started yourself.</span>` : 'keyward CLI'}</dd>

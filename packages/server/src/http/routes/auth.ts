@@ -23,7 +23,7 @@ export function presentMe(ctx: AppContext, user: User, organization: Organizatio
       monthly_requests: plan?.monthlyRequests ?? null,
       max_active_keys: plan?.maxActiveKeys ?? null,
     },
-    environments: ctx.config.environments.map((e) => ({ name: e.name, prefix: e.prefix, base_url: e.baseUrl ?? null })),
+    environments: ctx.environments.served.map((e) => ({ name: e.name, prefix: e.prefix, base_url: e.baseUrl ?? null })),
   };
 }
 

@@ -1,5 +1,4 @@
 import { KeywardError } from '@keyward/core';
-import { presentKey } from '../../keys/key-service.js';
 import { type AppContext, about, actorOf, type ZodApp } from '../context.js';
 import { createdKeyAnswer, keyAnswer, keyTreeAnswer } from '../responses.js';
 import { agentBody, deriveKeyBody, idParams, keyIdParam, toDeriveKeyInput } from '../schemas.js';
@@ -7,7 +6,6 @@ import { agentBody, deriveKeyBody, idParams, keyIdParam, toDeriveKeyInput } from
 /** Child keys: derived by a key for a sub-agent, shown as a tree, labelled with the agent they were issued to. */
 export function delegationRoutes(app: ZodApp, ctx: AppContext): void {
   const tag = 'keys';
-  const present = (k: Parameters<typeof presentKey>[0]) => presentKey(k, ctx.clock.now(), ctx.config.environments);
   const keyId = (params: { id: string }) => {
     if (!keyIdParam.safeParse(params.id).success) throw new KeywardError('not_found', 'No such API key.');
     return params.id;
@@ -25,9 +23,9 @@ export function delegationRoutes(app: ZodApp, ctx: AppContext): void {
     async (req, reply) => {
       // Any key that works may derive (a request of its own, counted and limited like any other).
       const parent = await ctx.auth.requireKey(req, reply, 'read');
-      const { key, rawKey } = await ctx.keys.derive({ key: parent.key, scope: parent.scope }, toDeriveKeyInput(req.body));
+      const { key, rawKey } = await ctx.keys.derive(parent.key, toDeriveKeyInput(req.body));
       reply.header('cache-control', 'no-store');
-      return reply.code(201).send({ key: { ...present(key), raw_key: rawKey } });
+      return reply.code(201).send({ key: { ...ctx.keys.present(key), raw_key: rawKey } });
     },
   );
 
@@ -43,7 +41,7 @@ export function delegationRoutes(app: ZodApp, ctx: AppContext): void {
     },
     async (req) => {
       const { root, levels } = await ctx.keys.tree(actorOf(req), keyId(req.params));
-      return { key: present(root), descendants: levels.flat().map(present) };
+      return { key: ctx.keys.present(root), descendants: levels.flat().map((k) => ctx.keys.present(k)) };
     },
   );
 
@@ -58,6 +56,6 @@ export function delegationRoutes(app: ZodApp, ctx: AppContext): void {
         response: { 200: keyAnswer },
       },
     },
-    async (req) => ({ key: present(await ctx.keys.setAgent(actorOf(req), keyId(req.params), req.body.agent)) }),
+    async (req) => ({ key: ctx.keys.present(await ctx.keys.setAgent(actorOf(req), keyId(req.params), req.body.agent)) }),
   );
 }

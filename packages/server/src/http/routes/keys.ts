@@ -1,5 +1,4 @@
 import { KeywardError } from '@keyward/core';
-import { presentKey } from '../../keys/key-service.js';
 import { type AppContext, about, actorOf, type ZodApp } from '../context.js';
 import {
   auditAnswer,
@@ -32,7 +31,6 @@ function keyId(params: { id: string }): string {
 
 export function keyRoutes(app: ZodApp, ctx: AppContext): void {
   const tag = 'keys';
-  const now = () => ctx.clock.now();
   const config = { auth: 'management' } as const;
 
   app.post(
@@ -48,7 +46,7 @@ export function keyRoutes(app: ZodApp, ctx: AppContext): void {
     async (req, reply) => {
       const { key, rawKey } = await ctx.keys.create(actorOf(req), toCreateKeyInput(req.body));
       reply.header('cache-control', 'no-store');
-      return reply.code(201).send({ key: { ...presentKey(key, now(), ctx.config.environments), raw_key: rawKey } });
+      return reply.code(201).send({ key: { ...ctx.keys.present(key), raw_key: rawKey } });
     },
   );
 
@@ -65,14 +63,14 @@ export function keyRoutes(app: ZodApp, ctx: AppContext): void {
     async (req) => {
       const { environment } = req.query;
       const page = await ctx.keys.list(actorOf(req), environment ? { environment } : {}, pageRequestOf(req.query));
-      return { keys: page.items.map((k) => presentKey(k, now(), ctx.config.environments)), next_cursor: page.next };
+      return { keys: page.items.map((k) => ctx.keys.present(k)), next_cursor: page.next };
     },
   );
 
   app.get(
     '/api/developers/keys/:id',
     { config, schema: { ...about(tag, 'One key', 'management'), params: idParams, response: { 200: keyAnswer } } },
-    async (req) => ({ key: presentKey(await ctx.keys.get(actorOf(req), keyId(req.params)), now(), ctx.config.environments) }),
+    async (req) => ({ key: ctx.keys.present(await ctx.keys.get(actorOf(req), keyId(req.params))) }),
   );
 
   app.delete(
@@ -87,7 +85,7 @@ export function keyRoutes(app: ZodApp, ctx: AppContext): void {
     },
     async (req) => {
       const key = await ctx.keys.revoke(actorOf(req), keyId(req.params));
-      return { message: 'API key revoked successfully', key: presentKey(key, now(), ctx.config.environments) };
+      return { message: 'API key revoked successfully', key: ctx.keys.present(key) };
     },
   );
 
@@ -106,8 +104,8 @@ export function keyRoutes(app: ZodApp, ctx: AppContext): void {
       const { key, rawKey, previous } = await ctx.keys.rotate(actorOf(req), keyId(req.params), req.body.grace_period_seconds);
       reply.header('cache-control', 'no-store');
       return reply.code(201).send({
-        key: { ...presentKey(key, now(), ctx.config.environments), raw_key: rawKey },
-        previous: presentKey(previous, now(), ctx.config.environments),
+        key: { ...ctx.keys.present(key), raw_key: rawKey },
+        previous: ctx.keys.present(previous),
       });
     },
   );

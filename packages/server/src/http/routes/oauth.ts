@@ -1,7 +1,7 @@
 import { isScope, KeywardError, SCOPES, type Scope } from '@keyward/core';
 import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
-import { presentKey } from '../../keys/key-service.js';
+import type { ApiKey } from '../../entities.js';
 import { OAuthError } from '../../signin/grant-service.js';
 import { type AppContext, about, type ZodApp } from '../context.js';
 import { authorizationServerAnswer, deviceCodeAnswer, registrationAnswer, tokenAnswer } from '../responses.js';
@@ -50,13 +50,13 @@ export function oauthRoutes(app: ZodApp, ctx: AppContext): void {
   const tag = 'agent sign-in';
   const noStore = (reply: FastifyReply) => reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
 
-  const issued = (r: { key: Parameters<typeof presentKey>[0]; rawKey: string; refreshToken?: string }) => ({
+  const issued = (r: { key: ApiKey; rawKey: string; refreshToken?: string }) => ({
     access_token: r.rawKey,
     token_type: 'Bearer' as const,
     scope: r.key.scope,
     ...(r.key.expiresAt !== null ? { expires_in: Math.max(0, Math.floor((r.key.expiresAt - ctx.clock.now()) / 1000)) } : {}),
     ...(r.refreshToken ? { refresh_token: r.refreshToken } : {}),
-    key: presentKey(r.key, ctx.clock.now(), ctx.config.environments),
+    key: ctx.keys.present(r.key),
   });
 
   /**
@@ -81,7 +81,7 @@ export function oauthRoutes(app: ZodApp, ctx: AppContext): void {
     let child: Awaited<ReturnType<typeof ctx.keys.derive>>;
     try {
       child = await ctx.keys.derive(
-        { key: subject.key, scope: subject.scope },
+        subject.key,
         {
           ...(scopes[0] !== undefined ? { scope: scopes[0] as Scope } : {}),
           ...(b.resource !== undefined ? { resource: b.resource } : {}),
@@ -229,7 +229,7 @@ export function oauthRoutes(app: ZodApp, ctx: AppContext): void {
         authorization_response_iss_parameter_supported: true,
         resource_parameter_supported: true,
         // keyward's own: which environments this server issues keys for, so a client can check before it asks.
-        keyward_environments: ctx.config.environments.map((e) => ({ name: e.name, prefix: e.prefix })),
+        keyward_environments: ctx.environments.served.map((e) => ({ name: e.name, prefix: e.prefix })),
       };
     },
   );

@@ -1,6 +1,6 @@
 import { toWire } from '@keyward/core';
 import { capPlan, planForKey } from '../../config/config.js';
-import { outcomeOf } from '../../keys/in-process-verifier.js';
+import { outcomeOf } from '../../verify/in-process-verifier.js';
 import { type AppContext, about, type ZodApp } from '../context.js';
 import { setLimitHeaders } from '../request-auth.js';
 import { verifyAnswer, whoamiAnswer } from '../responses.js';
@@ -61,14 +61,14 @@ export function verifyRoutes(app: ZodApp, ctx: AppContext): void {
         throw error;
       }
       ctx.metrics.observeVerify('VALID', started);
-      const k = result.key;
+      const k = result.key.record;
       const plan = capPlan(planForKey(ctx.config, k), k);
       return {
         id: k.id,
         name: k.name,
         environment: k.environment,
-        base_url: ctx.config.environments.find((e) => e.name === k.environment)?.baseUrl ?? null,
-        scope: result.scope,
+        base_url: ctx.environments.get(k.environment)?.baseUrl ?? null,
+        scope: result.key.scope,
         tier: k.tier,
         organization: { id: k.orgId, name: k.orgName },
         created_by: k.createdBy,
@@ -79,7 +79,7 @@ export function verifyRoutes(app: ZodApp, ctx: AppContext): void {
         resource: k.resource,
         limits: { requests_per_minute: plan.requestsPerMinute, monthly_requests: plan.monthlyRequests, budget: k.budget },
         ratelimit: result.ratelimit,
-        budget: result.budget,
+        budget: result.budget ?? null,
       };
     },
   );

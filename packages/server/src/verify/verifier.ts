@@ -5,16 +5,18 @@ import {
   type LimitDecision,
   monthOf,
   nextMonthStart,
-  type Scope,
   scopeAllows,
   scopeForMethod,
   VERIFY_CODE_ERROR,
   type VerifyCode,
+  type VerifyOutcome,
   type VerifyReason,
+  type VerifyRefusal,
+  type VerifyRequest,
 } from '@keyward/core';
 import type { Logger } from 'pino';
-import type { CachedKey, KeyCache, MeterSpec } from '../cache/key-cache.js';
 import type { KeywardConfig } from '../config/config.js';
+import type { Environments } from '../config/environments.js';
 import type { Clock } from '../ids.js';
 import type { Limiter, LimitResult, Meter, MeterResult } from '../limits/limiter.js';
 import type { KeyForVerify, Store } from '../storage/store.js';
@@ -23,56 +25,16 @@ import type { UsageRecorder } from '../usage/usage-recorder.js';
 import { lineageCreditsSpent, lineageMonthUsage } from '../usage/usage-report.js';
 import type { Notices } from '../webhooks/notices.js';
 import { decidePolicy } from './decide.js';
+import type { CachedKey, CheckedKey, KeyCache, MeterSpec } from './key-cache.js';
 import type { KeyLookup } from './key-lookup.js';
 
-export interface VerifyInput {
-  key: string;
-  environment?: string;
-  /** The scope the request needs; when absent and `method` is given, the method's default. */
-  scope?: Scope;
-  method?: string;
-  path?: string;
-  ip?: string;
-  /** Credits this request spends from budgets (1 when absent; 0 for a free request). */
-  cost?: number;
-  /** The API the request is for: a key bound to another resource is refused. */
-  resource?: string;
-}
-
-/**
- * What the RateLimit-* headers say: the tighter of the per-minute and monthly budgets, `reset` in seconds. The same
- * shape as the verify endpoint's `ratelimit` and the middleware's `RateLimitInfo`, so it passes through as it is.
- */
-export interface RateLimitState {
-  limit: number;
-  remaining: number;
-  reset: number;
-}
-
-/** A key's credit budget after a request: the tightest of its own and its ancestors' (`Budget-Remaining`). */
-export interface BudgetState {
-  limit: number;
-  remaining: number;
-}
-
-export type VerifyResult =
-  | { valid: true; key: KeyForVerify; scope: Scope; ratelimit: RateLimitState | null; budget: BudgetState | null }
-  | {
-      valid: false;
-      code: VerifyCode;
-      reason: VerifyReason;
-      message: string;
-      /** For INSUFFICIENT_SCOPE: the scope needed and the key's effective one. */
-      requiredScope?: Scope;
-      keyScope?: Scope;
-      key?: KeyForVerify;
-      ratelimit?: RateLimitState | null;
-      budget?: BudgetState | null;
-      retryAfterSeconds?: number;
-    };
+/** What the verifier answers: the contract's outcome, a valid one carrying the key's stored record for the server's routes. */
+type Checked = VerifyOutcome<CheckedKey>;
+type Refused = VerifyRefusal & { reason: VerifyReason };
 
 export interface VerifierDeps {
   config: KeywardConfig;
+  environments: Environments;
   /** From a raw key to its row (or why its text says it is none). */
   lookup: KeyLookup;
   store: Store;
@@ -101,7 +63,7 @@ const NOT_FOUND = {
     message: "The API key's checksum does not match: it was mistyped or cut short. Copy it again.",
   },
   unknown: { valid: false, code: 'NOT_FOUND', reason: 'unknown', message: 'The API key is unknown.' },
-} as const satisfies Record<string, VerifyResult>;
+} as const satisfies Record<string, Refused>;
 type Unknown = keyof typeof NOT_FOUND;
 
 /** The in-memory cache key: a plain SHA-256, never stored. Storage is indexed by the keyed hash (HMAC) instead. */
@@ -117,7 +79,7 @@ export function cacheKeyOf(raw: string): string {
 export class Verifier {
   constructor(private readonly deps: VerifierDeps) {}
 
-  verify(input: VerifyInput): VerifyResult | Promise<VerifyResult> {
+  verify(input: VerifyRequest): Checked | Promise<Checked> {
     const now = this.deps.clock.now();
     // No throttle here: the unknown-key throttle refuses guesses, not keys, so only a key that turns out unknown
     // (below, in #unknown) meets it, and a cache hit costs nothing more.
@@ -127,7 +89,7 @@ export class Verifier {
     return this.#decide(entry, input, now);
   }
 
-  async #verifyMiss(input: VerifyInput, cacheKey: string): Promise<VerifyResult> {
+  async #verifyMiss(input: VerifyRequest, cacheKey: string): Promise<Checked> {
     const { lookup, cache, logger } = this.deps;
     const found = await lookup.find(input.key);
     const now = this.deps.clock.now();
@@ -141,7 +103,7 @@ export class Verifier {
   }
 
   /** A key that does not exist: charged to the client's address, whose unknown keys answer 429 past the budget. */
-  #unknown(input: VerifyInput, now: number, why: Unknown = 'unknown'): VerifyResult | Promise<VerifyResult> {
+  #unknown(input: VerifyRequest, now: number, why: Unknown = 'unknown'): Checked | Promise<Checked> {
     const refusal = NOT_FOUND[why];
     if (!input.ip) return refusal;
     const blocked = this.deps.throttles.unknownKey(input.ip, now);
@@ -149,37 +111,45 @@ export class Verifier {
     return blocked > 0 ? guessing(blocked) : refusal;
   }
 
-  #decide(entry: CachedKey | null, input: VerifyInput, now: number): VerifyResult | Promise<VerifyResult> {
+  #decide(entry: CachedKey | null, input: VerifyRequest, now: number): Checked | Promise<Checked> {
     if (!entry) return this.#unknown(input, now);
     const key = entry.key;
     const required = input.scope ?? (input.method ? scopeForMethod(input.method) : undefined);
     // The common case in a few comparisons; anything that may be refused goes through the full policy, which
     // says why.
+    const checked = entry.checked;
     const passes =
-      now < entry.deadline &&
-      entry.scope !== null &&
+      checked !== null &&
+      now < entry.state.deadline &&
       entry.allowlist === null &&
       (input.environment === undefined || input.environment === key.environment) &&
       (input.resource === undefined || key.resource === null) &&
-      (required === undefined || scopeAllows(entry.scope, required));
-    const policy = passes
-      ? { ok: true as const, scope: entry.scope as Scope }
-      : decidePolicy(key, entry.allowlist, input.environment, required, input.ip, now, this.deps.config.environments, input.resource);
-    if (!policy.ok) {
-      this.#record(key, input, now, false, 0, policy.code);
-      const { ok: _, ...refusal } = policy;
-      return { valid: false, ...refusal, key };
+      (required === undefined || scopeAllows(checked.scope, required));
+    if (!passes) {
+      const policy = decidePolicy(
+        entry,
+        { environment: input.environment, required, ip: input.ip, resource: input.resource },
+        now,
+        this.deps.environments,
+      );
+      if (!policy.ok) {
+        this.#record(key, input, now, false, 0, policy.code);
+        const { ok: _, ...refusal } = policy;
+        return { valid: false, ...refusal, keyId: key.id, environment: key.environment };
+      }
     }
+    // A key that passes works now, so its look-up found it working: `checked` is set.
+    const verified = checked as CheckedKey;
     const cost = input.cost ?? 1;
     if (entry.meters.length === 0) {
       this.#record(key, input, now, true, cost);
-      return { valid: true, key, scope: policy.scope, ratelimit: null, budget: null };
+      return { valid: true, key: verified, ratelimit: null, budget: null };
     }
     // Limits belong to lineages (a key and its rotated successors share them), and a child key's requests count
     // towards every ancestor's limits too: one meter per key of the chain that has any.
     const limits = this.deps.limiter.check({ now, cost, meters: this.#meters(entry, now) });
-    if (limits instanceof Promise) return limits.then((l) => this.#applyLimits(entry, policy.scope, input, now, cost, l));
-    return this.#applyLimits(entry, policy.scope, input, now, cost, limits);
+    if (limits instanceof Promise) return limits.then((l) => this.#applyLimits(entry, verified, input, now, cost, l));
+    return this.#applyLimits(entry, verified, input, now, cost, limits);
   }
 
   /** The limiter's meters of a cached key, built once per entry and month (they name the month they count). */
@@ -201,7 +171,7 @@ export class Verifier {
     return meters;
   }
 
-  #applyLimits(entry: CachedKey, scope: Scope, input: VerifyInput, now: number, cost: number, limits: LimitResult): VerifyResult {
+  #applyLimits(entry: CachedKey, verified: CheckedKey, input: VerifyRequest, now: number, cost: number, limits: LimitResult): Checked {
     const key = entry.key;
     const notices = this.deps.notices;
     // What the headers say: the tightest per-minute or monthly limit, and the tightest budget, of the whole chain.
@@ -221,15 +191,15 @@ export class Verifier {
     const budget = tightBudget && { limit: tightBudget.limit, remaining: tightBudget.remaining };
     if (limits.allowed) {
       this.#record(key, input, now, true, cost);
-      return { valid: true, key, scope, ratelimit, budget };
+      return { valid: true, key: verified, ratelimit, budget };
     }
     const refusal = this.#refusal(entry, limits, now, cost);
     this.#record(key, input, now, false, 0, refusal.code);
-    return { ...refusal, key, ratelimit, budget };
+    return { ...refusal, keyId: key.id, environment: key.environment, ratelimit, budget };
   }
 
   /** Why limits refused a request: the most lasting refusal first (a spent budget, then the month, then the minute). */
-  #refusal(entry: CachedKey, limits: LimitResult, now: number, cost: number): Extract<VerifyResult, { valid: false }> {
+  #refusal(entry: CachedKey, limits: LimitResult, now: number, cost: number): Refused {
     const refused = <T extends keyof MeterResult>(kind: T) => {
       for (let i = 0; i < limits.meters.length; i++) {
         const d = (limits.meters[i] as MeterResult)[kind];
@@ -274,7 +244,7 @@ export class Verifier {
     return lineageMonthUsage(this.deps.store, this.deps.usage, lineageId, now);
   }
 
-  #record(key: KeyForVerify, input: VerifyInput, at: number, allowed: boolean, credits: number, deniedCode?: VerifyCode) {
+  #record(key: KeyForVerify, input: VerifyRequest, at: number, allowed: boolean, credits: number, deniedCode?: VerifyCode) {
     this.deps.usage.record(
       key.id,
       key.orgId,
@@ -291,7 +261,7 @@ export class Verifier {
 }
 
 /** The answer to every key check from an address that sent too many unknown keys, until its wait is over. */
-function guessing(waitMs: number): VerifyResult {
+function guessing(waitMs: number): Refused {
   const seconds = Math.max(1, Math.ceil(waitMs / 1000));
   return {
     valid: false,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { organizationNameFor } from './account-service.js';
+import { organizationNameFor } from './organization-name.js';
 
 describe('a new organization’s name', () => {
   it('finding: new organizations were called "you\'s organization"; now the person\'s name, or their whole e-mail', () => {

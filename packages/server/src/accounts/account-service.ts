@@ -1,14 +1,15 @@
 import { KeywardError, type Role } from '@keyward/core';
+import { type Actor, actorOfMember } from '../auth/authorization.js';
+import { DUMMY_HASH, hashPassword, verifyPassword } from '../auth/passwords.js';
+import { newToken, sha256 } from '../auth/tokens.js';
 import type { KeywardConfig } from '../config/config.js';
 import { type Clock, newId } from '../ids.js';
 import { EXTERNAL_ID_DOMAIN, IMPORTED_ACCOUNT } from '../import/imported-keys.js';
+import { organizationNameFor } from '../org/organization-name.js';
 import type { Member, Organization, Store, User } from '../storage/store.js';
 import type { Throttles } from '../throttle/throttles.js';
-import { type Actor, actorOfMember } from './authorization.js';
-import { DUMMY_HASH, hashPassword, verifyPassword } from './passwords.js';
-import { newToken, sha256 } from './tokens.js';
 
-export type { Actor } from './authorization.js';
+export type { Actor } from '../auth/authorization.js';
 
 export interface SessionContext {
   user: User;
@@ -20,15 +21,6 @@ export interface SessionContext {
 /** The actor a signed-in person acts as: themselves, in their organization, with their current role. */
 export function actorOfSession(s: SessionContext): Actor {
   return actorOfMember({ ...s.member, userId: s.user.id, orgId: s.organization.id });
-}
-
-/**
- * A new organization's name: the person's possessive ("Dana's organization", "James' organization"), or, without a
- * name, their e-mail address as it is ("Organization of you@example.com", never "you's organization").
- */
-export function organizationNameFor(name: string | null, email: string): string {
-  if (!name) return `Organization of ${email}`;
-  return `${name}${/s$/i.test(name) ? "'" : "'s"} organization`;
 }
 
 /** Sign-up, sign-in and sessions. */

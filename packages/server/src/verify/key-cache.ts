@@ -1,7 +1,10 @@
-import { type AddressAllowlist, chainAllowlist, effectiveScope, type Scope } from '@keyward/core';
+import { type AddressAllowlist, chainAllowlist, type KeyState, keyState, type ServedEnvironments } from '@keyward/core';
+import type { Invalidation } from '../cache/invalidation-bus.js';
 import { capPlan, type Plan } from '../config/config.js';
+import type { CheckedKey, KeyForVerify } from '../entities.js';
 import type { Meter } from '../limits/limiter.js';
-import type { KeyForVerify } from '../storage/store.js';
+
+export type { CheckedKey };
 
 /** The limits one key holds, counted per lineage: what the limiter's meter for it is made from. */
 export interface MeterSpec {
@@ -15,28 +18,24 @@ export interface MeterSpec {
 
 /**
  * A key as the hot path needs it: the stored record plus what can be worked out once per look-up instead of once
- * per request — its compiled IP allowlist (its own and every ancestor's), its effective scope (null when its creator
- * left), the instant it stops working (the earlier of revocation and expiry, which a key's ancestors pass down to it; already past for a key
- * of a retired environment), its plan (capped by its own limits), and the meters a request counts towards: its own and each
- * ancestor's that has any limit (none for a key without limits, which skips the limiter).
+ * per request — its compiled IP allowlist (its own and every ancestor's), its state (`keyState`: whether it works,
+ * until when, at which effective scope; ancestors pass their end down to it, and a key of a retired environment is
+ * already past its deadline), its plan (capped by its own limits), and the meters a request counts towards: its own
+ * and each ancestor's that has any limit (none for a key without limits, which skips the limiter).
  */
 export interface CachedKey {
   key: KeyForVerify;
   /** Its own allowlist and every ancestor's, each of which must allow a request's address; null when none narrows. */
   allowlist: AddressAllowlist | null;
-  scope: Scope | null;
-  deadline: number;
+  /** Where it stood when looked up; past `state.deadline` the policy works it out again, to say why. */
+  state: KeyState;
+  /** What a valid answer carries; null when the key did not work when looked up. */
+  checked: CheckedKey | null;
   plan: Plan;
   meters: MeterSpec[];
   /** The limiter's meters built from `meters`, kept until the month they count ends (the verifier's); null until then. */
   built: { until: number; meters: Meter[] } | null;
 }
-
-/** What one instance tells the others so their caches drop stale entries (Redis pub/sub when configured). */
-export type Invalidation =
-  | { type: 'key'; keyId: string }
-  | { type: 'creator'; orgId: string; userId: string }
-  | { type: 'org'; orgId: string };
 
 interface Slot {
   value: CachedKey | null;
@@ -62,7 +61,7 @@ export class KeyCache {
     private readonly options: { maxEntries: number; ttlMs: number },
     private readonly planFor: (key: { tier: string; orgPlan: string }) => Plan,
     /** The environments served; a key of any other is retired (its deadline passed, so policy says why). */
-    private readonly served?: ReadonlySet<string>,
+    private readonly environments: ServedEnvironments,
   ) {}
 
   /** The entry (null: known not to exist), or undefined when there is none or it expired. */
@@ -77,7 +76,7 @@ export class KeyCache {
   }
 
   set(hash: string, key: KeyForVerify | undefined, now: number): CachedKey | null {
-    const value = key ? this.#prepare(key) : null;
+    const value = key ? this.#prepare(key, now) : null;
     const old = this.#slots.get(hash);
     if (old) this.#delete(hash, old);
     while (this.#slots.size >= this.options.maxEntries) {
@@ -123,7 +122,7 @@ export class KeyCache {
     this.#descendants.clear();
   }
 
-  #prepare(key: KeyForVerify): CachedKey {
+  #prepare(key: KeyForVerify, now: number): CachedKey {
     const tierPlan = this.planFor(key);
     const plan = capPlan(tierPlan, key);
     const meters: MeterSpec[] = [];
@@ -138,14 +137,12 @@ export class KeyCache {
         budget: k.budget,
       });
     }
+    const state = keyState(key, now, this.environments);
     return {
       key,
       allowlist: chainAllowlist([key.ipAllowlist, ...key.ancestors.map((a) => a.ipAllowlist)]),
-      scope: key.creatorRole === null ? null : effectiveScope(key.scope, key.creatorRole),
-      deadline:
-        this.served && !this.served.has(key.environment)
-          ? Number.NEGATIVE_INFINITY
-          : Math.min(key.revokedAt ?? Number.POSITIVE_INFINITY, key.expiresAt ?? Number.POSITIVE_INFINITY),
+      state,
+      checked: state.scope === null ? null : { record: key, scope: state.scope },
       plan,
       meters,
       built: null,

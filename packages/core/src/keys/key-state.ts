@@ -1,0 +1,90 @@
+import type { Role, Scope } from '../policy/scopes.js';
+import { effectiveScope } from '../policy/scopes.js';
+
+/**
+ * Where a key stands at an instant, whatever the request:
+ * - `active`: it works;
+ * - `grace`: it works, but it was rotated and stops at its deadline (its successor takes over);
+ * - `revoked`: revoked by a person, by a rotation without grace, by a leak report, or with an ancestor (revoking a
+ *   key writes the time down its whole subtree, so a child of a revoked key reads revoked too);
+ * - `expired`: its expiry (its own, or a rotated key's grace end) has passed;
+ * - `retired`: it would work, but its environment is no longer served;
+ * - `creator_removed`: the person who made it left the organization.
+ */
+export type KeyStatus = 'active' | 'grace' | 'revoked' | 'expired' | 'retired' | 'creator_removed';
+
+/** What a key's state is worked out from: times, environment and scope; the creator's role when it is known. */
+export interface KeyFacts {
+  revokedAt: number | null;
+  expiresAt: number | null;
+  environment: string;
+  scope: Scope;
+  /** The key that replaced it, when it was rotated. */
+  rotatedTo?: string | null;
+  /** The creator's current role; null when they left, absent when the caller does not know it. */
+  creatorRole?: Role | null;
+}
+
+/** Which environments a server serves: a key of any other is retired. */
+export interface ServedEnvironments {
+  serves(name: string): boolean;
+}
+
+export interface KeyState {
+  status: KeyStatus;
+  /** Whether it works now (`active` or `grace`). */
+  usable: boolean;
+  /**
+   * Whether it can never work again: revoked or expired. A key of a retired environment, or whose creator left, is
+   * not usable but not ended: it works again when the environment is served again or the creator comes back.
+   */
+  ended: boolean;
+  /** The instant it stops working: the earlier of revocation and expiry; −∞ when it does not work now. */
+  deadline: number;
+  /** What it may do: its scope capped by its creator's role; null when it does not work now. */
+  scope: Scope | null;
+}
+
+/**
+ * The one statement of whether a key can be used, for the verifier, its cache, the services, the API and the
+ * dashboard alike (storage's SQL of "active" is tested against it). The order is the order a refusal reports: a
+ * revoked key is reported revoked whatever else is wrong with it.
+ */
+export function keyState(key: KeyFacts, now: number, environments: ServedEnvironments): KeyState {
+  const status = statusOf(key, now, environments);
+  const usable = status === 'active' || status === 'grace';
+  const ended = (key.revokedAt !== null && key.revokedAt <= now) || (key.expiresAt !== null && key.expiresAt <= now);
+  return {
+    status,
+    usable,
+    ended,
+    deadline: usable
+      ? Math.min(key.revokedAt ?? Number.POSITIVE_INFINITY, key.expiresAt ?? Number.POSITIVE_INFINITY)
+      : Number.NEGATIVE_INFINITY,
+    scope: !usable ? null : key.creatorRole ? effectiveScope(key.scope, key.creatorRole) : key.scope,
+  };
+}
+
+function statusOf(key: KeyFacts, now: number, environments: ServedEnvironments): KeyStatus {
+  if (key.revokedAt !== null && key.revokedAt <= now) return 'revoked';
+  if (key.creatorRole === null) return 'creator_removed';
+  if (key.expiresAt !== null && key.expiresAt <= now) return 'expired';
+  if (!environments.serves(key.environment)) return 'retired';
+  return key.rotatedTo ? 'grace' : 'active';
+}
+
+/**
+ * A key's status as the API and the dashboard show it: a key in grace is `active` (it works; `rotated_to` says what
+ * replaces it), and one whose creator left reads `revoked`, as verify reports it.
+ */
+export function shownStatus(state: KeyState): 'active' | 'revoked' | 'expired' | 'retired' {
+  switch (state.status) {
+    case 'active':
+    case 'grace':
+      return 'active';
+    case 'creator_removed':
+      return 'revoked';
+    default:
+      return state.status;
+  }
+}
