@@ -1,12 +1,7 @@
 import { evaluateGcra } from '@keyward/core';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-
-/** `limit` events at once, then one more every `periodMs / limit` (GCRA). */
-export interface Budget {
-  limit: number;
-  periodMs: number;
-}
+import type { Budget } from '../config/config.js';
 
 /**
  * Counts events (sign-in attempts, unknown keys, device codes …) per bucket against a budget. `charge` counts one
