@@ -7,8 +7,8 @@
 import pino from 'pino';
 import { MemoryLimiter } from '../packages/server/src/index.js';
 import type { LimitCheck } from '../packages/server/src/limits/limiter.js';
-import { connectRedis } from '../packages/server/src/limits/redis-client.js';
 import { RedisLimiter } from '../packages/server/src/limits/redis-limiter.js';
+import { connectRedis } from '../packages/server/src/redis/client.js';
 import { median, opsPerSecond, row } from './lib.js';
 
 const KEYS = 1000;

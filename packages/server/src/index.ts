@@ -6,8 +6,8 @@ export { ConfigError, defineConfig, loadConfig, type RuntimeSettings, type Serve
 export { type Clock, systemClock } from './ids.js';
 export type { Limiter } from './limits/limiter.js';
 export { MemoryLimiter } from './limits/memory-limiter.js';
-export { connectRedis } from './limits/redis-client.js';
 export { createLogger } from './logger.js';
+export { connectRedis } from './redis/client.js';
 export { startServer } from './serve.js';
 export { KyselyStore } from './storage/kysely-store.js';
 export { openStore } from './storage/open-store.js';

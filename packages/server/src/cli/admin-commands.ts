@@ -8,8 +8,8 @@ import { systemClock } from '../ids.js';
 import { CSV_HEADER, csvLine, exportKeys } from '../import/exporter.js';
 import { describeReport, Importer } from '../import/importer.js';
 import { IMPORT_SOURCES, type ImportSource } from '../import/sources.js';
-import { connectRedis } from '../limits/redis-client.js';
 import { createLogger } from '../logger.js';
+import { connectRedis } from '../redis/client.js';
 import { openStore } from '../storage/open-store.js';
 
 /** Rows as aligned columns, two spaces apart, the first row the header: the CLI's tables. */

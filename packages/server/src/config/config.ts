@@ -1,5 +1,3 @@
-import type { ThrottleBudgets } from '../throttle/throttles.js';
-
 export interface Plan {
   /** null = unlimited */
   requestsPerMinute: number | null;
@@ -11,6 +9,39 @@ export interface EnvironmentConfig {
   name: string;
   prefix: string;
   baseUrl?: string;
+}
+
+/** `limit` events at once, then one more every `periodMs / limit` (GCRA). */
+export interface Budget {
+  limit: number;
+  periodMs: number;
+}
+
+/**
+ * The budgets of the abuse throttles, each per client address (sign-in also per e-mail and address). Null
+ * switches one off. The defaults are generous for people and agents, and cut guessing to a crawl.
+ */
+export interface ThrottleBudgets {
+  /** Failed sign-ins of one e-mail from one address: slows guessing a password without a lockout. */
+  signInPerPair: Budget | null;
+  /** Failed sign-ins from one address, whatever the e-mail: slows spraying many accounts. */
+  signInPerAddress: Budget | null;
+  /** Sign-ups (accounts created, or tried) from one address. */
+  signUps: Budget | null;
+  /** Unknown or malformed keys from one address (whoami, verify, management API, in-process middleware). */
+  unknownKeys: Budget | null;
+  /** Device codes created from one address (`POST /api/device/code`). */
+  deviceCodes: Budget | null;
+  /** Wrong user codes typed on `/device` from one address. */
+  userCodes: Budget | null;
+  /** Calls of `POST /v1/keys/report-leak` and `POST /v1/keys/check` (one a call, up to 100 keys) from one address. */
+  leakReports: Budget | null;
+  /** OAuth clients registered (RFC 7591) from one address. */
+  clientRegistrations: Budget | null;
+  /** Client ID Metadata Documents fetched for sign-ins from one address (cached documents cost nothing). */
+  metadataDocuments: Budget | null;
+  /** Test events sent to webhooks (`POST /api/webhooks/:id/test`) by one organization, whatever its webhooks. */
+  webhookTests: Budget | null;
 }
 
 /** Everything keyward runs on, parsed and checked once at start. Built by `loadConfig` or `defineConfig`. */
@@ -62,13 +93,13 @@ export interface KeywardConfig {
   usage: { flushIntervalMs: number; requestLogMaxRows: number; requestLogRetentionDays: number; requestLogPerSecond: number };
   sessionTtlMs: number;
   logLevel: string;
+  /** Abuse throttles per client address: failed sign-ins, unknown keys, device codes, wrong user codes. */
+  throttles: ThrottleBudgets;
   /**
    * How long a client may take: to send a whole request (`requestTimeoutMs`), its headers (`headersTimeoutMs`), to
    * send the next request on a kept-alive connection (`keepAliveTimeoutMs`), and how long a connection may stay
    * silent at all (`idleTimeoutMs`). A client slower than these is cut off; the server keeps answering others.
    */
-  /** Abuse throttles per client address: failed sign-ins, unknown keys, device codes, wrong user codes. */
-  throttles: ThrottleBudgets;
   http: { requestTimeoutMs: number; headersTimeoutMs: number; keepAliveTimeoutMs: number; idleTimeoutMs: number };
   /**
    * Webhook deliveries: the wait before each retry after a failed try (seconds; when they run out the delivery
@@ -101,6 +132,20 @@ export const DEFAULT_PLANS: Record<string, Plan> = {
   pro: { requestsPerMinute: 500, monthlyRequests: 10_000, maxActiveKeys: 25 },
   business: { requestsPerMinute: 2_000, monthlyRequests: 100_000, maxActiveKeys: null },
   enterprise: { requestsPerMinute: null, monthlyRequests: null, maxActiveKeys: null },
+};
+
+const MINUTE = 60_000;
+export const DEFAULT_THROTTLES: ThrottleBudgets = {
+  signInPerPair: { limit: 10, periodMs: 15 * MINUTE },
+  signInPerAddress: { limit: 30, periodMs: 15 * MINUTE },
+  signUps: { limit: 30, periodMs: 15 * MINUTE },
+  unknownKeys: { limit: 100, periodMs: MINUTE },
+  deviceCodes: { limit: 30, periodMs: 60 * MINUTE },
+  userCodes: { limit: 20, periodMs: 15 * MINUTE },
+  leakReports: { limit: 60, periodMs: MINUTE },
+  clientRegistrations: { limit: 20, periodMs: 60 * MINUTE },
+  metadataDocuments: { limit: 30, periodMs: 10 * MINUTE },
+  webhookTests: { limit: 30, periodMs: 60 * MINUTE },
 };
 
 const UNLIMITED: Plan = { requestsPerMinute: null, monthlyRequests: null, maxActiveKeys: null };

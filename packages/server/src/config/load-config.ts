@@ -2,15 +2,16 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { z } from 'zod';
-import type { Budget } from '../throttle/counters.js';
-import { DEFAULT_THROTTLES, type ThrottleBudgets } from '../throttle/throttles.js';
 import {
+  type Budget,
   DEFAULT_ENVIRONMENTS,
   DEFAULT_PLANS,
   DEFAULT_RETRY_SCHEDULE_SECONDS,
+  DEFAULT_THROTTLES,
   GITHUB_KEYS_URL,
   type KeywardConfig,
   type Plan,
+  type ThrottleBudgets,
 } from './config.js';
 import { type ConfigFile, configFileSchema } from './schema.js';
 

@@ -2,8 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
+import { connectRedis } from '../redis/client.js';
 import { limiterContract } from './limiter.contract.js';
-import { connectRedis } from './redis-client.js';
 import { RedisLimiter } from './redis-limiter.js';
 
 const url = process.env.KEYWARD_TEST_REDIS_URL;

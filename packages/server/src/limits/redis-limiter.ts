@@ -1,14 +1,17 @@
 import { evaluateBudget, evaluateGcra, evaluateQuota, KeywardError } from '@keyward/core';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { GCRA_LUA } from '../redis/gcra.js';
+import { RedisHealth } from '../redis/health.js';
 import { type LimitCheck, type Limiter, type LimitResult, type MeterResult, meterAllows, spendsCredits } from './limiter.js';
 
 /**
  * Every limit of every meter a request counts towards, in one atomic step, so that any number of instances
  * sharing Redis enforce one limit: the request is counted in all of them or in none. Returns the state before this
  * request (per meter: GCRA time, month count, credits spent); the decision itself is made in TypeScript by the same
- * pure functions the in-process limiter uses. A month or budget counter that does not exist yet asks for its seed
- * (what storage already counted), so a Redis restart does not hand out a fresh quota or budget.
+ * pure functions the in-process limiter uses, and the rate's step in Lua is the throttles' (`GCRA_LUA`). A month or
+ * budget counter that does not exist yet asks for its seed (what storage already counted), so a Redis restart does
+ * not hand out a fresh quota or budget.
  *
  * Budgets are also reconciled after every outage: a budget counter is stored as `spent|epoch`, and an instance
  * that lost Redis raises the epoch (`budget-epoch`) before it counts again. A counter of an older epoch asks for
@@ -19,7 +22,7 @@ import { type LimitCheck, type Limiter, type LimitResult, type MeterResult, mete
  * limit, period, quota limit, quota TTL, quota seed, budget limit, budget seed (0 = no such limit; a seed of -1 =
  * not read yet).
  */
-const SCRIPT = `
+const SCRIPT = `${GCRA_LUA}
 local now = tonumber(ARGV[1])
 local cost = tonumber(ARGV[2])
 local n = (#ARGV - 2) / 7
@@ -46,7 +49,7 @@ for i = 1, n do
     elseif x.bseed < 0 then table.insert(missing, 'b' .. i)
     else x.spent = math.max(spent or 0, x.bseed); x.reconciled = true end
   end
-  if x.rlimit > 0 then x.tat = tonumber(redis.call('GET', x.rkey) or '0') end
+  if x.rlimit > 0 then x.tat = gcra_read(x.rkey) end
   m[i] = x
 end
 if #missing > 0 then return { 'seed', unpack(missing) } end
@@ -54,8 +57,9 @@ local allowed = true
 for i = 1, n do
   local x = m[i]
   if x.rlimit > 0 then
-    x.newtat = math.max(x.tat, now) + x.period / x.rlimit
-    if x.newtat - x.period > now then allowed = false end
+    local newtat, fits = gcra_step(x.tat, now, x.rlimit, x.period)
+    x.newtat = newtat
+    if not fits then allowed = false end
   end
   if x.qlimit > 0 and x.used >= x.qlimit then allowed = false end
   if x.blimit > 0 and x.spent + cost > x.blimit then allowed = false end
@@ -64,7 +68,7 @@ local out = { 'ok' }
 for i = 1, n do
   local x = m[i]
   if allowed then
-    if x.rlimit > 0 then redis.call('SET', x.rkey, tostring(x.newtat), 'PX', math.ceil(x.newtat - now) + 1000) end
+    if x.rlimit > 0 then gcra_keep(x.rkey, x.newtat, now) end
     if x.qlimit > 0 then redis.call('SET', x.qkey, x.used + 1, 'PX', x.qttl) end
     if x.blimit > 0 then redis.call('SET', x.bkey, (x.spent + cost) .. '|' .. epoch, 'PX', 2592000000) end
   elseif x.reconciled then redis.call('SET', x.bkey, x.spent .. '|' .. epoch, 'PX', 2592000000)
@@ -89,19 +93,23 @@ export interface RedisLimiterOptions {
 export class RedisLimiter implements Limiter {
   readonly #redis: Scripted;
   readonly #prefix: string;
-  #down = false;
+  readonly #health: RedisHealth;
   /** Set when the connection was lost: the budget epoch is raised before the next count. */
   #stale = false;
   #raising: Promise<void> | null = null;
 
   constructor(
     redis: Redis,
-    private readonly logger: Logger,
+    logger: Logger,
     private readonly options: RedisLimiterOptions,
   ) {
     redis.defineCommand('keywardLimits', { lua: SCRIPT });
     this.#redis = redis as Scripted;
     this.#prefix = options.keyPrefix ?? 'keyward:';
+    this.#health = new RedisHealth(logger, {
+      down: `Redis unreachable: rate limits and quotas are ${options.onRedisError === 'open' ? 'NOT enforced (fail open)' : 'refusing requests (fail closed)'}, requests that spend credits are refused (budgets fail closed), until it is back`,
+      back: 'Redis reachable again: rate limits and quotas are enforced',
+    });
     // Whatever Redis holds when it is back may be behind storage (writes lost, a replica promoted).
     redis.on('close', () => {
       this.#stale = true;
@@ -146,7 +154,7 @@ export class RedisLimiter implements Limiter {
         );
         reply = await this.#redis.keywardLimits(keys.length, ...keys, now, cost, ...args());
       }
-      this.#up();
+      this.#health.answered();
     } catch (error) {
       return this.#fail(error, input);
     }
@@ -165,13 +173,7 @@ export class RedisLimiter implements Limiter {
   }
 
   #fail(error: unknown, input: LimitCheck): LimitResult {
-    if (!this.#down) {
-      this.#down = true;
-      this.logger.error(
-        { err: { message: (error as Error).message } },
-        `Redis unreachable: rate limits and quotas are ${this.options.onRedisError === 'open' ? 'NOT enforced (fail open)' : 'refusing requests (fail closed)'}, requests that spend credits are refused (budgets fail closed), until it is back`,
-      );
-    }
+    this.#health.failed(error);
     if (spendsCredits(input)) {
       throw new KeywardError('service_unavailable', 'Credit budgets cannot be checked right now; retry shortly.', { 'retry-after': '1' });
     }
@@ -192,13 +194,6 @@ export class RedisLimiter implements Limiter {
         this.#raising = null;
       });
     return this.#raising;
-  }
-
-  #up(): void {
-    if (this.#down) {
-      this.#down = false;
-      this.logger.warn('Redis reachable again: rate limits and quotas are enforced');
-    }
   }
 
   async close(): Promise<void> {

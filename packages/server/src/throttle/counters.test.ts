@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectRedis } from '../limits/redis-client.js';
+import { connectRedis } from '../redis/client.js';
 import { MemoryCounters, RedisCounters, type ThrottleCounters } from './counters.js';
 
 const url = process.env.KEYWARD_TEST_REDIS_URL;

@@ -1,12 +1,9 @@
 import { evaluateGcra } from '@keyward/core';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-
-/** `limit` events at once, then one more every `periodMs / limit` (GCRA). */
-export interface Budget {
-  limit: number;
-  periodMs: number;
-}
+import type { Budget } from '../config/config.js';
+import { RedisGcra } from '../redis/gcra.js';
+import { RedisHealth } from '../redis/health.js';
 
 /**
  * Counts events (sign-in attempts, unknown keys, device codes …) per bucket against a budget. `charge` counts one
@@ -41,92 +38,46 @@ export class MemoryCounters implements ThrottleCounters {
   }
 }
 
-/** Charges one event when the budget allows; returns the GCRA time before it, decided again in TypeScript. */
-const CHARGE = `
-local now = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
-local period = tonumber(ARGV[3])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-local newtat = math.max(tat, now) + period / limit
-if newtat - period <= now then
-  redis.call('SET', KEYS[1], tostring(newtat), 'PX', math.ceil(newtat - now) + 1000)
-end
-return tostring(tat)
-`;
-
-/** Gives one charged event back: the GCRA time moves back one emission interval (never below now). */
-const REFUND = `
-local now = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
-local period = tonumber(ARGV[3])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-local back = tat - period / limit
-if back > now then
-  redis.call('SET', KEYS[1], tostring(back), 'PX', math.ceil(back - now) + 1000)
-else
-  redis.call('DEL', KEYS[1])
-end
-return 1
-`;
-
-interface Scripted extends Redis {
-  keywardThrottle(key: string, now: number, limit: number, periodMs: number): Promise<string>;
-  keywardThrottleRefund(key: string, now: number, limit: number, periodMs: number): Promise<number>;
-}
-
 /**
  * Counters shared by every instance through Redis, so that spreading attempts over instances gains nothing. When
  * Redis cannot be reached they fall back to counting in this process (logged once): a Redis outage weakens the
  * throttles to per-instance ones, never switches them off and never refuses honest clients.
  */
 export class RedisCounters implements ThrottleCounters {
-  readonly #redis: Scripted;
+  readonly #gcra: RedisGcra;
   readonly #local = new MemoryCounters();
-  #down = false;
+  readonly #health: RedisHealth;
 
   constructor(
     redis: Redis,
-    private readonly logger: Logger,
+    logger: Logger,
     private readonly prefix = 'keyward:throttle:',
   ) {
-    redis.defineCommand('keywardThrottle', { numberOfKeys: 1, lua: CHARGE });
-    redis.defineCommand('keywardThrottleRefund', { numberOfKeys: 1, lua: REFUND });
-    this.#redis = redis as Scripted;
+    this.#gcra = new RedisGcra(redis);
+    this.#health = new RedisHealth(logger, {
+      down: 'Redis unreachable: abuse throttles count per instance until it is back',
+      back: 'Redis reachable again: abuse throttles are shared by every instance',
+    });
   }
 
   async charge(bucket: string, budget: Budget, now: number): Promise<number> {
     try {
-      const tat = Number(await this.#redis.keywardThrottle(this.prefix + bucket, now, budget.limit, budget.periodMs));
-      this.#up();
-      return evaluateGcra({ tat, now, ...budget }).retryAfterMs;
+      const decision = await this.#gcra.charge(this.prefix + bucket, budget, now);
+      this.#health.answered();
+      return decision.retryAfterMs;
     } catch (error) {
-      this.#fail(error);
+      this.#health.failed(error);
       return this.#local.charge(bucket, budget, now);
     }
   }
 
   async refund(bucket: string, budget: Budget, now: number): Promise<void> {
     try {
-      await this.#redis.keywardThrottleRefund(this.prefix + bucket, now, budget.limit, budget.periodMs);
-      this.#up();
+      await this.#gcra.refund(this.prefix + bucket, budget, now);
+      this.#health.answered();
     } catch (error) {
-      this.#fail(error);
+      this.#health.failed(error);
       this.#local.refund(bucket, budget, now);
     }
-  }
-
-  #fail(error: unknown): void {
-    if (this.#down) return;
-    this.#down = true;
-    this.logger.error(
-      { err: { message: (error as Error).message } },
-      'Redis unreachable: abuse throttles count per instance until it is back',
-    );
-  }
-
-  #up(): void {
-    if (!this.#down) return;
-    this.#down = false;
-    this.logger.warn('Redis reachable again: abuse throttles are shared by every instance');
   }
 }

@@ -1,48 +1,8 @@
 import { isIP } from 'node:net';
 import { ipv6Bytes, KeywardError, secondsUntil } from '@keyward/core';
 import type { Logger } from 'pino';
-import type { Budget, ThrottleCounters } from './counters.js';
-
-/**
- * The budgets of the abuse throttles, each per client address (sign-in also per e-mail and address). Null
- * switches one off. The defaults are generous for people and agents, and cut guessing to a crawl.
- */
-export interface ThrottleBudgets {
-  /** Failed sign-ins of one e-mail from one address: slows guessing a password without a lockout. */
-  signInPerPair: Budget | null;
-  /** Failed sign-ins from one address, whatever the e-mail: slows spraying many accounts. */
-  signInPerAddress: Budget | null;
-  /** Sign-ups (accounts created, or tried) from one address. */
-  signUps: Budget | null;
-  /** Unknown or malformed keys from one address (whoami, verify, management API, in-process middleware). */
-  unknownKeys: Budget | null;
-  /** Device codes created from one address (`POST /api/device/code`). */
-  deviceCodes: Budget | null;
-  /** Wrong user codes typed on `/device` from one address. */
-  userCodes: Budget | null;
-  /** Calls of `POST /v1/keys/report-leak` and `POST /v1/keys/check` (one a call, up to 100 keys) from one address. */
-  leakReports: Budget | null;
-  /** OAuth clients registered (RFC 7591) from one address. */
-  clientRegistrations: Budget | null;
-  /** Client ID Metadata Documents fetched for sign-ins from one address (cached documents cost nothing). */
-  metadataDocuments: Budget | null;
-  /** Test events sent to webhooks (`POST /api/webhooks/:id/test`) by one organization, whatever its webhooks. */
-  webhookTests: Budget | null;
-}
-
-const MINUTE = 60_000;
-export const DEFAULT_THROTTLES: ThrottleBudgets = {
-  signInPerPair: { limit: 10, periodMs: 15 * MINUTE },
-  signInPerAddress: { limit: 30, periodMs: 15 * MINUTE },
-  signUps: { limit: 30, periodMs: 15 * MINUTE },
-  unknownKeys: { limit: 100, periodMs: MINUTE },
-  deviceCodes: { limit: 30, periodMs: 60 * MINUTE },
-  userCodes: { limit: 20, periodMs: 15 * MINUTE },
-  leakReports: { limit: 60, periodMs: MINUTE },
-  clientRegistrations: { limit: 20, periodMs: 60 * MINUTE },
-  metadataDocuments: { limit: 30, periodMs: 10 * MINUTE },
-  webhookTests: { limit: 30, periodMs: 60 * MINUTE },
-};
+import type { Budget, ThrottleBudgets } from '../config/config.js';
+import type { ThrottleCounters } from './counters.js';
 
 /** A 429 in the envelope with its Retry-After. */
 export function tooMany(message: string, waitMs: number, now: number): KeywardError {
