@@ -2,7 +2,9 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
-import { KyselyStore, keyForVerifyFromRow, keyRow, type VerifyRow, verifySql } from './kysely-store.js';
+import { keyToRow } from './keys/key-rows.js';
+import { keyForVerifyFromRow, type VerifyRow, verifySql } from './keys/verify-lookup.js';
+import { KyselyStore } from './kysely-store.js';
 import type { Database } from './schema.js';
 import type { ApiKey, KeyForVerify, UsageBatch } from './store.js';
 
@@ -60,7 +62,7 @@ export class SqliteStore extends KyselyStore {
     if (!first) return 0;
     return this.root.connection().execute(async () => {
       if (!this.#importStatement) {
-        const columns = Object.keys(keyRow(first));
+        const columns = Object.keys(keyToRow(first));
         this.#importStatement = this.#sqlite.prepare(
           `INSERT INTO api_keys (${columns.join(', ')}) VALUES (${columns.map((c) => `@${c}`).join(', ')}) ON CONFLICT DO NOTHING`,
         );
@@ -68,7 +70,7 @@ export class SqliteStore extends KyselyStore {
       const statement = this.#importStatement;
       let inserted = 0;
       this.#sqlite.transaction(() => {
-        for (const k of keys) inserted += statement.run(keyRow(k)).changes;
+        for (const k of keys) inserted += statement.run(keyToRow(k)).changes;
       })();
       return inserted;
     });
