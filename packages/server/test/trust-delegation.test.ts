@@ -12,8 +12,8 @@ import { migrationProvider } from '../src/storage/migrations.js';
 import { postgresStore } from '../src/storage/postgres-store.js';
 import type { Database } from '../src/storage/schema.js';
 import { sqliteStore } from '../src/storage/sqlite-store.js';
-import { keyRecord } from '../src/storage/store.contract.js';
 import type { ApiKey } from '../src/storage/store.js';
+import { keyRecord } from '../src/storage/store-fixtures.contract.js';
 import { Agent, bearer, type Harness, startHarness } from './harness.js';
 import { freshPostgresDatabase, postgresUrl } from './postgres.js';
 
