@@ -6,13 +6,14 @@ import { Kysely, Migrator, SqliteDialect } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineConfig } from '../src/config/load-config.js';
-import { KyselyStore, keyRow } from '../src/storage/kysely-store.js';
+import { keyToRow } from '../src/storage/keys/key-rows.js';
+import { KyselyStore } from '../src/storage/kysely-store.js';
 import { migrationProvider } from '../src/storage/migrations.js';
 import { postgresStore } from '../src/storage/postgres-store.js';
 import type { Database } from '../src/storage/schema.js';
 import { sqliteStore } from '../src/storage/sqlite-store.js';
-import { keyRecord } from '../src/storage/store.contract.js';
 import type { ApiKey } from '../src/storage/store.js';
+import { keyRecord } from '../src/storage/store-fixtures.contract.js';
 import { Agent, bearer, type Harness, startHarness } from './harness.js';
 import { freshPostgresDatabase, postgresUrl } from './postgres.js';
 
@@ -280,7 +281,7 @@ for (const backend of backends) {
         for (const [k, ancestry] of rows)
           await db
             .insertInto('api_keys')
-            .values({ ...keyRow(k), ancestry })
+            .values({ ...keyToRow(k), ancestry })
             .execute();
         await store.migrate();
         const grand = await store.findKeyForVerify('hash_key_grand');

@@ -2,9 +2,12 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
-import { KyselyStore, keyForVerifyFromRow, keyRow, type VerifyRow, verifySql } from './kysely-store.js';
+import { keyToRow } from './keys/key-rows.js';
+import { keyForVerifyFromRow, type VerifyRow, verifySql } from './keys/verify-lookup.js';
+import { KyselyStore } from './kysely-store.js';
 import type { Database } from './schema.js';
 import type { ApiKey, KeyForVerify, UsageBatch } from './store.js';
+import { dailyUsageToRow, requestToRow } from './usage/usage-rows.js';
 
 /**
  * The embedded default: one SQLite file through better-sqlite3, in WAL mode. The verify look-up, the one query on
@@ -38,16 +41,18 @@ export class SqliteStore extends KyselyStore {
     const db = this.#sqlite;
     this.#usage ??= {
       daily: db.prepare(
-        'INSERT INTO usage_daily (key_id, day, allowed, denied, credits) VALUES (?, ?, ?, ?, ?) ON CONFLICT (key_id, day) DO UPDATE SET allowed = usage_daily.allowed + excluded.allowed, denied = usage_daily.denied + excluded.denied, credits = usage_daily.credits + excluded.credits',
+        'INSERT INTO usage_daily (key_id, day, allowed, denied, credits) VALUES (@key_id, @day, @allowed, @denied, @credits) ON CONFLICT (key_id, day) DO UPDATE SET allowed = usage_daily.allowed + excluded.allowed, denied = usage_daily.denied + excluded.denied, credits = usage_daily.credits + excluded.credits',
       ),
       lastUsed: db.prepare('UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)'),
-      request: db.prepare('INSERT INTO request_log (id, key_id, org_id, method, path, status, ip, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
+      request: db.prepare(
+        'INSERT INTO request_log (id, key_id, org_id, method, path, status, ip, at) VALUES (@id, @key_id, @org_id, @method, @path, @status, @ip, @at)',
+      ),
     };
     const s = this.#usage;
     db.transaction(() => {
-      for (const d of batch.daily) s.daily.run(d.keyId, d.day, d.allowed, d.denied, d.credits);
+      for (const d of batch.daily) s.daily.run(dailyUsageToRow(d));
       for (const u of batch.lastUsed) s.lastUsed.run(u.at, u.keyId, u.at);
-      for (const r of batch.requests) s.request.run(r.id, r.keyId, r.orgId, r.method, r.path, r.status, r.ip, r.at);
+      for (const r of batch.requests) s.request.run(requestToRow(r));
     })();
   }
 
@@ -60,7 +65,7 @@ export class SqliteStore extends KyselyStore {
     if (!first) return 0;
     return this.root.connection().execute(async () => {
       if (!this.#importStatement) {
-        const columns = Object.keys(keyRow(first));
+        const columns = Object.keys(keyToRow(first));
         this.#importStatement = this.#sqlite.prepare(
           `INSERT INTO api_keys (${columns.join(', ')}) VALUES (${columns.map((c) => `@${c}`).join(', ')}) ON CONFLICT DO NOTHING`,
         );
@@ -68,7 +73,7 @@ export class SqliteStore extends KyselyStore {
       const statement = this.#importStatement;
       let inserted = 0;
       this.#sqlite.transaction(() => {
-        for (const k of keys) inserted += statement.run(keyRow(k)).changes;
+        for (const k of keys) inserted += statement.run(keyToRow(k)).changes;
       })();
       return inserted;
     });
