@@ -89,9 +89,10 @@ export async function createKeyward(config: KeywardConfig, overrides: KeywardOve
   const clock = overrides.clock ?? systemClock;
   const store = overrides.store ?? openStore(config);
   await store.migrate();
-  const served = config.environments.map((e) => e.name);
-  store.serveEnvironments(served);
-  const retired = await store.retiredKeys(served, clock.now());
+  const retired = await store.retiredKeys(
+    config.environments.map((e) => e.name),
+    clock.now(),
+  );
   if (retired.length > 0 && !config.allowRetiredEnvironments) {
     await store.close();
     throw new ConfigError(retirementReport(retired, false));
@@ -156,7 +157,7 @@ export async function createKeyward(config: KeywardConfig, overrides: KeywardOve
   const signIn = new GrantService(store, keys, config, environments, clock, throttles);
   // Client ID Metadata Documents are fetched with the webhooks' SSRF guard (and its development switch).
   const clients = new ClientRegistry({ store, clock, throttles, allowPrivateDocuments: config.webhooks.allowPrivateTargets });
-  const usage = new UsageService({ store, recorder, keys, config, clock });
+  const usage = new UsageService({ store, recorder, keys, config, environments, clock });
   const forms = new OneTimeForms(store, config.secret, clock);
   const leaks = new LeakService(keys, lookup, environments, config, clock, logger, throttles);
   const ctx: AppContext = {

@@ -125,7 +125,7 @@ describe('child keys: derived by a key, at most its parent, revoked with it', ()
     expect(fourth.body.error.message).toContain('delegation.max_children');
     // Four active keys, one of them counted towards the plan.
     expect((await e.req('GET', '/api/developers/keys')).body.keys.filter((k: { status: string }) => k.status === 'active')).toHaveLength(4);
-    expect(await h.keyward.store.countActiveKeys(parent.organization_id as string, h.clock.now())).toBe(1);
+    expect(await h.keyward.store.countActiveKeys(parent.organization_id as string, h.clock.now(), null)).toBe(1);
     h.clock.advance(61_000);
     expect((await derive(h, parent.raw_key, { ttl: 60 })).status).toBe(201); // the expired ones no longer count
   });

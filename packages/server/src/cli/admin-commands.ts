@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { AuditLog } from '../audit/audit-log.js';
 import { RedisBus } from '../cache/redis-bus.js';
 import { loadConfig } from '../config/load-config.js';
+import { Environments } from '../config/environments.js';
 import { systemClock } from '../ids.js';
 import { CSV_HEADER, csvLine, exportKeys } from '../import/exporter.js';
 import { describeReport, Importer } from '../import/importer.js';
@@ -38,8 +39,6 @@ export function adminCommands(program: Command, out: (line: string) => void): vo
     const config = loadConfig({ dataDir: o.dataDir, ...(o.config ? { config: o.config } : {}) });
     const store = openStore(config);
     await store.migrate();
-    // Keys of environments the config no longer has are retired: not counted, here as in the server.
-    store.serveEnvironments(config.environments.map((e) => e.name));
     return { config, store };
   };
 
@@ -66,9 +65,10 @@ export function adminCommands(program: Command, out: (line: string) => void): vo
     );
 
   storage(admin.command('orgs').description('list organizations with their plan, members and active keys')).action(async (o) => {
-    const { store } = await open(o);
+    const { config, store } = await open(o);
     try {
-      const orgs = await store.listOrganizations(Date.now());
+      // Keys of environments the config no longer has are retired: not counted, here as in the server.
+      const orgs = await store.listOrganizations(Date.now(), new Environments(config.environments).servedNames);
       if (orgs.length === 0) return out('No organizations yet.');
       out(
         columns([

@@ -17,7 +17,8 @@ export class Environments implements ServedEnvironments {
   readonly issuing: KeyFormat;
   /** Reads keys of served and retired environments: a retired key reaches storage, so it is refused with its reason. */
   readonly lookup: KeyFormat;
-  /** Names of the retired environments, each once. */
+  /** Names of the served environments, and of the retired ones (each once). */
+  readonly servedNames: readonly string[];
   readonly retiredNames: readonly string[];
   readonly #byName: ReadonlyMap<string, EnvironmentConfig>;
 
@@ -28,6 +29,7 @@ export class Environments implements ServedEnvironments {
     this.#byName = new Map(served.map((e) => [e.name, e]));
     this.issuing = new KeyFormat(served);
     this.lookup = new KeyFormat([...served, ...retired]);
+    this.servedNames = served.map((e) => e.name);
     this.retiredNames = [...new Set(retired.map((r) => r.name))];
   }
 

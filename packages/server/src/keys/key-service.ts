@@ -432,7 +432,7 @@ export class KeyService {
   /** Throws the plan's 409 (ending with `what to do`) when the organization has no room for one more active key. Inside the org's lock. */
   async #roomForOneMore(org: { id: string; plan: string }, now: number, whatToDo: string): Promise<void> {
     const max = this.deps.config.plans[org.plan]?.maxActiveKeys ?? null;
-    if (max !== null && (await this.deps.store.countActiveKeys(org.id, now)) >= max) {
+    if (max !== null && (await this.deps.store.countActiveKeys(org.id, now, this.deps.environments.servedNames)) >= max) {
       throw new KeywardError('conflict', `Your plan (${org.plan}) allows ${max} active keys. ${whatToDo}`);
     }
   }

@@ -10,7 +10,6 @@ import type { GrantStore } from './grants/grant-store.js';
 import { KyselyGrantStore } from './grants/kysely-grant-store.js';
 import type { ImportStore } from './imports/import-store.js';
 import { KyselyImportStore } from './imports/kysely-import-store.js';
-import { CountedKeys } from './keys/active-keys.js';
 import type { KeyStore } from './keys/key-store.js';
 import { KyselyKeyStore } from './keys/kysely-key-store.js';
 import type { Database } from './schema.js';
@@ -42,12 +41,11 @@ export class KyselyStore implements Store {
   ) {
     const handle = new DatabaseHandle(root, dialect);
     // One count of active keys, so that the environments the server serves reach every store that counts keys.
-    const counted = new CountedKeys();
     this.#handle = handle;
     this.#grants = new KyselyGrantStore(handle);
-    this.#keys = new KyselyKeyStore(handle, counted, this.#grants);
-    this.#accounts = new KyselyAccountStore(handle, counted);
-    this.#usage = new KyselyUsageStore(handle, counted);
+    this.#keys = new KyselyKeyStore(handle, this.#grants);
+    this.#accounts = new KyselyAccountStore(handle);
+    this.#usage = new KyselyUsageStore(handle);
     this.#audit = new KyselyAuditStore(handle);
     this.#webhooks = new KyselyWebhookStore(handle);
     this.#forms = new KyselyFormStore(handle);
@@ -100,9 +98,6 @@ export class KyselyStore implements Store {
   }
   markLeaked(...args: Parameters<KeyStore['markLeaked']>) {
     return this.#keys.markLeaked(...args);
-  }
-  serveEnvironments(...args: Parameters<KeyStore['serveEnvironments']>) {
-    return this.#keys.serveEnvironments(...args);
   }
   retiredKeys(...args: Parameters<KeyStore['retiredKeys']>) {
     return this.#keys.retiredKeys(...args);

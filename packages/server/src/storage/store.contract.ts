@@ -66,7 +66,7 @@ export function storeContract(name: string, open: () => Promise<Store>, enabled 
           store.transaction(async () => {
             await store.insertKey(k1);
             await store.transaction(() => store.insertKey(k2));
-            expect(await store.countActiveKeys(org, 5_000)).toBe(2); // seen inside the transaction
+            expect(await store.countActiveKeys(org, 5_000, null)).toBe(2); // seen inside the transaction
             throw new Error('changed my mind');
           }),
         ).rejects.toThrow('changed my mind');
@@ -80,13 +80,13 @@ export function storeContract(name: string, open: () => Promise<Store>, enabled 
         const createIfRoom = () =>
           store.transaction(async () => {
             await store.lockOrganization(org);
-            if ((await store.countActiveKeys(org, 5_000)) >= 3) return false;
+            if ((await store.countActiveKeys(org, 5_000, null)) >= 3) return false;
             await store.insertKey(keyRecord(org, user));
             return true;
           });
         const made = await Promise.all(Array.from({ length: 8 }, createIfRoom));
         expect(made.filter(Boolean)).toHaveLength(2);
-        expect(await store.countActiveKeys(org, 5_000)).toBe(3);
+        expect(await store.countActiveKeys(org, 5_000, null)).toBe(3);
       });
 
       it('prunes expired sessions and long-expired sign-in grants, and nothing else', async () => {

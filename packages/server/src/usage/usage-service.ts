@@ -1,6 +1,7 @@
 import { monthOf } from '@keyward/core';
 import { type Actor, authorize } from '../auth/authorization.js';
 import { capPlan, type KeywardConfig, type Plan, planForKey } from '../config/config.js';
+import type { Environments } from '../config/environments.js';
 import type { ApiKey, RequestLogEntry } from '../entities.js';
 import type { Clock } from '../ids.js';
 import type { KeyService } from '../keys/key-service.js';
@@ -29,7 +30,16 @@ export interface KeyUsageSummary {
 
 /** Usage as people read it: per key (with its lineage's quota) and per organization. */
 export class UsageService {
-  constructor(private readonly deps: { store: Store; recorder: UsageRecorder; keys: KeyService; config: KeywardConfig; clock: Clock }) {}
+  constructor(
+    private readonly deps: {
+      store: Store;
+      recorder: UsageRecorder;
+      keys: KeyService;
+      config: KeywardConfig;
+      environments: Environments;
+      clock: Clock;
+    },
+  ) {}
 
   /**
    * A key's usage. With `agent`, every figure counts only the keys of the key's tree (itself and the keys derived
@@ -118,7 +128,7 @@ export class UsageService {
     authorize(actor, 'key.list');
     const now = this.deps.clock.now();
     const monthStart = `${monthOf(now)}-01`;
-    const { activeKeys, allowed } = await this.deps.store.orgOverview(actor.orgId, now, monthStart);
+    const { activeKeys, allowed } = await this.deps.store.orgOverview(actor.orgId, now, monthStart, this.deps.environments.servedNames);
     return { activeKeys, monthAllowed: allowed + this.deps.recorder.pendingAllowedForOrg(actor.orgId, monthStart) };
   }
 }

@@ -107,7 +107,7 @@ export function accountStoreContract(shared: ContractStore) {
       expect((await store.findKey(org, onPlan.id))?.tier).toBe('pro');
       expect((await store.findKey(org, lower.id))?.tier).toBe('hobby');
       expect(await store.setOrganizationPlan('org_nope', 'pro')).toBeUndefined();
-      const listed = (await store.listOrganizations(5_000)).find((o) => o.id === org);
+      const listed = (await store.listOrganizations(5_000, null)).find((o) => o.id === org);
       expect(listed).toMatchObject({ name: 'Upgrader', plan: 'pro', members: 1, activeKeys: 2 });
     });
 

@@ -1,6 +1,7 @@
 import type { Role } from '@keyward/core';
 import type { Member, Organization, Session, User } from '../../entities.js';
 import type { PageRequest } from '../../pagination.js';
+import type { Served } from '../keys/active-keys.js';
 
 /** People and where they belong: users, organizations, memberships and invitations, sessions. */
 export interface AccountStore {
@@ -16,7 +17,7 @@ export interface AccountStore {
 
   findOrganization(id: string): Promise<Organization | undefined>;
   /** Every organization with its member count and its active keys (the one definition: {@link KeyStore.countActiveKeys}). */
-  listOrganizations(now: number): Promise<(Organization & { members: number; activeKeys: number })[]>;
+  listOrganizations(now: number, served: Served): Promise<(Organization & { members: number; activeKeys: number })[]>;
   /**
    * Moves an organization to another plan. Cascade: keys on its previous plan move with it; keys that were given a
    * lower tier keep theirs. Returns the previous plan, or undefined when there is no such organization.

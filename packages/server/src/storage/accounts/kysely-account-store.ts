@@ -3,7 +3,7 @@ import type { Member, Organization, Session, User } from '../../entities.js';
 import type { PageRequest } from '../../pagination.js';
 import { afterCursor, num } from '../columns.js';
 import type { DatabaseHandle } from '../database-handle.js';
-import type { CountedKeys } from '../keys/active-keys.js';
+import { countedKey, countedKeysOf, type Served } from '../keys/active-keys.js';
 import {
   memberFromRow,
   memberToRow,
@@ -20,7 +20,6 @@ import type { AccountStore } from './account-store.js';
 export class KyselyAccountStore implements AccountStore {
   constructor(
     private readonly handle: DatabaseHandle,
-    private readonly counted: CountedKeys,
   ) {}
 
   private get db() {
@@ -77,7 +76,7 @@ export class KyselyAccountStore implements AccountStore {
     return r && organizationFromRow(r);
   }
 
-  async listOrganizations(now: number) {
+  async listOrganizations(now: number, served: Served) {
     const rows = await this.db
       .selectFrom('organizations as o')
       .select((eb) => [
@@ -95,7 +94,7 @@ export class KyselyAccountStore implements AccountStore {
           .selectFrom('api_keys')
           .select((e) => e.fn.countAll<number>().as('n'))
           .whereRef('api_keys.org_id', '=', 'o.id')
-          .where((e) => this.counted.where(e, now))
+          .where((e) => countedKey(e, now, served))
           .as('active_keys'),
       ])
       .orderBy('o.created_at')

@@ -1,39 +1,34 @@
 import type { Expression, ExpressionBuilder, Kysely, SqlBool } from 'kysely';
 import type { Database } from '../schema.js';
 
-/** The one definition of an active key, as SQL: neither revoked nor expired at `now`. */
+/**
+ * Core's `keyState`, as SQL, for what storage counts: a key neither revoked nor expired at `now` (a revocation or an
+ * expiry counts from its instant on). The contract suite checks it against `keyState` key by key.
+ */
 export function isActive(eb: ExpressionBuilder<Database, 'api_keys'>, now: number): Expression<SqlBool> {
   return eb.and([
-    eb('api_keys.revoked_at', 'is', null),
+    eb.or([eb('api_keys.revoked_at', 'is', null), eb('api_keys.revoked_at', '>', now)]),
     eb.or([eb('api_keys.expires_at', 'is', null), eb('api_keys.expires_at', '>', now)]),
   ]);
 }
 
 /**
- * Which keys count towards a plan: active, made by a person (child keys do not count), and in a served environment.
- * One instance is shared by every store that counts keys (the key limit, the organization list, the overview), so
- * that {@link CountedKeys.serve} reaches all of them.
+ * The environments whose keys count: the ones the server serves (a key of any other is retired), or null for every
+ * environment. Storage keeps no list of its own: each count is told.
  */
-export class CountedKeys {
-  /** Null until the server says which environments it serves: then every environment counts. */
-  #served: readonly string[] | null = null;
+export type Served = readonly string[] | null;
 
-  serve(names: readonly string[]): void {
-    this.#served = [...names];
-  }
+/** Which keys count towards a plan: active, made by a person (child keys do not count), and of a served environment. */
+export function countedKey(eb: ExpressionBuilder<Database, 'api_keys'>, now: number, served: Served): Expression<SqlBool> {
+  const own = eb.and([isActive(eb, now), eb('api_keys.parent_id', 'is', null)]);
+  return served === null ? own : eb.and([own, eb('api_keys.environment', 'in', served.length > 0 ? served : [''])]);
+}
 
-  where(eb: ExpressionBuilder<Database, 'api_keys'>, now: number): Expression<SqlBool> {
-    const served = this.#served;
-    const own = eb.and([isActive(eb, now), eb('api_keys.parent_id', 'is', null)]);
-    return served ? eb.and([own, eb('api_keys.environment', 'in', served)]) : own;
-  }
-
-  /** The count of an organization's counted keys, as a query: run alone, or a column of a larger one. */
-  countIn(db: Kysely<Database>, orgId: string, now: number) {
-    return db
-      .selectFrom('api_keys')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('api_keys.org_id', '=', orgId)
-      .where((eb) => this.where(eb, now));
-  }
+/** The count of an organization's counted keys, as a query: run alone, or a column of a larger one. */
+export function countedKeysOf(db: Kysely<Database>, orgId: string, now: number, served: Served) {
+  return db
+    .selectFrom('api_keys')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('api_keys.org_id', '=', orgId)
+    .where((eb) => countedKey(eb, now, served));
 }

@@ -1,3 +1,4 @@
+import { keyState } from '@keyward/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Member, Store } from '../store.js';
 import { type ContractStore, id, keyRecord, newOrg as newOrgIn } from '../store-fixtures.contract.js';
@@ -47,9 +48,35 @@ export function keyStoreContract(shared: ContractStore) {
       await store.insertKey(keyRecord(org, user, { expiresAt: 4_000 }));
       await store.insertKey(keyRecord(org, user, { revokedAt: 4_000 }));
       await store.insertKey(keyRecord(org, user, { expiresAt: 9_000, rotatedTo: 'key_successor' }));
-      expect(await store.countActiveKeys(org, 5_000)).toBe(2);
-      expect((await store.listOrganizations(5_000)).find((o) => o.id === org)?.activeKeys).toBe(2);
-      expect(await store.countActiveKeys(org, 3_000)).toBe(3);
+      expect(await store.countActiveKeys(org, 5_000, null)).toBe(2);
+      expect((await store.listOrganizations(5_000, null)).find((o) => o.id === org)?.activeKeys).toBe(2);
+      // Before the revocation's instant the key still counts, as keyState says (the case below checks every instant).
+      expect(await store.countActiveKeys(org, 3_000, null)).toBe(4);
+    });
+
+    it("storage's active key is core's keyState, key by key: revoked and expired from their instant on, grace and retirement included", async () => {
+      const { org, user } = await newOrg();
+      const keys = [
+        keyRecord(org, user),
+        keyRecord(org, user, { revokedAt: 4_000 }),
+        keyRecord(org, user, { revokedAt: 6_000 }),
+        keyRecord(org, user, { expiresAt: 4_000 }),
+        keyRecord(org, user, { expiresAt: 6_000, rotatedTo: 'key_successor' }),
+        keyRecord(org, user, { revokedAt: 7_000, expiresAt: 5_000 }),
+        keyRecord(org, user, { environment: 'staging', prefix: 'kw_staging_' }),
+        keyRecord(org, user, { environment: 'staging', prefix: 'kw_staging_', expiresAt: 4_000 }),
+      ];
+      for (const k of keys) await store.insertKey(k);
+      const served = ['test'];
+      const environments = { serves: (name: string) => served.includes(name) };
+      for (const now of [3_999, 4_000, 5_000, 6_000, 7_000]) {
+        const usable = keys.filter((k) => keyState(k, now, environments).usable).length;
+        expect(await store.countActiveKeys(org, now, served), `at ${now}`).toBe(usable);
+        const notEnded = keys.filter((k) => !keyState(k, now, environments).ended).length;
+        expect(await store.countActiveKeys(org, now, null), `at ${now}, every environment`).toBe(notEnded);
+      }
+      const retired = await store.retiredKeys(served, 5_000);
+      expect(retired.find((r) => r.environment === 'staging')?.count).toBeGreaterThanOrEqual(1);
     });
 
     it('16 parallel rotations of one key: exactly one marks it rotated, so exactly one successor exists', async () => {
@@ -112,7 +139,7 @@ export function keyStoreContract(shared: ContractStore) {
       expect((await store.listChildren(org, [root.id])).map((k) => k.id).sort()).toEqual([child.id, sibling.id].sort());
       expect(await store.countActiveChildren(root.id, 5_000)).toBe(2);
       expect(await store.countActiveChildren(root.id, 95_000)).toBe(1); // the sibling expired
-      expect(await store.countActiveKeys(org, 5_000)).toBe(1); // children do not count towards the plan
+      expect(await store.countActiveKeys(org, 5_000, null)).toBe(1); // children do not count towards the plan
       expect(await store.revokeKey(child.id, 7_000)).toBe(true);
       expect((await store.findKey(org, grandchild.id))?.revokedAt).toBe(7_000);
       expect((await store.findKey(org, root.id))?.revokedAt).toBeNull();

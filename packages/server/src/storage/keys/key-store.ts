@@ -1,5 +1,6 @@
 import type { ApiKey, KeyForVerify, LeakReport } from '../../entities.js';
 import type { PageRequest } from '../../pagination.js';
+import type { Served } from './active-keys.js';
 
 /**
  * API keys: their rows, their trees (a child derived from a parent), their rotation lineages, and the look-up the
@@ -27,19 +28,15 @@ export interface KeyStore {
   /** Records that a key was reported as found in public. */
   markLeaked(id: string, leak: LeakReport): Promise<void>;
 
-  /**
-   * The environments this server serves. Keys of any other environment are retired: not counted as active. Until
-   * this is called every environment counts (a store used without a config, as in the storage contract).
-   */
-  serveEnvironments(names: readonly string[]): void;
   /** Keys that still work by time but belong to an environment not in `served`: per environment and prefix. */
   retiredKeys(served: readonly string[], now: number): Promise<{ environment: string; prefix: string; count: number }[]>;
   /**
-   * Active keys of an organization: neither revoked nor expired at `now`, in a served environment. A key in its
+   * Active keys of an organization: neither revoked nor expired at `now` (core's `keyState`, as SQL), made by a
+   * person, of an environment in `served` (null: every environment; a key of any other is retired). A key in its
    * rotation grace is active. The one definition of "active key": the plan's limit, the overview and
    * `keyward-server admin orgs` all use it.
    */
-  countActiveKeys(orgId: string, now: number): Promise<number>;
+  countActiveKeys(orgId: string, now: number, served: Served): Promise<number>;
 
   /** Active keys derived directly from `parentId` (at most `delegation.max_children`). */
   countActiveChildren(parentId: string, now: number): Promise<number>;

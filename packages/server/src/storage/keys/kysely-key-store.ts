@@ -5,7 +5,7 @@ import { afterCursor, num } from '../columns.js';
 import type { DatabaseHandle } from '../database-handle.js';
 import type { GrantStore } from '../grants/grant-store.js';
 import type { Database } from '../schema.js';
-import { type CountedKeys, isActive } from './active-keys.js';
+import { countedKeysOf, isActive, type Served } from './active-keys.js';
 import { ANCESTRY_COLUMNS, childAncestry, keyFromRow, keyToRow } from './key-rows.js';
 import type { KeyStore } from './key-store.js';
 import { keyForVerifyFromRow, type VerifyRow, verifySql } from './verify-lookup.js';
@@ -14,7 +14,6 @@ import { keyForVerifyFromRow, type VerifyRow, verifySql } from './verify-lookup.
 export class KyselyKeyStore implements KeyStore {
   constructor(
     private readonly handle: DatabaseHandle,
-    private readonly counted: CountedKeys,
     private readonly grants: Pick<GrantStore, 'endRefreshFamiliesOfKeys'>,
   ) {}
 
@@ -101,10 +100,6 @@ export class KyselyKeyStore implements KeyStore {
       .execute();
   }
 
-  serveEnvironments(names: readonly string[]): void {
-    this.counted.serve(names);
-  }
-
   async retiredKeys(served: readonly string[], now: number) {
     const rows = await this.db
       .selectFrom('api_keys')
@@ -116,8 +111,8 @@ export class KyselyKeyStore implements KeyStore {
     return rows.map((r) => ({ environment: r.environment, prefix: r.prefix, count: num(r.n) }));
   }
 
-  async countActiveKeys(orgId: string, now: number) {
-    return num((await this.counted.countIn(this.db, orgId, now).executeTakeFirstOrThrow()).n);
+  async countActiveKeys(orgId: string, now: number, served: Served) {
+    return num((await countedKeysOf(this.db, orgId, now, served).executeTakeFirstOrThrow()).n);
   }
 
   async countActiveChildren(parentId: string, now: number) {

@@ -3,7 +3,7 @@ import type { DailyUsage, UsageBatch } from '../../entities.js';
 import type { PageRequest } from '../../pagination.js';
 import { afterCursor, num } from '../columns.js';
 import type { DatabaseHandle } from '../database-handle.js';
-import type { CountedKeys } from '../keys/active-keys.js';
+import { countedKey, countedKeysOf, type Served } from '../keys/active-keys.js';
 import { dailyUsageFromRow, dailyUsageToRow, requestFromRow, requestToRow } from './usage-rows.js';
 import type { UsageStore } from './usage-store.js';
 
@@ -11,7 +11,6 @@ import type { UsageStore } from './usage-store.js';
 export class KyselyUsageStore implements UsageStore {
   constructor(
     private readonly handle: DatabaseHandle,
-    private readonly counted: CountedKeys,
   ) {}
 
   private get db() {
@@ -84,10 +83,10 @@ export class KyselyUsageStore implements UsageStore {
     if (cutoff) await this.db.deleteFrom('request_log').where('at', '<=', num(cutoff.at)).execute();
   }
 
-  async orgOverview(orgId: string, now: number, fromDay: string) {
+  async orgOverview(orgId: string, now: number, fromDay: string, served: Served) {
     const row = await this.db
       .selectNoFrom((eb) => [
-        this.counted.countIn(this.db, orgId, now).as('active_keys'),
+        countedKeysOf(this.db, orgId, now, served).as('active_keys'),
         eb
           .selectFrom('usage_daily')
           .innerJoin('api_keys', 'api_keys.id', 'usage_daily.key_id')

@@ -1,5 +1,6 @@
 import type { DailyUsage, RequestLogEntry, UsageBatch } from '../../entities.js';
 import type { PageRequest } from '../../pagination.js';
+import type { Served } from '../keys/active-keys.js';
 
 /** What keys were used for: daily counters per key, the request log, and the keys' last-used times. */
 export interface UsageStore {
@@ -11,5 +12,5 @@ export interface UsageStore {
   recentRequests(keyId: string, page: PageRequest): Promise<RequestLogEntry[]>;
   pruneRequestLog(olderThan: number, keepRows: number): Promise<void>;
   /** An organization at a glance, in one query: its active keys, and the requests its keys were allowed since `fromDay`. */
-  orgOverview(orgId: string, now: number, fromDay: string): Promise<{ activeKeys: number; allowed: number }>;
+  orgOverview(orgId: string, now: number, fromDay: string, served: Served): Promise<{ activeKeys: number; allowed: number }>;
 }
