@@ -6,7 +6,7 @@ import type { KeywardConfig } from '../config/config.js';
 import { type Clock, newId } from '../ids.js';
 import { EXTERNAL_ID_DOMAIN, IMPORTED_ACCOUNT } from '../import/imported-keys.js';
 import { organizationNameFor } from '../org/organization-name.js';
-import type { Member, Organization, Store, User } from '../storage/store.js';
+import type { AccountStore, Member, Organization, User } from '../storage/store.js';
 import type { Throttles } from '../throttle/throttles.js';
 
 export type { Actor } from '../auth/authorization.js';
@@ -26,7 +26,7 @@ export function actorOfSession(s: SessionContext): Actor {
 /** Sign-up, sign-in and sessions. */
 export class AccountService {
   constructor(
-    private readonly store: Store,
+    private readonly store: AccountStore,
     private readonly config: KeywardConfig,
     private readonly clock: Clock,
     private readonly throttles: Throttles,

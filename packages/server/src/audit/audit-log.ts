@@ -1,14 +1,14 @@
 import { type Actor, authorize } from '../auth/authorization.js';
 import { type Clock, sortableId } from '../ids.js';
 import { type Page, type PageRequest, readPage } from '../pagination.js';
-import type { AuditEvent, AuditFilter, Store } from '../storage/store.js';
+import type { AccountStore, AuditEvent, AuditFilter, AuditStore, KeyStore } from '../storage/store.js';
 
 /** Management actions are written at once (they are not on the hot path), so the log is current when read. */
 export class AuditLog {
   readonly #listeners: ((event: AuditEvent) => Promise<void>)[] = [];
 
   constructor(
-    private readonly store: Store,
+    private readonly store: AuditStore & AccountStore & KeyStore,
     private readonly clock: Clock,
   ) {}
 

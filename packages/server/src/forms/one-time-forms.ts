@@ -1,7 +1,7 @@
 import { KeywardError, randomBase62 } from '@keyward/core';
 import { Sealer } from '../auth/sealer.js';
 import type { Clock } from '../ids.js';
-import type { Store } from '../storage/store.js';
+import type { FormStore } from '../storage/store.js';
 
 /** `frm_`, the time it was issued (base 36, 9 characters), 16 random base62 characters. */
 const TOKEN = /^frm_([0-9a-z]{9})[0-9A-Za-z]{16}$/;
@@ -26,7 +26,7 @@ export class OneTimeForms {
   readonly #sealer: Sealer;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: FormStore,
     secret: string,
     private readonly clock: Clock,
   ) {

@@ -1,4 +1,4 @@
-import type { Store } from '../storage/store.js';
+import type { ImportStore } from '../storage/store.js';
 import { sha256OfImported } from './imported-keys.js';
 
 /**
@@ -39,7 +39,7 @@ const PAGE = 1000;
  * (`hmac-sha256-hex`), which only a keyward server with the same `KEYWARD_SECRET` can check. Read a page at a time,
  * so a million keys export in constant memory. Usage counters are not exported.
  */
-export async function exportKeys(store: Store, write: (line: string) => void, orgId?: string): Promise<number> {
+export async function exportKeys(store: ImportStore, write: (line: string) => void, orgId?: string): Promise<number> {
   write(CSV_HEADER);
   let count = 0;
   let after: { at: number; id: string } | undefined;

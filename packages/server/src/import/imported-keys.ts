@@ -1,6 +1,6 @@
 import { createHash, createHmac } from 'node:crypto';
 import type { Clock } from '../ids.js';
-import type { Store } from '../storage/store.js';
+import type { ImportStore } from '../storage/store.js';
 
 /** What cannot log in: the password hash of an account an import made for a key's owner (its claim link claims it). */
 export const IMPORTED_ACCOUNT = '!imported';
@@ -49,7 +49,7 @@ export class ImportedKeys {
   #checking: Promise<void> | null = null;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: ImportStore,
     private readonly clock: Clock,
   ) {}
 

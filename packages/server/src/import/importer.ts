@@ -7,7 +7,7 @@ import type { KeywardConfig } from '../config/config.js';
 import { type Clock, newId, sortableId } from '../ids.js';
 import { importedKeyName } from '../keys/key-name.js';
 import { organizationNameFor } from '../org/organization-name.js';
-import type { ApiKey, Store } from '../storage/store.js';
+import type { AccountStore, ApiKey, ImportStore } from '../storage/store.js';
 import { EXTERNAL_ID_DOMAIN, heldAddress, IMPORTED_ACCOUNT, type ImportedKeys, importedHash, importRefOf } from './imported-keys.js';
 import { type HashFormat, type ImportSource, type Progress, readSource, type SourceRecord } from './sources.js';
 
@@ -116,7 +116,7 @@ const BATCH = 10_000;
 export class Importer {
   constructor(
     private readonly deps: {
-      store: Store;
+      store: ImportStore & AccountStore;
       config: KeywardConfig;
       clock: Clock;
       audit: AuditLog;

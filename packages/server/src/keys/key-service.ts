@@ -18,7 +18,7 @@ import type { Environments } from '../config/environments.js';
 import type { CheckedKey } from '../entities.js';
 import { type Clock, newId } from '../ids.js';
 import { type Page, type PageRequest, readPage } from '../pagination.js';
-import type { ApiKey, LeakReport, Store } from '../storage/store.js';
+import type { AccountStore, ApiKey, KeyStore, LeakReport, StoreBase } from '../storage/store.js';
 
 export interface CreateKeyInput {
   name: string;
@@ -60,7 +60,7 @@ export class KeyService {
       config: KeywardConfig;
       /** Served environments issue keys; retired ones are listed (their keys shown retired), never issued. */
       environments: Environments;
-      store: Store;
+      store: KeyStore & AccountStore & StoreBase;
       invalidations: Invalidations;
       audit: AuditLog;
       clock: Clock;

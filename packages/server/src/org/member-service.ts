@@ -5,7 +5,7 @@ import { newToken } from '../auth/tokens.js';
 import type { Invalidations } from '../cache/invalidation-bus.js';
 import { type Clock, newId } from '../ids.js';
 import { type Page, type PageRequest, readPage } from '../pagination.js';
-import type { Member, Store } from '../storage/store.js';
+import type { AccountStore, KeyStore, Member, StoreBase } from '../storage/store.js';
 
 const INVITE_TTL_MS = 7 * 86_400_000;
 
@@ -14,7 +14,7 @@ const lowerRole = (a: Role, b: Role): Role => lowerScope(a, b) as Role;
 /** Members and invitations. A role change reaches every key the member made on the very next request. */
 export class MemberService {
   constructor(
-    private readonly store: Store,
+    private readonly store: AccountStore & KeyStore & StoreBase,
     private readonly invalidations: Invalidations,
     private readonly audit: AuditLog,
     private readonly clock: Clock,

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../ids.js';
 import { fetchOutbound, OutboundError } from '../net/outbound.js';
-import type { OAuthClient, Store } from '../storage/store.js';
+import type { GrantStore, OAuthClient } from '../storage/store.js';
 import { type Throttles, tooMany } from '../throttle/throttles.js';
 import { loopbackCallback, OAuthError } from './grant-service.js';
 
@@ -61,7 +61,7 @@ export class ClientRegistry {
   readonly #documents = new Map<string, { client: KnownClient | null; until: number }>();
   readonly #fetching = new Map<string, Promise<KnownClient>>();
 
-  constructor(private readonly deps: { store: Store; clock: Clock; throttles: Throttles; allowPrivateDocuments: boolean }) {}
+  constructor(private readonly deps: { store: GrantStore; clock: Clock; throttles: Throttles; allowPrivateDocuments: boolean }) {}
 
   async register(meta: Record<string, unknown>, address: string): Promise<OAuthClient> {
     const uris = meta.redirect_uris;

@@ -7,7 +7,7 @@ import type { Environments } from '../config/environments.js';
 import { type Clock, newId } from '../ids.js';
 import { keyNameProblem } from '../keys/key-name.js';
 import type { KeyService } from '../keys/key-service.js';
-import type { ApiKey, AuthGrant, RefreshToken, Store } from '../storage/store.js';
+import type { AccountStore, ApiKey, AuthGrant, GrantStore, RefreshToken, StoreBase } from '../storage/store.js';
 import type { Throttles } from '../throttle/throttles.js';
 
 export const CODE_TTL_MS = 2 * 60_000;
@@ -112,7 +112,7 @@ export function pkceChallenge(verifier: string): string {
  */
 export class GrantService {
   constructor(
-    private readonly store: Store,
+    private readonly store: GrantStore & AccountStore & StoreBase,
     private readonly keys: KeyService,
     private readonly config: KeywardConfig,
     private readonly environments: Environments,

@@ -1,7 +1,7 @@
 import { dayOf } from '@keyward/core';
 import type { Logger } from 'pino';
 import { type Clock, sortableId, systemClock } from '../ids.js';
-import type { AuditEvent, DailyUsage, RequestLogEntry, Store } from '../storage/store.js';
+import type { AuditEvent, AuditStore, DailyUsage, RequestLogEntry, UsageStore } from '../storage/store.js';
 
 export type DroppedKind = 'usage' | 'request_log' | 'audit';
 type Counter = DailyUsage & { lastUsedAt: number; orgId: string };
@@ -56,7 +56,7 @@ export class UsageRecorder {
   #closing = false;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: UsageStore & AuditStore,
     private readonly logger: Logger,
     private readonly options: {
       flushIntervalMs: number;

@@ -1,5 +1,5 @@
 import { dayOf, monthOf, nextMonthStart } from '@keyward/core';
-import type { DailyUsage, Store } from '../storage/store.js';
+import type { DailyUsage, KeyStore, UsageStore } from '../storage/store.js';
 import type { UsageRecorder } from './usage-recorder.js';
 
 /** A day's usage summed over one or more keys. */
@@ -11,7 +11,7 @@ export type DayUsage = Omit<DailyUsage, 'keyId'>;
  * include the last second. Sorted by day.
  */
 export async function usageByDay(
-  store: Store,
+  store: UsageStore & KeyStore,
   recorder: UsageRecorder,
   keyIds: readonly string[],
   fromDay: string,
@@ -44,7 +44,7 @@ export interface KeyUsage {
 }
 
 /** Every key whose requests a lineage's limits count: the lineage's keys and every key derived from one of them. */
-export async function lineageTree(store: Store, lineageId: string): Promise<string[]> {
+export async function lineageTree(store: UsageStore & KeyStore, lineageId: string): Promise<string[]> {
   return store.subtreeKeyIds(await store.lineageKeyIds(lineageId));
 }
 
@@ -52,21 +52,26 @@ export async function lineageTree(store: Store, lineageId: string): Promise<stri
  * Allowed requests this month by a lineage and every key derived from it: what its shared monthly quota has
  * counted (a child's requests count towards each ancestor's quota too).
  */
-export async function lineageMonthUsage(store: Store, recorder: UsageRecorder, lineageId: string, now: number): Promise<number> {
+export async function lineageMonthUsage(
+  store: UsageStore & KeyStore,
+  recorder: UsageRecorder,
+  lineageId: string,
+  now: number,
+): Promise<number> {
   const month = monthOf(now);
   const days = await usageByDay(store, recorder, await lineageTree(store, lineageId), `${month}-01`, `${month}-31`);
   return days.reduce((n, d) => n + d.allowed, 0);
 }
 
 /** Credits spent, ever, by a lineage and every key derived from it: what its budget has used. */
-export async function lineageCreditsSpent(store: Store, recorder: UsageRecorder, lineageId: string): Promise<number> {
+export async function lineageCreditsSpent(store: UsageStore & KeyStore, recorder: UsageRecorder, lineageId: string): Promise<number> {
   const days = await usageByDay(store, recorder, await lineageTree(store, lineageId), '0000-01-01', '9999-12-31');
   return days.reduce((n, d) => n + d.credits, 0);
 }
 
 /** Allowed requests this month per key, for each of `keyIds` (storage plus what is not written yet). */
 export async function monthAllowedByKey(
-  store: Store,
+  store: UsageStore & KeyStore,
   recorder: UsageRecorder,
   keyIds: readonly string[],
   now: number,
@@ -81,7 +86,12 @@ export async function monthAllowedByKey(
 }
 
 /** The usage of a set of keys as the usage endpoint and the key's page show it: this month and the last 30 days. */
-export async function keyUsage(store: Store, recorder: UsageRecorder, keyIds: readonly string[], now: number): Promise<KeyUsage> {
+export async function keyUsage(
+  store: UsageStore & KeyStore,
+  recorder: UsageRecorder,
+  keyIds: readonly string[],
+  now: number,
+): Promise<KeyUsage> {
   const month = monthOf(now);
   const from = dayOf(now - 29 * 86_400_000);
   const monthStart = `${month}-01`;

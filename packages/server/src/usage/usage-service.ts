@@ -6,7 +6,7 @@ import type { ApiKey, RequestLogEntry } from '../entities.js';
 import type { Clock } from '../ids.js';
 import type { KeyService } from '../keys/key-service.js';
 import { type Page, type PageRequest, readPage } from '../pagination.js';
-import type { Store } from '../storage/store.js';
+import type { AccountStore, KeyStore, UsageStore } from '../storage/store.js';
 import type { UsageRecorder } from './usage-recorder.js';
 import { type KeyUsage, keyUsage, lineageCreditsSpent, lineageMonthUsage, monthAllowedByKey, usageByDay } from './usage-report.js';
 
@@ -32,7 +32,7 @@ export interface KeyUsageSummary {
 export class UsageService {
   constructor(
     private readonly deps: {
-      store: Store;
+      store: UsageStore & KeyStore & AccountStore;
       recorder: UsageRecorder;
       keys: KeyService;
       config: KeywardConfig;

@@ -2,7 +2,7 @@ import { hash as oneShotHash } from 'node:crypto';
 import { hashKey, type KeyFormat } from '@keyward/core';
 import type { Clock } from '../ids.js';
 import { type ImportedKeys, importedHash, importRefOf } from '../import/imported-keys.js';
-import type { KeyForVerify, Store } from '../storage/store.js';
+import type { ImportStore, KeyForVerify, KeyStore } from '../storage/store.js';
 
 /** What an imported key may look like: printable, no spaces, 16 to 256 characters. Anything else is not looked up. */
 const IMPORTABLE = /^[\x21-\x7e]{16,256}$/;
@@ -22,7 +22,9 @@ export type Found =
  * its former product stored.
  */
 export class KeyLookup {
-  constructor(private readonly deps: { format: KeyFormat; store: Store; secret: string; clock: Clock; imported: ImportedKeys }) {}
+  constructor(
+    private readonly deps: { format: KeyFormat; store: KeyStore & ImportStore; secret: string; clock: Clock; imported: ImportedKeys },
+  ) {}
 
   async find(raw: string): Promise<Found> {
     const { format, store, secret, imported, clock } = this.deps;

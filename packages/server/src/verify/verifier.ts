@@ -19,7 +19,7 @@ import type { KeywardConfig } from '../config/config.js';
 import type { Environments } from '../config/environments.js';
 import type { Clock } from '../ids.js';
 import type { Limiter, LimitResult, Meter, MeterResult } from '../limits/limiter.js';
-import type { KeyForVerify, Store } from '../storage/store.js';
+import type { KeyForVerify, KeyStore, UsageStore } from '../storage/store.js';
 import type { Throttles } from '../throttle/throttles.js';
 import type { UsageRecorder } from '../usage/usage-recorder.js';
 import { lineageCreditsSpent, lineageMonthUsage } from '../usage/usage-report.js';
@@ -37,7 +37,7 @@ export interface VerifierDeps {
   environments: Environments;
   /** From a raw key to its row (or why its text says it is none). */
   lookup: KeyLookup;
-  store: Store;
+  store: KeyStore & UsageStore;
   cache: KeyCache;
   limiter: Limiter;
   usage: UsageRecorder;

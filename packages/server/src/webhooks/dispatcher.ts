@@ -5,7 +5,7 @@ import type { KeywardConfig } from '../config/config.js';
 import type { DeliveryAttempt, WebhookDelivery } from '../entities.js';
 import type { Clock } from '../ids.js';
 import { fetchOutbound, OutboundError } from '../net/outbound.js';
-import type { Store } from '../storage/store.js';
+import type { WebhookStore } from '../storage/store.js';
 import type { WebhookService } from './webhook-service.js';
 
 /** How often the store is asked for due deliveries (events queued here, and each finished try, ask at once). */
@@ -33,7 +33,7 @@ export class WebhookDispatcher {
   readonly #perHook = new Map<string, number>();
 
   constructor(
-    private readonly store: Store,
+    private readonly store: WebhookStore,
     private readonly webhooks: WebhookService,
     private readonly config: KeywardConfig,
     private readonly clock: Clock,

@@ -2,7 +2,7 @@ import { monthOf } from '@keyward/core';
 import type { Logger } from 'pino';
 import type { KeyForVerify } from '../entities.js';
 import type { Clock } from '../ids.js';
-import type { Store } from '../storage/store.js';
+import type { KeyStore } from '../storage/store.js';
 import type { WebhookService } from './webhook-service.js';
 
 const DAY_MS = 86_400_000;
@@ -26,7 +26,7 @@ export class Notices {
 
   constructor(
     private readonly webhooks: WebhookService,
-    private readonly store: Store,
+    private readonly store: KeyStore,
     private readonly clock: Clock,
     private readonly logger: Logger,
   ) {}

@@ -8,7 +8,7 @@ import type { AuditEvent, Webhook, WebhookDelivery } from '../entities.js';
 import { type Clock, newId, sortableId } from '../ids.js';
 import { targetProblem } from '../net/outbound.js';
 import { type Page, type PageRequest, readPage } from '../pagination.js';
-import type { Store } from '../storage/store.js';
+import type { WebhookStore } from '../storage/store.js';
 import type { Throttles } from '../throttle/throttles.js';
 
 /** The events an organization can subscribe to. `webhook.test` is sent only by the "send a test event" button. */
@@ -37,7 +37,7 @@ export class WebhookService {
   onQueued: () => void = () => {};
 
   constructor(
-    private readonly store: Store,
+    private readonly store: WebhookStore,
     private readonly sealer: Sealer,
     private readonly clock: Clock,
     private readonly config: KeywardConfig,

@@ -18,9 +18,7 @@ import type { AccountStore } from './account-store.js';
 
 /** Users, organizations, members and sessions over Kysely. */
 export class KyselyAccountStore implements AccountStore {
-  constructor(
-    private readonly handle: DatabaseHandle,
-  ) {}
+  constructor(private readonly handle: DatabaseHandle) {}
 
   private get db() {
     return this.handle.db;

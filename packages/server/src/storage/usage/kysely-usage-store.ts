@@ -9,9 +9,7 @@ import type { UsageStore } from './usage-store.js';
 
 /** Usage over Kysely. SQLite's store records usage through prepared statements instead (see SqliteStore). */
 export class KyselyUsageStore implements UsageStore {
-  constructor(
-    private readonly handle: DatabaseHandle,
-  ) {}
+  constructor(private readonly handle: DatabaseHandle) {}
 
   private get db() {
     return this.handle.db;
