@@ -3,7 +3,7 @@ import type { Member, Organization, Session, User } from '../../entities.js';
 import type { PageRequest } from '../../pagination.js';
 import { afterCursor, num } from '../columns.js';
 import type { DatabaseHandle } from '../database-handle.js';
-import { countedKey, countedKeysOf, type Served } from '../keys/active-keys.js';
+import { countedKey, type Served } from '../keys/active-keys.js';
 import {
   memberFromRow,
   memberToRow,

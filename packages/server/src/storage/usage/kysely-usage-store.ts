@@ -3,7 +3,7 @@ import type { DailyUsage, UsageBatch } from '../../entities.js';
 import type { PageRequest } from '../../pagination.js';
 import { afterCursor, num } from '../columns.js';
 import type { DatabaseHandle } from '../database-handle.js';
-import { countedKey, countedKeysOf, type Served } from '../keys/active-keys.js';
+import { countedKeysOf, type Served } from '../keys/active-keys.js';
 import { dailyUsageFromRow, dailyUsageToRow, requestFromRow, requestToRow } from './usage-rows.js';
 import type { UsageStore } from './usage-store.js';
 
