@@ -83,6 +83,37 @@ describe('who may do what', () => {
     expect((await owner.req('GET', `/api/developers/keys/${made.id}`)).body.key.scope).toBe('read');
   });
 
+  it('the dashboard shows a member the controls can() allows them: members, webhooks and key scopes by role', async () => {
+    h = await startHarness();
+    const owner = new Agent(h.app);
+    await owner.signup('pages-owner@example.com');
+    const inv = await owner.req('POST', '/api/org/members', { email: 'pages-writer@example.com', role: 'write' });
+    const writer = new Agent(h.app);
+    await writer.signup('pages-writer@example.com', { invite_token: inv.body.invite_token });
+    const page = (agent: Agent, path: string) => agent.req('GET', path, undefined, { accept: 'text/html' });
+
+    const ownersMembers = (await page(owner, '/dashboard/members')).body as string;
+    expect(ownersMembers).toContain('Change role');
+    expect(ownersMembers).toContain('Invite someone');
+    expect(ownersMembers).toContain('/remove');
+    const writersMembers = (await page(writer, '/dashboard/members')).body as string;
+    expect(writersMembers).not.toContain('Change role');
+    expect(writersMembers).not.toContain('Invite someone');
+    expect(writersMembers).not.toContain('/remove');
+
+    expect((await page(owner, '/dashboard/webhooks')).status).toBe(200);
+    const refused = await page(writer, '/dashboard/webhooks');
+    expect(refused.status).toBe(403);
+    expect(refused.body).toContain('Only admins manage webhooks.');
+
+    const ownersKeys = (await page(owner, '/dashboard/keys')).body as string;
+    expect(ownersKeys).toContain('name="scope" value="admin"');
+    expect(ownersKeys).not.toContain('your keys can do at most what you can');
+    const writersKeys = (await page(writer, '/dashboard/keys')).body as string;
+    expect(writersKeys).not.toContain('name="scope" value="admin"');
+    expect(writersKeys).toContain('Your role is write: your keys can do at most what you can.');
+  });
+
   it('finding: the default scope was write in the API and agentic in the dashboard — now one default, capped at the role', async () => {
     h = await startHarness();
     const a = new Agent(h.app);
