@@ -268,3 +268,17 @@ describe('framework errors in the shape of the part they hit', () => {
     expect(big.body.error).toBe('invalid_request');
   });
 });
+
+describe('the key-name rule, everywhere a name is made', () => {
+  it('finding: a derived key’s default name was cut at 100 UTF-16 units and could end in half an emoji — now between characters', async () => {
+    h = await startHarness({ default_plan: 'business' });
+    const a = new Agent(h.app);
+    await a.signup('emoji-names@example.com');
+    const parent = await a.createKey({ name: '🔑'.repeat(100) });
+    const child = await new Agent(h.app).req('POST', '/v1/keys/derive', { agent: 'bot', scope: 'read' }, bearer(parent.raw_key));
+    expect(child.status).toBe(201);
+    const name: string = child.body.key.name;
+    expect(name).toBe(`bot of ${'🔑'.repeat(93)}`);
+    expect(/[\ud800-\udbff]$/.test(name)).toBe(false);
+  });
+});

@@ -1,4 +1,4 @@
-import { DEFAULT_KEY_SCOPE, isScope, KeywardError, lowerScope, type Role, type Scope } from '@keyward/core';
+import { DEFAULT_KEY_SCOPE, importedKeyName, isScope, KeywardError, lowerScope, type Role, type Scope } from '@keyward/core';
 import type { AuditLog } from '../audit/audit-log.js';
 import { organizationNameFor } from '../auth/account-service.js';
 import { type Actor, authorize } from '../auth/authorization.js';
@@ -7,7 +7,6 @@ import type { InvalidationBus } from '../cache/invalidation-bus.js';
 import type { KeyCache } from '../cache/key-cache.js';
 import type { KeywardConfig } from '../config/config.js';
 import { type Clock, newId, sortableId } from '../ids.js';
-import { importedKeyName } from '../keys/key-name.js';
 import type { ApiKey, Store } from '../storage/store.js';
 import { EXTERNAL_ID_DOMAIN, heldAddress, IMPORTED_ACCOUNT, type ImportedKeys, importedHash, importRefOf } from './imported-keys.js';
 import { type HashFormat, type ImportSource, type Progress, readSource, type SourceRecord } from './sources.js';

@@ -1,4 +1,14 @@
-import { cidrWithin, displayKey, effectiveAllowlist, hashKey, type KeyFormat, KeywardError, type Scope, scopeAllows } from '@keyward/core';
+import {
+  cidrWithin,
+  displayKey,
+  effectiveAllowlist,
+  fitKeyName,
+  hashKey,
+  type KeyFormat,
+  KeywardError,
+  type Scope,
+  scopeAllows,
+} from '@keyward/core';
 import type { AuditLog } from '../audit/audit-log.js';
 import { type Actor, authorize, can, roleOfScope, scopeForNewKey } from '../auth/authorization.js';
 import type { InvalidationBus } from '../cache/invalidation-bus.js';
@@ -203,7 +213,7 @@ export class KeyService {
       throw refuse('resource', `The parent key is bound to ${p.resource}; its children are too.`);
     }
     const agent = input.agent ?? p.agent;
-    const name = (input.name ?? `${agent ?? 'child'} of ${p.name}`).slice(0, 100);
+    const name = fitKeyName(input.name ?? `${agent ?? 'child'} of ${p.name}`);
     const actor: Actor = {
       kind: 'key',
       keyId: p.id,
