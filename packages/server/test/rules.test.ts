@@ -267,6 +267,33 @@ describe('framework errors in the shape of the part they hit', () => {
     expect(big.status).toBe(413);
     expect(big.body.error).toBe('invalid_request');
   });
+
+  it('the OAuth endpoints are the routes of the OAuth plugin, no list: they answer and document OAuth’s shape, what no route takes the envelope', async () => {
+    h = await startHarness();
+    const a = new Agent(h.app);
+    const oauthPaths = ['/api/cli/token', '/api/device/token', '/api/device/code', '/api/oauth/register'];
+    for (const path of oauthPaths) {
+      expect((await a.req('POST', path, '{"a":', { 'content-type': 'application/json' })).body).toEqual({
+        error: 'invalid_request',
+        error_description: 'The request body is not valid JSON.',
+      });
+      // Another method, or a bad percent-encoding, is no OAuth endpoint: the JSON API's envelope.
+      expect((await a.req('GET', path)).body.error).toMatchObject({ code: 'not_found' });
+      expect((await a.req('POST', `${path}%zz`, {})).body.error).toMatchObject({ code: 'invalid_request' });
+    }
+    const paths = (await a.req('GET', '/openapi.json')).body.paths as Record<
+      string,
+      Record<string, { responses: { default: { content: Record<string, { schema: { $ref: string } }> } } }>
+    >;
+    const documented = Object.entries(paths).flatMap(([path, methods]) =>
+      Object.values(methods).map((m) => [path, m.responses.default.content['application/json']?.schema.$ref] as const),
+    );
+    const speaksOAuth = documented.filter(([, ref]) => ref === '#/components/schemas/OAuthError').map(([path]) => path);
+    expect(speaksOAuth.sort()).toEqual([...oauthPaths, '/.well-known/oauth-authorization-server'].sort());
+    expect(
+      documented.filter(([, ref]) => ref !== '#/components/schemas/OAuthError').every(([, ref]) => ref === '#/components/schemas/Error'),
+    ).toBe(true);
+  });
 });
 
 describe('the key-name rule, everywhere a name is made', () => {
