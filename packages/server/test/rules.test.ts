@@ -83,6 +83,37 @@ describe('who may do what', () => {
     expect((await owner.req('GET', `/api/developers/keys/${made.id}`)).body.key.scope).toBe('read');
   });
 
+  it('the dashboard shows a member the controls can() allows them: members, webhooks and key scopes by role', async () => {
+    h = await startHarness();
+    const owner = new Agent(h.app);
+    await owner.signup('pages-owner@example.com');
+    const inv = await owner.req('POST', '/api/org/members', { email: 'pages-writer@example.com', role: 'write' });
+    const writer = new Agent(h.app);
+    await writer.signup('pages-writer@example.com', { invite_token: inv.body.invite_token });
+    const page = (agent: Agent, path: string) => agent.req('GET', path, undefined, { accept: 'text/html' });
+
+    const ownersMembers = (await page(owner, '/dashboard/members')).body as string;
+    expect(ownersMembers).toContain('Change role');
+    expect(ownersMembers).toContain('Invite someone');
+    expect(ownersMembers).toContain('/remove');
+    const writersMembers = (await page(writer, '/dashboard/members')).body as string;
+    expect(writersMembers).not.toContain('Change role');
+    expect(writersMembers).not.toContain('Invite someone');
+    expect(writersMembers).not.toContain('/remove');
+
+    expect((await page(owner, '/dashboard/webhooks')).status).toBe(200);
+    const refused = await page(writer, '/dashboard/webhooks');
+    expect(refused.status).toBe(403);
+    expect(refused.body).toContain('Only admins manage webhooks.');
+
+    const ownersKeys = (await page(owner, '/dashboard/keys')).body as string;
+    expect(ownersKeys).toContain('name="scope" value="admin"');
+    expect(ownersKeys).not.toContain('your keys can do at most what you can');
+    const writersKeys = (await page(writer, '/dashboard/keys')).body as string;
+    expect(writersKeys).not.toContain('name="scope" value="admin"');
+    expect(writersKeys).toContain('Your role is write: your keys can do at most what you can.');
+  });
+
   it('finding: the default scope was write in the API and agentic in the dashboard — now one default, capped at the role', async () => {
     h = await startHarness();
     const a = new Agent(h.app);
@@ -235,5 +266,46 @@ describe('framework errors in the shape of the part they hit', () => {
     const big = await a.req('POST', '/api/cli/token', JSON.stringify({ code: 'a'.repeat(100_000) }));
     expect(big.status).toBe(413);
     expect(big.body.error).toBe('invalid_request');
+  });
+
+  it('the OAuth endpoints are the routes of the OAuth plugin, no list: they answer and document OAuth’s shape, what no route takes the envelope', async () => {
+    h = await startHarness();
+    const a = new Agent(h.app);
+    const oauthPaths = ['/api/cli/token', '/api/device/token', '/api/device/code', '/api/oauth/register'];
+    for (const path of oauthPaths) {
+      expect((await a.req('POST', path, '{"a":', { 'content-type': 'application/json' })).body).toEqual({
+        error: 'invalid_request',
+        error_description: 'The request body is not valid JSON.',
+      });
+      // Another method, or a bad percent-encoding, is no OAuth endpoint: the JSON API's envelope.
+      expect((await a.req('GET', path)).body.error).toMatchObject({ code: 'not_found' });
+      expect((await a.req('POST', `${path}%zz`, {})).body.error).toMatchObject({ code: 'invalid_request' });
+    }
+    const paths = (await a.req('GET', '/openapi.json')).body.paths as Record<
+      string,
+      Record<string, { responses: { default: { content: Record<string, { schema: { $ref: string } }> } } }>
+    >;
+    const documented = Object.entries(paths).flatMap(([path, methods]) =>
+      Object.values(methods).map((m) => [path, m.responses.default.content['application/json']?.schema.$ref] as const),
+    );
+    const speaksOAuth = documented.filter(([, ref]) => ref === '#/components/schemas/OAuthError').map(([path]) => path);
+    expect(speaksOAuth.sort()).toEqual([...oauthPaths, '/.well-known/oauth-authorization-server'].sort());
+    expect(
+      documented.filter(([, ref]) => ref !== '#/components/schemas/OAuthError').every(([, ref]) => ref === '#/components/schemas/Error'),
+    ).toBe(true);
+  });
+});
+
+describe('the key-name rule, everywhere a name is made', () => {
+  it('finding: a derived key’s default name was cut at 100 UTF-16 units and could end in half an emoji — now between characters', async () => {
+    h = await startHarness({ default_plan: 'business' });
+    const a = new Agent(h.app);
+    await a.signup('emoji-names@example.com');
+    const parent = await a.createKey({ name: '🔑'.repeat(100) });
+    const child = await new Agent(h.app).req('POST', '/v1/keys/derive', { agent: 'bot', scope: 'read' }, bearer(parent.raw_key));
+    expect(child.status).toBe(201);
+    const name: string = child.body.key.name;
+    expect(name).toBe(`bot of ${'🔑'.repeat(93)}`);
+    expect(/[\ud800-\udbff]$/.test(name)).toBe(false);
   });
 });

@@ -1,4 +1,4 @@
-import { DEFAULT_KEY_SCOPE, KeywardError, lowerScope, type Role, type Scope, scopeAllows } from '@keyward/core';
+import { DEFAULT_KEY_SCOPE, KeywardError, lowerScope, type Role, SCOPES, type Scope, scopeAllows } from '@keyward/core';
 import type { Member } from '../entities.js';
 
 /**
@@ -45,6 +45,49 @@ export interface KeyResource {
 
 export type Decision = { allowed: true } | { allowed: false; message: string; details?: Record<string, string> };
 
+/** What an action asks of whoever takes it: one row of {@link PERMISSIONS}. */
+interface Permission {
+  /** The lowest role that may take the action (on every key of the organization, for an action on a key). */
+  role: Role;
+  /**
+   * Only a signed-in person, never a key whatever its scope (`reason: session_required`): organization-wide
+   * settings, which an admin key of one environment must not use to reach the other (a new admin, a webhook).
+   */
+  signedIn?: true;
+  /**
+   * The action is on one key, of the acting key's own environment. `scope_capped`: any member may, for a scope up to
+   * their role. `own_keys`: a member below `role` may, on the keys they made.
+   */
+  onKey?: 'scope_capped' | 'own_keys';
+  /** A key below {@link KEY_ACTS_FROM} may still take it on itself. */
+  onItself?: true;
+  /** What a refusal says the role is needed for ("Only admins can …"). */
+  what?: string;
+}
+
+/**
+ * Roles as data: who may do what. {@link can} reads it, and so do the pages (through `can()`) to decide which
+ * controls to show; nothing else decides by a role's name.
+ */
+const PERMISSIONS: Record<Action, Permission> = {
+  'key.list': { role: 'read' },
+  'key.read': { role: 'read', onItself: true },
+  'key.create': { role: 'read', onKey: 'scope_capped' },
+  'key.rotate': { role: 'admin', onKey: 'own_keys' },
+  'key.revoke': { role: 'admin', onKey: 'own_keys', onItself: true },
+  'usage.read': { role: 'read' },
+  'audit.read': { role: 'read' },
+  'member.list': { role: 'read' },
+  'member.invite': { role: 'admin', signedIn: true, what: 'manage members' },
+  'member.change_role': { role: 'admin', signedIn: true, what: 'manage members' },
+  'member.remove': { role: 'admin', signedIn: true, what: 'manage members' },
+  'webhook.manage': { role: 'admin', signedIn: true, what: 'manage webhooks' },
+  'import.claim': { role: 'admin', signedIn: true, what: 'claim imported keys into the organization' },
+};
+
+/** The scope a key needs to act for its creator at all; a key of a lower scope may only read and revoke itself. */
+const KEY_ACTS_FROM: Role = 'admin';
+
 const ALLOW: Decision = { allowed: true };
 const deny = (message: string, details?: Record<string, string>): Decision => ({
   allowed: false,
@@ -52,20 +95,9 @@ const deny = (message: string, details?: Record<string, string>): Decision => ({
   ...(details ? { details } : {}),
 });
 
-/** Actions any member may take whatever their role: seeing the organization's keys, usage, members and audit log. */
-const ANY_MEMBER = new Set<Action>(['key.list', 'key.read', 'usage.read', 'audit.read', 'member.list']);
 /**
- * Organization-wide settings: members, invitations, roles and webhooks. A signed-in admin manages them, never a key
- * (whatever its scope): an admin key of one environment must not reach the other through a new admin or a webhook.
- */
-const SIGNED_IN_ADMIN = new Set<Action>(['member.invite', 'member.change_role', 'member.remove', 'webhook.manage', 'import.claim']);
-const WHAT_ADMINS_MANAGE: Partial<Record<Action, string>> = {
-  'webhook.manage': 'manage webhooks',
-  'import.claim': 'claim imported keys into the organization',
-};
-
-/**
- * The one statement of who may do what; every service asks it, pages and routes only use it to hide controls.
+ * The one statement of who may do what, read from {@link PERMISSIONS}; every service asks it, pages and routes
+ * only use it to hide controls.
  *
  * - Any member sees the organization's keys, usage, members and audit log.
  * - Any member creates keys whose scope is at most their role (a `read` member makes `read` keys).
@@ -75,30 +107,31 @@ const WHAT_ADMINS_MANAGE: Partial<Record<Action, string>> = {
  *   read itself); an admin key manages only keys of its own environment.
  */
 export function can(actor: Actor, action: Action, key?: KeyResource): Decision {
-  if (actor.kind === 'key' && SIGNED_IN_ADMIN.has(action)) {
+  const permission = PERMISSIONS[action];
+  if (actor.kind === 'key' && permission.signedIn) {
     return deny(
       'Members, invitations, roles and webhooks are managed by a signed-in admin, not by keys: sign in to the dashboard (or call with its session cookie).',
       { reason: 'session_required' },
     );
   }
-  if (actor.kind === 'key' && actor.role !== 'admin') {
+  if (actor.kind === 'key' && !scopeAllows(actor.role, KEY_ACTS_FROM)) {
     const self = key?.id !== undefined && key.id === actor.keyId;
-    if (self && (action === 'key.revoke' || action === 'key.read')) return ALLOW;
-    return deny('This action needs an admin-scoped key; a key without admin scope can only revoke itself.', {
-      required_scope: 'admin',
+    if (self && permission.onItself) return ALLOW;
+    return deny(`This action needs an ${KEY_ACTS_FROM}-scoped key; a key without ${KEY_ACTS_FROM} scope can only revoke itself.`, {
+      required_scope: KEY_ACTS_FROM,
       key_scope: actor.role,
     });
   }
-  if (ANY_MEMBER.has(action)) return ALLOW;
-  if (SIGNED_IN_ADMIN.has(action))
-    return actor.role === 'admin'
-      ? ALLOW
-      : deny(`Only admins can ${WHAT_ADMINS_MANAGE[action] ?? 'manage members'}.`, { required_role: 'admin' });
+  const roleReaches = scopeAllows(actor.role, permission.role);
+  if (!roleReaches && permission.onKey !== 'own_keys') {
+    return deny(`Only ${permission.role}s can ${permission.what ?? action}.`, { required_role: permission.role });
+  }
+  if (!permission.onKey) return ALLOW;
   if (!key) return deny('This action needs a key to act on.');
   if (actor.kind === 'key' && key.environment !== actor.environment) {
     return deny(`An admin key manages keys of its own environment (${actor.environment}) only; this key is ${key.environment}.`);
   }
-  if (action === 'key.create') {
+  if (permission.onKey === 'scope_capped') {
     const asked = key.scope;
     if (asked && !scopeAllows(actor.role, asked)) {
       return deny(`Your role (${actor.role}) lets you create keys of scope ${actor.role} at most; you asked for ${asked}.`, {
@@ -108,9 +141,13 @@ export function can(actor: Actor, action: Action, key?: KeyResource): Decision {
     }
     return ALLOW;
   }
-  // key.rotate, key.revoke
-  if (actor.role === 'admin' || key.createdBy === actor.userId) return ALLOW;
-  return deny('Only admins and the key’s creator can manage this key.');
+  if (roleReaches || key.createdBy === actor.userId) return ALLOW;
+  return deny(`Only ${permission.role}s and the key’s creator can manage this key.`);
+}
+
+/** The scopes the actor may give a new key of the environment, weakest first: what a form offers. */
+export function scopesOfNewKeys(actor: Actor, environment: string): Scope[] {
+  return SCOPES.filter((scope) => can(actor, 'key.create', { environment, scope }).allowed);
 }
 
 /** {@link can}, as a 403 when the answer is no. */

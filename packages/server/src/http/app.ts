@@ -4,7 +4,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import { type AppContext, authHook, zodValidator } from './context.js';
-import { envelopeHandler, frameworkErrors, oauthHandler, pageHandler, surfaceOf } from './errors.js';
+import { answerErrorsAs, envelopeHandler, frameworkErrors, pageHandler, surfaceOf } from './errors.js';
 import { authPages } from './pages/auth-pages.js';
 import { detailPages } from './pages/detail-pages.js';
 import { keysPages } from './pages/keys-pages.js';
@@ -39,7 +39,7 @@ type SwaggerTransform = Parameters<typeof jsonSchemaTransform>[0];
 function withErrorAnswers(document: SwaggerTransform) {
   const out = jsonSchemaTransform(document);
   if (!out.schema || (out.schema as { hide?: boolean }).hide) return out;
-  const error = surfaceOf(out.url) === 'oauth' ? 'OAuthError' : 'Error';
+  const error = document.route.config?.surface === 'oauth' ? 'OAuthError' : 'Error';
   const schema = out.schema as { response?: Record<string, unknown> };
   schema.response = {
     ...schema.response,
@@ -152,8 +152,8 @@ export function buildApp(ctx: AppContext, logger: Logger): FastifyInstance {
   // Three parts, each an encapsulated plugin with its own error shape: the JSON API answers in the envelope, the
   // OAuth endpoints in RFC 6749's shape, the dashboard with pages. Only the last two take form bodies.
   void app.register(async (plugin) => {
+    answerErrorsAs(plugin, 'api');
     const api = plugin.withTypeProvider<ZodTypeProvider>();
-    api.setErrorHandler(envelopeHandler);
     api.addHook('preValidation', authHook(ctx));
     systemRoutes(api, ctx);
     authRoutes(api, ctx);
@@ -166,13 +166,13 @@ export function buildApp(ctx: AppContext, logger: Logger): FastifyInstance {
     importRoutes(api, ctx);
   });
   void app.register(async (plugin) => {
+    answerErrorsAs(plugin, 'oauth');
     const oauth = plugin.withTypeProvider<ZodTypeProvider>();
-    oauth.setErrorHandler(oauthHandler);
     acceptForms(oauth);
     oauthRoutes(oauth, ctx);
   });
   void app.register(async (pages) => {
-    pages.setErrorHandler(pageHandler);
+    answerErrorsAs(pages, 'page');
     acceptForms(pages);
     authPages(pages, ctx);
     signInPages(pages, ctx);

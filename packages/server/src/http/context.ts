@@ -18,7 +18,7 @@ import type { GrantService } from '../signin/grant-service.js';
 import type { UsageService } from '../usage/usage-service.js';
 import type { Verifier } from '../verify/verifier.js';
 import type { WebhookService } from '../webhooks/webhook-service.js';
-import { messageOf } from './errors.js';
+import { messageOf, type Surface } from './errors.js';
 import type { Metrics } from './metrics.js';
 import type { RequestAuth } from './request-auth.js';
 
@@ -57,6 +57,8 @@ declare module 'fastify' {
     csrf?: boolean;
     /** Fields the route checks itself and never stores (a `next` redirect target): the text rule leaves them alone. */
     ownText?: string[];
+    /** Which part of keyward the route is, set by `answerErrorsAs` for every route of its plugin. */
+    surface?: Surface;
   }
   interface FastifyRequest {
     actor: Actor | null;

@@ -1,5 +1,5 @@
 import { KeywardError, keyRefusal } from '@keyward/core';
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodType, z } from 'zod';
 import { isStorageUnavailable, storageUnavailable } from '../outage.js';
 import { OAuthError } from '../signin/grant-service.js';
@@ -107,19 +107,35 @@ export function oauthHandler(error: FastifyError | KeywardError | OAuthError, re
   return reply.code(e.status).send({ error: 'invalid_request', error_description: e.message });
 }
 
-/** Which part of keyward a URL belongs to, for errors raised before any route is found (bad URL, 414, 404). */
-export function surfaceOf(url: string): 'oauth' | 'api' | 'page' {
+/** The parts of keyward, each answering errors in its own shape: the JSON API, the OAuth endpoints, the dashboard. */
+export type Surface = 'api' | 'oauth' | 'page';
+
+const HANDLERS = { api: envelopeHandler, oauth: oauthHandler, page: pageHandler } as const;
+
+/**
+ * Makes an encapsulated plugin one part of keyward: every error of its routes (ours, and malformed, oversized or
+ * invalid bodies alike) is answered in that part's shape, and each route says which part it is in its config
+ * (`surface`), where the OpenAPI document reads it. Which routes speak OAuth is where they are registered, no list.
+ */
+export function answerErrorsAs(plugin: FastifyInstance, surface: Surface): void {
+  plugin.setErrorHandler(HANDLERS[surface]);
+  plugin.addHook('onRoute', (route) => {
+    route.config = { ...route.config, surface };
+  });
+}
+
+/**
+ * Which part of keyward a URL no route took belongs to (bad URL, 414, 404). Never OAuth's: a URL its routes do not
+ * take (another method, a bad percent-encoding) is the JSON API's, and answered in its envelope.
+ */
+export function surfaceOf(url: string): 'api' | 'page' {
   const path = url.split('?')[0] ?? '/';
-  if (OAUTH_PATHS.has(path)) return 'oauth';
   return /^\/(api|v1|\.well-known)\//.test(path) || API_ROOTS.has(path) ? 'api' : 'page';
 }
 
-const OAUTH_PATHS = new Set(['/api/cli/token', '/api/device/token', '/api/device/code', '/api/oauth/register']);
 const API_ROOTS = new Set(['/health', '/metrics', '/openapi.json']);
 
-/** Errors raised by the router itself, answered in the shape of the part of keyward the URL belongs to. */
+/** Errors raised by the router itself, before any route, answered in the shape of the part the URL belongs to. */
 export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
-  const surface = surfaceOf(request.url);
-  if (surface === 'oauth') return oauthHandler(error, request, reply);
-  return surface === 'page' ? pageHandler(error, request, reply) : envelopeHandler(error, request, reply);
+  return surfaceOf(request.url) === 'page' ? pageHandler(error, request, reply) : envelopeHandler(error, request, reply);
 }

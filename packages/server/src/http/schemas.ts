@@ -1,15 +1,23 @@
-import { parseCidr, ROLES, SCOPES } from '@keyward/core';
+import { keyNameProblem, parseCidr, ROLES, SCOPES } from '@keyward/core';
 import { z } from 'zod';
-import { keyNameProblem } from '../keys/key-name.js';
 import type { CreateKeyInput, DeriveKeyInput } from '../keys/key-service.js';
 import { DEFAULT_PAGE_SIZE, decodeCursor, MAX_PAGE_SIZE, type PageRequest } from '../pagination.js';
+
+/** A person's name (not a key's): at most 100 UTF-16 units, as the sign-up form's `maxlength` counts them. */
+export const PERSON_NAME_MAX = 100;
+
+/** A person's name the sign-up form sent, cut to {@link PERSON_NAME_MAX} units between two characters, never inside one. */
+export function fitPersonName(text: string): string {
+  const cut = text.trim().slice(0, PERSON_NAME_MAX);
+  return (/[\ud800-\udbff]$/.test(cut) ? cut.slice(0, -1) : cut).trim();
+}
 
 /** Request bodies: one schema each, used to validate and to write /openapi.json. Unknown fields are refused. */
 export const signupBody = z
   .object({
     email: z.email().max(254),
     password: z.string().min(8, 'password must be at least 8 characters').max(256),
-    name: z.string().trim().min(1).max(100).optional(),
+    name: z.string().trim().min(1).max(PERSON_NAME_MAX).optional(),
     invite_token: z.string().min(1).max(200).optional(),
   })
   .strict();

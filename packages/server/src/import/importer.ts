@@ -1,11 +1,10 @@
-import { DEFAULT_KEY_SCOPE, isScope, KeywardError, lowerScope, type Role, type Scope } from '@keyward/core';
+import { DEFAULT_KEY_SCOPE, importedKeyName, isScope, KeywardError, lowerScope, type Role, type Scope } from '@keyward/core';
 import type { AuditLog } from '../audit/audit-log.js';
 import { type Actor, authorize } from '../auth/authorization.js';
 import { newToken, sha256 } from '../auth/tokens.js';
 import type { Invalidations } from '../cache/invalidation-bus.js';
 import type { KeywardConfig } from '../config/config.js';
 import { type Clock, newId, sortableId } from '../ids.js';
-import { importedKeyName } from '../keys/key-name.js';
 import { organizationNameFor } from '../org/organization-name.js';
 import type { AccountStore, ApiKey, ImportStore } from '../storage/store.js';
 import { EXTERNAL_ID_DOMAIN, heldAddress, IMPORTED_ACCOUNT, type ImportedKeys, importedHash, importRefOf } from './imported-keys.js';

@@ -2,6 +2,7 @@ import {
   cidrWithin,
   displayKey,
   effectiveAllowlist,
+  fitKeyName,
   hashKey,
   KeywardError,
   keyState,
@@ -199,7 +200,7 @@ export class KeyService {
       throw refuse('resource', `The parent key is bound to ${p.resource}; its children are too.`);
     }
     const agent = input.agent ?? p.agent;
-    const name = (input.name ?? `${agent ?? 'child'} of ${p.name}`).slice(0, 100);
+    const name = fitKeyName(input.name ?? `${agent ?? 'child'} of ${p.name}`);
     const actor: Actor = {
       kind: 'key',
       keyId: p.id,

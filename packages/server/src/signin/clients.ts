@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { fitKeyName, importedKeyName, keyNameProblem } from '@keyward/core';
 import type { Clock } from '../ids.js';
 import { fetchOutbound, OutboundError } from '../net/outbound.js';
 import type { GrantStore, OAuthClient } from '../storage/store.js';
@@ -83,9 +84,10 @@ export class ClientRegistry {
     const responses = meta.response_types ?? ['code'];
     if (!Array.isArray(responses) || responses.some((r) => r !== 'code'))
       throw new OAuthError('invalid_client_metadata', 'response_types must be ["code"].');
-    const name = typeof meta.client_name === 'string' && meta.client_name.trim() ? meta.client_name.trim().slice(0, 100) : 'unnamed client';
-    if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/u.test(name))
-      throw new OAuthError('invalid_client_metadata', 'client_name may not contain control characters.');
+    // A client's name becomes part of its keys' names (`<client> sign-in`): the key-name rule, cut rather than refused
+    // for its length.
+    const name = typeof meta.client_name === 'string' && meta.client_name.trim() ? fitKeyName(meta.client_name) : 'unnamed client';
+    if (keyNameProblem(name)) throw new OAuthError('invalid_client_metadata', 'client_name may not contain control characters.');
     const now = this.deps.clock.now();
     await this.deps.throttles.clientRegistration(address, now);
     const client: OAuthClient = {
@@ -200,7 +202,9 @@ export class ClientRegistry {
     if (!Array.isArray(uris) || uris.length === 0 || uris.some((r) => redirectUriProblem(r) !== null))
       throw refuse('redirect_uris missing or not allowed');
     if ((doc.token_endpoint_auth_method ?? 'none') !== 'none') throw refuse('only public clients (token_endpoint_auth_method none)');
-    const name = typeof doc.client_name === 'string' && doc.client_name.trim() ? doc.client_name.trim().slice(0, 100) : u.hostname;
+    // Someone else's label, kept as text as an imported key's name is, rather than refusing the client for it.
+    const named = typeof doc.client_name === 'string' ? importedKeyName(doc.client_name) : '';
+    const name = named || u.hostname;
     return { clientId: url, name, redirectUris: uris as string[], kind: 'metadata-document' };
   }
 

@@ -1,11 +1,10 @@
 import { createHash, randomBytes, randomInt } from 'node:crypto';
-import { constantTimeEqual, isScope, KeywardError, SCOPES, type Scope } from '@keyward/core';
+import { constantTimeEqual, fitKeyName, isScope, KeywardError, keyNameProblem, SCOPES, type Scope } from '@keyward/core';
 import { type Actor, actorOfMember, authorize } from '../auth/authorization.js';
 import { sha256 } from '../auth/tokens.js';
 import type { KeywardConfig } from '../config/config.js';
 import type { Environments } from '../config/environments.js';
 import { type Clock, newId } from '../ids.js';
-import { keyNameProblem } from '../keys/key-name.js';
 import type { KeyService } from '../keys/key-service.js';
 import type { AccountStore, ApiKey, AuthGrant, GrantStore, RefreshToken, StoreBase } from '../storage/store.js';
 import type { Throttles } from '../throttle/throttles.js';
@@ -137,7 +136,7 @@ export class GrantService {
     } catch (error) {
       throw new KeywardError('invalid_request', (error as Error).message);
     }
-    const name = (params.name || `${params.clientName || params.clientId || 'agent'} sign-in`).trim().slice(0, 100);
+    const name = fitKeyName(params.name || `${params.clientName || params.clientId || 'agent'} sign-in`);
     const nameProblem = keyNameProblem(name);
     if (nameProblem) throw new KeywardError('invalid_request', `${nameProblem}.`);
     const clientId = params.clientId ? params.clientId.slice(0, 2048) : null;

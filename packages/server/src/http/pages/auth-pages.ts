@@ -6,6 +6,7 @@ import type { AppContext } from '../context.js';
 import { csrfToken, csrfValid, html, type SafeHtml, safeNext, sendPage } from '../html.js';
 import { cookieValue, SESSION_COOKIE } from '../request-auth.js';
 import { setSessionCookie } from '../routes/auth.js';
+import { fitPersonName } from '../schemas.js';
 import { CSS, JS } from './assets.js';
 
 type Form = Record<string, string | undefined>;
@@ -138,7 +139,7 @@ export function authPages(app: FastifyInstance, ctx: AppContext): void {
         {
           email,
           password,
-          ...(form.name?.trim() ? { name: form.name.trim().slice(0, 100) } : {}),
+          ...(form.name?.trim() ? { name: fitPersonName(form.name) } : {}),
           ...(invite ? { inviteToken: invite } : {}),
         },
         ctx.auth.clientIp(req),

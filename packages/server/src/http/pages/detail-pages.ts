@@ -1,5 +1,6 @@
 import { dayOf, KeywardError, ROLES, type Role } from '@keyward/core';
 import type { FastifyInstance } from 'fastify';
+import { type Action, can } from '../../auth/authorization.js';
 import type { AuditEvent, DailyUsage } from '../../entities.js';
 import { presentKey } from '../../keys/key-service.js';
 import type { KeyUsageSummary } from '../../usage/usage-service.js';
@@ -204,23 +205,23 @@ ${key.rotatedFrom ? html`<dt>Replaces</dt><dd><a href="/dashboard/keys/${key.rot
     from = pageFrom({}),
   ) => {
     const { items: members, next } = await ctx.members.list(page.actor, from);
-    const admin = page.actor.role === 'admin';
+    const may = (action: Action) => can(page.actor, action).allowed;
     const rows = members.map(
       (
         m,
       ) => html`<tr><td>${m.email}${m.userId === page.actor.userId ? html` <span class="badge">you</span>` : ''}</td><td>${m.userId ? 'active' : 'invited'}</td>
 <td>${
-        admin
+        may('member.change_role')
           ? html`<form method="post" action="/dashboard/members/${m.id}/role" class="row-actions">${csrfField(page)}<label class="sr-only" for="r-${m.id}">Role of ${m.email}</label>
 <select id="r-${m.id}" name="role" class="compact">${ROLES.map((r) => html`<option value="${r}"${r === m.role ? html` selected` : ''}>${r}</option>`)}</select><button type="submit" class="secondary small">Change role</button></form>`
           : html`<span class="role">${m.role}</span>`
-      }</td><td>${admin ? html`<form method="post" action="/dashboard/members/${m.id}/remove" class="inline" data-confirm="Remove ${m.email}? Their keys stop working at once.">${csrfField(page)}<button type="submit" class="danger small">Remove</button></form>` : ''}</td></tr>`,
+      }</td><td>${may('member.remove') ? html`<form method="post" action="/dashboard/members/${m.id}/remove" class="inline" data-confirm="Remove ${m.email}? Their keys stop working at once.">${csrfField(page)}<button type="submit" class="danger small">Remove</button></form>` : ''}</td></tr>`,
     );
     const body = html`<h1>Members</h1><p class="lead">A key never does more than the role of the person who made it, now.</p>${top ?? ''}
 <section class="card"><div class="table-wrap"><table><thead><tr><th scope="col">E-mail</th><th scope="col">Status</th><th scope="col">Role</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead><tbody>${rows}</tbody></table></div>${pager('/dashboard/members', {}, next, Boolean(from.after))}</section>
 <section class="card"><h2>Roles</h2><dl class="facts roles">${ROLES.map((r) => html`<dt>${r}</dt><dd>${ROLE_TEXT[r]}</dd>`)}</dl></section>
 ${
-  admin
+  may('member.invite')
     ? html`<section class="card"><h2>Invite someone</h2><form method="post" action="/dashboard/members">${csrfField(page)}
 <div class="grid"><div><label for="invite-email">E-mail address</label><input id="invite-email" name="email" type="email" required></div>
 <div><label for="invite-role">Role</label><select id="invite-role" name="role">${ROLES.map((r) => html`<option value="${r}"${r === 'write' ? html` selected` : ''}>${r}</option>`)}</select></div></div>

@@ -1,6 +1,6 @@
 import { KeywardError, SCOPE_DESCRIPTIONS, SCOPES, type ServedEnvironments } from '@keyward/core';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { can, scopeForNewKey } from '../../auth/authorization.js';
+import { scopeForNewKey, scopesOfNewKeys } from '../../auth/authorization.js';
 import type { ApiKey } from '../../entities.js';
 import { DEFAULT_GRACE_SECONDS, presentKey } from '../../keys/key-service.js';
 import type { PageRequest } from '../../pagination.js';
@@ -59,17 +59,16 @@ function createForm(ctx: AppContext, page: SignedIn, environment: string, error?
   // The field a refusal is about is marked (aria-invalid) and says why beside it; the banner says it too.
   const mark = (field: string) => (error?.field === field ? html` aria-invalid="true" aria-errormessage="${field}-error"` : '');
   const says = (field: string) => (error?.field === field ? html`<div class="field-error" id="${field}-error">${error.message}</div>` : '');
+  const scopes = scopesOfNewKeys(page.actor, environment);
   return html`<section class="card" aria-labelledby="create-h"><h2 id="create-h">Create API key</h2>
 ${error ? html`<div class="error" role="alert">${error.message}</div>` : ''}
 <form method="post" action="/dashboard/keys">${csrfField(page)}
 <label for="name">Name</label><input id="name" name="name" required maxlength="100" placeholder="production-agent" value="${values.name ?? ''}"${mark('name')}>${says('name')}
 <div class="hint">Say what it is for: "production-agent" or "ci-pipeline" is clearer than "key1".</div>
-<fieldset${mark('scope')}><legend>Scope</legend>${says('scope')}${SCOPES.filter(
-    (s) => can(page.actor, 'key.create', { environment, scope: s }).allowed,
-  ).map(
+<fieldset${mark('scope')}><legend>Scope</legend>${says('scope')}${scopes.map(
     (s) =>
       html`<label class="radio"><input type="radio" name="scope" value="${s}"${(values.scope ?? scopeForNewKey(page.actor)) === s ? html` checked` : ''}><span><strong>${s}</strong> — ${SCOPE_DESCRIPTIONS[s]}</span></label>`,
-  )}</fieldset>${page.actor.role !== 'admin' ? html`<div class="hint">Your role is ${page.actor.role}: your keys can do at most what you can.</div>` : ''}
+  )}</fieldset>${scopes.length < SCOPES.length ? html`<div class="hint">Your role is ${page.actor.role}: your keys can do at most what you can.</div>` : ''}
 <div class="grid">
 <div><label for="environment">Environment</label><select id="environment" name="environment"${mark('environment')}>${ctx.environments.served.map(
     (e) =>

@@ -1,6 +1,7 @@
-import { KeywardError, SCOPE_DESCRIPTIONS, type Scope } from '@keyward/core';
+import { KeywardError, SCOPE_DESCRIPTIONS, SCOPES, type Scope } from '@keyward/core';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { actorOfSession, type SessionContext } from '../../accounts/account-service.js';
+import { scopesOfNewKeys } from '../../auth/authorization.js';
 import { type KnownClient, redirectAllowed } from '../../signin/clients.js';
 import { loopbackCallback, type SignInRequest } from '../../signin/grant-service.js';
 import type { AppContext } from '../context.js';
@@ -27,7 +28,7 @@ function facts(ctx: AppContext, session: SessionContext, r: SignInRequest, extra
 <dt>Scope</dt><dd>${scope} <span class="muted">— ${SCOPE_DESCRIPTIONS[scope]}</span></dd>
 <dt>Organization</dt><dd>${session.organization.name}</dd>
 ${extra}</dl>
-${session.member.role !== 'admin' && scope !== 'read' ? html`<p class="hint">The key can never do more than your role (${session.member.role}) allows.</p>` : ''}`;
+${scope !== 'read' && scopesOfNewKeys(actorOfSession(session), r.environment).length < SCOPES.length ? html`<p class="hint">The key can never do more than your role (${session.member.role}) allows.</p>` : ''}`;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { KeywardError } from '@keyward/core';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { can } from '../../auth/authorization.js';
 import type { WebhookDelivery } from '../../entities.js';
 import { WEBHOOK_EVENTS } from '../../webhooks/webhook-service.js';
 import type { AppContext } from '../context.js';
@@ -29,7 +30,7 @@ ${deliveries.map((d) => {
 /** Webhooks in the dashboard (admins): register with the secret shown once, the delivery log, send again, test. */
 export function webhookPages(app: FastifyInstance, ctx: AppContext): void {
   async function listPage(reply: FastifyReply, page: SignedIn, top?: SafeHtml, status = 200) {
-    if (page.actor.role !== 'admin') {
+    if (!can(page.actor, 'webhook.manage').allowed) {
       return page.render(reply, {
         title: 'Webhooks',
         current: CURRENT,
