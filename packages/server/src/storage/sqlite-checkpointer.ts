@@ -38,6 +38,8 @@ export class SqliteCheckpointer {
   close(): Promise<void> {
     this.#closed ??= (async () => {
       const exited = once(this.#worker, 'exit');
+      // Held now, or a process with nothing else left to do would end before the worker does.
+      this.#worker.ref();
       this.#worker.postMessage('close');
       await exited;
     })();
