@@ -47,21 +47,37 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** The real server in its own process with unlimited plans, so no 429 shortens the work. */
-export async function startServer(): Promise<{ base: string; proc: ChildProcess }> {
+/**
+ * The real server in its own process with unlimited plans, so no 429 shortens the work; `config` is merged into
+ * that config, `env` into the server's environment, `dataDir` shared when given (two servers on one SQLite file).
+ */
+export async function startServer(
+  opts: { config?: Record<string, unknown>; env?: Record<string, string>; dataDir?: string } = {},
+): Promise<{ base: string; proc: ChildProcess }> {
   const dir = mkdtempSync(join(tmpdir(), 'kw-bench-'));
   const cfg = join(dir, 'cfg.json');
   writeFileSync(
     cfg,
-    JSON.stringify({ plans: { free: { requests_per_minute: null, monthly_requests: null, max_active_keys: null } }, log_level: 'warn' }),
+    JSON.stringify({
+      plans: { free: { requests_per_minute: null, monthly_requests: null, max_active_keys: null } },
+      log_level: 'warn',
+      ...opts.config,
+    }),
   );
   const port = await freePort();
   const proc = spawn(
     process.execPath,
-    [join(ROOT, 'packages/cli/bin/keyward.js'), 'serve', '--port', String(port), '--data-dir', join(dir, 'data'), '--config', cfg],
-    {
-      stdio: 'ignore',
-    },
+    [
+      join(ROOT, 'packages/cli/bin/keyward.js'),
+      'serve',
+      '--port',
+      String(port),
+      '--data-dir',
+      opts.dataDir ?? join(dir, 'data'),
+      '--config',
+      cfg,
+    ],
+    { stdio: 'ignore', env: { ...process.env, ...opts.env } },
   );
   const base = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 100; i++) {
@@ -70,17 +86,35 @@ export async function startServer(): Promise<{ base: string; proc: ChildProcess 
     } catch {}
     await new Promise((r) => setTimeout(r, 100));
   }
+  proc.kill('SIGTERM');
   throw new Error('server did not start');
 }
 
-export async function load(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string; seconds?: number } = {}) {
+export async function load(
+  url: string,
+  opts: {
+    method?: string;
+    headers?: Record<string, string>;
+    body?: string;
+    /** A body per request, in turn (e.g. a different key each time). */
+    bodies?: string[];
+    seconds?: number;
+    connections?: number;
+    /** Requests a second from all connections together: a fixed rate, for latency rather than throughput. */
+    rate?: number;
+  } = {},
+) {
+  let i = 0;
+  const bodies = opts.bodies;
   const result = await autocannon({
     url,
-    connections: 32,
+    connections: opts.connections ?? 32,
     duration: opts.seconds ?? 3,
     method: (opts.method ?? 'GET') as 'GET',
     headers: opts.headers ?? {},
     ...(opts.body ? { body: opts.body } : {}),
+    ...(opts.rate ? { overallRate: opts.rate } : {}),
+    ...(bodies ? { requests: [{ setupRequest: (req) => ({ ...req, body: bodies[i++ % bodies.length] as string }) }] } : {}),
   });
-  return { rps: result.requests.average, non2xx: result.non2xx, p99: result.latency.p99 };
+  return { rps: result.requests.average, non2xx: result.non2xx, p50: result.latency.p50, p99: result.latency.p99 };
 }

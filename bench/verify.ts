@@ -4,13 +4,18 @@
  *   - in-process verify that misses the cache (SQLite) vs the same baseline;
  *   - the same two for keys three levels down a tree of child keys (the look-up reads their ancestors too), and a
  *     cache hit of such keys when every level has a credit budget, so that each request is counted in four budgets;
- *   - POST /v1/keys/verify and GET /v1/whoami on the real server vs its own GET /health.
+ *   - POST /v1/keys/verify and GET /v1/whoami on the real server vs its own GET /health;
+ *   - the tail: p50 and p99 of the same three routes at a fixed rate (2,000/s, 20 connections);
+ *   - verify over HTTP with every look-up missing the cache (1,000 keys, a cache of one entry) vs cached verify, on
+ *     SQLite and on PostgreSQL (KEYWARD_TEST_DATABASE_URL or postgres://postgres@127.0.0.1:5432/test; skipped with a
+ *     notice when it does not answer).
  * Run: npm run bench:verify
  */
 import { hash } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import pino from 'pino';
 import { createKeyward, defineConfig } from '../packages/server/src/index.js';
 import { load, median, opsPerSecond, row, startServer } from './lib.js';
@@ -126,6 +131,111 @@ async function inProcess() {
   };
 }
 
+const UNLIMITED = { plans: { free: { requests_per_minute: null, monthly_requests: null, max_active_keys: null } } };
+const JSON_TYPE = { 'content-type': 'application/json' };
+
+/** Signs up on a server and creates `n` keys there; returns their raw keys. */
+async function keysOn(base: string, n: number): Promise<string[]> {
+  const s = await fetch(`${base}/api/auth/signup`, {
+    method: 'POST',
+    headers: JSON_TYPE,
+    body: JSON.stringify({ email: `b${Math.random().toString(36).slice(2, 8)}@example.com`, password: 'bench password 1' }),
+  });
+  const cookie = (s.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+  const keys: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const c = await fetch(`${base}/api/developers/keys`, {
+      method: 'POST',
+      headers: { ...JSON_TYPE, cookie },
+      body: JSON.stringify({ name: `bench ${i}`, scope: 'read' }),
+    });
+    keys.push(((await c.json()) as { key: { raw_key: string } }).key.raw_key);
+  }
+  return keys;
+}
+
+/** The tail: p50 and p99 at a fixed rate of the three routes, alternating, medians of 3 rounds of 5 s. */
+async function tail(rate: number) {
+  const { base, proc } = await startServer();
+  try {
+    const [key] = await keysOn(base, 1);
+    const routes = {
+      health: [`${base}/health`, {}],
+      whoami: [`${base}/v1/whoami`, { headers: { authorization: `Bearer ${key}` } }],
+      verify: [`${base}/v1/keys/verify`, { method: 'POST', headers: JSON_TYPE, body: JSON.stringify({ key }) }],
+    } as const;
+    await load(routes.health[0], { seconds: 1, connections: 20, rate });
+    const runs = {
+      health: [] as { p50: number; p99: number }[],
+      whoami: [] as { p50: number; p99: number }[],
+      verify: [] as { p50: number; p99: number }[],
+    };
+    for (let round = 0; round < 3; round++) {
+      for (const name of ['health', 'whoami', 'verify'] as const) {
+        const [url, opts] = routes[name];
+        runs[name].push(await load(url, { ...opts, seconds: 5, connections: 20, rate }));
+      }
+    }
+    const med = (name: keyof typeof runs) => ({ p50: median(runs[name].map((r) => r.p50)), p99: median(runs[name].map((r) => r.p99)) });
+    return { health: med('health'), whoami: med('whoami'), verify: med('verify') };
+  } finally {
+    proc.kill('SIGTERM');
+  }
+}
+
+/**
+ * Verify over HTTP with every look-up missing the cache vs cached verify, on two servers of one database: one with a
+ * cache of one entry, one with the default. 1,000 keys, a different one each request, 32 connections.
+ */
+async function missPath(kind: 'sqlite' | 'postgres', env: Record<string, string>) {
+  const dataDir = mkdtempSync(join(tmpdir(), 'kw-bench-shared-'));
+  const warm = await startServer({ env, dataDir });
+  const cold = await startServer({ env, dataDir, config: { ...UNLIMITED, cache: { max_entries: 1, ttl_seconds: 60 } } });
+  try {
+    const keys = await keysOn(warm.base, KEYS);
+    const bodies = keys.map((key) => JSON.stringify({ key }));
+    const opts = { method: 'POST', headers: JSON_TYPE, bodies };
+    await load(`${warm.base}/v1/keys/verify`, { ...opts, seconds: 1 });
+    await load(`${cold.base}/v1/keys/verify`, { ...opts, seconds: 1 });
+    const runs = { cached: [] as number[], miss: [] as number[] };
+    let errors = 0;
+    for (let round = 0; round < 3; round++) {
+      const c = await load(`${warm.base}/v1/keys/verify`, opts);
+      const m = await load(`${cold.base}/v1/keys/verify`, opts);
+      runs.cached.push(c.rps);
+      runs.miss.push(m.rps);
+      errors += c.non2xx + m.non2xx;
+    }
+    return { kind, cached: median(runs.cached), miss: median(runs.miss), errors };
+  } finally {
+    warm.proc.kill('SIGTERM');
+    cold.proc.kill('SIGTERM');
+  }
+}
+
+/** A fresh PostgreSQL database for the miss path, or null (with why) when PostgreSQL does not answer. */
+async function freshPostgres(): Promise<{ url: string; drop: () => Promise<void> } | string> {
+  const admin = process.env.KEYWARD_TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
+  const name = `kw_bench_${Math.random().toString(36).slice(2, 10)}`;
+  const client = new pg.Client({ connectionString: admin, connectionTimeoutMillis: 3000 });
+  try {
+    await client.connect();
+    await client.query(`CREATE DATABASE ${name}`);
+  } catch (error) {
+    await client.end().catch(() => {});
+    return `${(error as Error).message} (${admin.replace(/:[^:@/]*@/, ':***@')})`;
+  }
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {});
+      await client.end();
+    },
+  };
+}
+
 async function overHttp() {
   const { base, proc } = await startServer();
   try {
@@ -173,3 +283,37 @@ console.log(row('GET /health (baseline)', http.health, http.health));
 console.log(row('GET /v1/whoami', http.whoami, http.health, '>= 60%'));
 console.log(row('POST /v1/keys/verify', http.verify, http.health, '>= 50%'));
 if (http.errors) console.log(`\n!! ${http.errors} non-2xx answers under load`);
+
+const RATE = 2000;
+const t = await tail(RATE);
+console.log(`\nthe tail: ${RATE.toLocaleString('en-US')} requests/s, 20 connections (medians of 3 alternating 5 s runs)`);
+for (const [name, label] of [
+  ['health', 'GET /health (baseline)'],
+  ['whoami', 'GET /v1/whoami'],
+  ['verify', 'POST /v1/keys/verify'],
+] as const) {
+  const r = t[name];
+  const ratio = (r.p99 / t.health.p99).toFixed(2);
+  console.log(
+    `${label.padEnd(46)} p50 ${r.p50.toFixed(1).padStart(5)} ms  p99 ${r.p99.toFixed(1).padStart(5)} ms  ${ratio}x baseline's p99${name === 'health' ? '' : '  (target <= 1.5x)'}`,
+  );
+}
+
+console.log('\nverify over HTTP, every look-up missing the cache (1,000 keys, a cache of one entry) vs cached, 32 connections');
+console.log('(two servers on one database, medians of 3 alternating 3 s runs)');
+const results = [await missPath('sqlite', {})];
+const database = await freshPostgres();
+if (typeof database === 'string') console.log(`PostgreSQL skipped: it does not answer: ${database}`);
+else {
+  try {
+    results.push(await missPath('postgres', { KEYWARD_DATABASE_URL: database.url, KEYWARD_SECRET: 'bench-secret-bench-secret-bench' }));
+  } finally {
+    await database.drop();
+  }
+}
+for (const r of results) {
+  const label = r.kind === 'sqlite' ? 'SQLite' : 'PostgreSQL';
+  console.log(row(`${label}: cached verify (baseline)`, r.cached, r.cached));
+  console.log(row(`${label}: verify, every look-up a miss`, r.miss, r.cached, '>= 60%'));
+  if (r.errors) console.log(`!! ${r.errors} non-2xx answers under load`);
+}

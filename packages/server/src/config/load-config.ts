@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import type { z } from 'zod';
 import {
   type Budget,
+  DEFAULT_DATABASE_POOL_SIZE,
   DEFAULT_ENVIRONMENTS,
   DEFAULT_PLANS,
   DEFAULT_RETRY_SCHEDULE_SECONDS,
@@ -168,6 +169,7 @@ export function defineConfig(input: unknown, runtime: RuntimeSettings): KeywardC
       accessKeyTtlSeconds: file.agent_sign_in?.access_key_ttl_seconds ?? 3600,
       refreshTokenTtlSeconds: (file.agent_sign_in?.refresh_token_ttl_days ?? 30) * 86_400,
     },
+    databasePoolSize: file.database?.pool_size ?? DEFAULT_DATABASE_POOL_SIZE,
     cache: { maxEntries: file.cache?.max_entries ?? 100_000, ttlMs: (file.cache?.ttl_seconds ?? 60) * 1000 },
     limiter: { onRedisError: file.limiter?.on_redis_error ?? 'open' },
     usage: {

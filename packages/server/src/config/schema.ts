@@ -72,6 +72,10 @@ export const configFileSchema = z
     verifier_credentials: credentials('verifier-credential'),
     operator_credentials: credentials('operator-credential'),
     trusted_proxies: z.array(z.string().refine((s) => parseCidr(s) !== null, 'must be an IP address or CIDR')).optional(),
+    database: z
+      .object({ pool_size: z.number().int().min(1).max(1000).optional() })
+      .strict()
+      .optional(),
     cache: z
       .object({ max_entries: z.number().int().positive().optional(), ttl_seconds: z.number().positive().optional() })
       .strict()

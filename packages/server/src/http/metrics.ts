@@ -1,8 +1,16 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
-/** Prometheus metrics in a registry of this server's own (no process-wide singleton). */
+/**
+ * Prometheus metrics in a registry of this server's own (no process-wide singleton), with Node's standard process
+ * metrics beside keyward's: event-loop lag (`nodejs_eventloop_lag_p50_seconds`, `_p99_`, `_max_`), GC, heap, handles.
+ */
 export class Metrics {
   readonly registry = new Registry();
+
+  constructor() {
+    // Event-loop delay sampled every 10 ms (prom-client's default): what a request waits behind other work.
+    collectDefaultMetrics({ register: this.registry });
+  }
   readonly #verifications = new Counter({
     name: 'keyward_verifications_total',
     help: 'Key verifications by result (VALID or the verify code)',

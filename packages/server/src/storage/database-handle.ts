@@ -24,6 +24,10 @@ export class DatabaseHandle {
     return this.#tx.getStore() ?? this.root;
   }
 
+  get inTransaction(): boolean {
+    return this.#tx.getStore() !== undefined;
+  }
+
   transaction<T>(fn: () => Promise<T>): Promise<T> {
     if (this.#tx.getStore()) return fn();
     return this.root.transaction().execute((trx) => this.#tx.run(trx, fn));

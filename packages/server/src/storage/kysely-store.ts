@@ -52,6 +52,11 @@ export class KyselyStore implements Store {
     this.#imports = new KyselyImportStore(handle);
   }
 
+  /** Whether the current async call chain runs in a transaction (whose queries must go through its connection). */
+  protected get inTransaction(): boolean {
+    return this.#handle.inTransaction;
+  }
+
   migrate(): Promise<void> {
     return this.#handle.migrate();
   }

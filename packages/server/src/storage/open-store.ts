@@ -5,6 +5,8 @@ import { sqliteStore } from './sqlite-store.js';
 import type { Store } from './store.js';
 
 /** The configured storage: PostgreSQL when `KEYWARD_DATABASE_URL` is set, else SQLite in the data folder. */
-export function openStore(config: Pick<KeywardConfig, 'databaseUrl' | 'dataDir'>): Store {
-  return config.databaseUrl ? postgresStore(config.databaseUrl) : sqliteStore(join(config.dataDir, 'keyward.db'));
+export function openStore(config: Pick<KeywardConfig, 'databaseUrl' | 'dataDir'> & { databasePoolSize?: number }): Store {
+  return config.databaseUrl
+    ? postgresStore(config.databaseUrl, { max: config.databasePoolSize })
+    : sqliteStore(join(config.dataDir, 'keyward.db'));
 }

@@ -6,6 +6,7 @@ import { keyToRow } from './keys/key-rows.js';
 import { keyForVerifyFromRow, type VerifyRow, verifySql } from './keys/verify-lookup.js';
 import { KyselyStore } from './kysely-store.js';
 import type { Database } from './schema.js';
+import { SqliteCheckpointer } from './sqlite-checkpointer.js';
 import type { ApiKey, KeyForVerify, UsageBatch } from './store.js';
 import { dailyUsageToRow, requestToRow } from './usage/usage-rows.js';
 
@@ -19,9 +20,17 @@ export class SqliteStore extends KyselyStore {
   #importStatement: BetterSqlite3.Statement | undefined;
   #usage: Record<'daily' | 'lastUsed' | 'request', BetterSqlite3.Statement> | undefined;
 
-  constructor(sqlite: BetterSqlite3.Database) {
+  readonly #checkpointer: SqliteCheckpointer | null;
+
+  constructor(sqlite: BetterSqlite3.Database, checkpointer: SqliteCheckpointer | null = null) {
     super(new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) }), 'sqlite');
     this.#sqlite = sqlite;
+    this.#checkpointer = checkpointer;
+  }
+
+  override async close(): Promise<void> {
+    await this.#checkpointer?.close();
+    await super.close();
   }
 
   override async migrate(): Promise<void> {
@@ -103,5 +112,8 @@ export function sqliteStore(path: string): SqliteStore {
   // look-up a read. A 64 MB cache and memory-mapped reads keep look-up cost near-flat as keys grow (bench/keycount).
   sqlite.pragma('cache_size = -65536');
   sqlite.pragma('mmap_size = 268435456');
-  return new SqliteStore(sqlite);
+  if (path === ':memory:') return new SqliteStore(sqlite);
+  // Checkpoints run on a worker thread's connection (see SqliteCheckpointer), not on a commit of this thread.
+  sqlite.pragma('wal_autocheckpoint = 10000');
+  return new SqliteStore(sqlite, new SqliteCheckpointer(path));
 }

@@ -34,10 +34,11 @@ export class KeyLookup {
     }
     const hmac = hashKey(secret, raw);
     if (parsed.ok) return { ok: true, key: await store.findKeyForVerify(hmac), hmac, imported: null };
-    const used = await store.findKeyForVerify(hmac);
-    if (used) return { ok: true, key: used, hmac, imported: null };
+    // Both look-ups at once (on PostgreSQL, on two connections) rather than one after the other: a key is stored
+    // under one of the two hashes, never both.
     const sha256 = oneShotHash('sha256', raw, 'hex');
-    const key = await store.findKeyForVerify(importedHash(sha256));
+    const [used, key] = await Promise.all([store.findKeyForVerify(hmac), store.findKeyForVerify(importedHash(sha256))]);
+    if (used) return { ok: true, key: used, hmac, imported: null };
     return { ok: true, key, hmac, imported: key ? { hash: importedHash(sha256), sha256 } : null };
   }
 

@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { sql } from 'kysely';
 import type { DailyUsage, UsageBatch } from '../../entities.js';
 import type { PageRequest } from '../../pagination.js';
@@ -6,6 +7,9 @@ import type { DatabaseHandle } from '../database-handle.js';
 import { countedKeysOf, type Served } from '../keys/active-keys.js';
 import { dailyUsageFromRow, dailyUsageToRow, requestFromRow, requestToRow } from './usage-rows.js';
 import type { UsageStore } from './usage-store.js';
+
+/** Rows of the request log deleted by one statement when it is pruned; the event loop turns between two. */
+const PRUNE_BATCH = 100;
 
 /** Usage over Kysely. SQLite's store records usage through prepared statements instead (see SqliteStore). */
 export class KyselyUsageStore implements UsageStore {
@@ -75,10 +79,22 @@ export class KyselyUsageStore implements UsageStore {
     return rows.map(requestFromRow);
   }
 
+  /**
+   * Rows older than `olderThan`, and all but the newest `keepRows`, deleted a bounded batch at a time: one DELETE of
+   * a minute's log took 75-100 ms of SQLite on the server's own thread (issue 26).
+   */
   async pruneRequestLog(olderThan: number, keepRows: number) {
-    await this.db.deleteFrom('request_log').where('at', '<', olderThan).execute();
-    const cutoff = await this.db.selectFrom('request_log').select('at').orderBy('at', 'desc').offset(keepRows).limit(1).executeTakeFirst();
-    if (cutoff) await this.db.deleteFrom('request_log').where('at', '<=', num(cutoff.at)).execute();
+    const kept = await this.db.selectFrom('request_log').select('at').orderBy('at', 'desc').offset(keepRows).limit(1).executeTakeFirst();
+    // Times are whole milliseconds: `at <= cutoff` is `at < cutoff + 1`.
+    const before = kept ? Math.max(olderThan, num(kept.at) + 1) : olderThan;
+    for (;;) {
+      const r = await this.db
+        .deleteFrom('request_log')
+        .where('id', 'in', (eb) => eb.selectFrom('request_log').select('id').where('at', '<', before).limit(PRUNE_BATCH))
+        .executeTakeFirst();
+      if (Number(r.numDeletedRows) < PRUNE_BATCH) return;
+      await nextTurn();
+    }
   }
 
   async orgOverview(orgId: string, now: number, fromDay: string, served: Served) {
