@@ -1,4 +1,5 @@
 import type { Role, Scope } from '@keyward/core';
+import type { Plan } from './config/config.js';
 
 /**
  * What keyward keeps: the records services work with. Storage reads and writes them; HTTP shows them. Neither
@@ -133,6 +134,8 @@ export interface KeyForVerify
 export interface CheckedKey {
   record: KeyForVerify;
   scope: Scope;
+  /** Its plan, capped by its own limits: worked out once per look-up, for the answers that show it (`whoami`). */
+  plan: Plan;
 }
 
 export interface DailyUsage {

@@ -142,7 +142,7 @@ export class KeyCache {
       key,
       allowlist: chainAllowlist([key.ipAllowlist, ...key.ancestors.map((a) => a.ipAllowlist)]),
       state,
-      checked: state.scope === null ? null : { record: key, scope: state.scope },
+      checked: state.scope === null ? null : { record: key, scope: state.scope, plan },
       plan,
       meters,
       built: null,

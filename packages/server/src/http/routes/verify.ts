@@ -1,5 +1,4 @@
 import { toWire } from '@keyward/core';
-import { capPlan, planForKey } from '../../config/config.js';
 import { outcomeOf } from '../../verify/in-process-verifier.js';
 import { type AppContext, about, type ZodApp } from '../context.js';
 import { setLimitHeaders } from '../request-auth.js';
@@ -62,7 +61,7 @@ export function verifyRoutes(app: ZodApp, ctx: AppContext): void {
       }
       ctx.metrics.observeVerify('VALID', started);
       const k = result.key.record;
-      const plan = capPlan(planForKey(ctx.config, k), k);
+      const plan = result.key.plan;
       return {
         id: k.id,
         name: k.name,
