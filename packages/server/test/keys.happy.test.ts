@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { verifyAnswer, whoamiAnswer } from '../src/http/responses.js';
 import { Agent, bearer, type Harness, startHarness } from './harness.js';
 
 let h: Harness;
@@ -125,6 +126,22 @@ describe('key lifecycle, as a provider’s customer lives it', () => {
     expect(all.body.events.map((e: { action: string }) => e.action)).toEqual(['key.revoked', 'key.rotated', 'key.created', 'key.created']);
     const one = await owner.req('GET', `/api/audit?key_id=${k.id}`);
     expect(one.body.events.map((e: { action: string }) => e.action)).toEqual(['key.revoked', 'key.rotated', 'key.created']);
+  });
+
+  it('answers whoami and verify exactly as /openapi.json promises (those two are written without a run-time check)', async () => {
+    const key = await owner.createKey({ name: 'svc', metadata: { team: 'a' } });
+    const gone = await owner.createKey({ name: 'gone' });
+    await owner.req('DELETE', `/api/developers/keys/${gone.id}`);
+    const answers = [
+      [whoamiAnswer, await owner.req('GET', '/v1/whoami', undefined, bearer(key.raw_key))],
+      [verifyAnswer, await owner.req('POST', '/v1/keys/verify', { key: key.raw_key })],
+      [verifyAnswer, await owner.req('POST', '/v1/keys/verify', { key: key.raw_key, scope: 'admin' })],
+      [verifyAnswer, await owner.req('POST', '/v1/keys/verify', { key: gone.raw_key })],
+      [verifyAnswer, await owner.req('POST', '/v1/keys/verify', { key: `kw_test_${'x'.repeat(42)}` })],
+    ] as const;
+    expect(answers.map(([, r]) => r.body.valid ?? r.status)).toEqual([200, true, false, false, false]);
+    // Parsing strips what the schema does not name and fails on a wrong type: an equal result means neither happened.
+    for (const [schema, r] of answers) expect(schema.parse(r.body)).toEqual(r.body);
   });
 
   it('serves an OpenAPI document of the routes it serves', async () => {

@@ -47,8 +47,16 @@ export class Metrics {
     });
   }
 
+  /** One counter child per result, looked up once: prom-client hashes the labels on every `inc({ result })`. */
+  readonly #byResult = new Map<string, { inc(): void }>();
+
   observeVerify(result: string, startedNs: bigint): void {
-    this.#verifications.inc({ result });
+    let counter = this.#byResult.get(result);
+    if (!counter) {
+      counter = this.#verifications.labels({ result });
+      this.#byResult.set(result, counter);
+    }
+    counter.inc();
     this.#latency.observe(Number(process.hrtime.bigint() - startedNs) / 1e9);
   }
 }

@@ -2,7 +2,7 @@ import { toWire } from '@keyward/core';
 import { outcomeOf } from '../../verify/in-process-verifier.js';
 import { type AppContext, about, type ZodApp } from '../context.js';
 import { setLimitHeaders } from '../request-auth.js';
-import { verifyAnswer, whoamiAnswer } from '../responses.js';
+import { typedAnswer, verifyAnswer, whoamiAnswer } from '../responses.js';
 import { verifyBody } from '../schemas.js';
 
 export function verifyRoutes(app: ZodApp, ctx: AppContext): void {
@@ -12,6 +12,7 @@ export function verifyRoutes(app: ZodApp, ctx: AppContext): void {
   app.post(
     '/v1/keys/verify',
     {
+      ...typedAnswer,
       schema: {
         ...about(tag, 'Verify a key for a request; answers 200 with valid true or false and a code', 'none'),
         body: verifyBody,
@@ -49,7 +50,10 @@ export function verifyRoutes(app: ZodApp, ctx: AppContext): void {
 
   app.get(
     '/v1/whoami',
-    { schema: { ...about(tag, 'Does my key work? The key, its organization and limits', 'key'), response: { 200: whoamiAnswer } } },
+    {
+      ...typedAnswer,
+      schema: { ...about(tag, 'Does my key work? The key, its organization and limits', 'key'), response: { 200: whoamiAnswer } },
+    },
     async (req, reply) => {
       const started = process.hrtime.bigint();
       let result: Awaited<ReturnType<typeof ctx.auth.requireKey>>;
