@@ -27,6 +27,16 @@ describe('bad input gets a clear 4xx in the envelope', () => {
     expectEnvelope(await a.req('POST', '/api/developers/keys', '', { 'content-type': 'application/json' }), 400, 'invalid_request');
   });
 
+  it('finding: messages used internal names (`ip_allowlist.0: …`, `Invalid option: expected one of "read"|…`, `password: password …`); now sentences in a person’s words', async () => {
+    const scope = await a.req('POST', '/api/developers/keys', { name: 'x', scope: 'superuser' });
+    expect(scope.body.error.message).toBe('scope must be one of read, agentic, write or admin.');
+    const ip = await a.req('POST', '/api/developers/keys', { name: 'x', ip_allowlist: ['10.0.0.0/8', 'not-an-ip'] });
+    expect(ip.body.error.message).toBe('Entry 2 of ip_allowlist must be an IPv4 or IPv6 address or CIDR, e.g. 10.0.0.0/8.');
+    const password = await new Agent(h.app).req('POST', '/api/auth/signup', { email: 'short@example.com', password: 'abc' });
+    expect(password.status).toBe(400);
+    expect(password.body.error.message).toBe('password must be at least 8 characters long.');
+  });
+
   it('wrong types, unknown fields and values out of range name the field', async () => {
     expectEnvelope(await a.req('POST', '/api/developers/keys', { name: 12345 }), 400, 'invalid_request', /name must be string/);
     expectEnvelope(
@@ -64,7 +74,7 @@ describe('bad input gets a clear 4xx in the envelope', () => {
       await a.req('POST', '/api/developers/keys', { name: 'x', ip_allowlist: ['999.1.1.1/33'] }),
       400,
       'invalid_request',
-      /ip_allowlist\.0/,
+      /^Entry 1 of ip_allowlist must be an IPv4 or IPv6 address/,
     );
     expectEnvelope(await a.req('POST', '/api/developers/keys', { name: '' }), 400, 'invalid_request', /name/);
     expectEnvelope(
@@ -117,7 +127,7 @@ describe('bad input gets a clear 4xx in the envelope', () => {
       await a.req('POST', '/api/developers/keys', { name: 'x', expires_at: '2031-13-45' }),
       400,
       'invalid_request',
-      /expires_at: must be a date/,
+      /expires_at must be a date/,
     );
   });
 
@@ -199,9 +209,9 @@ describe('bad input gets a clear 4xx in the envelope', () => {
   });
 
   it('query parameters are validated like bodies: a bad limit, a bad date or a parameter sent twice is a 400 naming it', async () => {
-    expectEnvelope(await a.req('GET', '/api/audit?limit=0'), 400, 'invalid_request', /^limit: /);
+    expectEnvelope(await a.req('GET', '/api/audit?limit=0'), 400, 'invalid_request', /^limit must be at least 1\.$/);
     expectEnvelope(await a.req('GET', '/api/audit?limit=many'), 400, 'invalid_request', /^limit/);
-    expectEnvelope(await a.req('GET', '/api/audit?before=last-week'), 400, 'invalid_request', /^before: .*ISO 8601/);
+    expectEnvelope(await a.req('GET', '/api/audit?before=last-week'), 400, 'invalid_request', /^before must be a date .*ISO 8601/);
     expectEnvelope(
       await a.req('GET', '/api/developers/keys?environment=test&environment=live'),
       400,
@@ -216,6 +226,6 @@ describe('bad input gets a clear 4xx in the envelope', () => {
     expect(r.status).toBe(400);
     expect(r.body).toEqual({ error: 'invalid_request', error_description: 'unknown field: colour' });
     const t = await new Agent(h.app).req('POST', '/api/cli/token', { code: 42 });
-    expect(t.body).toEqual({ error: 'invalid_request', error_description: 'code must be string' });
+    expect(t.body).toEqual({ error: 'invalid_request', error_description: 'code must be string.' });
   });
 });

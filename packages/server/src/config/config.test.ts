@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { planForKey } from './config.js';
-import { defineConfig } from './load-config.js';
+import { defineConfig, jsonProblem } from './load-config.js';
 
 const runtime = {
   host: '127.0.0.1',
@@ -19,6 +19,33 @@ describe('defineConfig', () => {
     expect(c.environments.map((e) => e.prefix)).toEqual(['kw_test_', 'kw_live_']);
     expect(c.defaultPlan).toBe('enterprise');
     expect(c.publicUrl).toBe('http://127.0.0.1:8787');
+  });
+
+  it('finding: a config with several problems reported one, with no "did you mean"; now every problem at once', () => {
+    const problems = () =>
+      defineConfig({ defualt_plan: 'free', plans: { free: { requests_per_minute: -5 } }, webhooks: { timeout_second: 3 } }, runtime);
+    expect(problems).toThrow(
+      [
+        'invalid configuration: 3 problems:',
+        '  - plans.free.requests_per_minute must be a positive number.',
+        '  - webhooks.timeout_second is not a setting keyward knows; did you mean webhooks.timeout_seconds?',
+        '  - defualt_plan is not a setting keyward knows; did you mean default_plan?',
+      ].join('\n'),
+    );
+    expect(() => defineConfig({ colour: 'blue' }, runtime)).toThrow('invalid configuration: colour is not a setting keyward knows.');
+  });
+
+  it('finding: bad JSON said `at position 26`; now the line and column an editor shows', () => {
+    const text = '{\n  "default_plan": "free",\n  "plans": {,}\n}\n';
+    const message = (() => {
+      try {
+        JSON.parse(text);
+      } catch (e) {
+        return (e as Error).message;
+      }
+    })() as string;
+    expect(jsonProblem(text, message)).toBe("line 3, column 13: expected property name or '}'");
+    expect(jsonProblem('{"a": 1', 'Unexpected end of JSON input')).toBe('line 1, column 8: the text ends too early');
   });
 
   it('refuses bad values with a message that names them', () => {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { z } from 'zod';
+import { closestName, namesAt, sentenceOf } from '../problems.js';
 import {
   type Budget,
   DEFAULT_DATABASE_POOL_SIZE,
@@ -82,7 +83,7 @@ function readConfigFile(path: string): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new ConfigError(`config file ${path} is not valid JSON: ${(e as Error).message}`);
+    throw new ConfigError(`config file ${path} is not valid JSON: ${jsonProblem(text, (e as Error).message)}`);
   }
 }
 
@@ -99,16 +100,40 @@ function readOrCreateSecret(dataDir: string): string {
   return secret;
 }
 
-/** A failed parse in the README's form, one `field: problem` per issue: `plans.free.requests_per_minute: …`. */
+/**
+ * Where JSON.parse stopped, as a person finds it in an editor: `line 3, column 13: expected a property name or '}'`.
+ * Node names only a character offset (`… in JSON at position 40`), or none at the end of the text.
+ */
+export function jsonProblem(text: string, message: string): string {
+  const at = /at position (\d+)/.exec(message);
+  const offset = at ? Number(at[1]) : text.length;
+  const before = text.slice(0, offset).split('\n');
+  const line = before.length;
+  const column = (before.at(-1)?.length ?? 0) + 1;
+  const what = message
+    .replace(/\s*(in JSON )?at position \d+.*$/, '')
+    .replace(/^Unexpected end of JSON input$/, 'the text ends too early')
+    .replace(/^Expected/, 'expected');
+  return `line ${line}, column ${column}: ${what}`;
+}
+
+/**
+ * Every problem of a failed parse at once, one per line, each naming the setting by its path in the file
+ * (`plans.free.requests_per_minute must be a positive number.`) and a misspelt one by the name it was probably
+ * meant to be.
+ */
 function problemsOf(error: z.ZodError): string {
-  return error.issues
-    .map((issue) => {
-      const where = issue.path.map(String).join('.');
-      const problem =
-        issue.code === 'unrecognized_keys' ? `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}` : issue.message;
-      return where ? `${where}: ${problem}` : problem;
-    })
-    .join('; ');
+  const lines = error.issues.flatMap((issue) => {
+    const where = issue.path.map(String).join('.');
+    if (issue.code !== 'unrecognized_keys') return [sentenceOf(issue, 'the configuration')];
+    const known = namesAt(configFileSchema, issue.path);
+    return issue.keys.map((name) => {
+      const field = where ? `${where}.${name}` : name;
+      const meant = closestName(name, known);
+      return `${field} is not a setting keyward knows${meant ? `; did you mean ${where ? `${where}.` : ''}${meant}?` : '.'}`;
+    });
+  });
+  return lines.length === 1 ? (lines[0] as string) : `${lines.length} problems:\n${lines.map((l) => `  - ${l}`).join('\n')}`;
 }
 
 export interface RuntimeSettings {

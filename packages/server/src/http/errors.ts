@@ -2,6 +2,7 @@ import { KeywardError, keyRefusal } from '@keyward/core';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodType, z } from 'zod';
 import { isStorageUnavailable, storageUnavailable } from '../outage.js';
+import { sentenceOf } from '../problems.js';
 import { OAuthError } from '../signin/grant-service.js';
 import { html, sendPage } from './html.js';
 
@@ -13,15 +14,13 @@ export function parse<T>(schema: ZodType<T>, value: unknown): T {
   throw new KeywardError('invalid_request', messageOf(result.error.issues, 'body'), {}, typeof field === 'string' ? { field } : {});
 }
 
-/** The first problem of a failed validation, in words that name the field (`scope: Invalid option…`). */
+/** The first problem of a failed validation, as a sentence that names the field (`scope must be one of read, …`). */
 export function messageOf(issues: readonly z.core.$ZodIssue[], part: 'body' | 'query'): string {
   const issue = issues[0];
   if (!issue) return `The request ${part} is not valid.`;
   if (issue.code === 'unrecognized_keys')
     return `unknown ${part === 'query' ? 'parameter' : 'field'}${issue.keys.length > 1 ? 's' : ''}: ${issue.keys.join(', ')}`;
-  const where = issue.path.length ? issue.path.join('.') : part;
-  if (issue.code === 'invalid_type') return `${where} must be ${where === part ? 'a JSON object' : issue.expected}`;
-  return where === part ? issue.message : `${where}: ${issue.message}`;
+  return sentenceOf(issue, part);
 }
 
 const FRAMEWORK_CODES: Record<number, KeywardError['code']> = {

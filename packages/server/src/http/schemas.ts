@@ -16,7 +16,7 @@ export function fitPersonName(text: string): string {
 export const signupBody = z
   .object({
     email: z.email().max(254),
-    password: z.string().min(8, 'password must be at least 8 characters').max(256),
+    password: z.string().min(8).max(256),
     name: z.string().trim().min(1).max(PERSON_NAME_MAX).optional(),
     invite_token: z.string().min(1).max(200).optional(),
   })
