@@ -26,6 +26,22 @@ export function startupLine(config: KeywardConfig): string {
   return `keyward listening on ${config.publicUrl}  config: ${config_}  database: ${database}  redis: ${redis}`;
 }
 
+/** Why the server cannot listen, in words that say what to do; anything unexpected as it is. */
+export function listenProblem(error: NodeJS.ErrnoException, config: Pick<KeywardConfig, 'host' | 'port'>): Error {
+  const where = `${config.host}:${config.port}`;
+  if (error.code === 'EADDRINUSE')
+    return new Error(
+      `port ${config.port} on ${config.host} is in use by another program (another keyward?). Stop it, or start keyward on another port: keyward serve --port ${config.port + 1}`,
+    );
+  if (error.code === 'EACCES')
+    return new Error(
+      `this user may not listen on ${where} (ports below 1024 need privileges): start keyward with --port 8787 or another port above 1023`,
+    );
+  if (error.code === 'EADDRNOTAVAIL')
+    return new Error(`${config.host} is not an address of this machine: start keyward with --host 127.0.0.1 or 0.0.0.0`);
+  return error;
+}
+
 /**
  * `keyward serve`: loads the config, starts listening, prints the URL, and on SIGTERM/SIGINT stops cleanly, writing
  * every counted request before it exits.
@@ -33,7 +49,12 @@ export function startupLine(config: KeywardConfig): string {
 export async function startServer(options: ServeOptions, out: (line: string) => void = (l) => process.stdout.write(`${l}\n`)) {
   const config = loadConfig(options);
   const keyward = await createKeyward(config);
-  await keyward.app.listen({ port: config.port, host: config.host });
+  try {
+    await keyward.app.listen({ port: config.port, host: config.host });
+  } catch (error) {
+    await keyward.close().catch(() => {});
+    throw listenProblem(error as NodeJS.ErrnoException, config);
+  }
   out(startupLine(config));
   if (keyward.retired) out(keyward.retired);
   let stopping = false;
