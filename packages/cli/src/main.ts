@@ -4,6 +4,7 @@ import {
   checkFindings,
   findingLine,
   gitleaksConfig,
+  reportLive,
   scanGit,
   scanPaths,
   scanSummary,
@@ -30,11 +31,15 @@ export function buildProgram(
   program
     .command('scan')
     .description(
-      'find API keys (any prefix, checksum-verified) in files and folders, or the git history; exits 1 if a live key is found, 2 if something cannot be read',
+      'find API keys (any prefix, checksum-verified) in files and folders, or the git history; exits 1 if a live key is found, 2 if something could not be read or checked',
     )
     .argument('[paths...]', 'files or folders (default: .)')
     .option('--git', 'scan the history of the git repository here (every blob of every branch and tag, once)')
-    .option('--check <server>', 'ask the keyward server that issued them which keys are still live (only it can tell)')
+    .option(
+      '--check [server]',
+      'ask the keyward server that issued them which keys are still live (only it can tell; default --server or KEYWARD_SERVER)',
+    )
+    .option('--report', 'with --check: report every live key found to that server as leaked (it revokes them, per its leaks.on_report)')
     .option('--format <format>', 'text or sarif (SARIF 2.1.0, for code-scanning uploads)', 'text')
     .option('--print-gitleaks-config', "print gitleaks rules for the server's key prefixes (--server or KEYWARD_SERVER)")
     .option('--print-trufflehog-config', "print TruffleHog custom detectors for the server's key prefixes")
@@ -44,7 +49,8 @@ export function buildProgram(
         paths: string[],
         o: {
           git?: boolean;
-          check?: string;
+          check?: string | boolean;
+          report?: boolean;
           format: string;
           printGitleaksConfig?: boolean;
           printTrufflehogConfig?: boolean;
@@ -58,16 +64,39 @@ export function buildProgram(
           return;
         }
         if (o.format !== 'text' && o.format !== 'sarif') throw new Error(`--format must be text or sarif, not ${o.format}`);
+        // `--check` takes the server's URL, or nothing (then --server or KEYWARD_SERVER): `--check proj` means the
+        // folder proj, checked with that server.
+        const named = typeof o.check === 'string' && !/^https?:\/\//i.test(o.check) ? o.check : undefined;
+        if (named) paths.unshift(named);
+        const wantsCheck = o.check !== undefined || o.report === true;
+        const server = typeof o.check === 'string' && !named ? o.check : wantsCheck ? (o.server ?? env.KEYWARD_SERVER) : undefined;
         const result = o.git ? await scanGit(paths[0] ?? process.cwd()) : await scanPaths(paths);
-        if (o.check && result.findings.length > 0) await checkFindings(o.check, result.findings);
-        const summary = scanSummary(result, Boolean(o.check));
+        // A check that cannot be made leaves the findings listed, unchecked, and the exit 2, never 1: only a key the
+        // server said is live counts as one.
+        let checked = false;
+        let reported = 0;
+        let uncheckable: string | null = null;
+        if (wantsCheck && !server) {
+          uncheckable = 'no server to check the keys with: name the one that issued them, keyward scan --check https://keys.example.com';
+        } else if (server && result.findings.length > 0) {
+          try {
+            await checkFindings(server, result.findings);
+            checked = true;
+            if (o.report) reported = await reportLive(server, result.findings);
+          } catch (error) {
+            uncheckable = `could not check the keys with ${server}: ${(error as Error).message}`;
+          }
+        } else if (server) checked = true;
+        const summary = scanSummary(result, checked, uncheckable !== null);
+        if (uncheckable) result.problems.push(uncheckable);
+        if (reported > 0) out(`reported ${reported} live key${reported === 1 ? '' : 's'} as leaked to ${server}`);
         if (o.format === 'sarif') {
           out(toSarif(result));
           for (const p of result.problems) process.stderr.write(`${p}\n`);
           process.stderr.write(`${summary.line}\n`);
         } else {
           for (const p of result.problems) out(p);
-          for (const f of result.findings) out(findingLine(f));
+          for (const f of result.findings) out(findingLine(f, server));
           out(summary.line);
         }
         process.exitCode = summary.exitCode;

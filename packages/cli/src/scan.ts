@@ -171,22 +171,52 @@ export async function checkFindings(server: string, findings: Finding[], doFetch
 /** Whether a finding counts as a live key: checked and live, or (unchecked) any key whose checksum holds. */
 export const isLive = (f: Finding) => f.status === undefined || f.status === 'live';
 
-/** A finding as a line: where, the key's display form, and (checked) what the server said. Never the key. */
-export function findingLine(f: Finding): string {
+/**
+ * Reports every live finding to the server as leaked (`POST /v1/keys/report-leak`, which revokes it unless the
+ * server's `leaks.on_report` says notify), then asks again what each is now. Returns how many were reported.
+ */
+export async function reportLive(server: string, findings: Finding[], doFetch: typeof fetch = fetch): Promise<number> {
+  const live = [...new Set(findings.filter((f) => f.status === 'live').map((f) => f.key))];
+  const call = explainingFetch(doFetch, 'Is the server running? Name it after --check.');
+  for (const key of live) {
+    const res = await call(new URL('/v1/keys/report-leak', server), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify({ key }),
+    });
+    if (res.status !== 202) throw new Error(`${server} did not take the report (${res.status})`);
+  }
+  if (live.length > 0) await checkFindings(server, findings, doFetch);
+  return live.length;
+}
+
+/**
+ * A finding as a line: where, the key's display form, and (checked) what the server said, with the command that
+ * revokes a live one. Never the key.
+ */
+export function findingLine(f: Finding, server?: string): string {
   const where = `${f.path}:${f.line}${f.commit ? ` (blob ${f.commit.slice(0, 12)})` : ''}`;
   const said =
     f.status === undefined
       ? ''
       : f.status === 'live'
-        ? '  live: revoke it and remove it from the history'
+        ? `  live: revoke it with \`keyward scan --check ${server ?? '<server>'} --report ${f.commit ? '--git' : shellWord(f.path)}\`, then remove it from the history`
         : f.status === 'unknown'
           ? '  not live: unknown to this server'
           : `  not live: ${f.status}`;
   return `${where}: ${f.display}${said}`;
 }
 
-/** The one-line summary, and the exit code: 2 when something could not be read, 1 when a live key was found, else 0. */
-export function scanSummary(r: ScanResult, checked = false): { line: string; exitCode: number } {
+/** A path as one shell word: as it is when it is plain, else in single quotes. */
+function shellWord(path: string): string {
+  return /^[\w./@%+=:,-]+$/.test(path) ? path : `'${path.replaceAll("'", "'\\''")}'`;
+}
+
+/**
+ * The one-line summary, and the exit code: 2 when something could not be read or the keys could not be checked (the
+ * findings are still listed), 1 when a live key was found (unchecked, any key whose checksum holds), else 0.
+ */
+export function scanSummary(r: ScanResult, checked = false, uncheckable = false): { line: string; exitCode: number } {
   const files = `${r.files} ${r.files === 1 ? 'file' : 'files'} scanned`;
   const live = r.findings.filter(isLive).length;
   const keys =
@@ -194,10 +224,11 @@ export function scanSummary(r: ScanResult, checked = false): { line: string; exi
       ? 'no keys found'
       : checked
         ? `${r.findings.length} key${r.findings.length === 1 ? '' : 's'} found, ${live} still working`
-        : `${r.findings.length} key${r.findings.length === 1 ? '' : 's'} found`;
+        : `${r.findings.length} key${r.findings.length === 1 ? '' : 's'} found${uncheckable ? ', not checked' : ''}`;
   const unreadable = r.problems.length > 0 ? `, ${r.problems.length} path${r.problems.length === 1 ? '' : 's'} could not be read` : '';
   const advice = live > 0 ? '. Revoke and rotate them, then remove them from the files (and history).' : '.';
-  return { line: `${files}: ${keys}${unreadable}${advice}`, exitCode: r.problems.length > 0 ? 2 : live > 0 ? 1 : 0 };
+  const exitCode = r.problems.length > 0 || uncheckable ? 2 : live > 0 ? 1 : 0;
+  return { line: `${files}: ${keys}${unreadable}${advice}`, exitCode };
 }
 
 /** The findings as SARIF 2.1.0, for code-scanning uploads (GitHub, GitLab): one result per finding, no key in it. */

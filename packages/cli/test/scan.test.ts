@@ -111,6 +111,40 @@ describe('keyward scan', () => {
       expect(sarif.stdout).not.toContain(live.raw_key);
     });
 
+    it('finding: a live key’s line gave no command to revoke it; now it does, and --report revokes every live key found in one step', async () => {
+      const owner = await HttpAgent.newAccount(server.base, 'scan-report@example.com');
+      const live = (await owner.req('POST', '/api/developers/keys', { name: 'leaked-in-a-file' })).body.key;
+      const dir = mkdtempSync(join(tmpdir(), 'kw-scan-report-'));
+      mkdirSync(join(dir, 'proj'));
+      writeFileSync(join(dir, 'proj', 'settings.env'), `DEBUG=1\nAPI_KEY=${live.raw_key}\n`);
+      const found = await run(process.execPath, [BIN, 'scan', '--check', server.base, 'proj'], { cwd: dir }).catch((e) => e);
+      expect(found.code).toBe(1);
+      expect(found.stdout).toContain(
+        `proj/settings.env:2: kw_test_…${live.raw_key.slice(-4)}  live: revoke it with \`keyward scan --check ${server.base} --report proj/settings.env\`, then remove it from the history`,
+      );
+      const reported = await run(process.execPath, [BIN, 'scan', '--check', server.base, '--report', 'proj/settings.env'], { cwd: dir });
+      expect(reported.stdout).toContain(`reported 1 live key as leaked to ${server.base}`);
+      expect(reported.stdout).toContain('not live: revoked');
+      expect(reported.stdout).toMatch(/1 key found, 0 still working\.$/m);
+      expect((await owner.req('GET', '/v1/whoami', undefined, { authorization: `Bearer ${live.raw_key}` })).status).toBe(401);
+    });
+
+    it('finding: --check with the server down exited 1 with no findings, and with no URL 1 too; now 2, the findings listed', async () => {
+      const key = new KeyFormat([{ name: 'test', prefix: 'kw_test_' }]).generate('test');
+      const dir = mkdtempSync(join(tmpdir(), 'kw-scan-down-'));
+      writeFileSync(join(dir, 'settings.env'), `API_KEY=${key}\n`);
+      const down = await run(process.execPath, [BIN, 'scan', '--check', 'http://127.0.0.1:9', dir]).catch((e) => e);
+      expect(down.code).toBe(2);
+      expect(down.stdout).toContain(`settings.env:1: kw_test_…${key.slice(-4)}`);
+      expect(down.stdout).toMatch(/could not check the keys with http:\/\/127\.0\.0\.1:9: cannot reach/);
+      expect(down.stdout).toMatch(/1 key found, not checked/);
+      const env = { ...process.env, KEYWARD_SERVER: '' };
+      const nowhere = await run(process.execPath, [BIN, 'scan', '--check'], { cwd: dir, env }).catch((e) => e);
+      expect(nowhere.code).toBe(2);
+      expect(nowhere.stdout).toContain('no server to check the keys with');
+      expect(nowhere.stdout).toContain('settings.env:1');
+    });
+
     it("--print-gitleaks-config: rules from the server's prefixes that match its keys and no look-alike", async () => {
       const printed = await run(process.execPath, [BIN, 'scan', '--print-gitleaks-config', '--server', server.base]);
       const regexes = [...printed.stdout.matchAll(/regex = '''(.*)'''/g)].map((m) => new RegExp(m[1] as string, 'g'));
