@@ -88,14 +88,20 @@ export function agentCommands(program: Command, env: NodeJS.ProcessEnv, out: Out
     .option('--scope <scope>', 'read, agentic, write or admin')
     .option('--device', 'device flow: approve on any device with a short code')
     .option('--manual', 'paste a key made in the dashboard (hidden input, or standard input)')
+    .option('--stdout', 'keep nothing: hand the key once to a pipe (e.g. into a secrets manager); refused to a terminal')
     .option('--no-browser', 'print the URL, do not open a browser')
     .option('--timeout <seconds>', 'how long to wait for the sign-in', seconds, 300)
     .option('--api-base <url>', 'API base the key is checked against (Nevermined preset)')
     .addOption(providerOpt())
     .action(async (o) => {
       const provider = providerNamed(o.provider);
+      if (o.stdout && process.stdout.isTTY) {
+        throw new Error(
+          'refusing to print a key to a terminal (it would stay in the scrollback): pipe it, e.g. keyward login --stdout | your-secrets-manager',
+        );
+      }
       try {
-        const { profile } = await login({
+        const { profile, key } = await login({
           provider,
           server: serverOf(o),
           ...(o.environment ? { environment: o.environment } : {}),
@@ -108,7 +114,15 @@ export function agentCommands(program: Command, env: NodeJS.ProcessEnv, out: Out
           say: err,
           waiting: progressOn(process.stderr),
           readSecret: () => readSecret(),
+          pasteFromPipe: !process.stdin.isTTY,
+          ...(o.stdout ? { keep: 'return' as const } : {}),
         });
+        if (key !== undefined) {
+          // The key once, to the pipe; everything for the person goes to stderr.
+          process.stdout.write(`${key}\n`);
+          err(`Signed in. Key ${profile.display} (${profile.environment}) went to standard output; keyward kept nothing.`);
+          return;
+        }
         out(`Signed in. Key ${profile.display} (${profile.environment}) is in the OS secret store.`);
         out(`Use it: keyward exec -- <command>   (sets ${provider.envVar}), or the SDK's createClient().`);
       } catch (error) {

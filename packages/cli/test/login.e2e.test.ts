@@ -206,7 +206,80 @@ $KW whoami --server ${server.base} > $WORK/whoami.out 2>&1`,
     expect(r.out).not.toContain(key.slice(-20));
     expect(grep(key.slice(-20), home)).toBe('');
   });
+  it('finding: with no secret store, login opened a sign-in and minted a key before it found out; now it says so first and mints nothing', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'kw-home-'));
+    const human = new HttpAgent(server.base);
+    await human.req('POST', '/api/auth/login', { email: 'human@example.com', password: PASSWORD });
+    const keysBefore = (await human.req('GET', '/api/developers/keys?limit=200')).body.keys.length;
+    const r = await runCli(['login', '--no-browser', '--server', server.base], noStore(home));
+    expect(r.code).toBe(3);
+    expect(r.out).not.toMatch(/https?:\/\/\S+\/(authorize|device|api\/cli)/);
+    expect(r.out).toMatch(/made none/);
+    expect(r.out).toMatch(/keyward login --stdout/);
+    expect(r.out).toMatch(/KEYWARD_API_KEY/);
+    expect((await human.req('GET', '/api/developers/keys?limit=200')).body.keys.length).toBe(keysBefore);
+  });
+
+  it('login --stdout hands the key once to a pipe and keeps nothing, with no secret store; to a terminal it is refused', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'kw-home-'));
+    const human = new HttpAgent(server.base);
+    await human.req('POST', '/api/auth/login', { email: 'human@example.com', password: PASSWORD });
+    const key = (await human.req('POST', '/api/developers/keys', { name: 'piped' })).body.key.raw_key as string;
+    const r = await runCli(['login', '--manual', '--stdout', '--server', server.base], noStore(home), key);
+    expect(r.code, r.err).toBe(0);
+    expect(r.stdout).toBe(`${key}\n`);
+    expect(r.err).toMatch(/went to standard output; keyward kept nothing/);
+    expect(r.err).not.toMatch(/input is hidden/);
+    expect(grep(key.slice(-20), home)).toBe('');
+    // `script` gives the CLI a terminal for its standard output.
+    const tty = await runCli([], noStore(home), undefined, [
+      'script',
+      '-qec',
+      `${process.execPath} ${BIN} login --stdout --no-browser --server ${server.base}`,
+      '/dev/null',
+    ]);
+    expect(tty.code).not.toBe(0);
+    expect(tty.out).toMatch(/refusing to print a key to a terminal/);
+    expect(tty.out).not.toMatch(/https?:\/\/\S+\/(authorize|device)/);
+  });
+
+  it('finding: `login --scope admin` waited for a browser that would refuse it; now the server’s metadata says no at once', async () => {
+    const r = await runCli(
+      ['login', '--scope', 'admin', '--no-browser', '--server', server.base],
+      noStore(mkdtempSync(join(tmpdir(), 'kw-home-'))),
+    );
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/does not give admin keys to a sign-in/);
+    expect(r.out).not.toMatch(/https?:\/\/\S+\/authorize/);
+  });
 });
+
+/** The environment of a machine with no Secret Service to reach. */
+function noStore(home: string): NodeJS.ProcessEnv {
+  return { ...process.env, HOME: home, XDG_CONFIG_HOME: join(home, '.config'), DBUS_SESSION_BUS_ADDRESS: 'unix:path=/nonexistent/bus' };
+}
+
+/** Runs the CLI (or `command` as given) to its end, with `input` on standard input; 20 s at most. */
+function runCli(args: string[], env: NodeJS.ProcessEnv, input?: string, command?: string[]) {
+  return new Promise<{ code: number; out: string; stdout: string; err: string }>((ok) => {
+    const [cmd, ...rest] = command ?? [process.execPath, BIN, ...args];
+    const p = spawn(cmd as string, rest, { env });
+    let stdout = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => {
+      stdout += d;
+    });
+    p.stderr.on('data', (d: Buffer) => {
+      err += d;
+    });
+    const timer = setTimeout(() => p.kill('SIGKILL'), 20_000);
+    p.on('exit', (code) => {
+      clearTimeout(timer);
+      ok({ code: code ?? 1, out: stdout + err, stdout, err });
+    });
+    p.stdin.end(input ?? '');
+  });
+}
 
 /** A local stand-in of Nevermined's flow: /auth/cli?callback_url=… redirects with nvm_api_key=<key>. */
 async function neverminedStandIn(keyPrefix: string) {

@@ -3,17 +3,23 @@ export interface SecretStore {
   get(account: string): Promise<string | null>;
   set(account: string, secret: string): Promise<void>;
   delete(account: string): Promise<boolean>;
+  /**
+   * Throws {@link SecretStoreUnavailableError} when nothing could be kept: asked before a sign-in mints a key, so
+   * that a machine without a store learns it before anyone opens a browser.
+   */
+  probe?(): Promise<void>;
 }
 
 export class SecretStoreUnavailableError extends Error {
   override name = 'SecretStoreUnavailableError';
   constructor(cause: string) {
     super(
-      `No OS secret store is available (${cause}), so the key was not stored and nothing was written to disk.\n` +
-        'Alternatives:\n' +
-        '  - start a Secret Service (e.g. gnome-keyring or KeePassXC) in a D-Bus session and sign in again;\n' +
-        '  - keep the key in your own secrets manager and pass it in the environment variable (KEYWARD_API_KEY);\n' +
-        '  - on a server or CI, create a key in the dashboard and inject it as a secret.',
+      `No OS secret store is available here (${cause}), so keyward cannot keep a key on this machine and made none.\n` +
+        'What works instead:\n' +
+        '  - keyward login --stdout | <your secrets manager>: the key is handed once to the pipe, never stored or shown;\n' +
+        '  - keyward login --device on a machine that has a secret store (approve with the code shown there);\n' +
+        '  - create a key in the dashboard and pass it in the environment: KEYWARD_API_KEY=… keyward whoami;\n' +
+        '  - or start a Secret Service (gnome-keyring or KeePassXC) in a D-Bus session and sign in again.',
     );
   }
 }
@@ -52,6 +58,14 @@ export function osSecretStore(service = SERVICE): SecretStore {
     },
     async delete(account) {
       return wrap(async () => (await entry(account)).deleteCredential());
+    },
+    async probe() {
+      // A throwaway entry written, read back and removed: a store that is locked, absent or refusing says so here.
+      const probe = `${service}:probe:${process.pid}`;
+      await wrap(async () => (await entry(probe)).setPassword('probe'));
+      const read = await wrap(async () => (await entry(probe)).getPassword());
+      await wrap(async () => (await entry(probe)).deleteCredential()).catch(() => {});
+      if (read !== 'probe') throw new SecretStoreUnavailableError('the store did not keep a test entry');
     },
   };
 }

@@ -6,21 +6,27 @@ export interface ServerEnvironment {
 
 /**
  * What a keyward server says of itself in its authorization server metadata
- * (`/.well-known/oauth-authorization-server`): the HTTP status, and the environments it issues keys for (`null`
+ * (`/.well-known/oauth-authorization-server`): the HTTP status, the environments it issues keys for and the scopes
+ * its sign-in grants (`null`
  * when there is no metadata, e.g. not a keyward server or a wrong URL). The one reader of that document, for
  * `login`'s pre-check and `keyward scan --print-*-config`.
  */
 export async function serverMetadata(
   server: string,
   doFetch: typeof fetch = fetch,
-): Promise<{ status: number; environments: ServerEnvironment[] | null }> {
+): Promise<{ status: number; environments: ServerEnvironment[] | null; scopes: string[] | null }> {
   const res = await doFetch(new URL('/.well-known/oauth-authorization-server', server), { headers: { accept: 'application/json' } });
   const meta = res.ok
-    ? ((await res.json().catch(() => null)) as { keyward_environments?: { name?: unknown; prefix?: unknown }[] } | null)
+    ? ((await res.json().catch(() => null)) as {
+        keyward_environments?: { name?: unknown; prefix?: unknown }[];
+        scopes_supported?: unknown;
+      } | null)
     : null;
-  if (!meta || typeof meta !== 'object') return { status: res.status, environments: null };
+  if (!meta || typeof meta !== 'object') return { status: res.status, environments: null, scopes: null };
   const environments = (meta.keyward_environments ?? []).filter(
     (e): e is ServerEnvironment => typeof e?.name === 'string' && typeof e.prefix === 'string',
   );
-  return { status: res.status, environments };
+  // The scopes its sign-in grants (admin only when the operator allows it).
+  const scopes = Array.isArray(meta.scopes_supported) ? meta.scopes_supported.filter((s): s is string => typeof s === 'string') : null;
+  return { status: res.status, environments, scopes };
 }

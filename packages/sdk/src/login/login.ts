@@ -29,8 +29,15 @@ export interface LoginOptions {
    * terminal) and return what ends it. Without it, the wait is said as a line.
    */
   waiting?: (what: string) => () => void;
+  /**
+   * `store` (default): keep the key in the OS secret store, checked before anything is opened. `return`: keep
+   * nothing and hand the key back (`keyward login --stdout` gives it once to a pipe for a secrets manager).
+   */
+  keep?: 'store' | 'return';
   /** Reads a pasted key without echoing it (manual mode). */
   readSecret?: () => Promise<string>;
+  /** Manual mode reads the key from a pipe, not a person at a terminal: no prompt to paste. */
+  pasteFromPipe?: boolean;
   fetch?: typeof fetch;
 }
 
@@ -53,7 +60,7 @@ export class LoginError extends Error {
  * const { profile } = await login({ server: 'https://keys.example.com', environment: 'live', name: 'billing-agent' });
  * ```
  */
-export async function login(o: LoginOptions = {}): Promise<{ account: string; profile: Profile }> {
+export async function login(o: LoginOptions = {}): Promise<{ account: string; profile: Profile; key?: string }> {
   const provider = o.provider ?? keywardProvider;
   const server = new URL(o.server ?? provider.defaultServer).origin;
   const say = o.say ?? (() => {});
@@ -62,7 +69,11 @@ export async function login(o: LoginOptions = {}): Promise<{ account: string; pr
   if (provider.name !== 'keyward' && mode === 'device')
     throw new LoginError(`the ${provider.name} preset has no device flow; use the browser or --manual`);
 
-  if (provider.name === 'keyward') await preflight(server, o.environment, doFetch);
+  if (provider.name === 'keyward') await preflight(server, o.environment, o.scope, doFetch);
+  // A store that cannot keep the key is found out before a browser opens or a key is minted.
+  const keep = o.keep ?? 'store';
+  const store = o.store ?? osSecretStore();
+  if (keep === 'store') await store.probe?.();
 
   const captured =
     mode === 'manual'
@@ -89,7 +100,15 @@ export async function login(o: LoginOptions = {}): Promise<{ account: string; pr
   }
 
   const account = accountFor(provider.name, server, finalEnv);
-  const store = o.store ?? osSecretStore();
+  const profile: Profile = {
+    provider: provider.name,
+    server,
+    environment: finalEnv,
+    keyId: captured.keyId ?? info.id ?? null,
+    display: captured.display ?? `${captured.raw.slice(0, captured.raw.length - KEY_BODY_LENGTH)}…${captured.raw.slice(-4)}`,
+    savedAt: new Date().toISOString(),
+  };
+  if (keep === 'return') return { account, profile, key: captured.raw };
   try {
     await store.set(account, captured.raw);
   } catch (error) {
@@ -103,14 +122,6 @@ export async function login(o: LoginOptions = {}): Promise<{ account: string; pr
     }
     throw error;
   }
-  const profile: Profile = {
-    provider: provider.name,
-    server,
-    environment: finalEnv,
-    keyId: captured.keyId ?? info.id ?? null,
-    display: captured.display ?? `${captured.raw.slice(0, captured.raw.length - KEY_BODY_LENGTH)}…${captured.raw.slice(-4)}`,
-    savedAt: new Date().toISOString(),
-  };
   (o.profiles ?? new Profiles()).save(account, profile);
   return { account, profile };
 }
@@ -120,13 +131,21 @@ export async function login(o: LoginOptions = {}): Promise<{ account: string; pr
  * asked for? Fails at once with the reason, instead of a browser page that says it while the terminal waits.
  * (Nevermined's servers publish no such metadata, so its preset skips this.)
  */
-async function preflight(server: string, environment: string | undefined, doFetch: typeof fetch): Promise<void> {
-  const { status, environments } = await serverMetadata(server, doFetch);
+async function preflight(server: string, environment: string | undefined, scope: string | undefined, doFetch: typeof fetch): Promise<void> {
+  const { status, environments, scopes } = await serverMetadata(server, doFetch);
   if (!environments)
     throw new LoginError(`${server} does not look like a keyward server (its sign-in metadata answered ${status}); check --server`);
   const names = environments.map((e) => e.name);
   if (environment && names.length > 0 && !names.includes(environment)) {
     throw new LoginError(`${server} has no environment "${environment}"; it issues keys for ${names.join(', ')} (--environment)`);
+  }
+  const grantable = scopes?.filter((s) => s !== 'offline_access') ?? [];
+  if (scope && grantable.length > 0 && !grantable.includes(scope)) {
+    throw new LoginError(
+      scope === 'admin'
+        ? `${server} does not give admin keys to a sign-in (its operator has not allowed it): ask for ${grantable.at(-1)} or less, or create an admin key in the dashboard`
+        : `${server} does not give ${scope} keys to a sign-in; it gives ${grantable.join(', ')} (--scope)`,
+    );
   }
 }
 
@@ -283,8 +302,12 @@ async function pollDevice(server: string, deviceCode: string, every: number, dea
 
 async function manual(o: LoginOptions, provider: Provider, server: string, say: (l: string) => void): Promise<Captured> {
   if (!o.readSecret) throw new LoginError('manual paste needs a terminal or standard input');
-  say(`Create a key at ${server}/dashboard/keys ("Create key") for the ${o.environment ?? 'right'} environment, then paste it here.`);
-  say(provider.name === 'keyward' ? 'Paste the key (input is hidden): ' : 'Paste the key (input is hidden): ');
+  if (o.pasteFromPipe) say('Reading the key from standard input…');
+  else {
+    const where = provider.name === 'keyward' ? `${server}/dashboard/keys ("Create key")` : `${server}'s dashboard`;
+    say(`Create a key at ${where} for the ${o.environment ?? 'right'} environment, then paste it here.`);
+    say('Paste the key (input is hidden): ');
+  }
   const raw = (await o.readSecret()).trim();
   if (!raw) throw new LoginError('no key was pasted');
   return { raw, environment: null, keyId: null, display: null };
