@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -130,4 +131,43 @@ describe.skipIf(!installed)('keyward-server admin import, from a real better-aut
     for (const m of made) expect(text).not.toContain(m.raw);
     expect(text.match(/,hmac-sha256-hex,/g)).toHaveLength(3);
   }, 120_000);
+});
+
+describe('keyward-server admin import beside a running server', () => {
+  it('finding: an imported key answered 401 malformed for up to 30 s, and claim links named port 8787; now it verifies within a second, and links name the running server', async () => {
+    const server = await new ServerProcess().start();
+    try {
+      const owner = await HttpAgent.newAccount(server.base, 'csv-owner@example.com');
+      const raw = `acct_${randomBytes(16).toString('hex')}`;
+      const work = mkdtempSync(join(tmpdir(), 'kw-import-live-'));
+      const file = join(work, 'keys.csv');
+      writeFileSync(
+        file,
+        [
+          'email,name,prefix,hash,hash_format,scope',
+          `new-owner@example.com,partner-import,acct_,${createHash('sha256').update(raw).digest('hex')},sha256-hex,read`,
+          'csv-owner@example.com,bad-row,acct_,not-a-hash,sha256-hex,read',
+        ].join('\n'),
+      );
+      const claims = join(work, 'claims.csv');
+      const whoami = () => owner.req('GET', '/v1/whoami', undefined, { authorization: `Bearer ${raw}` });
+      expect((await whoami()).status).toBe(401);
+      const dataDir = join(server.dataDir, 'data');
+      const done = await run(process.execPath, [BIN, 'admin', 'import', '--from', 'csv', file, '--claims', claims, '--data-dir', dataDir]);
+      expect(done.stdout).toMatch(/1 record skipped/);
+      expect(done.stdout).toMatch(/line 3: /);
+      const imported = Date.now();
+      let status = (await whoami()).status;
+      while (status !== 200 && Date.now() - imported < 1500) {
+        await new Promise((r) => setTimeout(r, 50));
+        status = (await whoami()).status;
+      }
+      expect(status).toBe(200);
+      expect(Date.now() - imported).toBeLessThan(1500);
+      const link = readFileSync(claims, 'utf8').trim().split('\n')[1] ?? '';
+      expect(link).toContain(`${server.base}/signup?invite_token=`);
+    } finally {
+      await server.stop();
+    }
+  }, 60_000);
 });

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { createKeyward } from './compose.js';
 import type { KeywardConfig } from './config/config.js';
-import { DEFAULT_CONFIG_FILE, loadConfig, type ServeOptions } from './config/load-config.js';
+import { DEFAULT_CONFIG_FILE, loadConfig, noteServerUrl, type ServeOptions } from './config/load-config.js';
 
 const SHUTDOWN_DEADLINE_MS = 10_000;
 
@@ -55,6 +55,7 @@ export async function startServer(options: ServeOptions, out: (line: string) => 
     await keyward.close().catch(() => {});
     throw listenProblem(error as NodeJS.ErrnoException, config);
   }
+  noteServerUrl(config.dataDir, config.publicUrl);
   out(startupLine(config));
   if (keyward.retired) out(keyward.retired);
   let stopping = false;

@@ -337,7 +337,9 @@ describe('export: leaving keyward is as easy as coming', () => {
     try {
       const csv = `email,name,prefix,hash,environment\na@env.example,k,x_,${sha('k').toString('hex')},staging\n`;
       const report = await h.keyward.ctx.importer.run({ source: 'csv', file: file('env.csv', csv), dryRun: true });
-      expect(report.skipped).toEqual([{ record: 1, reason: "environment staging is not one of this server's (test, live)" }]);
+      expect(report.skipped).toEqual([
+        { record: 1, where: 'line 2', reason: "environment staging is not one of this server's (test, live)" },
+      ]);
     } finally {
       await h.close();
     }

@@ -43,7 +43,11 @@ export function loadConfig(options: ServeOptions = {}, env: NodeJS.ProcessEnv = 
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   // The folder holds the server secret and the database: only this user may list or read it, whatever it was before.
   chmodSync(dataDir, 0o700);
+  // A command without a port (`admin import`, `admin claim-link`) makes links to the server last started on this
+  // data folder, unless public_url says where people reach it.
+  const lastServer = options.port === undefined ? lastServerUrl(dataDir) : null;
   return defineConfig(file, {
+    ...(lastServer ? { fallbackPublicUrl: lastServer } : {}),
     host: options.host ?? '127.0.0.1',
     port: options.port ?? 8787,
     dataDir,
@@ -56,6 +60,23 @@ export function loadConfig(options: ServeOptions = {}, env: NodeJS.ProcessEnv = 
 }
 
 export const DEFAULT_CONFIG_FILE = './keyward.config.json';
+
+/** Where `keyward serve` notes the address it listens at, in its data folder. */
+const SERVER_URL_FILE = 'server-url';
+
+/** Notes the address a server on this data folder listens at, for the operator's commands that make links. */
+export function noteServerUrl(dataDir: string, url: string): void {
+  writeFileSync(join(dataDir, SERVER_URL_FILE), `${url}\n`, { mode: 0o600 });
+}
+
+function lastServerUrl(dataDir: string): string | null {
+  try {
+    const url = readFileSync(join(dataDir, SERVER_URL_FILE), 'utf8').trim();
+    return /^https?:\/\/\S+$/.test(url) ? url : null;
+  } catch {
+    return null;
+  }
+}
 
 /** Timeouts with their defaults; headers never get longer than the whole request (Node refuses that). */
 function httpTimeouts(t: {
@@ -146,6 +167,8 @@ export interface RuntimeSettings {
   /** The config file read, absolute; null when none. */
   configFile?: string | null;
   allowRetire?: boolean;
+  /** The public URL when the file names none: the last server's on this data folder, for commands with no port. */
+  fallbackPublicUrl?: string;
 }
 
 /** Validates a config file's contents and completes it with defaults. Pure: tests build configs with it. */
@@ -173,8 +196,8 @@ export function defineConfig(input: unknown, runtime: RuntimeSettings): KeywardC
     'base_url' in e ? { name: e.name, prefix: e.prefix, ...(e.base_url ? { baseUrl: e.base_url } : {}) } : e,
   );
   const displayHost = runtime.host.includes(':') ? `[${runtime.host}]` : runtime.host;
-  const publicUrl = (file.public_url ?? `http://${displayHost}:${runtime.port}`).replace(/\/+$/, '');
-  const { configFile, allowRetire, ...settings } = runtime;
+  const publicUrl = (file.public_url ?? runtime.fallbackPublicUrl ?? `http://${displayHost}:${runtime.port}`).replace(/\/+$/, '');
+  const { configFile, allowRetire, fallbackPublicUrl: _last, ...settings } = runtime;
   return Object.freeze({
     ...settings,
     configFile: configFile ?? null,

@@ -69,6 +69,24 @@ export class ImportedKeys {
     return this.#present;
   }
 
+  /**
+   * Whether imported keys are here, asked of storage (at most once a second) when none were known: a key that is
+   * not of keyward's format finds the keys an import just stored, by any process on any instance, within a second,
+   * instead of being called malformed until the next periodic check.
+   */
+  async presentNow(now: number): Promise<boolean> {
+    if (this.#present) return true;
+    if (now - this.#checkedAt >= 1000) {
+      this.#checking ??= this.refresh()
+        .catch(() => undefined)
+        .finally(() => {
+          this.#checking = null;
+        });
+      await this.#checking;
+    }
+    return this.#present;
+  }
+
   /** An import just stored keys. */
   mark(): void {
     this.#present = true;

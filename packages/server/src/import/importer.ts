@@ -80,7 +80,7 @@ export interface ImportReport {
   /** Keys already imported by an earlier run: skipped. */
   alreadyImported: number;
   /** Records that cannot be imported, with why (the first 100; `invalid` counts them all). */
-  skipped: { record: number; reason: string }[];
+  skipped: { record: number; where: string; reason: string }[];
   invalid: number;
   /** Owners matched to existing accounts, and organizations created for the others (by e-mail). */
   matchedOwners: string[];
@@ -184,9 +184,9 @@ export class Importer {
   ) {
     const { store, config, clock } = this.deps;
     const now = clock.now();
-    const skip = (n: number, reason: string) => {
+    const skip = (r: SourceRecord, reason: string) => {
       report.invalid++;
-      if (report.skipped.length < 100) report.skipped.push({ record: n, reason });
+      if (report.skipped.length < 100) report.skipped.push({ record: r.n, where: r.where, reason });
     };
     // keyward's own HMAC (an export of a server with the same secret) is stored as it is; another product's
     // SHA-256 is stored marked until the key's first use. A key is there already when its hash is, or, once it
@@ -195,20 +195,20 @@ export class Importer {
     for (const r of records) {
       const owner = r.owner?.trim().toLowerCase();
       if (!owner) {
-        skip(r.n, 'no owner (e-mail or external id)');
+        skip(r, 'no owner (e-mail or external id)');
         continue;
       }
       const hex = r.hash ? sha256HexOf(r.hash, r.hashFormat) : null;
       if (!hex) {
-        skip(r.n, r.hash ? `the hash is not a SHA-256 in ${r.hashFormat ?? 'hex or base64'}` : 'no hash');
+        skip(r, r.hash ? `the hash is not a SHA-256 in ${r.hashFormat ?? 'hex or base64'}` : 'no hash');
         continue;
       }
       if (r.scope && !isScope(r.scope)) {
-        skip(r.n, `scope ${r.scope} is not read, agentic, write or admin`);
+        skip(r, `scope ${r.scope} is not read, agentic, write or admin`);
         continue;
       }
       if (r.environment && !config.environments.some((e) => e.name === r.environment)) {
-        skip(r.n, `environment ${r.environment} is not one of this server's (${config.environments.map((e) => e.name).join(', ')})`);
+        skip(r, `environment ${r.environment} is not one of this server's (${config.environments.map((e) => e.name).join(', ')})`);
         continue;
       }
       const hash = r.hashFormat === 'hmac-sha256-hex' ? hex : importedHash(hex);
@@ -407,8 +407,8 @@ export function describeReport(r: ImportReport): string[] {
   if (r.read === 0)
     lines.push(`The file has no records for --from ${r.source}: see \`keyward-server admin import --help\` for what it reads.`);
   if (r.invalid > 0) {
-    lines.push(`${r.invalid} records skipped:`);
-    for (const s of r.skipped) lines.push(`  record ${s.record}: ${s.reason}`);
+    lines.push(`${r.invalid} ${r.invalid === 1 ? 'record' : 'records'} skipped:`);
+    for (const s of r.skipped) lines.push(`  ${s.where}: ${s.reason}`);
     if (r.invalid > r.skipped.length) lines.push(`  … and ${r.invalid - r.skipped.length} more`);
   }
   return lines;

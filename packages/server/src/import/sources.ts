@@ -18,6 +18,8 @@ const HASH_FORMATS: readonly string[] = ['sha256-hex', 'sha256-base64', 'sha256-
 export interface SourceRecord {
   /** 1-based position in the input, for reports. */
   n: number;
+  /** Where it is, as a person finds it in the file: `line 4` (CSV, JSON lines) or `record 3` (a JSON list, a database). */
+  where: string;
   /** The owner: an e-mail address, or the source's external id / owner id. */
   owner: string | null;
   hash: string | null;
@@ -103,6 +105,7 @@ function words(v: unknown): string[] {
 
 const blank = (n: number): SourceRecord => ({
   n,
+  where: `record ${n}`,
   owner: null,
   hash: null,
   hashFormat: null,
@@ -279,17 +282,26 @@ function streamOf(file: string, progress: Progress): ReadStream {
 }
 
 /** CSV rows as objects; keyward's own CSV has its column names normalized (lower case, `_` for spaces and dashes). */
+/** The line of the file a row of a CSV or JSON-lines file ends on, kept beside its fields. */
+const LINE = Symbol('line');
+type Located = Row & { [LINE]?: number };
+
 async function* csvRows(file: string, normalized: boolean, progress: Progress): AsyncGenerator<Row> {
   const columns = normalized ? (h: string[]) => h.map((c) => c.trim().toLowerCase().replace(/[\s-]/g, '_')) : true;
-  yield* streamOf(file, progress).pipe(parse({ columns, skip_empty_lines: true, trim: true, bom: true, relax_column_count: true }));
+  const parser = streamOf(file, progress).pipe(
+    parse({ columns, skip_empty_lines: true, trim: true, bom: true, relax_column_count: true, info: true }),
+  );
+  for await (const { record, info } of parser as AsyncIterable<{ record: Row; info: { lines: number } }>) {
+    yield Object.assign(record, { [LINE]: info.lines });
+  }
 }
 
 async function* jsonlRows(file: string, progress: Progress): AsyncGenerator<Row> {
   const { createInterface } = await import('node:readline');
   let n = 0;
   for await (const line of createInterface({ input: streamOf(file, progress), crlfDelay: Number.POSITIVE_INFINITY })) {
-    if (line.trim()) yield parseJson(line, `line ${++n}`) as Row;
-    else n++;
+    n++;
+    if (line.trim()) yield Object.assign(parseJson(line, `line ${n}`) as Row, { [LINE]: n });
   }
 }
 
@@ -328,6 +340,9 @@ export async function* readSource(source: ImportSource, file: string, progress: 
   const map =
     source === 'better-auth' ? (r: Row, n: number) => betterAuthRecord(r, n, emails) : source === 'unkey' ? unkeyRecord : csvRecord;
   let n = 0;
-  for await (const row of rows) yield map(row, ++n);
+  for await (const row of rows) {
+    const line = (row as Located)[LINE];
+    yield { ...map(row, ++n), where: line === undefined ? `record ${n}` : `line ${line}` };
+  }
   progress.share = 1;
 }

@@ -29,7 +29,7 @@ export class KeyLookup {
   async find(raw: string): Promise<Found> {
     const { format, store, secret, imported, clock } = this.deps;
     const parsed = format.parse(raw);
-    if (!parsed.ok && (!imported.present(clock.now()) || !IMPORTABLE.test(raw))) {
+    if (!parsed.ok && (!IMPORTABLE.test(raw) || !(imported.present(clock.now()) || (await imported.presentNow(clock.now()))))) {
       return { ok: false, reason: parsed.reason === 'bad_checksum' ? 'bad_checksum' : 'malformed' };
     }
     const hmac = hashKey(secret, raw);
