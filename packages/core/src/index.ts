@@ -6,6 +6,7 @@ export {
   type ErrorDetails,
   explainError,
   isErrorCode,
+  KEY_TEXT_WORDS,
   KeywardError,
   keyRefusal,
   refusalWords,

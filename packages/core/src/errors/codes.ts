@@ -58,6 +58,15 @@ export function keyRefusal(error: KeywardError): KeywardError {
 export type ErrorDetails = Record<string, string>;
 
 /**
+ * What a key's own text shows is wrong with it, in words: said by the verify endpoint as a refusal's message, and by
+ * a CLI or SDK reading a 401's `reason` (the envelope's message stays the standard one).
+ */
+export const KEY_TEXT_WORDS = {
+  malformed: 'This is not an API key of this server: its form or prefix is wrong.',
+  bad_checksum: "The API key's checksum does not match: it was mistyped or cut short. Copy it again.",
+} as const;
+
+/**
  * An error envelope's message with what its extra fields add, for a person reading it in a terminal:
  * "Your API key does not have permission to perform this action. (needs write scope; this key has read)".
  */
@@ -67,9 +76,12 @@ export function explainError(error: {
   key_scope?: unknown;
   allowed_scope?: unknown;
   hint?: unknown;
+  reason?: unknown;
 }): string {
-  const { required_scope: needed, key_scope: held, allowed_scope: allowed, hint } = error;
-  // A refused key's message is always Nuvion's; what to do is in `hint`, and a person reading a terminal needs both.
+  const { required_scope: needed, key_scope: held, allowed_scope: allowed, reason } = error;
+  // A refused key's message is always the standard one; what to do is in `hint` (or, for a key whose text is wrong,
+  // its `reason`), and a person reading a terminal needs both.
+  const hint = error.hint ?? (reason === 'malformed' || reason === 'bad_checksum' ? KEY_TEXT_WORDS[reason] : undefined);
   const message = typeof hint === 'string' && !error.message.includes(hint) ? `${error.message} ${hint}` : error.message;
   if (typeof needed === 'string' && typeof held === 'string') return `${message} (needs ${needed} scope; this key has ${held})`;
   if (typeof allowed === 'string' && !message.includes(allowed)) return `${message} (at most ${allowed} scope)`;

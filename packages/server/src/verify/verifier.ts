@@ -2,6 +2,7 @@ import { hash as oneShotHash } from 'node:crypto';
 import {
   type BudgetDecision,
   ERROR_STATUS,
+  KEY_TEXT_WORDS,
   type LimitDecision,
   monthOf,
   nextMonthStart,
@@ -50,18 +51,8 @@ export interface VerifierDeps {
 
 /** A key that does not exist, by what its text alone shows: not a key of ours, mistyped (checksum), or unknown. */
 const NOT_FOUND = {
-  malformed: {
-    valid: false,
-    code: 'NOT_FOUND',
-    reason: 'malformed',
-    message: 'This is not an API key of this server: its form or prefix is wrong.',
-  },
-  bad_checksum: {
-    valid: false,
-    code: 'NOT_FOUND',
-    reason: 'bad_checksum',
-    message: "The API key's checksum does not match: it was mistyped or cut short. Copy it again.",
-  },
+  malformed: { valid: false, code: 'NOT_FOUND', reason: 'malformed', message: KEY_TEXT_WORDS.malformed },
+  bad_checksum: { valid: false, code: 'NOT_FOUND', reason: 'bad_checksum', message: KEY_TEXT_WORDS.bad_checksum },
   unknown: { valid: false, code: 'NOT_FOUND', reason: 'unknown', message: 'The API key is unknown.' },
 } as const satisfies Record<string, Refused>;
 type Unknown = keyof typeof NOT_FOUND;
