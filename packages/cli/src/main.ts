@@ -1,3 +1,4 @@
+import { findKey, Profiles } from '@keyward/sdk';
 import { Command } from 'commander';
 import { agentCommands } from './agent-commands.js';
 import {
@@ -107,6 +108,24 @@ export function buildProgram(
   return program;
 }
 
+/**
+ * `keyward keys …` after `keyward login`: the server signed in to, and the key stored for it, unless --server,
+ * KEYWARD_SERVER or KEYWARD_API_KEY say otherwise. (The key still needs admin scope to manage keys.)
+ */
+async function followLogin(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
+  const at = argv.indexOf('--server');
+  const named = at >= 0 ? argv[at + 1] : argv.find((a) => a.startsWith('--server='))?.slice('--server='.length);
+  if (!named && !env.KEYWARD_SERVER) {
+    const last = new Profiles().lastServer('keyward');
+    if (last) env.KEYWARD_SERVER = last;
+  }
+  if (!env.KEYWARD_API_KEY && !argv.includes('--help') && !argv.includes('-h')) {
+    const server = named ?? env.KEYWARD_SERVER;
+    const found = await findKey({ env, ...(server ? { server } : {}) }).catch(() => null);
+    if (found) env.KEYWARD_API_KEY = found.key;
+  }
+}
+
 export async function main(argv: string[]): Promise<void> {
   const command = argv[2];
   if (command && SERVER_COMMANDS.has(command)) {
@@ -119,6 +138,7 @@ export async function main(argv: string[]): Promise<void> {
         `\`keyward ${command}\` comes with the server package: install it with \`npm install @keyward/server\` and run \`npx keyward-server ${command}\`.`,
       );
     }
+    if (command === 'keys') await followLogin(argv, process.env);
     return server.serverMain(argv);
   }
   await buildProgram().parseAsync(argv);

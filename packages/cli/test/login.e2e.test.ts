@@ -206,6 +206,32 @@ $KW whoami --server ${server.base} > $WORK/whoami.out 2>&1`,
     expect(r.out).not.toContain(key.slice(-20));
     expect(grep(key.slice(-20), home)).toBe('');
   });
+  it('finding: `keyward keys` after login still needed --server and the key; now it follows the login, dates shown one way', async () => {
+    const human = new HttpAgent(server.base);
+    await human.req('POST', '/api/auth/login', { email: 'human@example.com', password: PASSWORD });
+    const admin = (await human.req('POST', '/api/developers/keys', { name: 'keys-after-login', scope: 'admin' })).body.key;
+    await new HttpAgent(server.base).req('GET', '/v1/whoami', undefined, { authorization: `Bearer ${admin.raw_key}` });
+    const home = mkdtempSync(join(tmpdir(), 'kw-home-'));
+    const work = mkdtempSync(join(tmpdir(), 'kw-work-'));
+    writeFileSync(join(work, 'key'), admin.raw_key);
+    expect(
+      await inKeyring(
+        `$KW login --manual --server ${server.base} < $WORK/key > $WORK/login.out 2>&1
+rm $WORK/key
+sleep 1.2
+$KW keys list > $WORK/keys.out 2>&1; echo $? > $WORK/keys.rc`,
+        home,
+        work,
+      ),
+    ).toBe(0);
+    expect(read(join(work, 'login.out'))).not.toMatch(/input is hidden/);
+    expect(read(join(work, 'keys.rc')), read(join(work, 'keys.out'))).toBe('0');
+    const listed = read(join(work, 'keys.out'));
+    expect(listed).toContain('keys-after-login');
+    const shapes = new Set([...listed.matchAll(/\d{4}-\d\d-\d\d(?:[T ]\d\d:\d\d(?::\d\d)?)?/g)].map((m) => m[0].replace(/\d/g, '9')));
+    expect([...shapes]).toEqual(['9999-99-99 99:99']);
+  }, 60_000);
+
   it('finding: with no secret store, login opened a sign-in and minted a key before it found out; now it says so first and mints nothing', async () => {
     const home = mkdtempSync(join(tmpdir(), 'kw-home-'));
     const human = new HttpAgent(server.base);

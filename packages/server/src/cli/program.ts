@@ -40,9 +40,12 @@ function management(options: { server?: string }, env: NodeJS.ProcessEnv): Manag
   return new ManagementClient(server, key);
 }
 
+/** A time as the table shows every time: `2026-12-03 07:12` (UTC). */
+const minute = (iso: string) => iso.slice(0, 16).replace('T', ' ');
+
 function table(keys: KeyJson[]): string {
   return columns([
-    ['ID', 'NAME', 'KEY', 'ENV', 'SCOPE', 'STATUS', 'CREATED', 'LAST USED'],
+    ['ID', 'NAME', 'KEY', 'ENV', 'SCOPE', 'STATUS', 'CREATED (UTC)', 'LAST USED (UTC)'],
     ...keys.map((k) => [
       k.id,
       k.name,
@@ -50,8 +53,8 @@ function table(keys: KeyJson[]): string {
       k.environment,
       k.scope,
       k.status,
-      k.created_at.slice(0, 10),
-      k.last_used_at?.slice(0, 19) ?? '-',
+      minute(k.created_at),
+      k.last_used_at ? minute(k.last_used_at) : '-',
     ]),
   ]);
 }
