@@ -150,7 +150,11 @@ export function postgresStore(connectionString: string, options: { max?: number 
         oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
     },
   });
-  // An idle client that loses its connection must not crash the server; the pool replaces it.
+  // A client that loses its connection must not crash the server. Idle, the pool re-emits its error (heard here)
+  // and replaces it; checked out (a transaction between two statements when PostgreSQL shuts down, "terminating
+  // connection due to administrator command"), nobody else listens: its statement fails instead, and the pool
+  // discards it when it is released with that error.
   pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
   return new PostgresStore(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), pool);
 }
