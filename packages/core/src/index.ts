@@ -66,6 +66,7 @@ export {
 } from './policy/scopes.js';
 export {
   type BudgetInfo,
+  type CacheHint,
   fromWire,
   type KeyVerifier,
   type RateLimitInfo,
