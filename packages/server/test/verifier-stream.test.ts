@@ -222,8 +222,8 @@ describe('the cache hint of POST /v1/keys/verify', () => {
     const plain = await owner.createKey({ name: 'unlimited', expires_at: expires });
     const limited = await owner.createKey({ name: 'limited', tier: 'free' });
     const ask = (key: string, headers: Record<string, string>) => owner.req('POST', '/v1/keys/verify', { key }, headers);
-    expect((await ask(plain.raw_key, bearer(CREDENTIAL))).body.cache).toEqual({ limited: false, until: expires });
-    expect((await ask(limited.raw_key, bearer(CREDENTIAL))).body.cache).toEqual({ limited: true, until: null });
+    expect((await ask(plain.raw_key, bearer(CREDENTIAL))).body.cache).toEqual({ limited: false, until: expires, ancestor_ids: [] });
+    expect((await ask(limited.raw_key, bearer(CREDENTIAL))).body.cache).toEqual({ limited: true, until: null, ancestor_ids: [] });
     const anyone = await ask(plain.raw_key, {});
     expect(anyone.body.valid).toBe(true);
     expect(anyone.body).not.toHaveProperty('cache');

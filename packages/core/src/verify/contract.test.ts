@@ -48,12 +48,13 @@ describe('the verify contract on the wire', () => {
       valid: true,
       key: { id: 'k', name: 'n', environment: 'live', scope: 'read' },
       ratelimit: null,
-      cache: { limited: false, until: Date.UTC(2027, 5, 1) },
+      cache: { limited: false, until: Date.UTC(2027, 5, 1), ancestorIds: ['key_parent'] },
     };
     expect(fromWire(JSON.parse(JSON.stringify(toWire(hinted))))).toEqual(hinted);
-    expect(toWire(hinted)).toMatchObject({ cache: { limited: false, until: '2027-06-01T00:00:00.000Z' } });
+    expect(toWire(hinted)).toMatchObject({ cache: { limited: false, until: '2027-06-01T00:00:00.000Z', ancestor_ids: ['key_parent'] } });
     expect(fromWire(base)).not.toHaveProperty('cache');
-    expect(() => fromWire({ ...base, cache: { limited: 'no', until: null } })).toThrow('cache must be');
-    expect(() => fromWire({ ...base, cache: { limited: false, until: 'soon' } })).toThrow('cache must be');
+    expect(() => fromWire({ ...base, cache: { limited: 'no', until: null, ancestor_ids: [] } })).toThrow('cache must be');
+    expect(() => fromWire({ ...base, cache: { limited: false, until: 'soon', ancestor_ids: [] } })).toThrow('cache must be');
+    expect(() => fromWire({ ...base, cache: { limited: false, until: null } })).toThrow('cache must be');
   });
 });

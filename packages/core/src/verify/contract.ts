@@ -88,6 +88,8 @@ export interface CacheHint {
   limited: boolean;
   /** Epoch milliseconds at which the key stops working (its expiry, or the end of a rotation's grace), or null. */
   until: number | null;
+  /** The keys it was derived from, nearest first: a change to any of them changes this answer too. */
+  ancestorIds: string[];
 }
 
 /**
@@ -129,7 +131,7 @@ export type VerifyWire =
       parent_id?: string | null;
       ratelimit: RateLimitInfo | null;
       budget?: BudgetInfo | null;
-      cache?: { limited: boolean; until: string | null };
+      cache?: { limited: boolean; until: string | null; ancestor_ids: string[] };
     }
   | {
       valid: false;
@@ -165,7 +167,13 @@ export function toWire(o: VerifyOutcome): VerifyWire {
       ratelimit: o.ratelimit,
       ...(o.budget !== undefined ? { budget: o.budget } : {}),
       ...(o.cache !== undefined
-        ? { cache: { limited: o.cache.limited, until: o.cache.until === null ? null : new Date(o.cache.until).toISOString() } }
+        ? {
+            cache: {
+              limited: o.cache.limited,
+              until: o.cache.until === null ? null : new Date(o.cache.until).toISOString(),
+              ancestor_ids: o.cache.ancestorIds,
+            },
+          }
         : {}),
     };
   }
@@ -206,11 +214,18 @@ function budgetOf(v: unknown): BudgetInfo | null {
 }
 
 function cacheHintOf(v: unknown): CacheHint {
-  if (isObject(v) && typeof v.limited === 'boolean') {
-    if (v.until === null) return { limited: v.limited, until: null };
-    if (typeof v.until === 'string' && !Number.isNaN(Date.parse(v.until))) return { limited: v.limited, until: Date.parse(v.until) };
+  if (
+    isObject(v) &&
+    typeof v.limited === 'boolean' &&
+    Array.isArray(v.ancestor_ids) &&
+    v.ancestor_ids.every((a) => typeof a === 'string')
+  ) {
+    const ancestorIds = v.ancestor_ids as string[];
+    if (v.until === null) return { limited: v.limited, until: null, ancestorIds };
+    if (typeof v.until === 'string' && !Number.isNaN(Date.parse(v.until)))
+      return { limited: v.limited, until: Date.parse(v.until), ancestorIds };
   }
-  throw new VerifyWireError('cache must be {limited: boolean, until: ISO date-time or null}');
+  throw new VerifyWireError('cache must be {limited: boolean, until: ISO date-time or null, ancestor_ids: string[]}');
 }
 
 const textOrNull = (v: unknown): string | null => (typeof v === 'string' ? v : null);

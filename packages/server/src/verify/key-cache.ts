@@ -147,7 +147,11 @@ export class KeyCache {
       checked: state.scope === null ? null : { record: key, scope: state.scope, plan },
       plan,
       meters,
-      hint: { limited: meters.length > 0, until: Number.isFinite(state.deadline) ? state.deadline : null },
+      hint: {
+        limited: meters.length > 0,
+        until: Number.isFinite(state.deadline) ? state.deadline : null,
+        ancestorIds: key.ancestors.map((a) => a.id),
+      },
       built: null,
     };
   }
