@@ -8,7 +8,7 @@ import {
 } from '@keyward/core';
 import { type Change, ChangeStream, reasonOf } from './change-stream.js';
 import { UsageReports } from './usage-reports.js';
-import { tupleOf, type Verdict, VerdictCache } from './verdict-cache.js';
+import { scopeOf, type Verdict, VerdictCache } from './verdict-cache.js';
 
 export { VerifierUnavailableError };
 
@@ -70,6 +70,9 @@ export interface RemoteVerifier extends KeyVerifier {
 }
 
 const PERMANENT = new Set<VerifyCode>(['NOT_FOUND', 'REVOKED', 'EXPIRED']);
+
+/** What concurrent requests share one question to keyward by: the fields its answer depends on. */
+const tupleOf = (r: VerifyRequest) => `${r.key}\n${r.environment ?? ''}\n${scopeOf(r) ?? ''}\n${r.ip ?? ''}\n${r.resource ?? ''}`;
 type Valid = Extract<VerifyOutcome, { valid: true }>;
 
 /**
@@ -224,36 +227,25 @@ export function remoteVerifier(options: RemoteVerifierOptions): RemoteVerifier {
   );
 
   /** A request answered here is reported to keyward, which counts it as if it had been asked. */
-  const answered = (outcome: Valid, request: VerifyRequest, now: number): Valid => {
-    const k = outcome.key;
-    if (k.organizationId !== undefined) {
-      usage.add({
-        key_id: k.id,
-        org_id: k.organizationId,
-        at: now,
-        method: request.method ?? 'VERIFY',
-        path: request.path ?? '',
-        ip: request.ip ?? '',
-        ...(request.cost !== undefined ? { cost: request.cost } : {}),
-      });
-    }
-    return outcome;
+  const answered = (v: Verdict, request: VerifyRequest, now: number): Valid => {
+    usage.add(v.requester, request.method ?? 'VERIFY', request.path ?? '', request.cost ?? 1, now);
+    return v.outcome;
   };
 
   const reusable = (o: VerifyOutcome): o is Valid => o.valid && o.cache !== undefined && !o.cache.limited;
 
-  /** The verdict kept for a tuple when keyward cannot answer, if it is young enough. */
-  const stale = (tuple: string, request: VerifyRequest, now: number, error: unknown): VerifyOutcome => {
-    const v: Verdict | undefined = verdicts.get(tuple, now);
+  /** The verdict kept for a request's tuple when keyward cannot answer, if it is young enough. */
+  const stale = (request: VerifyRequest, now: number, error: unknown): VerifyOutcome => {
+    const v: Verdict | undefined = verdicts.get(request, now);
     if (!v || now - v.at >= staleMs) throw error;
     stats.stale++;
-    return answered(v.outcome, request, now);
+    return answered(v, request, now);
   };
 
   async function miss(tuple: string, request: VerifyRequest, now: number): Promise<VerifyOutcome> {
     const before = changes;
     const outcome = await askRemembering(request, now);
-    if (reusable(outcome) && changes === before) verdicts.set(tuple, outcome, Date.now());
+    if (reusable(outcome) && changes === before) verdicts.set(request, outcome, Date.now());
     else if (outcome.valid ? outcome.cache?.limited : outcome.ratelimit) {
       if (limited.size >= 10_000) limited.delete(limited.keys().next().value as string);
       limited.set(tuple, now + maxAgeMs);
@@ -266,24 +258,24 @@ export function remoteVerifier(options: RemoteVerifierOptions): RemoteVerifier {
       const now = Date.now();
       const known = refusedNow(request, now);
       if (known) return known;
-      const tuple = tupleOf(request);
-      const v = verdicts.get(tuple, now);
+      const v = verdicts.get(request, now);
       if (v !== undefined) {
         if (live && now - v.at < maxAgeMs) {
           stats.hits++;
-          return answered(v.outcome, request, now);
+          return answered(v, request, now);
         }
         // keyward away: no request waits for it more than once a second while a verdict can answer.
         if (!reachable && now - lastProbe < 1000 && now - v.at < staleMs) {
           stats.stale++;
-          return answered(v.outcome, request, now);
+          return answered(v, request, now);
         }
       }
+      const tuple = tupleOf(request);
       stats.misses++;
       if (!reachable) lastProbe = now;
       const limitedUntil = limited.get(tuple);
       if (limitedUntil !== undefined) {
-        if (limitedUntil > now) return askRemembering(request, now).catch((error) => stale(tuple, request, Date.now(), error));
+        if (limitedUntil > now) return askRemembering(request, now).catch((error) => stale(request, Date.now(), error));
         limited.delete(tuple);
       }
       const flight = flights.get(tuple);
@@ -291,15 +283,19 @@ export function remoteVerifier(options: RemoteVerifierOptions): RemoteVerifier {
         // Another request with the same tuple is asking: its answer serves this one too when it may be reused (a
         // key with limits is asked about for each request, so each one counts).
         return flight.then(
-          (o) => (reusable(o) ? answered(o, request, Date.now()) : askRemembering(request, Date.now())),
-          (error) => stale(tuple, request, Date.now(), error),
+          (o) => {
+            const kept = reusable(o) ? verdicts.get(request, Date.now()) : undefined;
+            // The answer is reused only as it was kept (a change heard meanwhile means asking again).
+            return kept ? answered(kept, request, Date.now()) : askRemembering(request, Date.now());
+          },
+          (error) => stale(request, Date.now(), error),
         );
       }
       const asked = miss(tuple, request, now);
       flights.set(tuple, asked);
       const done = () => flights.delete(tuple);
       asked.then(done, done);
-      return asked.catch((error) => stale(tuple, request, Date.now(), error));
+      return asked.catch((error) => stale(request, Date.now(), error));
     },
     async close() {
       await stream.close();

@@ -1,30 +1,44 @@
-/** A request answered from the local cache, as `POST /v1/verifier/usage` takes it. */
-export interface ReportedRequest {
+/** Requests answered from the local cache, as `POST /v1/verifier/usage` takes them: alike ones (same key, address, method and path) in one row. */
+export interface ReportedRequests {
   key_id: string;
   org_id: string;
+  /** The last of them (epoch ms). */
   at: number;
   method: string;
   path: string;
   ip: string;
-  cost?: number;
+  count: number;
+  /** Credits they spent together. */
+  cost: number;
+}
+
+/** Who made the requests of one verdict: the same for all of them. */
+export interface Requester {
+  keyId: string;
+  orgId: string;
+  ip: string;
 }
 
 /** Rows sent in one report at most (the endpoint takes 10,000). */
 const BATCH = 5_000;
-/** Rows kept while keyward cannot be reached; past this the oldest are dropped (and counted). */
-const MAX_PENDING = 200_000;
+/** Rows kept while keyward cannot be reached; past this, new kinds of request are dropped (and counted). */
+const MAX_PENDING = 100_000;
 
 /**
- * Reports the requests a remote verifier answered itself, in batches: every `flushMs` (and at once past a batch's
- * worth), one report in flight at a time. Rows that could not be sent (keyward away) are kept and sent later, up to
- * a bound; a report keyward refuses (4xx) is dropped and said once.
+ * Reports the requests a remote verifier answered itself, in batches: every `flushMs`, one report in flight at a
+ * time. Requests alike (one verdict, same method and path) are counted in one row, so that a busy API costs a
+ * counter increment per request, not an object. Rows that could not be sent (keyward away) are kept and sent later,
+ * up to a bound; a report keyward refuses (4xx) is dropped and said once.
  */
 export class UsageReports {
-  #pending: ReportedRequest[] = [];
+  /** Per requester (a verdict: identity is the key), per method and path, the row being counted. */
+  #counting = new Map<Requester, Map<string, ReportedRequests>>();
+  #rows = 0;
+  #unsent: ReportedRequests[] = [];
   #sending: Promise<void> | null = null;
   readonly #timer: ReturnType<typeof setInterval>;
   #refusedSaid = false;
-  /** Rows dropped because too many were waiting. */
+  /** Requests not reported because too many rows were waiting. */
   dropped = 0;
 
   constructor(
@@ -38,17 +52,31 @@ export class UsageReports {
     this.#timer.unref?.();
   }
 
+  /** Rows waiting to be sent. */
   get pending(): number {
-    return this.#pending.length;
+    return this.#rows + this.#unsent.length;
   }
 
-  add(row: ReportedRequest): void {
-    this.#pending.push(row);
-    if (this.#pending.length > MAX_PENDING) {
-      this.#pending.shift();
-      this.dropped++;
+  add(who: Requester, method: string, path: string, cost: number, at: number): void {
+    let rows = this.#counting.get(who);
+    if (!rows) {
+      rows = new Map();
+      this.#counting.set(who, rows);
     }
-    if (this.#pending.length === BATCH) void this.flush();
+    const kind = method === 'GET' ? path : `${method} ${path}`;
+    const row = rows.get(kind);
+    if (row) {
+      row.count++;
+      row.cost += cost;
+      row.at = at;
+      return;
+    }
+    if (this.pending >= MAX_PENDING) {
+      this.dropped++;
+      return;
+    }
+    rows.set(kind, { key_id: who.keyId, org_id: who.orgId, ip: who.ip, method, path, count: 1, cost, at });
+    this.#rows++;
   }
 
   /** Sends what is waiting; resolves when this round is done (whether or not keyward took it). */
@@ -65,8 +93,11 @@ export class UsageReports {
   }
 
   async #send(): Promise<void> {
-    while (this.#pending.length > 0) {
-      const batch = this.#pending.slice(0, BATCH);
+    for (const rows of this.#counting.values()) for (const row of rows.values()) this.#unsent.push(row);
+    this.#counting = new Map();
+    this.#rows = 0;
+    while (this.#unsent.length > 0) {
+      const batch = this.#unsent.slice(0, BATCH);
       let response: Response;
       try {
         response = await this.doFetch(this.url, {
@@ -80,12 +111,10 @@ export class UsageReports {
         return; // keyward away: kept for the next round (the outage is said once, by the verifier)
       }
       if (response.status >= 500) return;
-      this.#pending = this.#pending.slice(batch.length);
+      this.#unsent = this.#unsent.slice(batch.length);
       if (!response.ok && !this.#refusedSaid) {
         this.#refusedSaid = true;
-        this.say(
-          `keyward refused a usage report (${response.status}); ${batch.length} requests answered from the local cache were not counted`,
-        );
+        this.say(`keyward refused a usage report (${response.status}); requests answered from the local cache were not counted`);
       }
     }
   }

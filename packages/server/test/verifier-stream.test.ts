@@ -170,15 +170,9 @@ describe('usage a remote verifier reports (POST /v1/verifier/usage)', () => {
     const key = await owner.createKey({ name: 'cached at the edge' });
     const me = await owner.req('GET', '/api/me');
     const orgId = me.body.organization?.id ?? me.body.org?.id;
-    const rows = Array.from({ length: 3 }, (_, i) => ({
-      key_id: key.id,
-      org_id: orgId,
-      at: h.clock.now() - i,
-      method: 'GET',
-      path: '/things',
-      ip: '203.0.113.7',
-    }));
-    const stranger = { ...rows[0], org_id: 'org_someoneelse' };
+    const row = { key_id: key.id, org_id: orgId, at: h.clock.now(), method: 'GET', path: '/things', ip: '203.0.113.7' };
+    const rows = [row, { ...row, count: 2, cost: 2 }];
+    const stranger = { ...row, org_id: 'org_someoneelse' };
     const r = await owner.req('POST', '/v1/verifier/usage', { requests: [...rows, stranger] }, bearer(CREDENTIAL));
     expect(r.status).toBe(200);
     expect(r.body).toEqual({ recorded: 3, unknown: 1 });

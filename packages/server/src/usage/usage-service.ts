@@ -36,7 +36,9 @@ export interface ReportedRequest {
   method: string;
   path: string;
   ip: string;
-  /** Credits the request spent (1 when absent), as the verifier would have counted them. */
+  /** Requests alike (the same key, address, method and path), the last of them at `at`; 1 when absent. */
+  count?: number;
+  /** Credits they spent together (one each when absent), as the verifier would have counted them. */
   cost?: number;
 }
 
@@ -155,13 +157,21 @@ export class UsageService {
       for (const k of await this.deps.store.listKeysByIds(orgId, [...ids])) known.add(`${orgId}/${k.id}`);
     }
     let recorded = 0;
+    let unknown = 0;
     for (const r of rows) {
-      if (!known.has(`${r.orgId}/${r.keyId}`)) continue;
+      const count = r.count ?? 1;
+      if (!known.has(`${r.orgId}/${r.keyId}`)) {
+        unknown += count;
+        continue;
+      }
       const at = r.at > now || r.at < now - REPORT_WINDOW_MS ? now : r.at;
-      this.deps.recorder.record(r.keyId, r.orgId, true, at, r.method, r.path, 200, r.ip, undefined, r.cost ?? 1);
-      recorded++;
+      // One count each, as if each had been asked about; the credits once, with the first.
+      for (let i = 0; i < count; i++) {
+        this.deps.recorder.record(r.keyId, r.orgId, true, at, r.method, r.path, 200, r.ip, undefined, i === 0 ? (r.cost ?? count) : 0);
+      }
+      recorded += count;
     }
-    return { recorded, unknown: rows.length - recorded };
+    return { recorded, unknown };
   }
 
   /** The organization at a glance: active keys (the one definition) and requests allowed this month. */

@@ -20,7 +20,14 @@ const usageBody = z
             method: z.string().max(16),
             path: z.string().max(2048),
             ip: z.string().max(64),
-            cost: z.number().int().min(0).max(1_000_000).optional(),
+            count: z.number().int().min(1).max(1_000_000).optional().meta({ description: 'Requests alike in this row (1 when absent).' }),
+            cost: z
+              .number()
+              .int()
+              .min(0)
+              .max(1_000_000_000)
+              .optional()
+              .meta({ description: 'Credits they spent together (count when absent).' }),
           })
           .strict(),
       )
@@ -119,6 +126,7 @@ export function verifierRoutes(app: ZodApp, ctx: AppContext): void {
           method: r.method,
           path: r.path,
           ip: r.ip,
+          ...(r.count !== undefined ? { count: r.count } : {}),
           ...(r.cost !== undefined ? { cost: r.cost } : {}),
         })),
       ),
