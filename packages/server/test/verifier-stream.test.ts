@@ -146,6 +146,23 @@ describe('the change stream for remote verifiers (GET /v1/verifier/events)', () 
     }
   });
 
+  it("keeps a quiet stream open past the server's idle and request timeouts", async () => {
+    const strict = await startHarness({ ...config, http: { idle_timeout_ms: 1000, request_timeout_ms: 1500, headers_timeout_ms: 1000 } });
+    const owner = new Agent(strict.app);
+    await owner.signup('quiet@example.com');
+    const key = await owner.createKey({ name: 'later' });
+    const s = await openStream(await listen(strict), bearer(CREDENTIAL));
+    try {
+      await s.next((e) => e.event === 'reset');
+      await new Promise((r) => setTimeout(r, 2500));
+      expect((await owner.req('DELETE', `/api/developers/keys/${key.id}`)).status).toBe(200);
+      await s.next((e) => e.data.includes(key.id), 1000);
+    } finally {
+      s.close();
+      await strict.close();
+    }
+  });
+
   it('lets the server close while verifiers are connected', async () => {
     const other = await startHarness(config);
     const s = await openStream(await listen(other), bearer(CREDENTIAL));

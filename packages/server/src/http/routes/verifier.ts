@@ -67,6 +67,8 @@ export function verifierRoutes(app: ZodApp, ctx: AppContext): void {
       const header = req.headers['last-event-id'];
       const raw = reply.raw;
       reply.hijack();
+      // A stream is quiet by design: the server's idle timeout does not apply (the heartbeat shows it is alive).
+      req.raw.socket.setTimeout(0);
       raw.writeHead(200, {
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-store',
