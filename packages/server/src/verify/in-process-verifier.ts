@@ -58,6 +58,6 @@ export function outcomeOf(r: VerifyOutcome<CheckedKey>): VerifyOutcome {
     },
     ratelimit: r.ratelimit,
     budget: r.budget,
-    ...(r.cache !== undefined ? { cache: r.cache } : {}),
+    cache: r.cache,
   };
 }

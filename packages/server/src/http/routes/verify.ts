@@ -41,8 +41,7 @@ export function verifyRoutes(app: ZodApp, ctx: AppContext): void {
       if (outcome.valid && !verifier) {
         // The key's organization, metadata and owner, and whether the answer may be reused, are for verifiers only.
         const { organizationId: _org, metadata: _metadata, ownerId: _owner, ...key } = outcome.key;
-        const { cache: _cache, ...rest } = outcome;
-        return toWire({ ...rest, key });
+        return toWire({ ...outcome, key, cache: undefined });
       }
       return toWire(outcome);
     },
