@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent, bearer, type Harness, startHarness } from './harness.js';
+import { freshPostgresDatabase, postgresUrl } from './postgres.js';
 
 const CREDENTIAL = 'kwv_verifier-stream-suite-credential-0123456789';
 const config = {
@@ -10,7 +11,9 @@ const config = {
   verifier_credentials: [{ name: 'stream suite', sha256: createHash('sha256').update(CREDENTIAL).digest('hex') }],
 };
 const redisUrl = process.env.KEYWARD_TEST_REDIS_URL;
-if (!redisUrl) console.warn('[skip] the change stream across two instances: set KEYWARD_TEST_REDIS_URL to run it (as .ci/run does)');
+if (!redisUrl)
+  console.warn('[skip] the change stream across two instances on Redis: set KEYWARD_TEST_REDIS_URL to run it (as .ci/run does)');
+if (!postgresUrl) console.warn('[skip] the change stream across two instances on PostgreSQL: set KEYWARD_TEST_DATABASE_URL to run it');
 
 /** An open `GET /v1/verifier/events`: the SSE events as they come (event, id, data), read on a real connection. */
 interface Stream {
@@ -241,19 +244,37 @@ describe('the cache hint of POST /v1/keys/verify', () => {
   });
 });
 
-describe.skipIf(!redisUrl)('the change stream across two instances sharing Redis', () => {
+/** Two instances and what they share: Redis (pub/sub), or one PostgreSQL database and no Redis (LISTEN/NOTIFY). */
+const shared: [string, boolean, () => Promise<{ runtime: { redisUrl?: string; databaseUrl?: string }; drop(): Promise<void> }>][] = [
+  ['sharing Redis', !redisUrl, async () => ({ runtime: { redisUrl: redisUrl as string }, drop: async () => {} })],
+  [
+    'on one PostgreSQL database, no Redis',
+    !postgresUrl,
+    async () => {
+      const db = await freshPostgresDatabase();
+      return { runtime: { databaseUrl: db.url }, drop: db.drop };
+    },
+  ],
+];
+
+describe.each(shared)('the change stream across two instances %s', (_name, skip, setUp) => {
   let a: Harness;
   let b: Harness;
+  let drop = async () => {};
   beforeAll(async () => {
-    a = await startHarness(config, {}, { redisUrl: redisUrl as string });
-    b = await startHarness(config, {}, { redisUrl: redisUrl as string });
+    if (skip) return;
+    const s = await setUp();
+    drop = s.drop;
+    a = await startHarness(config, {}, s.runtime);
+    b = await startHarness(config, {}, s.runtime);
   });
   afterAll(async () => {
     await a?.close();
     await b?.close();
+    await drop();
   });
 
-  it('a revocation on one instance reaches a verifier connected to the other within a second', async () => {
+  it.skipIf(skip)('a revocation on one instance reaches a verifier connected to the other within a second', async () => {
     const owner = new Agent(a.app);
     await owner.signup('two-instances@example.com');
     const key = await owner.createKey({ name: 'revoked on A' });
