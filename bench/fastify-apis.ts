@@ -1,18 +1,25 @@
 /**
- * Child process of bench/middleware.ts: one keyward in process and two copies of the same Fastify route, one bare
- * and one behind keyward's plugin. Prints a JSON line with both URLs and a key.
+ * Child process of bench/middleware.ts: one keyward in process (also serving HTTP) and three copies of the same
+ * Fastify route: bare, behind keyward's plugin with the in-process verifier, and behind it with the remote verifier
+ * (a verifier credential, so its local cache is on). Prints a JSON line with the URLs and a key.
  */
+import { createHash } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify from 'fastify';
 import pino from 'pino';
-import { keywardFastify } from '../packages/middleware/src/fastify.js';
+import { keywardFastify, remoteVerifier } from '../packages/middleware/src/fastify.js';
 import { createKeyward, defineConfig, inProcessVerifier } from '../packages/server/src/index.js';
 
+const credential = 'kwv_bench-middleware-verifier-credential';
 const config = defineConfig(
-  { plans: { free: { requests_per_minute: null, monthly_requests: null, max_active_keys: null } }, default_plan: 'free' },
+  {
+    plans: { free: { requests_per_minute: null, monthly_requests: null, max_active_keys: null } },
+    default_plan: 'free',
+    verifier_credentials: [{ name: 'bench', sha256: createHash('sha256').update(credential).digest('hex') }],
+  },
   {
     host: '127.0.0.1',
     port: 0,
@@ -39,7 +46,13 @@ bare.get('/list', async () => payload);
 const guarded = Fastify();
 await guarded.register(keywardFastify, { verifier: inProcessVerifier(keyward), environment: 'test' });
 guarded.get('/list', async () => payload);
+await keyward.app.listen({ port: 0, host: '127.0.0.1' });
+const keywardUrl = `http://127.0.0.1:${(keyward.app.server.address() as AddressInfo).port}`;
+const remote = Fastify();
+await remote.register(keywardFastify, { verifier: remoteVerifier({ baseUrl: keywardUrl, credential }), environment: 'test' });
+remote.get('/list', async () => payload);
 await bare.listen({ port: 0, host: '127.0.0.1' });
 await guarded.listen({ port: 0, host: '127.0.0.1' });
+await remote.listen({ port: 0, host: '127.0.0.1' });
 const url = (app: typeof bare) => `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/list`;
-console.log(JSON.stringify({ bare: url(bare), guarded: url(guarded), key }));
+console.log(JSON.stringify({ bare: url(bare), guarded: url(guarded), remote: url(remote), key }));

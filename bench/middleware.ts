@@ -1,6 +1,7 @@
 /**
- * A Fastify route behind keyward's plugin (in-process verification) against the same route unprotected, both served
- * by one child process and loaded alternately from this one. Run: npm run bench:middleware
+ * A Fastify route behind keyward's plugin, with the in-process verifier and with the remote verifier (its local
+ * cache on), against the same route unprotected, all served by one child process and loaded in turn from this one:
+ * throughput and p99 latency. Run: npm run bench:middleware
  */
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -8,22 +9,35 @@ import { load, median, ROOT, row } from './lib.js';
 
 const child = spawn(process.execPath, ['--import', 'tsx', 'bench/fastify-apis.ts'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
 const line = await new Promise<string>((ok) => createInterface({ input: child.stdout }).once('line', ok));
-const { bare, guarded, key } = JSON.parse(line) as { bare: string; guarded: string; key: string };
+const { bare, guarded, remote, key } = JSON.parse(line) as { bare: string; guarded: string; remote: string; key: string };
+const auth = { authorization: `Bearer ${key}` };
 try {
   await load(bare, { seconds: 1 });
-  await load(guarded, { seconds: 1, headers: { authorization: `Bearer ${key}` } });
-  const runs = { bare: [] as number[], guarded: [] as number[] };
+  await load(guarded, { seconds: 1, headers: auth });
+  await load(remote, { seconds: 1, headers: auth });
+  const runs = { bare: [] as number[], guarded: [] as number[], remote: [] as number[] };
+  const p99 = { bare: [] as number[], guarded: [] as number[], remote: [] as number[] };
   let errors = 0;
   for (let round = 0; round < 3; round++) {
-    runs.bare.push((await load(bare)).rps);
-    const g = await load(guarded, { headers: { authorization: `Bearer ${key}` } });
-    runs.guarded.push(g.rps);
-    errors += g.non2xx;
+    for (const [name, url, headers] of [
+      ['bare', bare, {}],
+      ['guarded', guarded, auth],
+      ['remote', remote, auth],
+    ] as const) {
+      const r = await load(url, { headers });
+      runs[name].push(r.rps);
+      p99[name].push(r.p99);
+      errors += r.non2xx;
+    }
   }
-  console.log('Fastify GET /list, 32 connections (medians of 3 alternating 3 s runs)');
-  console.log(row('unprotected (baseline)', median(runs.bare), median(runs.bare)));
-  console.log(row('behind keyward (in-process verify)', median(runs.guarded), median(runs.bare), '>= 85%'));
-  if (errors) console.log(`!! ${errors} non-2xx answers from the protected route`);
+  const p = (name: keyof typeof p99) => `p99 ${median(p99[name]).toFixed(1)} ms`;
+  console.log('Fastify GET /list, 32 connections (medians of 3 rounds of 3 s runs, in turn)');
+  console.log(`${row('unprotected (baseline)', median(runs.bare), median(runs.bare))}  ${p('bare')}`);
+  console.log(`${row('behind keyward (in-process verify)', median(runs.guarded), median(runs.bare), '>= 85%')}  ${p('guarded')}`);
+  console.log(
+    `${row('behind keyward (remote verify, local cache)', median(runs.remote), median(runs.bare), '>= 70%')}  ${p('remote')} (target <= 1.5x baseline)`,
+  );
+  if (errors) console.log(`!! ${errors} non-2xx answers from the protected routes`);
 } finally {
   child.kill('SIGTERM');
 }

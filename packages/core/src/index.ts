@@ -67,6 +67,7 @@ export {
 } from './policy/scopes.js';
 export {
   type BudgetInfo,
+  type CacheHint,
   fromWire,
   type KeyVerifier,
   type RateLimitInfo,

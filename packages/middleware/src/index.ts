@@ -11,5 +11,12 @@ export {
   type RequestFacts,
   type RouteRule,
 } from './protect.js';
-export { type RemoteVerifierOptions, remoteVerifier, VerifierUnavailableError } from './remote-verifier.js';
+export {
+  type LocalCacheOptions,
+  type RemoteVerifier,
+  type RemoteVerifierLogger,
+  type RemoteVerifierOptions,
+  remoteVerifier,
+  VerifierUnavailableError,
+} from './remote-verifier.js';
 export type { BudgetInfo, KeyVerifier, RateLimitInfo, VerifiedKey, VerifyOutcome, VerifyRequest } from './verifier.js';

@@ -6,75 +6,303 @@ import {
   type VerifyOutcome,
   type VerifyRequest,
 } from '@keyward/core';
+import { type Change, ChangeStream, reasonOf } from './change-stream.js';
+import { UsageReports } from './usage-reports.js';
+import { scopeOf, type Verdict, VerdictCache } from './verdict-cache.js';
 
 export { VerifierUnavailableError };
+
+/** Where the remote verifier says what happens to its connection with keyward (default: the console). */
+export interface RemoteVerifierLogger {
+  warn(line: string): void;
+  info(line: string): void;
+}
+
+export interface LocalCacheOptions {
+  /** Verdicts kept at most (one per key, environment, scope, client address and resource); default 10,000. */
+  maxEntries?: number;
+  /** How long a verdict is reused before keyward is asked again, even with no change heard; default 60 s. */
+  maxAgeSeconds?: number;
+}
 
 export interface RemoteVerifierOptions {
   /** The keyward server, e.g. `https://keys.example.com`. */
   baseUrl: string;
   /** How long a key that is known to be unusable (unknown, revoked, expired) is refused without asking again. */
   negativeCacheMs?: number;
-  /** Give up on the server after this long; the request then gets 503. */
+  /** Give up on the server after this long; the request then gets 503 (or a stale verdict, see `staleIfErrorSeconds`). */
   timeoutMs?: number;
   /**
    * An operator-level verifier credential (`keyward admin verifier-credential`; default: the
    * `KEYWARD_VERIFIER_CREDENTIAL` environment variable). With it the server checks the client's address and path
-   * as this process saw them and answers with the key's organization and metadata; without it, the server checks
-   * this process's own address and leaves those out.
+   * as this process saw them and answers with the key's organization and metadata, and the local cache is on;
+   * without it, the server checks this process's own address and leaves those out, and every request is asked.
    */
   credential?: string;
+  /**
+   * The local verdict cache (on by default with a credential; `false` turns it off): a key without limits is asked
+   * about once per request tuple and then answered here, while keyward's change stream (`GET /v1/verifier/events`)
+   * is connected, until a change to the key is heard, `maxAgeSeconds` pass, or the key's deadline comes. Requests
+   * answered here are reported to keyward within `usageFlushMs`. Keys with a per-minute limit, a monthly quota or a
+   * budget are asked about on every request, so limits stay exact.
+   */
+  localCache?: false | LocalCacheOptions;
+  /**
+   * While keyward cannot be reached, a verdict it gave less than this long ago keeps answering as it did; any other
+   * request gets 503. Default 300; 0 turns it off.
+   */
+  staleIfErrorSeconds?: number;
+  /** How often requests answered from the local cache are reported to keyward; default 1000 ms. */
+  usageFlushMs?: number;
+  /** Where the start and the end of an outage are said, once each (default: the console). */
+  logger?: RemoteVerifierLogger;
+  /** Called when keyward stops being reachable and when it answers again. */
+  onStatusChange?: (status: { reachable: boolean; reason?: string }) => void;
   fetch?: typeof fetch;
+}
+
+/** A remote verifier: a `KeyVerifier` with the state of its link to keyward and a way to stop. */
+export interface RemoteVerifier extends KeyVerifier {
+  /** Stops following the change stream and sends the usage still waiting. */
+  close(): Promise<void>;
+  /** What the local cache holds and did; for an API's own metrics and for tests. */
+  readonly stats: { entries: number; hits: number; misses: number; stale: number; live: boolean; reachable: boolean; pendingUsage: number };
 }
 
 const PERMANENT = new Set<VerifyCode>(['NOT_FOUND', 'REVOKED', 'EXPIRED']);
 
+/** What concurrent requests share one question to keyward by: the fields its answer depends on. */
+const tupleOf = (r: VerifyRequest) => `${r.key}\n${r.environment ?? ''}\n${scopeOf(r) ?? ''}\n${r.ip ?? ''}\n${r.resource ?? ''}`;
+type Valid = Extract<VerifyOutcome, { valid: true }>;
+
 /**
- * Verifies keys by calling `POST /v1/keys/verify` of a keyward server. Every allowed request is asked about, so the
- * server counts it against the key's limits; only refusals that cannot change soon are remembered, briefly, so that
- * a client hammering with a dead key does not hammer the keyward server too.
+ * Verifies keys by calling `POST /v1/keys/verify` of a keyward server. With a verifier credential it keeps valid
+ * answers of keys without limits locally and reuses them for the same request while keyward's change stream says
+ * nothing changed; everything else (and everything without a credential) is asked about on every request, so the
+ * server counts it against the key's limits. Refusals that cannot change soon are remembered briefly, so that a
+ * client hammering with a dead key does not hammer the keyward server too.
  *
  * @example
  * ```ts
  * import { keywardFastify, remoteVerifier } from '@keyward/middleware/fastify';
- * await app.register(keywardFastify, { verifier: remoteVerifier({ baseUrl: 'https://keys.example.com' }), environment: 'live' });
+ * const verifier = remoteVerifier({ baseUrl: 'https://keys.example.com', credential: process.env.KEYWARD_VERIFIER_CREDENTIAL });
+ * await app.register(keywardFastify, { verifier, environment: 'live' });
  * ```
  */
-export function remoteVerifier(options: RemoteVerifierOptions): KeyVerifier {
+export function remoteVerifier(options: RemoteVerifierOptions): RemoteVerifier {
   const endpoint = new URL('/v1/keys/verify', options.baseUrl).toString();
+  const origin = new URL(options.baseUrl).origin;
   const doFetch = options.fetch ?? fetch;
   const negativeMs = options.negativeCacheMs ?? 5000;
   const credential = options.credential ?? process.env.KEYWARD_VERIFIER_CREDENTIAL;
+  const logger = options.logger ?? { warn: (l: string) => console.warn(l), info: (l: string) => console.log(l) };
+  const staleMs = Math.max(0, (options.staleIfErrorSeconds ?? 300) * 1000);
+  const cacheOptions = options.localCache === false || !credential ? null : (options.localCache ?? {});
+  const maxAgeMs = Math.max(0, (cacheOptions?.maxAgeSeconds ?? 60) * 1000);
   const refused = new Map<string, { outcome: VerifyOutcome; until: number }>();
+  const stats = { hits: 0, misses: 0, stale: 0 };
+
+  // Reachability, said once per change: the first failure opens an outage, the first answer after it ends it.
+  let reachable = true;
+  let downSince = 0;
+  let lastProbe = 0;
+  const isUp = () => {
+    if (reachable) return;
+    reachable = true;
+    logger.info(`keyward answers again at ${origin} after ${Math.round((Date.now() - downSince) / 1000)} s`);
+    options.onStatusChange?.({ reachable: true });
+  };
+  const isDown = (reason: string) => {
+    if (!reachable) return;
+    reachable = false;
+    downSince = Date.now();
+    logger.warn(
+      `keyward cannot be reached at ${origin} (${reason}); verdicts younger than ${staleMs / 1000} s keep answering, other requests get 503`,
+    );
+    options.onStatusChange?.({ reachable: false, reason });
+  };
+
+  async function ask(request: VerifyRequest): Promise<VerifyOutcome> {
+    let response: Response;
+    try {
+      response = await doFetch(endpoint, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json',
+          ...(credential ? { authorization: `Bearer ${credential}` } : {}),
+        },
+        body: JSON.stringify(request),
+        signal: AbortSignal.timeout(options.timeoutMs ?? 5000),
+      });
+    } catch (error) {
+      isDown(reasonOf(error));
+      throw new VerifierUnavailableError(`keyward verify failed: ${reasonOf(error)}`);
+    }
+    if (response.status >= 500) {
+      await response.body?.cancel();
+      isDown(`it answered ${response.status}`);
+      throw new VerifierUnavailableError(`keyward verify answered ${response.status}`);
+    }
+    isUp();
+    if (!response.ok) {
+      await response.body?.cancel();
+      throw new VerifierUnavailableError(`keyward verify answered ${response.status}`);
+    }
+    try {
+      // Read as the contract says, field by field: an answer that breaks it never lets a request through.
+      return fromWire(await response.json());
+    } catch (error) {
+      throw new VerifierUnavailableError(`keyward verify answered outside the contract: ${(error as Error).message}`);
+    }
+  }
+
+  /** Asks keyward, remembering refusals that cannot change soon. */
+  async function askRemembering(request: VerifyRequest, now: number): Promise<VerifyOutcome> {
+    const outcome = await ask(request);
+    if (!outcome.valid && PERMANENT.has(outcome.code) && negativeMs > 0) {
+      if (refused.size >= 10_000) refused.delete(refused.keys().next().value as string);
+      refused.set(request.key, { outcome, until: now + negativeMs });
+    }
+    return outcome;
+  }
+
+  const refusedNow = (request: VerifyRequest, now: number) => {
+    const cached = refused.get(request.key);
+    return cached && cached.until > now ? cached.outcome : undefined;
+  };
+
+  if (!cacheOptions || !credential) {
+    return {
+      verify(request) {
+        const now = Date.now();
+        return refusedNow(request, now) ?? askRemembering(request, now);
+      },
+      async close() {},
+      get stats() {
+        return { entries: 0, ...stats, live: false, reachable, pendingUsage: 0 };
+      },
+    };
+  }
+
+  const verdicts = new VerdictCache({ maxEntries: cacheOptions.maxEntries ?? 10_000, keepMs: Math.max(maxAgeMs, staleMs) });
+  /** Requests in flight per tuple: concurrent requests with the same tuple wait for one answer. */
+  const flights = new Map<string, Promise<VerifyOutcome>>();
+  /** Counts every change heard: an answer asked for before a change may predate it, so it is used but not kept. */
+  let changes = 0;
+  let live = false;
+  let refusedSaid = false;
+  /** Tuples whose key has limits: asked about at once, each request on its own (no waiting for another's answer). */
+  const limited = new Map<string, number>();
+  const stream = new ChangeStream(new URL('/v1/verifier/events', options.baseUrl).toString(), credential, doFetch, {
+    change(c: Change) {
+      changes++;
+      if (c.type === 'key') verdicts.dropKey(c.key_id);
+      else verdicts.dropOrganization(c.org_id, c.type === 'creator' ? c.user_id : undefined);
+    },
+    reset() {
+      changes++;
+      verdicts.clear();
+    },
+    live(value) {
+      live = value;
+    },
+    reachable: isUp,
+    unreachable: isDown,
+    refused(status) {
+      if (refusedSaid) return;
+      refusedSaid = true;
+      logger.warn(
+        `keyward refused the verifier credential on its change stream (${status}); every request is asked about until it is accepted`,
+      );
+    },
+  });
+  stream.start();
+  const usage = new UsageReports(
+    new URL('/v1/verifier/usage', options.baseUrl).toString(),
+    credential,
+    doFetch,
+    options.usageFlushMs ?? 1000,
+    (line) => logger.warn(line),
+  );
+
+  /** A request answered here is reported to keyward, which counts it as if it had been asked. */
+  const answered = (v: Verdict, request: VerifyRequest, now: number): Valid => {
+    usage.add(v.requester, request.method ?? 'VERIFY', request.path ?? '', request.cost ?? 1, now);
+    return v.outcome;
+  };
+
+  const reusable = (o: VerifyOutcome): o is Valid => o.valid && o.cache !== undefined && !o.cache.limited;
+
+  /** The verdict kept for a request's tuple when keyward cannot answer, if it is young enough. */
+  const stale = (request: VerifyRequest, now: number, error: unknown): VerifyOutcome => {
+    const v: Verdict | undefined = verdicts.get(request, now);
+    if (!v || now - v.at >= staleMs) throw error;
+    stats.stale++;
+    return answered(v, request, now);
+  };
+
+  async function miss(tuple: string, request: VerifyRequest, now: number): Promise<VerifyOutcome> {
+    const before = changes;
+    const outcome = await askRemembering(request, now);
+    if (reusable(outcome) && changes === before) verdicts.set(request, outcome, Date.now());
+    else if (outcome.valid ? outcome.cache?.limited : outcome.ratelimit) {
+      if (limited.size >= 10_000) limited.delete(limited.keys().next().value as string);
+      limited.set(tuple, now + maxAgeMs);
+    }
+    return outcome;
+  }
 
   return {
-    async verify(request: VerifyRequest): Promise<VerifyOutcome> {
+    verify(request) {
       const now = Date.now();
-      const cached = refused.get(request.key);
-      if (cached && cached.until > now) return cached.outcome;
-      let outcome: VerifyOutcome;
-      try {
-        const response = await doFetch(endpoint, {
-          method: 'POST',
-          headers: {
-            'content-type': 'application/json',
-            accept: 'application/json',
-            ...(credential ? { authorization: `Bearer ${credential}` } : {}),
+      const known = refusedNow(request, now);
+      if (known) return known;
+      const v = verdicts.get(request, now);
+      if (v !== undefined) {
+        if (live && now - v.at < maxAgeMs) {
+          stats.hits++;
+          return answered(v, request, now);
+        }
+        // keyward away: no request waits for it more than once a second while a verdict can answer.
+        if (!reachable && now - lastProbe < 1000 && now - v.at < staleMs) {
+          stats.stale++;
+          return answered(v, request, now);
+        }
+      }
+      const tuple = tupleOf(request);
+      stats.misses++;
+      if (!reachable) lastProbe = now;
+      const limitedUntil = limited.get(tuple);
+      if (limitedUntil !== undefined) {
+        if (limitedUntil > now) return askRemembering(request, now).catch((error) => stale(request, Date.now(), error));
+        limited.delete(tuple);
+      }
+      const flight = flights.get(tuple);
+      if (flight) {
+        // Another request with the same tuple is asking: its answer serves this one too when it may be reused (a
+        // key with limits is asked about for each request, so each one counts).
+        return flight.then(
+          (o) => {
+            const kept = reusable(o) ? verdicts.get(request, Date.now()) : undefined;
+            // The answer is reused only as it was kept (a change heard meanwhile means asking again).
+            return kept ? answered(kept, request, Date.now()) : askRemembering(request, Date.now());
           },
-          body: JSON.stringify(request),
-          signal: AbortSignal.timeout(options.timeoutMs ?? 5000),
-        });
-        if (!response.ok) throw new VerifierUnavailableError(`keyward verify answered ${response.status}`);
-        // Read as the contract says, field by field: an answer that breaks it never lets a request through.
-        outcome = fromWire(await response.json());
-      } catch (error) {
-        if (error instanceof VerifierUnavailableError) throw error;
-        throw new VerifierUnavailableError(`keyward verify failed: ${(error as Error).message}`);
+          (error) => stale(request, Date.now(), error),
+        );
       }
-      if (!outcome.valid && PERMANENT.has(outcome.code) && negativeMs > 0) {
-        if (refused.size >= 10_000) refused.delete(refused.keys().next().value as string);
-        refused.set(request.key, { outcome, until: now + negativeMs });
-      }
-      return outcome;
+      const asked = miss(tuple, request, now);
+      flights.set(tuple, asked);
+      const done = () => flights.delete(tuple);
+      asked.then(done, done);
+      return asked.catch((error) => stale(request, Date.now(), error));
+    },
+    async close() {
+      await stream.close();
+      await usage.close();
+    },
+    get stats() {
+      return { entries: verdicts.size, ...stats, live, reachable, pendingUsage: usage.pending };
     },
   };
 }

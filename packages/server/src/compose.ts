@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import { AccountService } from './accounts/account-service.js';
 import { AuditLog } from './audit/audit-log.js';
 import { Sealer } from './auth/sealer.js';
-import { type InvalidationBus, Invalidations, localBus } from './cache/invalidation-bus.js';
+import { ChangeFeed } from './cache/change-feed.js';
+import { type Invalidation, type InvalidationBus, Invalidations, localBus } from './cache/invalidation-bus.js';
 import { fanOut, PostgresBus } from './cache/postgres-bus.js';
 import { RedisBus } from './cache/redis-bus.js';
 import { type KeywardConfig, planForKey } from './config/config.js';
@@ -107,15 +108,30 @@ export async function createKeyward(config: KeywardConfig, overrides: KeywardOve
     retired.map((r) => ({ name: r.environment, prefix: r.prefix })),
   );
   const cache = new KeyCache(config.cache, (key) => planForKey(config, key), environments);
+  // What remote verifiers hear: every invalidation this instance makes or hears of, numbered.
+  const changes = new ChangeFeed();
   // Invalidations go out over Redis pub/sub and, on PostgreSQL, over LISTEN/NOTIFY too: a revocation reaches every
   // instance while either one works.
   const buses = [
     ...(redis ? [new RedisBus(redis, logger)] : []),
-    ...(config.databaseUrl ? [new PostgresBus(config.databaseUrl, logger, () => cache.clear())] : []),
+    ...(config.databaseUrl
+      ? [
+          new PostgresBus(config.databaseUrl, logger, () => {
+            cache.clear();
+            changes.reset();
+          }),
+        ]
+      : []),
   ];
+  const local = {
+    apply(event: Invalidation) {
+      cache.apply(event);
+      changes.apply(event);
+    },
+  };
   const bus = overrides.bus ?? (buses.length === 0 ? localBus : buses.length === 1 ? (buses[0] as InvalidationBus) : fanOut(buses));
-  await bus.subscribe((event) => cache.apply(event));
-  const invalidations = new Invalidations(cache, bus);
+  await bus.subscribe((event) => local.apply(event));
+  const invalidations = new Invalidations(local, bus);
   const metrics = new Metrics();
   const recorder = new UsageRecorder(
     store,
@@ -171,6 +187,7 @@ export async function createKeyward(config: KeywardConfig, overrides: KeywardOve
     audit,
     forms,
     verifier,
+    changes,
     auth,
     metrics,
     signIn,

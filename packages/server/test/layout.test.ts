@@ -32,7 +32,22 @@ const MAY_IMPORT: Record<string, string[]> = {
   verify: ['cache', 'config', 'import', 'limits', 'storage', 'throttle', 'usage', 'webhooks'],
   leaks: ['config', 'keys', 'net', 'throttle', 'verify'],
   // HTTP translates requests into service calls: never storage, the throttles or the limiter.
-  http: ['accounts', 'audit', 'auth', 'config', 'forms', 'import', 'keys', 'leaks', 'org', 'signin', 'usage', 'verify', 'webhooks'],
+  http: [
+    'accounts',
+    'audit',
+    'auth',
+    'cache',
+    'config',
+    'forms',
+    'import',
+    'keys',
+    'leaks',
+    'org',
+    'signin',
+    'usage',
+    'verify',
+    'webhooks',
+  ],
   // The composition and the operator's commands may build anything.
   cli: ['*'],
 };

@@ -41,4 +41,20 @@ describe('the verify contract on the wire', () => {
       fromWire({ valid: true, key_id: 'k', name: 'n', environment: 'e', scope: 'read', organization_id: 'o', ratelimit: { limit: '60' } }),
     ).toThrow('ratelimit');
   });
+
+  it('carries the cache hint a verifier credential is given, and an answer without one reads as before', () => {
+    const base = { valid: true, key_id: 'k', name: 'n', environment: 'live', scope: 'read', ratelimit: null } as const;
+    const hinted: VerifyOutcome = {
+      valid: true,
+      key: { id: 'k', name: 'n', environment: 'live', scope: 'read' },
+      ratelimit: null,
+      cache: { limited: false, until: Date.UTC(2027, 5, 1), ancestorIds: ['key_parent'] },
+    };
+    expect(fromWire(JSON.parse(JSON.stringify(toWire(hinted))))).toEqual(hinted);
+    expect(toWire(hinted)).toMatchObject({ cache: { limited: false, until: '2027-06-01T00:00:00.000Z', ancestor_ids: ['key_parent'] } });
+    expect(fromWire(base)).not.toHaveProperty('cache');
+    expect(() => fromWire({ ...base, cache: { limited: 'no', until: null, ancestor_ids: [] } })).toThrow('cache must be');
+    expect(() => fromWire({ ...base, cache: { limited: false, until: 'soon', ancestor_ids: [] } })).toThrow('cache must be');
+    expect(() => fromWire({ ...base, cache: { limited: false, until: null } })).toThrow('cache must be');
+  });
 });

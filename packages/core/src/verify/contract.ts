@@ -77,11 +77,27 @@ export interface VerifyRefusal {
 }
 
 /**
+ * Whether a valid answer may be reused for the same request without asking again (the remote verifier's local
+ * cache), and until when. Sent to verifier-credential callers only.
+ */
+export interface CacheHint {
+  /**
+   * The key or one of its ancestors has a per-minute limit, a monthly quota or a credit budget: each request must
+   * be counted where the limit is kept, so the answer is not reused.
+   */
+  limited: boolean;
+  /** Epoch milliseconds at which the key stops working (its expiry, or the end of a rotation's grace), or null. */
+  until: number | null;
+  /** The keys it was derived from, nearest first: a change to any of them changes this answer too. */
+  ancestorIds: string[];
+}
+
+/**
  * The answer to a key check. `K` is the key a valid answer carries: `VerifiedKey` for the middleware and the wire;
  * the server's own routes get its stored record with the same answer (`VerifyOutcome<CheckedKey>`).
  */
 export type VerifyOutcome<K = VerifiedKey> =
-  | { valid: true; key: K; ratelimit: RateLimitInfo | null; budget?: BudgetInfo | null }
+  | { valid: true; key: K; ratelimit: RateLimitInfo | null; budget?: BudgetInfo | null; cache?: CacheHint }
   | VerifyRefusal;
 
 /**
@@ -115,6 +131,7 @@ export type VerifyWire =
       parent_id?: string | null;
       ratelimit: RateLimitInfo | null;
       budget?: BudgetInfo | null;
+      cache?: { limited: boolean; until: string | null; ancestor_ids: string[] };
     }
   | {
       valid: false;
@@ -149,6 +166,15 @@ export function toWire(o: VerifyOutcome): VerifyWire {
       ...(k.parentId !== undefined ? { parent_id: k.parentId } : {}),
       ratelimit: o.ratelimit,
       ...(o.budget !== undefined ? { budget: o.budget } : {}),
+      ...(o.cache !== undefined
+        ? {
+            cache: {
+              limited: o.cache.limited,
+              until: o.cache.until === null ? null : new Date(o.cache.until).toISOString(),
+              ancestor_ids: o.cache.ancestorIds,
+            },
+          }
+        : {}),
     };
   }
   return {
@@ -187,6 +213,21 @@ function budgetOf(v: unknown): BudgetInfo | null {
   throw new VerifyWireError('budget must be {limit, remaining}');
 }
 
+function cacheHintOf(v: unknown): CacheHint {
+  if (
+    isObject(v) &&
+    typeof v.limited === 'boolean' &&
+    Array.isArray(v.ancestor_ids) &&
+    v.ancestor_ids.every((a) => typeof a === 'string')
+  ) {
+    const ancestorIds = v.ancestor_ids as string[];
+    if (v.until === null) return { limited: v.limited, until: null, ancestorIds };
+    if (typeof v.until === 'string' && !Number.isNaN(Date.parse(v.until)))
+      return { limited: v.limited, until: Date.parse(v.until), ancestorIds };
+  }
+  throw new VerifyWireError('cache must be {limited: boolean, until: ISO date-time or null, ancestor_ids: string[]}');
+}
+
 const textOrNull = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
 function text(b: Record<string, unknown>, field: string): string {
@@ -221,6 +262,7 @@ export function fromWire(body: unknown): VerifyOutcome {
       },
       ratelimit: rateLimitOf(body.ratelimit),
       ...(body.budget !== undefined ? { budget: budgetOf(body.budget) } : {}),
+      ...(body.cache !== undefined ? { cache: cacheHintOf(body.cache) } : {}),
     };
   }
   if (body.valid !== false) throw new VerifyWireError('valid must be true or false');

@@ -19,6 +19,7 @@ import { leakRoutes } from './routes/leaks.js';
 import { memberRoutes } from './routes/members.js';
 import { oauthRoutes } from './routes/oauth.js';
 import { systemRoutes } from './routes/system.js';
+import { verifierRoutes } from './routes/verifier.js';
 import { verifyRoutes } from './routes/verify.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { checkText } from './text-rule.js';
@@ -161,6 +162,7 @@ export function buildApp(ctx: AppContext, logger: Logger): FastifyInstance {
     keyRoutes(api, ctx);
     delegationRoutes(api, ctx);
     verifyRoutes(api, ctx);
+    verifierRoutes(api, ctx);
     webhookRoutes(api, ctx);
     leakRoutes(api, ctx);
     importRoutes(api, ctx);

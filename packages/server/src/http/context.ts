@@ -5,6 +5,7 @@ import type { ZodType } from 'zod';
 import type { AccountService } from '../accounts/account-service.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Actor } from '../auth/authorization.js';
+import type { ChangeFeed } from '../cache/change-feed.js';
 import type { KeywardConfig } from '../config/config.js';
 import type { Environments } from '../config/environments.js';
 import type { OneTimeForms } from '../forms/one-time-forms.js';
@@ -35,6 +36,8 @@ export interface AppContext {
   audit: AuditLog;
   forms: OneTimeForms;
   verifier: Verifier;
+  /** Every change that alters what a key may do, numbered, for remote verifiers (`GET /v1/verifier/events`). */
+  changes: ChangeFeed;
   auth: RequestAuth;
   metrics: Metrics;
   signIn: GrantService;

@@ -84,6 +84,16 @@ export class RequestAuth {
   }
 
   /**
+   * The verifier credential a request must present as Bearer (the change stream, usage reports), by name; a 401 when
+   * it presents none or one that is not configured.
+   */
+  requireVerifier(request: FastifyRequest): string {
+    const name = this.verifierOf(request);
+    if (!name) throw new KeywardError('unauthorized', 'This needs a verifier credential of this server (verifier_credentials) as Bearer.');
+    return name;
+  }
+
+  /**
    * The operator credential (`operator_credentials`) a request presents as Bearer, by name; a 401 otherwise. No key,
    * session or verifier credential stands in for it: the admin API acts across organizations.
    */

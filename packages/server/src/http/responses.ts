@@ -237,6 +237,13 @@ export const verifyAnswer = z
       parent_id: z.string().nullable().optional(),
       ratelimit: rateLimit.nullable(),
       budget: budgetState.nullable().optional(),
+      cache: z
+        .object({ limited: z.boolean(), until: timeOrNull, ancestor_ids: z.array(z.string()) })
+        .optional()
+        .meta({
+          description:
+            'Verifier credential only: whether this answer may be reused for the same request (false when the key has a limit, quota or budget) and until when.',
+        }),
     }),
     z.object({
       valid: z.literal(false),

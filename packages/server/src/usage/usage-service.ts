@@ -28,6 +28,23 @@ export interface KeyUsageSummary {
   recent: RequestLogEntry[];
 }
 
+/** A request a remote verifier answered from its local cache, as it reports it (`POST /v1/verifier/usage`). */
+export interface ReportedRequest {
+  keyId: string;
+  orgId: string;
+  at: number;
+  method: string;
+  path: string;
+  ip: string;
+  /** Requests alike (the same key, address, method and path), the last of them at `at`; 1 when absent. */
+  count?: number;
+  /** Credits they spent together (one each when absent), as the verifier would have counted them. */
+  cost?: number;
+}
+
+/** How far from now a reported request may be dated: older ones are counted now, none in the future. */
+const REPORT_WINDOW_MS = 24 * 60 * 60_000;
+
 /** Usage as people read it: per key (with its lineage's quota) and per organization. */
 export class UsageService {
   constructor(
@@ -121,6 +138,40 @@ export class UsageService {
       (r) => ({ at: r.at, id: r.id }),
     );
     return { ...requests, key };
+  }
+
+  /**
+   * Requests a remote verifier answered itself, counted as if it had asked about each one: usage, the request log
+   * and last use. Only keys that exist in the organization named are counted; the others are reported back.
+   */
+  async recordReported(rows: readonly ReportedRequest[]): Promise<{ recorded: number; unknown: number }> {
+    const now = this.deps.clock.now();
+    const byOrg = new Map<string, Set<string>>();
+    for (const r of rows) {
+      const ids = byOrg.get(r.orgId);
+      if (ids) ids.add(r.keyId);
+      else byOrg.set(r.orgId, new Set([r.keyId]));
+    }
+    const known = new Set<string>();
+    for (const [orgId, ids] of byOrg) {
+      for (const k of await this.deps.store.listKeysByIds(orgId, [...ids])) known.add(`${orgId}/${k.id}`);
+    }
+    let recorded = 0;
+    let unknown = 0;
+    for (const r of rows) {
+      const count = r.count ?? 1;
+      if (!known.has(`${r.orgId}/${r.keyId}`)) {
+        unknown += count;
+        continue;
+      }
+      const at = r.at > now || r.at < now - REPORT_WINDOW_MS ? now : r.at;
+      // One count each, as if each had been asked about; the credits once, with the first.
+      for (let i = 0; i < count; i++) {
+        this.deps.recorder.record(r.keyId, r.orgId, true, at, r.method, r.path, 200, r.ip, undefined, i === 0 ? (r.cost ?? count) : 0);
+      }
+      recorded += count;
+    }
+    return { recorded, unknown };
   }
 
   /** The organization at a glance: active keys (the one definition) and requests allowed this month. */

@@ -58,5 +58,6 @@ export function outcomeOf(r: VerifyOutcome<CheckedKey>): VerifyOutcome {
     },
     ratelimit: r.ratelimit,
     budget: r.budget,
+    cache: r.cache,
   };
 }

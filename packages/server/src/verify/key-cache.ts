@@ -1,4 +1,4 @@
-import { type AddressAllowlist, chainAllowlist, type KeyState, keyState, type ServedEnvironments } from '@keyward/core';
+import { type AddressAllowlist, type CacheHint, chainAllowlist, type KeyState, keyState, type ServedEnvironments } from '@keyward/core';
 import type { Invalidation } from '../cache/invalidation-bus.js';
 import { capPlan, type Plan } from '../config/config.js';
 import type { CheckedKey, KeyForVerify } from '../entities.js';
@@ -33,6 +33,8 @@ export interface CachedKey {
   checked: CheckedKey | null;
   plan: Plan;
   meters: MeterSpec[];
+  /** What a valid answer tells a remote verifier about reusing it: limited when any meter counts, until the deadline. */
+  hint: CacheHint;
   /** The limiter's meters built from `meters`, kept until the month they count ends (the verifier's); null until then. */
   built: { until: number; meters: Meter[] } | null;
 }
@@ -145,6 +147,11 @@ export class KeyCache {
       checked: state.scope === null ? null : { record: key, scope: state.scope, plan },
       plan,
       meters,
+      hint: {
+        limited: meters.length > 0,
+        until: Number.isFinite(state.deadline) ? state.deadline : null,
+        ancestorIds: key.ancestors.map((a) => a.id),
+      },
       built: null,
     };
   }

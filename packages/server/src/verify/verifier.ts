@@ -134,7 +134,7 @@ export class Verifier {
     const cost = input.cost ?? 1;
     if (entry.meters.length === 0) {
       this.#record(key, input, now, true, cost);
-      return { valid: true, key: verified, ratelimit: null, budget: null };
+      return { valid: true, key: verified, ratelimit: null, budget: null, cache: entry.hint };
     }
     // Limits belong to lineages (a key and its rotated successors share them), and a child key's requests count
     // towards every ancestor's limits too: one meter per key of the chain that has any.
@@ -182,7 +182,7 @@ export class Verifier {
     const budget = tightBudget && { limit: tightBudget.limit, remaining: tightBudget.remaining };
     if (limits.allowed) {
       this.#record(key, input, now, true, cost);
-      return { valid: true, key: verified, ratelimit, budget };
+      return { valid: true, key: verified, ratelimit, budget, cache: entry.hint };
     }
     const refusal = this.#refusal(entry, limits, now, cost);
     this.#record(key, input, now, false, 0, refusal.code);

@@ -40,9 +40,9 @@ export function verifyRoutes(app: ZodApp, ctx: AppContext): void {
       if (!result.valid && result.retryAfterSeconds !== undefined) reply.header('retry-after', String(result.retryAfterSeconds));
       const outcome = outcomeOf(result);
       if (outcome.valid && !verifier) {
-        // The key's organization, metadata and owner are for verifiers only.
+        // The key's organization, metadata and owner, and whether the answer may be reused, are for verifiers only.
         const { organizationId: _org, metadata: _metadata, ownerId: _owner, ...key } = outcome.key;
-        return toWire({ ...outcome, key });
+        return toWire({ ...outcome, key, cache: undefined });
       }
       return toWire(outcome);
     },
