@@ -7,7 +7,9 @@ import { createKeyward, defineConfig, type Keyward } from '../packages/server/sr
 /** A keyward server for an example: its config, a SQLite file in a temp folder (or `dataDir`), listening on `port`. */
 export async function startKeyward(configFile: unknown, port = 0, dataDir?: string): Promise<{ keyward: Keyward; url: string }> {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'kw-example-'));
-  const config = defineConfig(configFile, {
+  // KEYWARD_LOG_LEVEL quiets an example's server (the test suite sets it to warn); its config may still say otherwise.
+  const level = process.env.KEYWARD_LOG_LEVEL;
+  const config = defineConfig(level ? { log_level: level, ...(configFile as object) } : configFile, {
     host: '127.0.0.1',
     port,
     dataDir: dir,

@@ -3,6 +3,8 @@ import { soak } from '../../../test-support/soak.js';
 import { postgresUrl } from '../../server/test/postgres.js';
 
 const redisUrl = process.env.KEYWARD_TEST_REDIS_URL;
+if (!postgresUrl || !redisUrl)
+  console.warn('[skip] soak, short: set KEYWARD_TEST_DATABASE_URL and KEYWARD_TEST_REDIS_URL (as .ci/run does)');
 
 /**
  * The short version of `npm run soak` (which runs 10 minutes by default): the same two instances and mixed load
