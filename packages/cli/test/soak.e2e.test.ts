@@ -9,7 +9,7 @@ if (!postgresUrl || !redisUrl)
 /**
  * The short version of `npm run soak` (which runs 10 minutes by default): the same two instances and mixed load
  * for 30 s, its figures printed. Only errors fail it here; memory growth and p99 are judged on the long run,
- * whose figures are in the README.
+ * whose figures are in docs/operations.md.
  */
 describe.skipIf(!postgresUrl || !redisUrl)('soak, short', () => {
   it('two instances on PostgreSQL + Redis answer a mixed load for 30 s without one error', async () => {

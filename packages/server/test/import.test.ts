@@ -33,7 +33,7 @@ describe('mapping other products onto keyward', () => {
     expect(sha256HexOf(createHash('sha1').update('x').digest('hex'), 'sha256-hex')).toBeNull();
   });
 
-  it('maps permissions and roles onto scopes as the README table says', () => {
+  it('maps permissions and roles onto scopes as the table in docs/import.md says', () => {
     expect(scopeOfPermissions([])).toBeNull();
     expect(scopeOfPermissions(['projects.read', 'docs.list'])).toBe('read');
     expect(scopeOfPermissions(['projects.read', 'projects.write'])).toBe('write');

@@ -145,7 +145,7 @@ export function adminCommands(program: Command, out: (line: string) => void): vo
   storage(
     admin
       .command('import')
-      .description("take over keys another product issued, without re-issuing them (see the README's import section)")
+      .description('take over keys another product issued, without re-issuing them (see docs/import.md)')
       .requiredOption('--from <source>', `where the keys come from: ${IMPORT_SOURCES.join(', ')}`)
       .argument(
         '<file>',

@@ -12,7 +12,7 @@ const timeOrNull = time.nullable();
  * Route options for the hot path (`POST /v1/keys/verify`, `GET /v1/whoami`): the answer is written with
  * `JSON.stringify` instead of being parsed by its zod schema first. Those handlers build their answer field by field
  * (`toWire`, an object literal), and the zod type provider already holds that object to the schema's type when it
- * compiles; parsing it again at run time cost a tenth of the request (see README, "Performance"). The schema still
+ * compiles; parsing it again at run time cost a tenth of the request (see docs/operations.md, "Performance"). The schema still
  * documents the answer in /openapi.json, and the HTTP tests parse each answer with it.
  */
 export const typedAnswer = { serializerCompiler: () => (data: unknown) => JSON.stringify(data) } as const;

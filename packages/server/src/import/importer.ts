@@ -26,7 +26,7 @@ export interface Claim {
 }
 
 /**
- * Permissions and roles of other products, onto keyward's scopes (the README's table): any word that reads as
+ * Permissions and roles of other products, onto keyward's scopes (the table in docs/import.md): any word that reads as
  * administration makes `admin`; else any that writes makes `write`; else any that runs agent actions `agentic`;
  * else `read`. Words are split on `.`, `:`, `/`, `_`, `-` and `*` counts as administration.
  */
