@@ -299,6 +299,12 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium', () => {
     await page.getByRole('heading', { name: /Rotated/ }).waitFor();
     const successor = await page.locator('#raw-key').inputValue();
     expect([await whoami(key.raw_key), await whoami(successor)]).toEqual([200, 200]);
+    // while its successor stands, the old key is rotated through it: no Rotate that would answer 409
+    await page.goto(`${server.base}/dashboard/keys/${key.id}`);
+    expect(await page.getByRole('button', { name: 'Rotate' }).count()).toBe(0);
+    expect(await page.getByRole('button', { name: 'Revoke' }).count()).toBe(1);
+    await page.goto(`${server.base}/dashboard/keys`);
+    expect(await page.getByRole('button', { name: 'Rotate' }).count()).toBe(1);
 
     // Revoke the successor from its own page: the old key heads its lineage again and rotates again.
     const listed = (await agent.req('GET', '/api/developers/keys')).body.keys as { id: string; rotated_from: string | null }[];

@@ -1,4 +1,4 @@
-import { dayOf, KeywardError, ROLES, type Role } from '@keyward/core';
+import { dayOf, headsLineage, KeywardError, ROLES, type Role } from '@keyward/core';
 import type { FastifyInstance } from 'fastify';
 import { type Action, can } from '../../auth/authorization.js';
 import type { AuditEvent, DailyUsage } from '../../entities.js';
@@ -113,6 +113,8 @@ export function detailPages(app: FastifyInstance, ctx: AppContext): void {
     const budgetPct =
       budget && budget.limit > 0 ? Math.min(100, Math.round(((budget.limit - budget.remaining) / budget.limit) * 20) * 5) : 0;
     const names = await ctx.audit.names(page.actor, events);
+    const successor = key.rotatedTo ? await ctx.keys.get(page.actor, key.rotatedTo).catch(() => undefined) : undefined;
+    const heads = headsLineage(key, successor, now, ctx.environments);
     const leak = key.leak
       ? html`<div class="error" role="status"><strong>${key.revokedAt !== null ? 'Revoked: found public' : 'Found public'}</strong> ${key.leak.url ? html`at <a href="${safeLink(key.leak.url)}" rel="noopener noreferrer nofollow">${key.leak.url}</a>` : ''} (reported by ${SYSTEM_ACTORS[key.leak.reporter] ?? key.leak.reporter}, ${when(key.leak.at)}).${key.revokedAt === null ? ' It still works (leaks.on_report is notify): rotate or revoke it.' : ' Create a new key and remove this one from where it was found.'}</div>`
       : '';
@@ -120,7 +122,7 @@ export function detailPages(app: FastifyInstance, ctx: AppContext): void {
 <p class="lead mono">${key.prefix}…${key.last4} · ${key.environment} · scope ${key.scope} · tier ${key.tier}</p>
 ${
   presentKey(key, now, ctx.environments).status === 'active' && ctx.keys.mayManage(page.actor, key)
-    ? html`<section class="card" aria-labelledby="manage-h"><h2 id="manage-h">Rotate or revoke</h2><p class="hint">Rotating makes a new key with the same settings and keeps this one working for the grace period you pick; revoking stops this key at once, for good.</p>${keyActions(page, key)}</section>`
+    ? html`<section class="card" aria-labelledby="manage-h"><h2 id="manage-h">${heads ? 'Rotate or revoke' : 'Revoke'}</h2><p class="hint">${heads ? 'Rotating makes a new key with the same settings and keeps this one working for the grace period you pick; revoking' : html`This key was rotated: to rotate again, rotate <a href="/dashboard/keys/${key.rotatedTo}">its successor</a>. Revoking`} stops this key at once, for good.</p>${keyActions(page, key, heads)}</section>`
     : ''
 }
 <div class="grid">

@@ -1,4 +1,4 @@
-import { KeywardError, SCOPE_DESCRIPTIONS, SCOPES, type ServedEnvironments } from '@keyward/core';
+import { headsLineage, KeywardError, SCOPE_DESCRIPTIONS, SCOPES, type ServedEnvironments } from '@keyward/core';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { scopeForNewKey, scopesOfNewKeys } from '../../auth/authorization.js';
 import type { ApiKey } from '../../entities.js';
@@ -106,12 +106,16 @@ function lineage(key: ApiKey, onPage: Map<string, ApiKey>): SafeHtml | '' {
 
 /**
  * Rotate (with its grace period) and Revoke for one key, as the key list and the key's own page show them: the same
- * forms, posted to the same handlers below, each with the CSRF field and a one-time form token.
+ * forms, posted to the same handlers below, each with the CSRF field and a one-time form token. Rotate only for the
+ * key that heads its lineage (core's `headsLineage`): a key whose successor stands is rotated through the successor.
  */
-export function keyActions(page: SignedIn, k: ApiKey): SafeHtml {
-  return html`<div class="row-actions"><form method="post" action="/dashboard/keys/${k.id}/rotate" class="row-actions" data-confirm-revoke-now="Rotate ${k.name} and revoke the old key now? Requests with the old key will fail at once.">${csrfField(page)}<label class="sr-only" for="g-${k.id}">Grace period for ${k.name}</label><select id="g-${k.id}" name="grace_period_seconds" class="compact">
+export function keyActions(page: SignedIn, k: ApiKey, headsItsLineage: boolean): SafeHtml {
+  const rotate = headsItsLineage
+    ? html`<form method="post" action="/dashboard/keys/${k.id}/rotate" class="row-actions" data-confirm-revoke-now="Rotate ${k.name} and revoke the old key now? Requests with the old key will fail at once.">${csrfField(page)}<label class="sr-only" for="g-${k.id}">Grace period for ${k.name}</label><select id="g-${k.id}" name="grace_period_seconds" class="compact">
 <option value="0">old key: revoke now</option><option value="3600">old key: 1 hour</option><option value="${DEFAULT_GRACE_SECONDS}" selected>old key: 24 hours</option><option value="604800">old key: 7 days</option></select>
-<button type="submit" class="secondary small">Rotate</button></form>
+<button type="submit" class="secondary small">Rotate</button></form>`
+    : '';
+  return html`<div class="row-actions">${rotate}
 <form method="post" action="/dashboard/keys/${k.id}/revoke" data-confirm="Revoke ${k.name}? Requests with it will fail at once. This cannot be undone.">${csrfField(page)}<button type="submit" class="danger small">Revoke</button></form></div>`;
 }
 
@@ -121,7 +125,9 @@ function keyRows(ctx: AppContext, page: SignedIn, keys: ApiKey[], now: number): 
   return html`<div class="table-wrap"><table class="keys"><thead><tr><th scope="col">Name</th><th scope="col">Key</th><th scope="col">Scope</th><th scope="col">Env</th><th scope="col">Created</th><th scope="col">Last used</th><th scope="col">Expires</th><th scope="col">Status</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead><tbody>
 ${keys.map((k) => {
   const active = presentKey(k, now, ctx.environments).status === 'active';
-  const actions = active && ctx.keys.mayManage(page.actor, k) ? keyActions(page, k) : '';
+  // A successor not on this page is taken as standing: its own page tells.
+  const heads = headsLineage(k, k.rotatedTo ? onPage.get(k.rotatedTo) : undefined, now, ctx.environments);
+  const actions = active && ctx.keys.mayManage(page.actor, k) ? keyActions(page, k, heads) : '';
   const derived = k.parentId
     ? html`<div class="hint">derived from <a href="/dashboard/keys/${k.parentId}">${onPage.get(k.parentId)?.name ?? 'a key'}</a></div>`
     : '';
