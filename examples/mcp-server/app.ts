@@ -6,6 +6,7 @@ import express from 'express';
 import { z } from 'zod';
 import { keywardExpress } from '../../packages/middleware/src/express.js';
 import type { KeyVerifier, VerifiedKey } from '../../packages/middleware/src/index.js';
+import { aboutExample } from '../about.js';
 
 /** A note the tools keep, in memory: what an MCP server's data would be. */
 interface Note {
@@ -96,6 +97,19 @@ export function mcpExample(o: McpExampleOptions) {
   app.disable('x-powered-by');
   app.use(kw.wellKnown());
   const path = new URL(o.resource).pathname;
+  app.get(
+    '/',
+    kw.open(),
+    (_req, res) =>
+      void res.json(
+        aboutExample(
+          'mcp-server',
+          'An MCP server (Streamable HTTP) protected by keyward: a read key sees the read tools, a write key the others too.',
+          [{ method: 'POST', path, needs: 'a key (read or write); a JSON-RPC body, e.g. {"jsonrpc":"2.0","id":1,"method":"tools/list"}' }],
+          { resource: o.resource, authorization_server: o.keyward, metadata: '/.well-known/oauth-protected-resource' },
+        ),
+      ),
+  );
   app.post(path, kw.protect({ scope: 'read' }), express.json({ limit: '1mb' }), async (req, res) => {
     const server = toolsFor(req.keyward as VerifiedKey, notes);
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });

@@ -113,6 +113,17 @@ describe('an MCP server protected by keyward, used by a stock MCP client', () =>
     await keyward?.keyward.close();
   });
 
+  it('GET / answers without a key: the MCP endpoint to call and the keyward server its keys come from', async () => {
+    const r = await fetch(new URL('/', endpoint));
+    expect(r.status).toBe(200);
+    expect(await r.json()).toMatchObject({
+      example: 'mcp-server',
+      resource: endpoint,
+      authorization_server: keyward.url,
+      routes: [{ method: 'POST', path: '/mcp' }],
+    });
+  });
+
   it('answers 401 pointing at its RFC 9728 metadata, which names keyward', async () => {
     const r = await fetch(endpoint, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     expect(r.status).toBe(401);

@@ -1,6 +1,7 @@
 import express from 'express';
 import { keywardExpress } from '../../packages/middleware/src/express.js';
 import type { KeyVerifier } from '../../packages/middleware/src/index.js';
+import { aboutExample } from '../about.js';
 
 interface Agent {
   agent_id: string;
@@ -19,6 +20,22 @@ export function nandaRegistry(verifier: KeyVerifier, options: { keysRequired: bo
   const kw = keywardExpress({ verifier, enforcement: options.keysRequired ? 'required' : 'optional' });
   const agents = new Map<string, Agent>();
 
+  const about = aboutExample(
+    'nanda',
+    'The NANDA agent registry: reads are open to anyone, writes take a key (nanda_…).',
+    [
+      { method: 'GET', path: '/list', needs: 'no key' },
+      { method: 'GET', path: '/search?q=<text>', needs: 'no key' },
+      { method: 'GET', path: '/lookup/<agent_id>', needs: 'no key' },
+      { method: 'GET', path: '/agentfacts/<agent_id>', needs: 'no key' },
+      { method: 'GET', path: '/stats', needs: 'no key' },
+      { method: 'POST', path: '/register', needs: 'a key (write); body {"agent_id","agent_url"}' },
+      { method: 'PUT', path: '/agentfacts/<agent_id>', needs: 'a key (write)' },
+      { method: 'DELETE', path: '/agents/<agent_id>', needs: 'a key (write)' },
+    ],
+    { keys_required: options.keysRequired },
+  );
+  app.get('/', kw.open(), (_req, res) => void res.json(about));
   app.get('/health', kw.open(), (_req, res) => void res.json({ status: 'ok' }));
   app.get('/list', kw.open(), (_req, res) => void res.json({ agents: [...agents.values()] }));
   app.get('/search', kw.open(), (req, res) => {

@@ -38,6 +38,13 @@ describe('NANDA agent registry protected by keyward', () => {
     await keyward.keyward.close();
   });
 
+  it('GET / answers JSON that names the registry and its routes, not an HTML 404', async () => {
+    const r = await request(registry, 'GET', '/');
+    expect(r.status).toBe(200);
+    expect(r.body.example).toBe('nanda');
+    expect(r.body.routes).toContainEqual({ method: 'POST', path: '/register', needs: expect.stringContaining('key') });
+  });
+
   it('read endpoints are always open, no key required', async () => {
     for (const path of ['/list', '/search?q=x', '/agentfacts/none', '/health', '/stats', '/reputation']) {
       expect((await request(registry, 'GET', path)).status, path).toBe(200);

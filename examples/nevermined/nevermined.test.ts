@@ -27,6 +27,17 @@ describe('Nevermined payment-methods API protected by keyward', () => {
     await keyward.keyward.close();
   });
 
+  it('GET / on each API answers without a key: which environment it serves and its route', async () => {
+    for (const [base, environment] of [
+      [sandbox, 'sandbox'],
+      [live, 'live'],
+    ] as const) {
+      const r = await request(base, 'GET', '/');
+      expect(r.status).toBe(200);
+      expect(r.body).toMatchObject({ example: 'nevermined', environment, routes: [{ method: 'GET', path: '/payment-methods' }] });
+    }
+  });
+
   it('a sandbox: key lists payment methods on the sandbox API, as a Bearer token, again and again', async () => {
     const key = (await owner.createKey({ name: 'payments-agent', environment: 'sandbox', scope: 'read' })).raw_key;
     expect(key.startsWith('sandbox:')).toBe(true);

@@ -1,6 +1,7 @@
 import Fastify from 'fastify';
 import { keywardFastify } from '../../packages/middleware/src/fastify.js';
 import type { KeyVerifier } from '../../packages/middleware/src/index.js';
+import { aboutExample } from '../about.js';
 
 /**
  * The Nomotic governance API under /api/v1/: reads need `read`, governance evaluations and agent status updates
@@ -9,6 +10,17 @@ import type { KeyVerifier } from '../../packages/middleware/src/index.js';
 export async function nomoticApi(verifier: KeyVerifier) {
   const app = Fastify();
   await app.register(keywardFastify, { verifier, environment: 'live' });
+  app.get('/', { config: { keyward: { open: true } } }, async () =>
+    aboutExample('nomotic', 'The Nomotic governance API under /api/v1/, with keys of four scopes (nm_live_…).', [
+      { method: 'GET', path: '/api/v1/agents', needs: 'a key (read)' },
+      { method: 'GET', path: '/api/v1/audit', needs: 'a key (read)' },
+      { method: 'POST', path: '/api/v1/evaluations', needs: 'a key (agentic)' },
+      { method: 'PATCH', path: '/api/v1/agents/<id>/status', needs: 'a key (agentic)' },
+      { method: 'POST', path: '/api/v1/agents', needs: 'a key (write)' },
+      { method: 'POST', path: '/api/v1/policies', needs: 'a key (write)' },
+      { method: 'PUT', path: '/api/v1/settings', needs: 'a key (admin)' },
+    ]),
+  );
   const agents = new Map<string, { id: string; status: string }>();
   const evaluations: unknown[] = [];
   await app.register(

@@ -26,6 +26,13 @@ describe('Nomotic governance API protected by keyward', () => {
     await keyward.keyward.close();
   });
 
+  it('GET / answers without a key: what the API is and each route with the scope it needs', async () => {
+    const r = await request(base.replace(/\/api\/v1$/, ''), 'GET', '/');
+    expect(r.status).toBe(200);
+    expect(r.body.example).toBe('nomotic');
+    expect(r.body.routes).toContainEqual({ method: 'PUT', path: '/api/v1/settings', needs: 'a key (admin)' });
+  });
+
   it('every request needs a key; keys start with nm_live_ and are shown once', async () => {
     expect((await request(base, 'GET', '/agents')).status).toBe(401);
     const key = await admin.createKey({ name: 'production-agent', scope: 'agentic' });

@@ -32,6 +32,14 @@ describe('Nuvion payments API protected by keyward', () => {
     await keyward.keyward.close();
   });
 
+  it('GET / answers without a key (every other route still needs one): the environment, its key prefix and routes', async () => {
+    const r = await request(production, 'GET', '/');
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ example: 'nuvion', environment: 'production' });
+    expect(r.body.routes).toContainEqual({ method: 'GET', path: '/accounts', needs: 'a nv_live_… key (read)' });
+    expect((await request(production, 'GET', '/accounts')).status).toBe(401);
+  });
+
   it('nv_test_ keys work against the sandbox; nv_live_ keys against production', async () => {
     const test = (await admin.createKey({ name: 'dev', environment: 'sandbox' })).raw_key;
     const live = (await admin.createKey({ name: 'prod', environment: 'production' })).raw_key;

@@ -241,6 +241,129 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium', () => {
     await context.close();
   });
 
+  /** A browser window (a phone's touch screen when `phone`) signed in as the account the agent made over HTTP. */
+  async function windowOf(agent: HttpAgent, width: number, height: number, phone = false): Promise<Page> {
+    const context = await browser.newContext({ viewport: { width, height }, isMobile: phone, hasTouch: phone });
+    const [name = '', value = ''] = agent.cookie.split('=');
+    await context.addCookies([{ name, value, url: `${server.base}/` }]);
+    return context.newPage();
+  }
+
+  /** What spills out sideways: the element's scroll width beyond its box, and buttons cut or outside it. */
+  const spill = (page: Page, selector: string) =>
+    page.locator(selector).evaluate((wrap) => {
+      const box = wrap.getBoundingClientRect();
+      const cut = [...wrap.querySelectorAll('button')]
+        .filter((b) => {
+          const r = b.getBoundingClientRect();
+          return r.right > box.right + 1 || r.left < box.left - 1 || b.scrollWidth > b.clientWidth + 1;
+        })
+        .map((b) => b.textContent);
+      return { over: wrap.scrollWidth - wrap.clientWidth, page: document.documentElement.scrollWidth, cut };
+    });
+
+  const LONG_NAMES = [
+    'payments-reconciliation-agent-eu-west-1-nightly-batch-run-1',
+    'Customer support triage bot for the Northwind enterprise pla',
+    'northwind_enterprise_billing_agent_eu_west_1_nightly_batch_1',
+  ];
+
+  it('finding: at 1280 px a key table of 60-character names ran 1419 px wide in its card and cut Rotate to "R"; now it fits', async () => {
+    const agent = await HttpAgent.newAccount(server.base, 'wide-names@example.com');
+    const keys = [];
+    for (const name of LONG_NAMES) keys.push((await agent.req('POST', '/api/developers/keys', { name })).body.key);
+    // a rotation gives two rows their "rotated to" and "replaces" notes
+    await agent.req('POST', `/api/developers/keys/${keys[0].id}/rotate`, { grace_period_seconds: 3600 });
+    const page = await windowOf(agent, 1280, 900);
+    await page.goto(`${server.base}/dashboard/keys`);
+    expect(await page.locator('table.keys tbody tr').count()).toBe(4);
+    expect(await spill(page, '.table-wrap')).toEqual({ over: 0, page: 1280, cut: [] });
+    // every row keeps both of its controls in view
+    for (const name of ['Rotate', 'Revoke']) {
+      for (const button of await page.getByRole('button', { name }).all()) expect(await button.isVisible()).toBe(true);
+    }
+    await page.context().close();
+  });
+
+  it("finding: an active key's own page had no rotate or revoke; now it has both, with the list's forms", async () => {
+    const agent = await HttpAgent.newAccount(server.base, 'key-page@example.com');
+    const key = (await agent.req('POST', '/api/developers/keys', { name: 'page-controls' })).body.key;
+    const page = await windowOf(agent, 1280, 900);
+    await page.goto(`${server.base}/dashboard/keys/${key.id}`);
+    // the same one-time form as the list: a CSRF token and a form token of its own
+    const rotate = page.locator(`form[action="/dashboard/keys/${key.id}/rotate"]`);
+    expect(await rotate.locator('input[name=csrf]').count()).toBe(1);
+    expect(await rotate.locator('input[name=form_token]').count()).toBe(1);
+    await page.getByLabel(/Grace period/).selectOption('3600');
+    await page.getByRole('button', { name: 'Rotate' }).click();
+    await page.getByRole('heading', { name: /Rotated/ }).waitFor();
+    const successor = await page.locator('#raw-key').inputValue();
+    expect([await whoami(key.raw_key), await whoami(successor)]).toEqual([200, 200]);
+    // while its successor stands, the old key is rotated through it: no Rotate that would answer 409
+    await page.goto(`${server.base}/dashboard/keys/${key.id}`);
+    expect(await page.getByRole('button', { name: 'Rotate' }).count()).toBe(0);
+    expect(await page.getByRole('button', { name: 'Revoke' }).count()).toBe(1);
+    await page.goto(`${server.base}/dashboard/keys`);
+    expect(await page.getByRole('button', { name: 'Rotate' }).count()).toBe(1);
+
+    // Revoke the successor from its own page: the old key heads its lineage again and rotates again.
+    const listed = (await agent.req('GET', '/api/developers/keys')).body.keys as { id: string; rotated_from: string | null }[];
+    const next = listed.find((k) => k.rotated_from === key.id);
+    await page.goto(`${server.base}/dashboard/keys/${next?.id}`);
+    page.once('dialog', (d) => void d.accept());
+    await page.getByRole('button', { name: 'Revoke' }).click();
+    await page.getByRole('status').filter({ hasText: 'Revoked “page-controls”' }).waitFor();
+    expect([await whoami(key.raw_key), await whoami(successor)]).toEqual([200, 401]);
+    await page.goto(`${server.base}/dashboard/keys/${key.id}`);
+    await page.getByRole('button', { name: 'Rotate' }).click();
+    await page.getByRole('heading', { name: /Rotated/ }).waitFor();
+    expect(await whoami(await page.locator('#raw-key').inputValue())).toBe(200);
+    await page.context().close();
+  });
+
+  it('finding: on a phone the navigation was cut at "Webh…", the audit log showed 2 of 5 columns and the chart said "hover"; now all of it reads', async () => {
+    const agent = await HttpAgent.newAccount(server.base, 'phone@example.com');
+    const key = (await agent.req('POST', '/api/developers/keys', { name: LONG_NAMES[0] })).body.key;
+    await whoami(key.raw_key);
+    const page = await windowOf(agent, 390, 844, true);
+    await page.goto(`${server.base}/dashboard/keys`);
+    const links = await page.locator('header nav a').evaluateAll((as) =>
+      as.map((a) => {
+        const r = a.getBoundingClientRect();
+        return { text: a.textContent, inView: r.width > 0 && r.left >= 0 && r.right <= document.documentElement.clientWidth };
+      }),
+    );
+    expect(links.length).toBeGreaterThanOrEqual(5);
+    expect(links.filter((l) => !l.inView)).toEqual([]);
+
+    await page.goto(`${server.base}/dashboard/audit`);
+    const cells = await page
+      .locator('main table tbody tr')
+      .first()
+      .evaluate((row) =>
+        [...(row as HTMLTableRowElement).cells].map((c) => {
+          const r = c.getBoundingClientRect();
+          return r.width > 0 && r.left >= 0 && r.right <= document.documentElement.clientWidth;
+        }),
+      );
+    expect(cells).toEqual([true, true, true, true, true]);
+    // each cell shows which column it is
+    const labels = await page
+      .locator('main table tbody tr')
+      .first()
+      .evaluate((row) => [...(row as HTMLTableRowElement).cells].map((c) => getComputedStyle(c, '::before').content));
+    expect(labels).toEqual(['"When"', '"What"', '"Who"', '"Key"', '"Details"']);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+
+    await page.goto(`${server.base}/dashboard/keys/${key.id}`);
+    expect(await page.locator('body').innerText()).not.toMatch(/hover/i);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    // the numbers the bars stand for, readable with a tap
+    await page.getByText('Requests per day, in numbers').click();
+    expect(await page.locator('details.numbers tbody tr').first().innerText()).toMatch(/\d{4}-\d\d-\d\d\s+1\s+0/);
+    await page.context().close();
+  });
+
   it('webhooks: add one (its secret shown once), send a test event, read the delivery log, send again', async () => {
     const received: string[] = [];
     const receiver = createServer((req, res) => {

@@ -62,6 +62,26 @@ describe('rotation keeps the plan’s promises (lineage)', () => {
     const listed = (await a.req('GET', '/api/developers/keys')).body.keys;
     expect(listed.filter((x: { rotated_from: string }) => x.rotated_from === k.id)).toHaveLength(1);
   });
+  it('a rotated key whose successor was revoked heads its lineage again: it keeps working and rotates again (201)', async () => {
+    h = await startHarness();
+    const a = new Agent(h.app);
+    await a.signup('fallback@example.com');
+    const ownExpiry = new Date(Date.now() + 60 * 86_400_000).toISOString();
+    const first = await a.createKey({ name: 'fallback', expires_at: ownExpiry });
+    const b = (await a.req('POST', `/api/developers/keys/${first.id}/rotate`, { grace_period_seconds: 3600 })).body.key;
+    expect((await a.req('DELETE', `/api/developers/keys/${b.id}`)).status).toBe(200);
+    expect((await a.req('GET', '/v1/whoami', undefined, bearer(first.raw_key))).status).toBe(200);
+    const again = await a.req('POST', `/api/developers/keys/${first.id}/rotate`, { grace_period_seconds: 3600 });
+    expect(again.status).toBe(201);
+    // the new successor keeps the key's own expiry, not the hour of grace the old key was left with
+    expect(Date.parse(again.body.key.expires_at)).toBe(Date.parse(ownExpiry));
+    expect(Date.parse(again.body.previous.expires_at)).toBeLessThanOrEqual(Date.now() + 3600_000);
+    expect((await a.req('GET', '/v1/whoami', undefined, bearer(again.body.key.raw_key))).status).toBe(200);
+    // with a successor that stands, the old key is no longer the one to rotate
+    const third = await a.req('POST', `/api/developers/keys/${first.id}/rotate`, {});
+    expect(third.status).toBe(409);
+    expect(third.body.error.message).toBe('This key was already rotated; rotate its successor instead.');
+  });
 });
 
 describe('who may do what', () => {

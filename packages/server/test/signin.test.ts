@@ -26,10 +26,10 @@ async function signedIn(config?: unknown) {
   return a;
 }
 
-async function approve(a: Agent, query: Record<string, string>, decision = 'approve') {
+async function approve(a: Agent, query: Record<string, string>, decision = 'approve', picked: Record<string, string> = {}) {
   const page = await a.req('GET', `/auth/cli?${new URLSearchParams(query)}`, undefined, { accept: 'text/html' });
   expect(page.status).toBe(200);
-  const body = new URLSearchParams({ ...formOf(page.body), decision }).toString();
+  const body = new URLSearchParams({ ...formOf(page.body), ...picked, decision }).toString();
   return a.req('POST', '/auth/cli', body, { 'content-type': 'application/x-www-form-urlencoded', origin: 'http://127.0.0.1:8787' });
 }
 
@@ -317,5 +317,57 @@ describe('sign-in pages', () => {
     );
     expect(wrong.status).toBe(401);
     expect(wrong.body).toContain('Incorrect e-mail address or password.');
+  });
+});
+
+describe('the consent page: who asks, and for how much', () => {
+  const consent = async (a: Agent, query: Record<string, string>) =>
+    String((await a.req('GET', `/auth/cli?${new URLSearchParams(query)}`, undefined, { accept: 'text/html' })).body);
+  const radios = (page: string) =>
+    [...page.matchAll(/<input type="radio" name="key_scope" value="(\w+)" required( checked)?>/g)].map((m) => `${m[1]}${m[2] ? '*' : ''}`);
+  const base = () => ({ callback_url: CALLBACK, state: 's'.repeat(32), code_challenge: pkce().challenge, code_challenge_method: 'S256' });
+
+  it("finding: keyward's own CLI was shown as an unverified application; now it is named as keyward's own program, and other names keep the warning", async () => {
+    const a = await signedIn();
+    const own = await consent(a, { ...base(), client_id: 'keyward-cli' });
+    expect(own).not.toMatch(/not verified/);
+    expect(own).toContain('keyward CLI');
+    expect(own).toContain('keyward login command');
+    for (const stranger of ['some-agent', 'keyward-cli-2', 'constructor']) {
+      expect(await consent(a, { ...base(), client_id: stranger }), stranger).toMatch(
+        /not verified: keyward cannot tell which program uses this name/,
+      );
+    }
+  });
+
+  it('the person picks a lower scope than asked: the key gets it; a scope above the one asked is refused', async () => {
+    const a = await signedIn();
+    const { verifier, challenge } = pkce();
+    const query = { ...base(), code_challenge: challenge, scope: 'write', client_id: 'keyward-cli' };
+    expect(radios(await consent(a, query))).toEqual(['read', 'agentic', 'write*']);
+    const r = await approve(a, query, 'approve', { key_scope: 'read' });
+    const code = new URL(r.headers.location as string).searchParams.get('code') as string;
+    const t = await new Agent(h.app).req('POST', '/api/cli/token', { code, code_verifier: verifier, redirect_uri: CALLBACK });
+    expect(t.body.scope).toBe('read');
+    expect((await a.req('GET', '/v1/whoami', undefined, bearer(t.body.access_token))).body.scope).toBe('read');
+
+    const above = await approve(a, query, 'approve', { key_scope: 'admin' });
+    expect(above.status).toBe(400);
+    expect(above.headers.location).toBeUndefined();
+    expect(String(above.body)).toContain('asked for write');
+  });
+
+  it('nothing asked: the default scope is checked; a read member is offered read only and picks it knowingly', async () => {
+    const owner = await signedIn();
+    expect(radios(await consent(owner, base()))).toEqual(['read', 'agentic', 'write*']);
+    const inv = await owner.req('POST', '/api/org/members', { email: 'picker@example.com', role: 'read' });
+    const reader = new Agent(h.app);
+    await reader.signup('picker@example.com', { invite_token: inv.body.invite_token });
+    // asked for write, above the role: read is offered and nothing is checked for them
+    expect(radios(await consent(reader, { ...base(), scope: 'write' }))).toEqual(['read']);
+    const refused = await approve(reader, { ...base(), scope: 'write' }, 'approve', { key_scope: 'agentic' });
+    expect(refused.status).toBe(403);
+    const picked = await approve(reader, { ...base(), scope: 'write' }, 'approve', { key_scope: 'read' });
+    expect(String(picked.headers.location)).toMatch(/^http:\/\/127\.0\.0\.1:43111\/callback\?code=/);
   });
 });

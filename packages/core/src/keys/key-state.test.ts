@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type KeyFacts, keyState, shownStatus } from './key-state.js';
+import { headsLineage, type KeyFacts, keyState, shownStatus } from './key-state.js';
 
 const served = { serves: (name: string) => name === 'live' || name === 'test' };
 const NOW = Date.UTC(2026, 11, 2);
@@ -66,5 +66,22 @@ describe('keyState', () => {
   it('the API shows a key in grace as active', () => {
     expect(shownStatus(keyState(key({ rotatedTo: 'key_2', expiresAt: NOW + 1 }), NOW, served))).toBe('active');
     expect(shownStatus(keyState(key({ environment: 'old' }), NOW, served))).toBe('retired');
+  });
+});
+
+describe('headsLineage', () => {
+  it('a key never rotated heads its lineage; one whose successor stands does not', () => {
+    expect(headsLineage(key(), undefined, NOW, served)).toBe(true);
+    expect(headsLineage(key({ rotatedTo: 'key_b', expiresAt: NOW + 3_600_000 }), key(), NOW, served)).toBe(false);
+    expect(headsLineage(key({ rotatedTo: 'key_b' }), key({ environment: 'gone' }), NOW, served)).toBe(false);
+  });
+
+  it('a rotated key whose successor was revoked heads its lineage again', () => {
+    const a = key({ rotatedTo: 'key_b', expiresAt: NOW + 3_600_000 });
+    expect(headsLineage(a, key({ revokedAt: NOW - 1 }), NOW, served)).toBe(true);
+    // a revocation set for later has not happened yet
+    expect(headsLineage(a, key({ revokedAt: NOW + 1 }), NOW, served)).toBe(false);
+    // a successor that cannot be found is not taken for revoked
+    expect(headsLineage(a, null, NOW, served)).toBe(false);
   });
 });

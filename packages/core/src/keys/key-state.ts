@@ -88,3 +88,19 @@ export function shownStatus(state: KeyState): 'active' | 'revoked' | 'expired' |
       return state.status;
   }
 }
+
+/**
+ * Whether a key heads its lineage, so that it is the one to rotate: it was never rotated, or the successor it was
+ * rotated to has been revoked (during its grace period). Then the lineage falls back to it: it keeps its grace
+ * deadline and may be rotated again. A successor that still stands (working, or only paused by a retired
+ * environment) heads the lineage itself.
+ */
+export function headsLineage(
+  key: Pick<KeyFacts, 'rotatedTo'>,
+  successor: KeyFacts | null | undefined,
+  now: number,
+  environments: ServedEnvironments,
+): boolean {
+  if (!key.rotatedTo) return true;
+  return successor != null && keyState(successor, now, environments).status === 'revoked';
+}

@@ -4,6 +4,7 @@ import {
   effectiveAllowlist,
   fitKeyName,
   hashKey,
+  headsLineage,
   KeywardError,
   keyState,
   type Scope,
@@ -387,7 +388,8 @@ export class KeyService {
 
   /**
    * Mints a successor with the same settings; the old key keeps working for the grace period (0 = revoked now).
-   * One transaction: only the live head of a lineage can be rotated (a second rotation of the same key is a 409),
+   * One transaction: only the live head of a lineage can be rotated (a second rotation of the same key is a 409,
+   * unless its successor was revoked: then it heads the lineage again),
    * an earlier key of the lineage still in grace is revoked at once (one key in grace per lineage), and a key in
    * grace counts towards the plan's active keys, so rotating with grace needs room for it.
    */
@@ -399,8 +401,14 @@ export class KeyService {
     const { status } = keyState(old, now, this.deps.environments);
     if (status === 'revoked') throw new KeywardError('conflict', 'A revoked key cannot be rotated; create a new key instead.');
     if (status === 'expired') throw new KeywardError('conflict', 'An expired key cannot be rotated; create a new key instead.');
-    if (old.rotatedTo !== null) throw new KeywardError('conflict', 'This key was already rotated; rotate its successor instead.');
-    const { key, rawKey } = this.#mint({ ...old, rotatedFrom: old.id }, now);
+    // A successor revoked during the grace period hands the lineage back: the old key may be rotated again.
+    const successor = old.rotatedTo === null ? null : await store.findKey(old.orgId, old.rotatedTo);
+    if (!headsLineage(old, successor, now, this.deps.environments)) {
+      throw new KeywardError('conflict', 'This key was already rotated; rotate its successor instead.');
+    }
+    // Its own expiry went to the successor when it was rotated; its expiry now is only the grace deadline.
+    const expiresAt = successor ? successor.expiresAt : old.expiresAt;
+    const { key, rawKey } = this.#mint({ ...old, expiresAt, rotatedFrom: old.id }, now);
     const graceEnd = now + graceSeconds * 1000;
     const end =
       graceSeconds === 0
@@ -408,7 +416,7 @@ export class KeyService {
         : { revokedAt: null, expiresAt: Math.min(old.expiresAt ?? graceEnd, graceEnd) };
     const ended = await store.transaction(async () => {
       await store.lockOrganization(old.orgId);
-      if (!(await store.markRotated(old.id, key.id, end, now))) {
+      if (!(await store.markRotated(old.id, key.id, end, now, successor?.id ?? null))) {
         throw new KeywardError('conflict', 'This key was rotated or revoked meanwhile; rotate its successor instead.');
       }
       const endedGrace = await store.endGrace(old.lineageId, old.id, now);

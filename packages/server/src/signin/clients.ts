@@ -15,6 +15,24 @@ export interface KnownClient {
   kind: 'registered' | 'metadata-document';
 }
 
+/**
+ * keyward's own public clients, by the client_id they send, with what a person is told they are. A name proves
+ * nothing by itself; what makes these safe to name is where the key goes: a free-text client_id returns only to a
+ * loopback address (a program on the person's own computer) or to the device that shows the person's code.
+ */
+const FIRST_PARTY_CLIENTS: Record<string, { name: string; what: string }> = {
+  'keyward-cli': {
+    name: 'keyward CLI',
+    what: "keyward's own command-line program: the keyward login command, run in a terminal.",
+  },
+};
+
+/** keyward's own client a sign-in names, if it names one (see {@link FIRST_PARTY_CLIENTS}). */
+export function firstPartyClient(clientId: string | null | undefined): { name: string; what: string } | undefined {
+  // Own properties only: a client_id such as "constructor" must not find Object's.
+  return clientId && Object.hasOwn(FIRST_PARTY_CLIENTS, clientId) ? FIRST_PARTY_CLIENTS[clientId] : undefined;
+}
+
 const GRANT_TYPES = ['authorization_code', 'refresh_token'];
 const CIMD_MAX_BYTES = 5 * 1024;
 const CIMD_TIMEOUT_MS = 5000;

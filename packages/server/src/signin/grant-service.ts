@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { constantTimeEqual, fitKeyName, isScope, KeywardError, keyNameProblem, SCOPES, type Scope } from '@keyward/core';
-import { type Actor, actorOfMember, authorize } from '../auth/authorization.js';
+import { type Actor, actorOfMember, authorize, scopeForNewKey, scopesOfNewKeys } from '../auth/authorization.js';
 import { sha256 } from '../auth/tokens.js';
 import type { KeywardConfig } from '../config/config.js';
 import type { Environments } from '../config/environments.js';
@@ -141,6 +141,32 @@ export class GrantService {
     if (nameProblem) throw new KeywardError('invalid_request', `${nameProblem}.`);
     const clientId = params.clientId ? params.clientId.slice(0, 2048) : null;
     return { environment, name, scope, clientId, resource, offline };
+  }
+
+  /**
+   * What the person approving may give a sign-in's key: the scopes at most the one it asks for (the default when it
+   * asks none) that their role allows, lowest first. `asked` may be above the role: the page then checks no scope.
+   */
+  scopeChoice(actor: Actor, request: SignInRequest): { asked: Scope; offered: Scope[] } {
+    const asked = scopeForNewKey(actor, request.scope ?? undefined);
+    const offered = scopesOfNewKeys(actor, request.environment).filter((s) => SCOPES.indexOf(s) <= SCOPES.indexOf(asked));
+    return { asked, offered };
+  }
+
+  /**
+   * The sign-in with the scope the person picked on the consent page: lower than asked, never above (a 400); none
+   * picked keeps what was asked. Their role is checked where the key is approved, as for any key.
+   */
+  withChosenScope(actor: Actor, request: SignInRequest, chosen: string | undefined): SignInRequest {
+    if (chosen === undefined || chosen === '') return request;
+    if (!isScope(chosen)) throw new KeywardError('invalid_request', 'The scope must be read, agentic, write or admin.');
+    const { asked } = this.scopeChoice(actor, request);
+    if (SCOPES.indexOf(chosen) > SCOPES.indexOf(asked))
+      throw new KeywardError(
+        'invalid_request',
+        `The application asked for ${asked}: its key can have that scope or a lower one, not ${chosen}.`,
+      );
+    return { ...request, scope: chosen };
   }
 
   /** The human approved a loopback sign-in: a one-time code bound to the PKCE challenge and the callback. */

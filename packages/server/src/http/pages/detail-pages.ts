@@ -1,4 +1,4 @@
-import { dayOf, KeywardError, ROLES, type Role } from '@keyward/core';
+import { dayOf, headsLineage, KeywardError, ROLES, type Role } from '@keyward/core';
 import type { FastifyInstance } from 'fastify';
 import { type Action, can } from '../../auth/authorization.js';
 import type { AuditEvent, DailyUsage } from '../../entities.js';
@@ -8,6 +8,7 @@ import type { AppContext } from '../context.js';
 import { parse } from '../errors.js';
 import { html, type SafeHtml } from '../html.js';
 import { agentBody, inviteBody, keyIdParam, roleBody } from '../schemas.js';
+import { keyActions } from './keys-pages.js';
 import { csrfField, errorPanel, type Form, formAction, pageFrom, pager, type SignedIn, signedIn, when } from './page-context.js';
 
 /** What an invitation leaves to be shown once on the members page it redirects to. */
@@ -45,12 +46,13 @@ function actorCell(e: AuditEvent, names: Map<string, string>): SafeHtml | string
 
 function auditTable(events: AuditEvent[], names: Map<string, string>): SafeHtml {
   if (events.length === 0) return html`<p class="muted">Nothing recorded yet.</p>`;
-  return html`<div class="table-wrap"><table><thead><tr><th scope="col">When</th><th scope="col">What</th><th scope="col">Who</th><th scope="col">Key</th><th scope="col">Details</th></tr></thead><tbody>
+  // On a phone each event stacks as a card, every cell under its column's name (class "stack", labels from data-label).
+  return html`<div class="table-wrap"><table class="stack"><thead><tr><th scope="col">When</th><th scope="col">What</th><th scope="col">Who</th><th scope="col">Key</th><th scope="col">Details</th></tr></thead><tbody>
 ${events.map(
   (
     e,
-  ) => html`<tr><td><time>${when(e.at)}</time></td><td>${e.action}</td><td>${actorCell(e, names)}</td><td>${e.keyId ? html`<a href="/dashboard/keys/${e.keyId}">${names.get(`key:${e.keyId}`) ?? e.keyId}</a>` : '—'}</td>
-<td class="mono">${Object.entries(e.data)
+  ) => html`<tr><td data-label="When"><time>${when(e.at)}</time></td><td data-label="What">${e.action}</td><td data-label="Who">${actorCell(e, names)}</td><td data-label="Key">${e.keyId ? html`<a href="/dashboard/keys/${e.keyId}">${names.get(`key:${e.keyId}`) ?? e.keyId}</a>` : '—'}</td>
+<td class="mono" data-label="Details">${Object.entries(e.data)
     .filter(([k]) => k !== 'on_behalf_of')
     .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
     .join(' ')}</td></tr>`,
@@ -71,7 +73,20 @@ function chart(days: Omit<DailyUsage, 'keyId' | 'credits'>[], now: number): Safe
   return html`<div class="chart" role="img" aria-label="Requests per day over the last 30 days">${series.map((d) => {
     const pct = (n: number) => Math.round((n / max) * 20) * 5;
     return html`<span class="h${pct(d.allowed + d.denied)}" title="${d.day}: ${d.allowed} allowed, ${d.denied} denied"></span>`;
-  })}</div><div class="hint">${series[0]?.day} – ${series.at(-1)?.day}; hover a bar for its numbers.</div>`;
+  })}</div><div class="hint">${series[0]?.day} – ${series.at(-1)?.day}<span class="on-hover">; hover a bar for its numbers, or open them below</span>.</div>
+${numbers(series)}`;
+}
+
+/**
+ * The chart's numbers as text: a phone has no hover to show a bar's title, and a screen reader reads no bars. Days
+ * without a request are left out.
+ */
+function numbers(series: { day: string; allowed: number; denied: number }[]): SafeHtml {
+  const busy = series.filter((d) => d.allowed + d.denied > 0).reverse();
+  if (busy.length === 0) return html`<p class="hint">No requests in these 30 days.</p>`;
+  return html`<details class="numbers"><summary>Requests per day, in numbers</summary><table><thead><tr><th scope="col">Day</th><th scope="col">Allowed</th><th scope="col">Denied</th></tr></thead><tbody>${busy.map(
+    (d) => html`<tr><td>${d.day}</td><td>${d.allowed.toLocaleString('en-US')}</td><td>${d.denied.toLocaleString('en-US')}</td></tr>`,
+  )}</tbody></table></details>`;
 }
 
 /** Key detail, members and the audit log. */
@@ -98,11 +113,18 @@ export function detailPages(app: FastifyInstance, ctx: AppContext): void {
     const budgetPct =
       budget && budget.limit > 0 ? Math.min(100, Math.round(((budget.limit - budget.remaining) / budget.limit) * 20) * 5) : 0;
     const names = await ctx.audit.names(page.actor, events);
+    const successor = key.rotatedTo ? await ctx.keys.get(page.actor, key.rotatedTo).catch(() => undefined) : undefined;
+    const heads = headsLineage(key, successor, now, ctx.environments);
     const leak = key.leak
       ? html`<div class="error" role="status"><strong>${key.revokedAt !== null ? 'Revoked: found public' : 'Found public'}</strong> ${key.leak.url ? html`at <a href="${safeLink(key.leak.url)}" rel="noopener noreferrer nofollow">${key.leak.url}</a>` : ''} (reported by ${SYSTEM_ACTORS[key.leak.reporter] ?? key.leak.reporter}, ${when(key.leak.at)}).${key.revokedAt === null ? ' It still works (leaks.on_report is notify): rotate or revoke it.' : ' Create a new key and remove this one from where it was found.'}</div>`
       : '';
     const body = html`<p><a href="/dashboard/keys?environment=${key.environment}">← API keys</a></p><h1>${key.name}</h1>${leak}
 <p class="lead mono">${key.prefix}…${key.last4} · ${key.environment} · scope ${key.scope} · tier ${key.tier}</p>
+${
+  presentKey(key, now, ctx.environments).status === 'active' && ctx.keys.mayManage(page.actor, key)
+    ? html`<section class="card" aria-labelledby="manage-h"><h2 id="manage-h">${heads ? 'Rotate or revoke' : 'Revoke'}</h2><p class="hint">${heads ? 'Rotating makes a new key with the same settings and keeps this one working for the grace period you pick; revoking' : html`This key was rotated: to rotate again, rotate <a href="/dashboard/keys/${key.rotatedTo}">its successor</a>. Revoking`} stops this key at once, for good.</p>${keyActions(page, key, heads)}</section>`
+    : ''
+}
 <div class="grid">
 <section class="card"><h2>This month</h2><p><strong>${used.toLocaleString('en-US')}</strong> of ${quota === null ? 'unlimited' : quota.toLocaleString('en-US')} requests</p>
 ${quota ? html`<div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="${quota}" aria-valuenow="${used}" aria-label="Monthly quota used"><span class="w${pct}"></span></div>` : ''}

@@ -1,4 +1,4 @@
-import { KeywardError, SCOPE_DESCRIPTIONS, SCOPES, type ServedEnvironments } from '@keyward/core';
+import { headsLineage, KeywardError, SCOPE_DESCRIPTIONS, SCOPES, type ServedEnvironments } from '@keyward/core';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { scopeForNewKey, scopesOfNewKeys } from '../../auth/authorization.js';
 import type { ApiKey } from '../../entities.js';
@@ -104,19 +104,30 @@ function lineage(key: ApiKey, onPage: Map<string, ApiKey>): SafeHtml | '' {
   return '';
 }
 
+/**
+ * Rotate (with its grace period) and Revoke for one key, as the key list and the key's own page show them: the same
+ * forms, posted to the same handlers below, each with the CSRF field and a one-time form token. Rotate only for the
+ * key that heads its lineage (core's `headsLineage`): a key whose successor stands is rotated through the successor.
+ */
+export function keyActions(page: SignedIn, k: ApiKey, headsItsLineage: boolean): SafeHtml {
+  const rotate = headsItsLineage
+    ? html`<form method="post" action="/dashboard/keys/${k.id}/rotate" class="row-actions" data-confirm-revoke-now="Rotate ${k.name} and revoke the old key now? Requests with the old key will fail at once.">${csrfField(page)}<label class="sr-only" for="g-${k.id}">Grace period for ${k.name}</label><select id="g-${k.id}" name="grace_period_seconds" class="compact">
+<option value="0">old key: revoke now</option><option value="3600">old key: 1 hour</option><option value="${DEFAULT_GRACE_SECONDS}" selected>old key: 24 hours</option><option value="604800">old key: 7 days</option></select>
+<button type="submit" class="secondary small">Rotate</button></form>`
+    : '';
+  return html`<div class="row-actions">${rotate}
+<form method="post" action="/dashboard/keys/${k.id}/revoke" data-confirm="Revoke ${k.name}? Requests with it will fail at once. This cannot be undone.">${csrfField(page)}<button type="submit" class="danger small">Revoke</button></form></div>`;
+}
+
 function keyRows(ctx: AppContext, page: SignedIn, keys: ApiKey[], now: number): SafeHtml {
   if (keys.length === 0) return html`<p class="muted">No keys in this environment yet.</p>`;
   const onPage = new Map(keys.map((k) => [k.id, k]));
-  return html`<div class="table-wrap"><table><thead><tr><th scope="col">Name</th><th scope="col">Key</th><th scope="col">Scope</th><th scope="col">Env</th><th scope="col">Created</th><th scope="col">Last used</th><th scope="col">Expires</th><th scope="col">Status</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead><tbody>
+  return html`<div class="table-wrap"><table class="keys"><thead><tr><th scope="col">Name</th><th scope="col">Key</th><th scope="col">Scope</th><th scope="col">Env</th><th scope="col">Created</th><th scope="col">Last used</th><th scope="col">Expires</th><th scope="col">Status</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead><tbody>
 ${keys.map((k) => {
   const active = presentKey(k, now, ctx.environments).status === 'active';
-  const actions =
-    active && ctx.keys.mayManage(page.actor, k)
-      ? html`<div class="row-actions"><form method="post" action="/dashboard/keys/${k.id}/rotate" class="row-actions" data-confirm-revoke-now="Rotate ${k.name} and revoke the old key now? Requests with the old key will fail at once.">${csrfField(page)}<label class="sr-only" for="g-${k.id}">Grace period for ${k.name}</label><select id="g-${k.id}" name="grace_period_seconds" class="compact">
-<option value="0">old key: revoke now</option><option value="3600">old key: 1 hour</option><option value="${DEFAULT_GRACE_SECONDS}" selected>old key: 24 hours</option><option value="604800">old key: 7 days</option></select>
-<button type="submit" class="secondary small">Rotate</button></form>
-<form method="post" action="/dashboard/keys/${k.id}/revoke" data-confirm="Revoke ${k.name}? Requests with it will fail at once. This cannot be undone.">${csrfField(page)}<button type="submit" class="danger small">Revoke</button></form></div>`
-      : '';
+  // A successor not on this page is taken as standing: its own page tells.
+  const heads = headsLineage(k, k.rotatedTo ? onPage.get(k.rotatedTo) : undefined, now, ctx.environments);
+  const actions = active && ctx.keys.mayManage(page.actor, k) ? keyActions(page, k, heads) : '';
   const derived = k.parentId
     ? html`<div class="hint">derived from <a href="/dashboard/keys/${k.parentId}">${onPage.get(k.parentId)?.name ?? 'a key'}</a></div>`
     : '';
@@ -124,8 +135,8 @@ ${keys.map((k) => {
   const imported = k.importedFrom
     ? html`<div class="hint">imported from ${k.importedFrom}${k.rotatedTo || k.importedFrom === 'keyward' ? '' : ' — rotate it for a keyward key'}</div>`
     : '';
-  return html`<tr><td><a href="/dashboard/keys/${k.id}">${k.name}</a>${lineage(k, onPage)}${derived}${agent}${imported}</td><td class="mono">${k.prefix}…${k.last4}</td><td>${k.scope}</td><td>${k.environment}</td>
-<td>${day(k.createdAt)}</td><td>${day(k.lastUsedAt, 'never')}</td><td>${day(k.expiresAt, 'never')}</td><td>${statusBadge(k, now, ctx.environments)}</td><td>${actions}</td></tr>`;
+  return html`<tr><td class="name"><a href="/dashboard/keys/${k.id}">${k.name}</a>${lineage(k, onPage)}${derived}${agent}${imported}</td><td class="mono">${k.prefix}…${k.last4}</td><td>${k.scope}</td><td>${k.environment}</td>
+<td>${day(k.createdAt)}</td><td>${day(k.lastUsedAt, 'never')}</td><td>${day(k.expiresAt, 'never')}</td><td>${statusBadge(k, now, ctx.environments)}</td><td class="actions-cell">${actions}</td></tr>`;
 })}</tbody></table></div>`;
 }
 

@@ -2,7 +2,7 @@ import { KeywardError, SCOPE_DESCRIPTIONS, SCOPES, type Scope } from '@keyward/c
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { actorOfSession, type SessionContext } from '../../accounts/account-service.js';
 import { scopesOfNewKeys } from '../../auth/authorization.js';
-import { type KnownClient, redirectAllowed } from '../../signin/clients.js';
+import { firstPartyClient, type KnownClient, redirectAllowed } from '../../signin/clients.js';
 import { loopbackCallback, type SignInRequest } from '../../signin/grant-service.js';
 import type { AppContext } from '../context.js';
 import { csrfToken, csrfValid, html, type SafeHtml, sendPage } from '../html.js';
@@ -18,17 +18,43 @@ function errorPage(reply: FastifyReply, status: number, title: string, message: 
   });
 }
 
-function facts(ctx: AppContext, session: SessionContext, r: SignInRequest, extra: SafeHtml | string = ''): SafeHtml {
+/** Which program asks: keyward's own CLI by name and what it is, any other name with the warning that it is only a name. */
+function application(clientId: string | null): SafeHtml | string {
+  if (!clientId) return 'keyward CLI';
+  const own = firstPartyClient(clientId);
+  if (own) return html`${own.name} <span class="muted">— ${own.what}</span>`;
+  return html`${clientId} <span class="warning">not verified: keyward cannot tell which program uses this name. Approve only a sign-in you started yourself.</span>`;
+}
+
+function facts(
+  ctx: AppContext,
+  session: SessionContext,
+  r: SignInRequest,
+  extra: SafeHtml | string = '',
+  choice?: { asked: Scope; offered: Scope[] },
+): SafeHtml {
   const env = ctx.environments.get(r.environment);
   const scope: Scope = r.scope ?? 'write';
   return html`<dl class="facts">
-<dt>Application</dt><dd>${r.clientId ? html`${r.clientId} <span class="warning">not verified: keyward cannot tell which program uses this name. Approve only a sign-in you started yourself.</span>` : 'keyward CLI'}</dd>
+<dt>Application</dt><dd>${application(r.clientId)}</dd>
 <dt>Key name</dt><dd>${r.name}</dd>
 <dt>Environment</dt><dd>${r.environment}${env?.baseUrl ? html` <span class="muted">(${env.baseUrl})</span>` : ''} — key starts with <code>${env?.prefix ?? ''}</code></dd>
-<dt>Scope</dt><dd>${scope} <span class="muted">— ${SCOPE_DESCRIPTIONS[scope]}</span></dd>
+${choice ? '' : html`<dt>Scope</dt><dd>${scope} <span class="muted">— ${SCOPE_DESCRIPTIONS[scope]}</span></dd>`}
 <dt>Organization</dt><dd>${session.organization.name}</dd>
 ${extra}</dl>
 ${scope !== 'read' && scopesOfNewKeys(actorOfSession(session), r.environment).length < SCOPES.length ? html`<p class="hint">The key can never do more than your role (${session.member.role}) allows.</p>` : ''}`;
+}
+
+/**
+ * The scope the key gets, for the person to lower: radio buttons from the lowest scope up to the one asked, the one
+ * asked checked. When the role allows less than was asked, none is checked: the person picks one, knowingly.
+ */
+function scopeChoice(choice: { asked: Scope; offered: Scope[] }): SafeHtml {
+  const fits = choice.offered.includes(choice.asked);
+  return html`<fieldset><legend>Scope of the key</legend>${fits ? '' : html`<p class="hint">The application asks for ${choice.asked}; your role allows less. Pick one of these, or deny.</p>`}${choice.offered.map(
+    (s) =>
+      html`<label class="radio"><input type="radio" name="key_scope" value="${s}" required${s === choice.asked ? html` checked` : ''}><span><strong>${s}</strong>${s === choice.asked ? ' (asked for)' : ''} — ${SCOPE_DESCRIPTIONS[s]}</span></label>`,
+  )}<div class="hint">You may give the key less than the application asked for, never more.</div></fieldset>`;
 }
 
 /**
@@ -124,6 +150,7 @@ export function signInPages(app: FastifyInstance, ctx: AppContext): void {
       client_id: checked.request.clientId ?? '',
       resource: checked.request.resource ?? '',
     }).map(([k, v]) => html`<input type="hidden" name="${k}" value="${v}">`);
+    const choice = ctx.signIn.scopeChoice(actorOfSession(session), checked.request);
     const body = html`<div class="card narrow"><h1>Create a key for an agent?</h1>
 <p class="lead">An application on this computer asks for an API key. Approve only if you started it.</p>
 ${facts(
@@ -131,10 +158,11 @@ ${facts(
   session,
   checked.request,
   html`${checked.client ? html`<dt>Client</dt><dd>${checked.client.name} <span class="warning">${checked.client.kind === 'registered' ? 'registered by itself: keyward cannot tell who runs it' : html`described by <code>${new URL(checked.client.clientId).host}</code>`}</span></dd>` : ''}${checked.request.resource ? html`<dt>For</dt><dd><code>${checked.request.resource}</code> only</dd>` : ''}${checked.request.offline ? html`<dt>Access</dt><dd>renewable: the key lives an hour, the client may renew it without you</dd>` : ''}<dt>Returns to</dt><dd><code>${checked.callbackOrigin}</code>${checked.loopback ? ` (port ${checked.port} on this computer)` : ''}</dd>`,
+  choice,
 )}
-<form method="post" action="/auth/cli">${hidden}<input type="hidden" name="csrf" value="${csrfToken(ctx.config.secret, session.sessionId)}">
+<form method="post" action="/auth/cli">${hidden}${choice.offered.length > 0 ? scopeChoice(choice) : ''}<input type="hidden" name="csrf" value="${csrfToken(ctx.config.secret, session.sessionId)}">
 <div class="actions"><button type="submit" name="decision" value="approve">Approve and create key</button>
-<button type="submit" name="decision" value="deny" class="secondary">Deny</button></div></form></div>`;
+<button type="submit" name="decision" value="deny" class="secondary" formnovalidate>Deny</button></div></form></div>`;
     return sendPage(reply, { title: 'Approve sign-in', body, formTargets: [checked.callbackOrigin], user: user(session) });
   });
 
@@ -156,10 +184,17 @@ ${facts(
     if (form.decision !== 'approve')
       return reply.redirect(redirectTo(checked.callback, { error: 'access_denied', state: checked.state, iss: ctx.config.publicUrl }), 303);
     const actor = actorOfSession(session);
+    let request: SignInRequest;
+    try {
+      request = ctx.signIn.withChosenScope(actor, checked.request, form.key_scope);
+    } catch (error) {
+      if (error instanceof KeywardError) return errorPage(reply, error.status, 'No key was created', error.message);
+      throw error;
+    }
     const direct = ctx.config.agentSignIn.directKeyParam;
     if (!checked.challenge && direct) {
       try {
-        const { rawKey } = await ctx.signIn.mintDirect(actor, checked.request);
+        const { rawKey } = await ctx.signIn.mintDirect(actor, request);
         reply.header('referrer-policy', 'no-referrer');
         return reply.redirect(redirectTo(checked.callback, { [direct]: rawKey, state: checked.state }), 303);
       } catch (error) {
@@ -167,7 +202,7 @@ ${facts(
         throw error;
       }
     }
-    const code = await ctx.signIn.approveCode(actor, checked.request, checked.challenge as string, checked.callback);
+    const code = await ctx.signIn.approveCode(actor, request, checked.challenge as string, checked.callback);
     // RFC 9207: the answer names its issuer, so a client talking to several servers cannot be sent a code of another.
     return reply.redirect(redirectTo(checked.callback, { code, state: checked.state, iss: ctx.config.publicUrl }), 303);
   });

@@ -103,6 +103,20 @@ export function keyStoreContract(shared: ContractStore) {
       expect(await store.markRotated(head.id, 'key_x', { revokedAt: 1, expiresAt: null }, 5_000)).toBe(false);
     });
 
+    it('a key whose successor was revoked is rotated again in place of that successor, and of no other', async () => {
+      const { org, user } = await newOrg();
+      const head = keyRecord(org, user);
+      const gone = keyRecord(org, user, { rotatedFrom: head.id, lineageId: head.lineageId });
+      await store.insertKey({ ...head, rotatedTo: gone.id, expiresAt: 90_000 });
+      await store.insertKey({ ...gone, revokedAt: 4_000 });
+      const end = { revokedAt: null, expiresAt: 80_000 };
+      expect(await store.markRotated(head.id, 'key_y', end, 5_000)).toBe(false);
+      expect(await store.markRotated(head.id, 'key_y', end, 5_000, 'key_other')).toBe(false);
+      expect(await store.markRotated(head.id, 'key_y', end, 5_000, gone.id)).toBe(true);
+      expect(await store.markRotated(head.id, 'key_z', end, 5_000, gone.id)).toBe(false);
+      expect(await store.findKey(org, head.id)).toMatchObject({ rotatedTo: 'key_y', expiresAt: 80_000, revokedAt: null });
+    });
+
     it('ends the grace of the earlier keys of a lineage, and lists the lineage', async () => {
       const { org, user } = await newOrg();
       const a = keyRecord(org, user, { createdAt: 1 });

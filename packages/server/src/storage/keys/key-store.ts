@@ -53,13 +53,16 @@ export interface KeyStore {
    * Marks `oldId` as rotated to `successorId` with its new end (revocation or grace expiry), only while it is
    * still the live head of its lineage (not rotated, not revoked, not expired at `now`): false when another
    * rotation or a revocation got there first. Cascade: its subtree is revoked with it, or, given a grace, ends
-   * when the grace ends (a child that would end later is cut to it).
+   * when the grace ends (a child that would end later is cut to it). `revokedSuccessor` is the successor the caller
+   * found revoked (the key heads its lineage again, see core's `headsLineage`): the mark then replaces that one, and
+   * only that one.
    */
   markRotated(
     oldId: string,
     successorId: string,
     end: { revokedAt: number | null; expiresAt: number | null },
     now: number,
+    revokedSuccessor?: string | null,
   ): Promise<boolean>;
   /**
    * Ends the grace of every key of a lineage still in grace at `now` (rotated, not yet revoked or expired), except

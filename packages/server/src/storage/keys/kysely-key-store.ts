@@ -174,12 +174,18 @@ export class KyselyKeyStore implements KeyStore {
     return true;
   }
 
-  async markRotated(oldId: string, successorId: string, end: { revokedAt: number | null; expiresAt: number | null }, now: number) {
+  async markRotated(
+    oldId: string,
+    successorId: string,
+    end: { revokedAt: number | null; expiresAt: number | null },
+    now: number,
+    revokedSuccessor: string | null = null,
+  ) {
     const r = await this.db
       .updateTable('api_keys')
       .set({ rotated_to: successorId, revoked_at: end.revokedAt, expires_at: end.expiresAt })
       .where('id', '=', oldId)
-      .where('rotated_to', 'is', null)
+      .where((eb) => (revokedSuccessor === null ? eb('rotated_to', 'is', null) : eb('rotated_to', '=', revokedSuccessor)))
       .where((eb) => isActive(eb, now))
       .executeTakeFirst();
     if (Number(r.numUpdatedRows) !== 1) return false;
