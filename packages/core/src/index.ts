@@ -37,7 +37,15 @@ export {
   RANDOM_LENGTH,
 } from './keys/key-format.js';
 export { fitKeyName, importedKeyName, KEY_NAME_MAX, KEY_NAME_RULE, keyNameProblem } from './keys/key-name.js';
-export { type KeyFacts, type KeyState, type KeyStatus, keyState, type ServedEnvironments, shownStatus } from './keys/key-state.js';
+export {
+  idleDeadline,
+  type KeyFacts,
+  type KeyState,
+  type KeyStatus,
+  keyState,
+  type ServedEnvironments,
+  shownStatus,
+} from './keys/key-state.js';
 export { Secret } from './keys/redacted.js';
 export { type FoundKey, findKeys } from './keys/scan.js';
 export {

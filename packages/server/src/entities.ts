@@ -83,6 +83,8 @@ export interface ApiKey {
   resource: string | null;
   /** The product the key was imported from (`unkey`, `better-auth`, `csv`), or null for a key keyward made. */
   importedFrom: string | null;
+  /** Seconds of disuse after which the key ends for good (`idle_expired`), or null for none. */
+  idleTimeoutSeconds: number | null;
 }
 
 /**
@@ -119,7 +121,10 @@ export interface KeyForVerify
     | 'requestsPerMinute'
     | 'monthlyRequests'
     | 'resource'
+    | 'idleTimeoutSeconds'
   > {
+  /** For a key with an idle timeout: when it was last used as storage knows (else when it was made); null otherwise. */
+  lastUsedAt: number | null;
   creatorRole: Role | null;
   orgPlan: string;
   orgName: string;

@@ -52,6 +52,10 @@ export const apiKey = z
       .object({ requests_per_minute: z.number().nullable(), monthly_requests: z.number().nullable() })
       .meta({ description: "The key's own caps under its plan (null: the plan's)." }),
     resource: z.string().nullable().meta({ description: 'The API (base URL) the key is bound to, or null.' }),
+    idle_timeout_seconds: z
+      .number()
+      .nullable()
+      .meta({ description: 'Seconds of disuse after which the key expires for good (401 reason idle_expired); null for none.' }),
     imported_from: z
       .string()
       .nullable()

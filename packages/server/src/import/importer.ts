@@ -259,6 +259,7 @@ export class Importer {
         depth: 0,
         agent: null,
         budget: r.remaining,
+        idleTimeoutSeconds: null,
         requestsPerMinute: r.requestsPerMinute,
         monthlyRequests: null,
         resource: null,

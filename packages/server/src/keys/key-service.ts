@@ -34,6 +34,8 @@ export interface CreateKeyInput {
   agent?: string | null;
   /** The API the key is bound to (agent sign-in's RFC 8707 `resource`). */
   resource?: string | null;
+  /** Seconds of disuse after which the key ends for good. */
+  idleTimeoutSeconds?: number | null;
 }
 
 /** What a child key asks for; everything is at most its parent's, and what it leaves out it inherits. */
@@ -50,6 +52,8 @@ export interface DeriveKeyInput {
   ipAllowlist?: string[];
   resource?: string;
   metadata?: Record<string, unknown>;
+  /** Seconds of disuse after which the child ends; at most its parent's when the parent has one. */
+  idleTimeoutSeconds?: number;
 }
 
 export const DEFAULT_GRACE_SECONDS = 86_400;
@@ -104,6 +108,7 @@ export class KeyService {
           agent: input.agent ?? null,
           budget: input.budget ?? null,
           resource: input.resource ?? null,
+          idleTimeoutSeconds: input.idleTimeoutSeconds ?? null,
         },
         now,
       );
@@ -199,6 +204,7 @@ export class KeyService {
     if (p.resource !== null && resource !== p.resource) {
       throw refuse('resource', `The parent key is bound to ${p.resource}; its children are too.`);
     }
+    const idleTimeoutSeconds = atMost('idle_timeout_seconds', input.idleTimeoutSeconds, p.idleTimeoutSeconds, 'idle timeout');
     const agent = input.agent ?? p.agent;
     const name = fitKeyName(input.name ?? `${agent ?? 'child'} of ${p.name}`);
     const actor: Actor = {
@@ -251,6 +257,7 @@ export class KeyService {
           monthlyRequests,
           resource,
           importedFrom: null,
+          idleTimeoutSeconds: idleTimeoutSeconds ?? p.idleTimeoutSeconds,
         },
         now,
       );
@@ -398,7 +405,8 @@ export class KeyService {
     const now = clock.now();
     const { status } = keyState(old, now, this.deps.environments);
     if (status === 'revoked') throw new KeywardError('conflict', 'A revoked key cannot be rotated; create a new key instead.');
-    if (status === 'expired') throw new KeywardError('conflict', 'An expired key cannot be rotated; create a new key instead.');
+    if (status === 'expired' || status === 'idle_expired')
+      throw new KeywardError('conflict', 'An expired key cannot be rotated; create a new key instead.');
     if (old.rotatedTo !== null) throw new KeywardError('conflict', 'This key was already rotated; rotate its successor instead.');
     const { key, rawKey } = this.#mint({ ...old, rotatedFrom: old.id }, now);
     const graceEnd = now + graceSeconds * 1000;
@@ -479,6 +487,7 @@ export class KeyService {
       requestsPerMinute: settings.requestsPerMinute,
       monthlyRequests: settings.monthlyRequests,
       resource: settings.resource,
+      idleTimeoutSeconds: settings.idleTimeoutSeconds,
       // A successor (rotation) is a key of keyward's own format, whatever its predecessor was.
       importedFrom: null,
     };
@@ -532,6 +541,7 @@ export function presentKey(key: ApiKey, now: number, environments: ServedEnviron
     budget: key.budget,
     limits: { requests_per_minute: key.requestsPerMinute, monthly_requests: key.monthlyRequests },
     resource: key.resource,
+    idle_timeout_seconds: key.idleTimeoutSeconds,
     imported_from: key.importedFrom,
     leak: key.leak
       ? { url: key.leak.url, reporter: key.leak.reporter, source: key.leak.source, reported_at: new Date(key.leak.at).toISOString() }

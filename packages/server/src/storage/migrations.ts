@@ -298,6 +298,12 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('refresh_tokens_key').on('refresh_tokens').columns(['key_id']).execute();
     },
   },
+  '0011_idle_timeout': {
+    async up(db: Kysely<unknown>) {
+      // A key may end after a stretch of disuse, counted from `last_used_at` (written by the usage flush).
+      await db.schema.alterTable('api_keys').addColumn('idle_timeout_seconds', 'bigint').execute();
+    },
+  },
 };
 
 /**

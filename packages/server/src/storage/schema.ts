@@ -48,6 +48,7 @@ export interface Database {
     ancestry: string | null;
     imported_from: string | null;
     import_ref: string | null;
+    idle_timeout_seconds: number | null;
   };
   key_ancestors: { key_id: string; ancestor_id: string; distance: number };
   usage_daily: { key_id: string; day: string; allowed: number; denied: number; credits: number };

@@ -36,6 +36,7 @@ export function keyRecord(orgId: string, createdBy: string, over: Partial<ApiKey
     monthlyRequests: null,
     resource: null,
     importedFrom: null,
+    idleTimeoutSeconds: null,
     ...over,
   };
 }

@@ -35,6 +35,7 @@ export function keyFromRow(r: KeyRow): ApiKey {
     monthlyRequests: numOrNull(r.monthly_requests),
     resource: r.resource,
     importedFrom: r.imported_from,
+    idleTimeoutSeconds: numOrNull(r.idle_timeout_seconds),
   };
 }
 
@@ -69,6 +70,7 @@ export function keyToRow(key: ApiKey): Omit<KeyRow, 'ancestry' | 'import_ref'> {
     monthly_requests: key.monthlyRequests,
     resource: key.resource,
     imported_from: key.importedFrom,
+    idle_timeout_seconds: key.idleTimeoutSeconds,
   };
 }
 
