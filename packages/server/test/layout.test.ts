@@ -28,11 +28,28 @@ const MAY_IMPORT: Record<string, string[]> = {
   import: ['audit', 'auth', 'cache', 'config', 'keys', 'org', 'storage'],
   accounts: ['auth', 'config', 'import', 'org', 'storage', 'throttle'],
   signin: ['auth', 'config', 'keys', 'net', 'storage', 'throttle'],
+  // Agents ask for a wider scope, people decide (CIBA): the new key is made by the key service, as the approver.
+  'scope-requests': ['audit', 'auth', 'config', 'keys', 'signin', 'storage'],
   // The hot path: from a raw key to an answer.
   verify: ['cache', 'config', 'import', 'limits', 'storage', 'throttle', 'usage', 'webhooks'],
   leaks: ['config', 'keys', 'net', 'throttle', 'verify'],
   // HTTP translates requests into service calls: never storage, the throttles or the limiter.
-  http: ['accounts', 'audit', 'auth', 'config', 'forms', 'import', 'keys', 'leaks', 'org', 'signin', 'usage', 'verify', 'webhooks'],
+  http: [
+    'accounts',
+    'audit',
+    'auth',
+    'config',
+    'forms',
+    'import',
+    'keys',
+    'leaks',
+    'org',
+    'scope-requests',
+    'signin',
+    'usage',
+    'verify',
+    'webhooks',
+  ],
   // The composition and the operator's commands may build anything.
   cli: ['*'],
 };

@@ -260,6 +260,7 @@ export class Importer {
         agent: null,
         budget: r.remaining,
         idleTimeoutSeconds: null,
+        scopeRequest: null,
         requestsPerMinute: r.requestsPerMinute,
         monthlyRequests: null,
         resource: null,

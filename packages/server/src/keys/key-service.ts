@@ -36,6 +36,8 @@ export interface CreateKeyInput {
   resource?: string | null;
   /** Seconds of disuse after which the key ends for good. */
   idleTimeoutSeconds?: number | null;
+  /** The scope request it is issued for (the approver creates it): recorded on the key. */
+  scopeRequest?: ApiKey['scopeRequest'];
 }
 
 /** What a child key asks for; everything is at most its parent's, and what it leaves out it inherits. */
@@ -109,6 +111,7 @@ export class KeyService {
           budget: input.budget ?? null,
           resource: input.resource ?? null,
           idleTimeoutSeconds: input.idleTimeoutSeconds ?? null,
+          scopeRequest: input.scopeRequest ?? null,
         },
         now,
       );
@@ -120,6 +123,7 @@ export class KeyService {
         tier,
         ...(minted.key.agent !== null ? { agent: minted.key.agent } : {}),
         ...(minted.key.budget !== null ? { budget: minted.key.budget } : {}),
+        ...(minted.key.scopeRequest ? { scope_request_id: minted.key.scopeRequest.id } : {}),
       });
       return minted;
     });
@@ -258,6 +262,7 @@ export class KeyService {
           resource,
           importedFrom: null,
           idleTimeoutSeconds: idleTimeoutSeconds ?? p.idleTimeoutSeconds,
+          scopeRequest: null,
         },
         now,
       );
@@ -488,6 +493,7 @@ export class KeyService {
       monthlyRequests: settings.monthlyRequests,
       resource: settings.resource,
       idleTimeoutSeconds: settings.idleTimeoutSeconds,
+      scopeRequest: settings.scopeRequest,
       // A successor (rotation) is a key of keyward's own format, whatever its predecessor was.
       importedFrom: null,
     };
@@ -542,6 +548,15 @@ export function presentKey(key: ApiKey, now: number, environments: ServedEnviron
     limits: { requests_per_minute: key.requestsPerMinute, monthly_requests: key.monthlyRequests },
     resource: key.resource,
     idle_timeout_seconds: key.idleTimeoutSeconds,
+    scope_request: key.scopeRequest
+      ? {
+          id: key.scopeRequest.id,
+          requesting_key_id: key.scopeRequest.requestingKeyId,
+          approved_by: key.scopeRequest.approvedBy,
+          approver_email: key.scopeRequest.approverEmail,
+          reason: key.scopeRequest.reason,
+        }
+      : null,
     imported_from: key.importedFrom,
     leak: key.leak
       ? { url: key.leak.url, reporter: key.leak.reporter, source: key.leak.source, reported_at: new Date(key.leak.at).toISOString() }

@@ -37,6 +37,7 @@ export function keyRecord(orgId: string, createdBy: string, over: Partial<ApiKey
     resource: null,
     importedFrom: null,
     idleTimeoutSeconds: null,
+    scopeRequest: null,
     ...over,
   };
 }

@@ -36,6 +36,7 @@ export function keyFromRow(r: KeyRow): ApiKey {
     resource: r.resource,
     importedFrom: r.imported_from,
     idleTimeoutSeconds: numOrNull(r.idle_timeout_seconds),
+    scopeRequest: r.scope_request ? (JSON.parse(r.scope_request) as ApiKey['scopeRequest']) : null,
   };
 }
 
@@ -71,6 +72,7 @@ export function keyToRow(key: ApiKey): Omit<KeyRow, 'ancestry' | 'import_ref'> {
     resource: key.resource,
     imported_from: key.importedFrom,
     idle_timeout_seconds: key.idleTimeoutSeconds,
+    scope_request: key.scopeRequest ? JSON.stringify(key.scopeRequest) : null,
   };
 }
 
