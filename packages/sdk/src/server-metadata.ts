@@ -13,14 +13,30 @@ export interface ServerEnvironment {
 export async function serverMetadata(
   server: string,
   doFetch: typeof fetch = fetch,
-): Promise<{ status: number; environments: ServerEnvironment[] | null }> {
+): Promise<{
+  status: number;
+  environments: ServerEnvironment[] | null;
+  /** Where a token is asked for, and where a scope request (OpenID CIBA) is made; null when not advertised. */
+  tokenEndpoint: string | null;
+  backchannelEndpoint: string | null;
+}> {
   const res = await doFetch(new URL('/.well-known/oauth-authorization-server', server), { headers: { accept: 'application/json' } });
   const meta = res.ok
-    ? ((await res.json().catch(() => null)) as { keyward_environments?: { name?: unknown; prefix?: unknown }[] } | null)
+    ? ((await res.json().catch(() => null)) as {
+        keyward_environments?: { name?: unknown; prefix?: unknown }[];
+        token_endpoint?: unknown;
+        backchannel_authentication_endpoint?: unknown;
+      } | null)
     : null;
-  if (!meta || typeof meta !== 'object') return { status: res.status, environments: null };
+  if (!meta || typeof meta !== 'object') return { status: res.status, environments: null, tokenEndpoint: null, backchannelEndpoint: null };
   const environments = (meta.keyward_environments ?? []).filter(
     (e): e is ServerEnvironment => typeof e?.name === 'string' && typeof e.prefix === 'string',
   );
-  return { status: res.status, environments };
+  const url = (v: unknown) => (typeof v === 'string' ? v : null);
+  return {
+    status: res.status,
+    environments,
+    tokenEndpoint: url(meta.token_endpoint),
+    backchannelEndpoint: url(meta.backchannel_authentication_endpoint),
+  };
 }
