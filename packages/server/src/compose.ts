@@ -160,7 +160,7 @@ export async function createKeyward(config: KeywardConfig, overrides: KeywardOve
   const clients = new ClientRegistry({ store, clock, throttles, allowPrivateDocuments: config.webhooks.allowPrivateTargets });
   const usage = new UsageService({ store, recorder, keys, config, environments, clock });
   const forms = new OneTimeForms(store, config.secret, clock);
-  const scopeRequests = new ScopeRequestService({ config, store, keys, audit, clock });
+  const scopeRequests = new ScopeRequestService({ config, store, keys, audit, clock, environments });
   const leaks = new LeakService(keys, lookup, environments, config, clock, logger, throttles);
   const ctx: AppContext = {
     config,

@@ -130,6 +130,16 @@ describe('scope requests: what ends them without a key', () => {
     expect((await poll(asked.body.auth_req_id)).body.error).toBe('access_denied');
   });
 
+  it('the key that asked is revoked after the approval: nothing is delivered (access_denied)', async () => {
+    const key = await owner.createKey({ name: 'k', scope: 'read' });
+    const asked = await ask(key.raw_key, { scope: 'write', binding_message: 'then revoked' });
+    await decide(owner, 'then revoked', { decision: 'approve', scope: 'write' });
+    expect((await owner.req('DELETE', `/api/developers/keys/${key.id}`)).status).toBe(200);
+    expect((await poll(asked.body.auth_req_id)).body.error).toBe('access_denied');
+    const keys = await owner.req('GET', '/api/developers/keys');
+    expect(keys.body.keys.filter((k: { scope_request: unknown }) => k.scope_request !== null)).toEqual([]);
+  });
+
   it('nobody decides in time: expired_token, and it leaves the Requests page', async () => {
     const key = await owner.createKey({ name: 'k', scope: 'read' });
     const asked = await ask(key.raw_key, { scope: 'write', binding_message: 'too late' });

@@ -1,4 +1,15 @@
-import { fitKeyName, isScope, KeywardError, lowerScope, type Role, SCOPES, type Scope, scopeAllows } from '@keyward/core';
+import {
+  fitKeyName,
+  isScope,
+  KeywardError,
+  keyState,
+  lowerScope,
+  type Role,
+  SCOPES,
+  type Scope,
+  type ServedEnvironments,
+  scopeAllows,
+} from '@keyward/core';
 import type { AuditLog } from '../audit/audit-log.js';
 import { type Actor, actorOfMember, canDecideScopeRequest, grantableScopes, roleOfScope } from '../auth/authorization.js';
 import { newToken, sha256 } from '../auth/tokens.js';
@@ -52,6 +63,8 @@ export class ScopeRequestService {
       keys: KeyService;
       audit: AuditLog;
       clock: Clock;
+      /** Which environments are served: whether the key that asked still works is `keyState`'s answer. */
+      environments: ServedEnvironments;
     },
   ) {}
 
@@ -160,8 +173,11 @@ export class ScopeRequestService {
       throw new OAuthError('access_denied', 'The person who approved the request is no longer a member of the organization.');
     const approver = actorOfMember({ ...member, userId: member.userId });
     const asking = await store.findKey(request.orgId, request.keyId);
-    const scope = lowerScope(request.grantedScope ?? request.scope, approver.role);
     const now = clock.now();
+    // The key that asked is the agent's credential: revoked (or ended) meanwhile, nothing is delivered to it.
+    if (!asking || !keyState(asking, now, this.deps.environments).usable)
+      throw new OAuthError('access_denied', 'The key that asked no longer works, so the approved key is not issued.');
+    const scope = lowerScope(request.grantedScope ?? request.scope, approver.role);
     return store.transaction(async () => {
       const { key, rawKey } = await keys.create(approver, {
         name: fitKeyName(`${asking?.name ?? request.agent ?? 'agent'} (${scope})`),
@@ -190,9 +206,21 @@ export class ScopeRequestService {
     return Promise.all(requests.map((r) => this.#view(actor, r)));
   }
 
-  /** How many waiting requests the viewer may decide: the count beside Requests in the navigation. */
+  /**
+   * How many waiting requests the viewer may decide: the count beside Requests in the navigation, on every page, so
+   * it reads no keys and each requester's role once.
+   */
   async pendingCount(actor: Actor): Promise<number> {
-    return (await this.pending(actor)).filter((v) => v.mayApprove || v.mayDeny).length;
+    const requests = await this.deps.store.listPendingScopeRequests(actor.orgId, this.deps.clock.now(), 200);
+    const roles = new Map<string, Promise<Role | null>>();
+    let n = 0;
+    for (const r of requests) {
+      if (!roles.has(r.userId)) roles.set(r.userId, this.#roleOf(r));
+      const role = await roles.get(r.userId);
+      if (canDecideScopeRequest(actor, r, 'approve', role ?? null).allowed || canDecideScopeRequest(actor, r, 'deny', role ?? null).allowed)
+        n++;
+    }
+    return n;
   }
 
   /** One request of the viewer's organization, in whatever state. */
