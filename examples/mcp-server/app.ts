@@ -16,6 +16,20 @@ interface Note {
   at: string;
 }
 
+/** The scope each tool needs: what the tool list is filtered by, and what a call of a tool beyond the key asks for. */
+const TOOL_SCOPES: Record<string, Scope> = { whoami: 'read', list_notes: 'read', create_note: 'write', delete_note: 'write' };
+
+/** The highest scope the JSON-RPC message (or batch) needs for the tools it calls, beyond `have`; null when none. */
+function stepUpScope(body: unknown, have: Scope): Scope | null {
+  for (const m of Array.isArray(body) ? body : [body]) {
+    const call = m as { method?: unknown; params?: { name?: unknown } } | null;
+    if (call?.method !== 'tools/call' || typeof call.params?.name !== 'string') continue;
+    const need = TOOL_SCOPES[call.params.name];
+    if (need && !scopeAllows(have, need)) return need;
+  }
+  return null;
+}
+
 /**
  * The tools, each with the scope it needs. A key sees only the tools its scope allows: a `read` key lists and
  * calls the read tools (marked `readOnlyHint`), a `write` key the others too.
@@ -110,8 +124,12 @@ export function mcpExample(o: McpExampleOptions) {
         ),
       ),
   );
-  app.post(path, kw.protect({ scope: 'read' }), express.json({ limit: '1mb' }), async (req, res) => {
-    const server = toolsFor(req.keyward as VerifiedKey, notes);
+  // MCP's step-up (2026-07-28): calling a tool beyond the key's scope is a 403 whose challenge names the scope
+  // (`error="insufficient_scope", scope="write"`), answered by the middleware's guard for that scope, so that the
+  // client authorizes again through keyward's consent page for a key that has it.
+  const stepUp = { write: kw.protect({ scope: 'write' }), admin: kw.protect({ scope: 'admin' }) } as const;
+  const serve = async (key: VerifiedKey, req: express.Request, res: express.Response) => {
+    const server = toolsFor(key, notes);
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     res.on('close', () => {
       void transport.close();
@@ -119,6 +137,12 @@ export function mcpExample(o: McpExampleOptions) {
     });
     await server.connect(transport);
     await transport.handleRequest(req, res, req.body);
+  };
+  app.post(path, kw.protect({ scope: 'read' }), express.json({ limit: '1mb' }), async (req, res) => {
+    const key = req.keyward as VerifiedKey;
+    const needs = stepUpScope(req.body, key.scope);
+    if (needs === 'write' || needs === 'admin') return stepUp[needs](req, res, () => void serve(req.keyward as VerifiedKey, req, res));
+    return serve(key, req, res);
   });
   // Stateless: no server-sent event stream to resume and no session to end.
   app.all(path, kw.protect({ scope: 'read' }), (_req, res) => {

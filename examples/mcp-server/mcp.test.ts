@@ -160,7 +160,33 @@ describe('an MCP server protected by keyward, used by a stock MCP client', () =>
     const tools = (await client.listTools()).tools;
     expect(tools.map((t) => t.name).sort()).toEqual(['list_notes', 'whoami']);
     expect(tools.every((t) => t.annotations?.readOnlyHint === true)).toBe(true);
-    await expect(client.callTool({ name: 'create_note', arguments: { text: 'x' } })).resolves.toMatchObject({ isError: true });
+    await client.close();
+  });
+
+  it('a read key calling a write tool is stepped up: 403 insufficient_scope, the consent page again, then a write key', async () => {
+    const { client, saved } = await stockClient(endpoint, person, 'read');
+    const call = { jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'create_note', arguments: { text: 'x' } } };
+    const raw = await fetch(endpoint, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${(saved.tokens as { access_token: string }).access_token}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+      body: JSON.stringify(call),
+    });
+    expect(raw.status).toBe(403);
+    expect(raw.headers.get('www-authenticate')).toMatch(/^Bearer error="insufficient_scope", scope="write", resource_metadata="http/);
+    // The stock client asks the person again, for write, through keyward's consent page.
+    saved.url = undefined;
+    await expect(client.callTool({ name: 'create_note', arguments: { text: 'stepped up' } })).rejects.toBeInstanceOf(UnauthorizedError);
+    const again = saved.url as URL | undefined;
+    expect(again?.searchParams.get('scope')).toContain('write');
+    const back = await approve(person, (again as URL).href);
+    await (client.transport as StreamableHTTPClientTransport).finishAuth(back.searchParams.get('code') as string);
+    const made = await client.callTool({ name: 'create_note', arguments: { text: 'stepped up' } });
+    expect(made.isError).toBeFalsy();
+    expect(JSON.stringify(made.content)).toContain('Kept note');
     await client.close();
   });
 

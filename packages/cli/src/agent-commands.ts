@@ -9,7 +9,9 @@ import {
   osSecretStore,
   Profiles,
   providerNamed,
+  requestScope,
   revokeOwnKey,
+  ScopeRequestError,
   SecretStoreUnavailableError,
 } from '@keyward/sdk';
 import { type Command, InvalidArgumentError, Option } from 'commander';
@@ -259,6 +261,71 @@ export function agentCommands(program: Command, env: NodeJS.ProcessEnv, out: Out
     }
     process.exitCode = code;
   });
+
+  program
+    .command('request-scope')
+    .description('ask a person for a wider scope (they approve on the Requests page); the new key replaces the stored one')
+    .argument('<scope>', 'read, agentic, write or admin: above the stored key’s')
+    .requiredOption('--reason <text>', 'why the agent needs it, shown to the approver (at most 200 characters)')
+    .addOption(serverOpt())
+    .option('--environment <env>', 'which stored key asks')
+    .option('--resource <url>', 'the API the new key is for (RFC 8707)')
+    .option('--timeout <seconds>', 'how long to wait for the decision (default: as long as the request lives)', seconds)
+    .action(async (scope: string, o) => {
+      const { key, account } = await found({ ...o, provider: 'keyward' });
+      const server = new URL(serverOf({ ...o, provider: 'keyward' })).origin;
+      let done: () => void = () => {};
+      try {
+        const grant = await requestScope(server, key, {
+          scope,
+          reason: o.reason,
+          ...(o.resource ? { resource: o.resource } : {}),
+          ...(o.timeout ? { timeoutMs: o.timeout * 1000 } : {}),
+          onPending: ({ expiresIn, approveAt }) => {
+            err(`Asked for ${scope}. A person approves or denies it at ${approveAt} (the request lives ${expiresIn} s).`);
+            done = progressOn(process.stderr)('Waiting for the decision…');
+          },
+        });
+        done();
+        // The new key takes the stored one's place for this server and environment (the old one keeps working).
+        const target = account ?? accountFor('keyward', server, grant.environment);
+        const profiles = new Profiles();
+        const previous = profiles.get(target)?.display;
+        await osSecretStore().set(target, grant.key.reveal());
+        profiles.save(target, {
+          provider: 'keyward',
+          server,
+          environment: grant.environment,
+          keyId: grant.id,
+          display: grant.display,
+          savedAt: new Date().toISOString(),
+        });
+        const who = grant.approvedBy
+          ? `${grant.approvedBy.name ? `${grant.approvedBy.name} <${grant.approvedBy.email}>` : grant.approvedBy.email}`
+          : 'a person';
+        out(`Approved by ${who}: scope ${grant.scope}${grant.expiresAt ? `, until ${grant.expiresAt}` : ''}.`);
+        out(
+          `Key ${grant.display} (${grant.environment}) is in the OS secret store${previous ? `, replacing ${previous} (which keeps working as it was)` : ''}.`,
+        );
+      } catch (error) {
+        done();
+        if (error instanceof ScopeRequestError) {
+          err(
+            error.outcome === 'denied'
+              ? 'Denied: the person did not approve the request. The stored key is unchanged.'
+              : `${error.message}. The stored key is unchanged.`,
+          );
+          process.exitCode = 1;
+          return;
+        }
+        if (error instanceof SecretStoreUnavailableError) {
+          err(error.message);
+          process.exitCode = 3;
+          return;
+        }
+        throw error;
+      }
+    });
 
   program
     .command('logout')

@@ -40,6 +40,7 @@ export {
 export { fitKeyName, importedKeyName, KEY_NAME_MAX, KEY_NAME_RULE, keyNameProblem } from './keys/key-name.js';
 export {
   headsLineage,
+  idleDeadline,
   type KeyFacts,
   type KeyState,
   type KeyStatus,

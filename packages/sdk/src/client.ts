@@ -4,6 +4,7 @@ import { errorFromResponse, KeywardApiError } from './errors.js';
 import { type FindKeyOptions, findKey } from './find-key.js';
 import { Profiles } from './profiles.js';
 import { keywardProvider } from './providers.js';
+import { type RequestScopeOptions, requestScope, type ScopeGrant } from './request-scope.js';
 
 export interface ClientOptions extends FindKeyOptions {
   /** The API's base URL. Default: picked from the key's prefix in `baseUrls`, else the keyward server. */
@@ -24,6 +25,11 @@ export interface KeywardClient {
    * key's, revoked with it. `revoke()` it when the task is done.
    */
   derive(options?: DeriveOptions): Promise<DerivedKey>;
+  /**
+   * Asks a person for a wider scope with this client's key and waits for the decision: the new key when approved
+   * (this client goes on with its own key), a `ScopeRequestError` when denied or expired.
+   */
+  requestScope(options: RequestScopeOptions): Promise<ScopeGrant>;
   request<T = unknown>(method: string, path: string, body?: unknown): Promise<T>;
   get<T = unknown>(path: string): Promise<T>;
   post<T = unknown>(path: string, body?: unknown): Promise<T>;
@@ -89,6 +95,7 @@ export async function createClient(o: ClientOptions = {}): Promise<KeywardClient
     baseUrl,
     server,
     derive: (options) => deriveKey(server, key, options, doFetch),
+    requestScope: (options) => requestScope(server, key, options, doFetch),
     request,
     get: (path) => request('GET', path),
     post: (path, body) => request('POST', path, body),

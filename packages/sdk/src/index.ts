@@ -7,6 +7,7 @@ export { LoginError, type LoginOptions, login } from './login/login.js';
 export { newPkce } from './login/pkce.js';
 export { accountFor, type Profile, Profiles } from './profiles.js';
 export { keywardProvider, neverminedProvider, type Provider, providerNamed } from './providers.js';
+export { type RequestScopeOptions, requestScope, type ScopeGrant, ScopeRequestError } from './request-scope.js';
 export { type RevokeOutcome, revokeOwnKey } from './revoke.js';
 export { osSecretStore, type SecretStore, SecretStoreUnavailableError } from './secret-store.js';
 export { type ServerEnvironment, serverMetadata } from './server-metadata.js';

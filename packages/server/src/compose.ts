@@ -26,6 +26,7 @@ import { RedisLimiter } from './limits/redis-limiter.js';
 import { createLogger } from './logger.js';
 import { MemberService } from './org/member-service.js';
 import { connectRedis } from './redis/client.js';
+import { ScopeRequestService } from './scope-requests/scope-request-service.js';
 import { ClientRegistry } from './signin/clients.js';
 import { GrantService } from './signin/grant-service.js';
 import { openStore } from './storage/open-store.js';
@@ -175,6 +176,7 @@ export async function createKeyward(config: KeywardConfig, overrides: KeywardOve
   const clients = new ClientRegistry({ store, clock, throttles, allowPrivateDocuments: config.webhooks.allowPrivateTargets });
   const usage = new UsageService({ store, recorder, keys, config, environments, clock });
   const forms = new OneTimeForms(store, config.secret, clock);
+  const scopeRequests = new ScopeRequestService({ config, store, keys, audit, clock, environments });
   const leaks = new LeakService(keys, lookup, environments, config, clock, logger, throttles);
   const ctx: AppContext = {
     config,
@@ -195,6 +197,7 @@ export async function createKeyward(config: KeywardConfig, overrides: KeywardOve
     importer: new Importer({ store, config, clock, audit, imported, invalidations }),
     webhooks,
     leaks,
+    scopeRequests,
   };
   const app = buildApp(ctx, logger);
   await app.ready();

@@ -83,6 +83,10 @@ export interface ApiKey {
   resource: string | null;
   /** The product the key was imported from (`unkey`, `better-auth`, `csv`), or null for a key keyward made. */
   importedFrom: string | null;
+  /** Seconds of disuse after which the key ends for good (`idle_expired`), or null for none. */
+  idleTimeoutSeconds: number | null;
+  /** For a key issued for a scope request: the request, the key that asked, who approved it and why; else null. */
+  scopeRequest: { id: string; requestingKeyId: string; approvedBy: string; approverEmail: string; reason: string } | null;
 }
 
 /**
@@ -119,7 +123,10 @@ export interface KeyForVerify
     | 'requestsPerMinute'
     | 'monthlyRequests'
     | 'resource'
+    | 'idleTimeoutSeconds'
   > {
+  /** For a key with an idle timeout: when it was last used as storage knows (else when it was made); null otherwise. */
+  lastUsedAt: number | null;
   creatorRole: Role | null;
   orgPlan: string;
   orgName: string;
@@ -240,6 +247,41 @@ export interface AuthGrant {
   resource: string | null;
   /** Whether the client asked for `offline_access`: a short-lived key and a refresh token. */
   offline: boolean;
+}
+
+/**
+ * An agent's request for a wider scope (OpenID CIBA, poll mode): made with a working key, decided by a person on the
+ * Requests page. Only a hash of `auth_req_id` is stored; the new key is minted when the agent polls after the
+ * approval, as the approver, so no raw key waits anywhere. `delivered` is the end of an approved request.
+ */
+export interface ScopeRequest {
+  id: string;
+  orgId: string;
+  /** The key that asked, and the person it acts for (its creator). */
+  keyId: string;
+  userId: string;
+  environment: string;
+  agent: string | null;
+  /** The requesting key's scope when it asked, and the scope it asked for. */
+  currentScope: Scope;
+  scope: Scope;
+  /** The agent's reason (`binding_message`), shown to the approver. */
+  reason: string;
+  resource: string | null;
+  /** The lifetime the agent asked for the new key (`requested_expiry`, seconds), or null. */
+  requestedExpiry: number | null;
+  authReqHash: string;
+  status: 'pending' | 'approved' | 'denied' | 'delivered';
+  /** Who decided, the scope and expiry they granted (at most what was asked), and the key it became. */
+  decidedBy: string | null;
+  decidedAt: number | null;
+  grantedScope: Scope | null;
+  grantedExpiresAt: number | null;
+  issuedKeyId: string | null;
+  pollInterval: number;
+  lastPolledAt: number | null;
+  createdAt: number;
+  expiresAt: number;
 }
 
 /** An OAuth client registered by itself (RFC 7591): public (no secret), with the redirect URIs it may use. */

@@ -28,6 +28,8 @@ const MAY_IMPORT: Record<string, string[]> = {
   import: ['audit', 'auth', 'cache', 'config', 'keys', 'org', 'storage'],
   accounts: ['auth', 'config', 'import', 'org', 'storage', 'throttle'],
   signin: ['auth', 'config', 'keys', 'net', 'storage', 'throttle'],
+  // Agents ask for a wider scope, people decide (CIBA): the new key is made by the key service, as the approver.
+  'scope-requests': ['audit', 'auth', 'config', 'keys', 'signin', 'storage'],
   // The hot path: from a raw key to an answer.
   verify: ['cache', 'config', 'import', 'limits', 'storage', 'throttle', 'usage', 'webhooks'],
   leaks: ['config', 'keys', 'net', 'throttle', 'verify'],
@@ -43,6 +45,7 @@ const MAY_IMPORT: Record<string, string[]> = {
     'keys',
     'leaks',
     'org',
+    'scope-requests',
     'signin',
     'usage',
     'verify',

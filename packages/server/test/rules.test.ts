@@ -291,7 +291,14 @@ describe('framework errors in the shape of the part they hit', () => {
   it('the OAuth endpoints are the routes of the OAuth plugin, no list: they answer and document OAuth’s shape, what no route takes the envelope', async () => {
     h = await startHarness();
     const a = new Agent(h.app);
-    const oauthPaths = ['/api/cli/token', '/api/device/token', '/api/device/code', '/api/oauth/register'];
+    const oauthPaths = [
+      '/api/cli/token',
+      '/api/oauth/token',
+      '/api/device/token',
+      '/api/device/code',
+      '/api/oauth/register',
+      '/api/oauth/bc-authorize',
+    ];
     for (const path of oauthPaths) {
       expect((await a.req('POST', path, '{"a":', { 'content-type': 'application/json' })).body).toEqual({
         error: 'invalid_request',

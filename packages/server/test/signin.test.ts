@@ -194,6 +194,7 @@ describe('loopback sign-in with PKCE', () => {
         'refresh_token',
         'urn:ietf:params:oauth:grant-type:device_code',
         'urn:ietf:params:oauth:grant-type:token-exchange',
+        'urn:openid:params:grant-type:ciba',
       ],
     });
   });

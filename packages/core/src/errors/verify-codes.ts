@@ -30,6 +30,7 @@ export const VERIFY_REASONS = [
   'revoked',
   'creator_removed',
   'expired',
+  'idle_expired',
   'retired_environment',
   'wrong_environment',
   'ip_not_allowed',

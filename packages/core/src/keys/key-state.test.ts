@@ -67,6 +67,15 @@ describe('keyState', () => {
     expect(shownStatus(keyState(key({ rotatedTo: 'key_2', expiresAt: NOW + 1 }), NOW, served))).toBe('active');
     expect(shownStatus(keyState(key({ environment: 'old' }), NOW, served))).toBe('retired');
   });
+
+  it('a key with an idle timeout ends once unused that long, counted from its last use or else its creation', () => {
+    const idle = key({ idleTimeoutSeconds: 60, createdAt: NOW - 50_000, lastUsedAt: null });
+    expect(keyState(idle, NOW, served)).toMatchObject({ status: 'active', usable: true, deadline: NOW + 10_000 });
+    expect(keyState(idle, NOW + 10_000, served)).toMatchObject({ status: 'idle_expired', usable: false, ended: true });
+    expect(keyState({ ...idle, lastUsedAt: NOW }, NOW + 10_000, served).status).toBe('active');
+    expect(shownStatus(keyState(idle, NOW + 10_000, served))).toBe('expired');
+    expect(keyState(key({ idleTimeoutSeconds: null, createdAt: 0 }), NOW, served).status).toBe('active');
+  });
 });
 
 describe('headsLineage', () => {

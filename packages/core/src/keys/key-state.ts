@@ -8,10 +8,11 @@ import { effectiveScope } from '../policy/scopes.js';
  * - `revoked`: revoked by a person, by a rotation without grace, by a leak report, or with an ancestor (revoking a
  *   key writes the time down its whole subtree, so a child of a revoked key reads revoked too);
  * - `expired`: its expiry (its own, or a rotated key's grace end) has passed;
+ * - `idle_expired`: it has an idle timeout and went unused for that long (for good, as an expiry);
  * - `retired`: it would work, but its environment is no longer served;
  * - `creator_removed`: the person who made it left the organization.
  */
-export type KeyStatus = 'active' | 'grace' | 'revoked' | 'expired' | 'retired' | 'creator_removed';
+export type KeyStatus = 'active' | 'grace' | 'revoked' | 'expired' | 'idle_expired' | 'retired' | 'creator_removed';
 
 /** What a key's state is worked out from: times, environment and scope; the creator's role when it is known. */
 export interface KeyFacts {
@@ -23,6 +24,19 @@ export interface KeyFacts {
   rotatedTo?: string | null;
   /** The creator's current role; null when they left, absent when the caller does not know it. */
   creatorRole?: Role | null;
+  /** Seconds of disuse after which it ends (`idle_expired`); null or absent for none. */
+  idleTimeoutSeconds?: number | null;
+  /** When it was last used (as far as the usage flush has told storage, or this instance saw), or null for never. */
+  lastUsedAt?: number | null;
+  /** When it was made: the start of its idleness when it was never used. */
+  createdAt?: number;
+}
+
+/** The instant a key with an idle timeout ends unless used before; +∞ for a key without one. */
+export function idleDeadline(key: KeyFacts): number {
+  if (key.idleTimeoutSeconds === null || key.idleTimeoutSeconds === undefined) return Number.POSITIVE_INFINITY;
+  const since = Math.max(key.lastUsedAt ?? 0, key.createdAt ?? 0);
+  return since + key.idleTimeoutSeconds * 1000;
 }
 
 /** Which environments a server serves: a key of any other is retired. */
@@ -53,13 +67,14 @@ export interface KeyState {
 export function keyState(key: KeyFacts, now: number, environments: ServedEnvironments): KeyState {
   const status = statusOf(key, now, environments);
   const usable = status === 'active' || status === 'grace';
-  const ended = (key.revokedAt !== null && key.revokedAt <= now) || (key.expiresAt !== null && key.expiresAt <= now);
+  const idleAt = idleDeadline(key);
+  const ended = (key.revokedAt !== null && key.revokedAt <= now) || (key.expiresAt !== null && key.expiresAt <= now) || idleAt <= now;
   return {
     status,
     usable,
     ended,
     deadline: usable
-      ? Math.min(key.revokedAt ?? Number.POSITIVE_INFINITY, key.expiresAt ?? Number.POSITIVE_INFINITY)
+      ? Math.min(key.revokedAt ?? Number.POSITIVE_INFINITY, key.expiresAt ?? Number.POSITIVE_INFINITY, idleAt)
       : Number.NEGATIVE_INFINITY,
     scope: !usable ? null : key.creatorRole ? effectiveScope(key.scope, key.creatorRole) : key.scope,
   };
@@ -69,6 +84,7 @@ function statusOf(key: KeyFacts, now: number, environments: ServedEnvironments):
   if (key.revokedAt !== null && key.revokedAt <= now) return 'revoked';
   if (key.creatorRole === null) return 'creator_removed';
   if (key.expiresAt !== null && key.expiresAt <= now) return 'expired';
+  if (idleDeadline(key) <= now) return 'idle_expired';
   if (!environments.serves(key.environment)) return 'retired';
   return key.rotatedTo ? 'grace' : 'active';
 }
@@ -79,6 +95,8 @@ function statusOf(key: KeyFacts, now: number, environments: ServedEnvironments):
  */
 export function shownStatus(state: KeyState): 'active' | 'revoked' | 'expired' | 'retired' {
   switch (state.status) {
+    case 'idle_expired':
+      return 'expired';
     case 'active':
     case 'grace':
       return 'active';

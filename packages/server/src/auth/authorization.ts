@@ -145,6 +145,42 @@ export function can(actor: Actor, action: Action, key?: KeyResource): Decision {
   return deny(`Only ${permission.role}s and the key’s creator can manage this key.`);
 }
 
+/** A scope request as who may decide it needs to know it: the person its key acts for, and the scope asked. */
+export interface ScopeRequestResource {
+  userId: string;
+  scope: Scope;
+}
+
+/**
+ * Who may decide an agent's scope request: a signed-in person (never a key); the person the key acts for when their
+ * current role allows the scope asked, else the organization's admins. Approving grants at most the approver's own
+ * role (the narrower scopes {@link grantableScopes} lists); denying needs the same standing, and the person the key
+ * acts for may always deny their own agent's request.
+ */
+export function canDecideScopeRequest(
+  actor: Actor,
+  request: ScopeRequestResource,
+  decision: 'approve' | 'deny',
+  requesterRole: Role | null,
+): Decision {
+  if (actor.kind !== 'user') {
+    return deny('Scope requests are decided by a signed-in person, not by keys.', { reason: 'session_required' });
+  }
+  const own = actor.userId === request.userId;
+  if (decision === 'deny' && own) return ALLOW;
+  if (own && requesterRole !== null && scopeAllows(requesterRole, request.scope)) return ALLOW;
+  if (actor.role === 'admin') return ALLOW;
+  return deny(
+    `Your role (${actor.role}) cannot approve ${request.scope}: nobody approves a scope above their own role, so an admin decides this request.`,
+    { required_role: 'admin' },
+  );
+}
+
+/** The scopes an approver may grant for a request: at most what was asked and at most their own role, weakest first. */
+export function grantableScopes(actor: Actor, asked: Scope): Scope[] {
+  return SCOPES.filter((s) => scopeAllows(asked, s) && scopeAllows(actor.role, s));
+}
+
 /** The scopes the actor may give a new key of the environment, weakest first: what a form offers. */
 export function scopesOfNewKeys(actor: Actor, environment: string): Scope[] {
   return SCOPES.filter((scope) => can(actor, 'key.create', { environment, scope }).allowed);

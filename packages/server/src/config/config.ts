@@ -117,6 +117,11 @@ export interface KeywardConfig {
    * hold, and the lifetime of a child that asks for none (null: its parent's).
    */
   delegation: { maxDepth: number; maxChildren: number; maxDescendants: number; defaultTtlSeconds: number | null };
+  /**
+   * Scope requests (CIBA): how many of one key's requests may wait for a decision at once, how long a request lives,
+   * and how often its agent may poll.
+   */
+  scopeRequests: { maxPendingPerKey: number; expiresInSeconds: number; intervalSeconds: number };
   /** What a request answers when a credit budget is spent: 402 `budget_exhausted`, or 429 `quota_exceeded`. */
   budgets: { exhaustedStatus: 402 | 429 };
 }

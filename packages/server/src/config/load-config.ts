@@ -236,6 +236,11 @@ export function defineConfig(input: unknown, runtime: RuntimeSettings): KeywardC
       allowPrivateTargets: file.webhooks?.allow_private_targets ?? false,
     },
     leaks: { githubKeysUrl: file.leaks?.github_keys_url ?? GITHUB_KEYS_URL, onReport: file.leaks?.on_report ?? 'revoke' },
+    scopeRequests: {
+      maxPendingPerKey: file.scope_requests?.max_pending_per_key ?? 3,
+      expiresInSeconds: file.scope_requests?.expires_in_seconds ?? 600,
+      intervalSeconds: file.scope_requests?.interval_seconds ?? 2,
+    },
     delegation: {
       maxDepth: file.delegation?.max_depth ?? 3,
       maxChildren: file.delegation?.max_children ?? 100,

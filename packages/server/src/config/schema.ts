@@ -142,6 +142,14 @@ export const configFileSchema = z
       })
       .strict()
       .optional(),
+    scope_requests: z
+      .object({
+        max_pending_per_key: z.number().int().min(1).max(100).optional(),
+        expires_in_seconds: z.number().int().min(1).max(86_400).optional(),
+        interval_seconds: z.number().int().min(1).max(60).optional(),
+      })
+      .strict()
+      .optional(),
     budgets: z
       .object({ exhausted_status: z.union([z.literal(402), z.literal(429)]).optional() })
       .strict()

@@ -9,6 +9,7 @@ import { authPages } from './pages/auth-pages.js';
 import { detailPages } from './pages/detail-pages.js';
 import { keysPages } from './pages/keys-pages.js';
 import { overviewPage } from './pages/overview-page.js';
+import { requestsPages } from './pages/requests-pages.js';
 import { signInPages } from './pages/sign-in-pages.js';
 import { webhookPages } from './pages/webhook-pages.js';
 import { authRoutes } from './routes/auth.js';
@@ -18,6 +19,7 @@ import { keyRoutes } from './routes/keys.js';
 import { leakRoutes } from './routes/leaks.js';
 import { memberRoutes } from './routes/members.js';
 import { oauthRoutes } from './routes/oauth.js';
+import { scopeRequestRoutes } from './routes/scope-requests.js';
 import { systemRoutes } from './routes/system.js';
 import { verifierRoutes } from './routes/verifier.js';
 import { verifyRoutes } from './routes/verify.js';
@@ -172,6 +174,7 @@ export function buildApp(ctx: AppContext, logger: Logger): FastifyInstance {
     const oauth = plugin.withTypeProvider<ZodTypeProvider>();
     acceptForms(oauth);
     oauthRoutes(oauth, ctx);
+    scopeRequestRoutes(oauth, ctx);
   });
   void app.register(async (pages) => {
     answerErrorsAs(pages, 'page');
@@ -182,6 +185,7 @@ export function buildApp(ctx: AppContext, logger: Logger): FastifyInstance {
     keysPages(pages, ctx);
     detailPages(pages, ctx);
     webhookPages(pages, ctx);
+    requestsPages(pages, ctx);
   });
   return app;
 }

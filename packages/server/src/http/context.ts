@@ -14,6 +14,7 @@ import type { Importer } from '../import/importer.js';
 import type { KeyService } from '../keys/key-service.js';
 import type { LeakService } from '../leaks/leak-service.js';
 import type { MemberService } from '../org/member-service.js';
+import type { ScopeRequestService } from '../scope-requests/scope-request-service.js';
 import type { ClientRegistry } from '../signin/clients.js';
 import type { GrantService } from '../signin/grant-service.js';
 import type { UsageService } from '../usage/usage-service.js';
@@ -45,6 +46,7 @@ export interface AppContext {
   importer: Importer;
   webhooks: WebhookService;
   leaks: LeakService;
+  scopeRequests: ScopeRequestService;
 }
 
 /**

@@ -61,6 +61,16 @@ export const apiKey = z
       .object({ requests_per_minute: z.number().nullable(), monthly_requests: z.number().nullable() })
       .meta({ description: "The key's own caps under its plan (null: the plan's)." }),
     resource: z.string().nullable().meta({ description: 'The API (base URL) the key is bound to, or null.' }),
+    idle_timeout_seconds: z
+      .number()
+      .nullable()
+      .meta({ description: 'Seconds of disuse after which the key expires for good (401 reason idle_expired); null for none.' }),
+    scope_request: z
+      .object({ id: z.string(), requesting_key_id: z.string(), approved_by: z.string(), approver_email: z.string(), reason: z.string() })
+      .nullable()
+      .meta({
+        description: 'For a key issued for a scope request: the request, the key that asked, who approved it (a user id) and why.',
+      }),
     imported_from: z
       .string()
       .nullable()
@@ -269,6 +279,16 @@ export const tokenAnswer = z.object({
   issued_token_type: z.string().optional().meta({ description: 'Token exchange (RFC 8693) only.' }),
   expires_in: z.number().optional(),
   refresh_token: z.string().optional().meta({ description: 'With offline_access: single-use, rotated on each refresh.' }),
+  approved_by: z
+    .object({ id: z.string(), email: z.string(), name: z.string().nullable() })
+    .optional()
+    .meta({ description: 'CIBA scope requests only: the person who approved the request.' }),
+});
+
+export const backchannelAnswer = z.object({
+  auth_req_id: z.string().meta({ description: 'What the agent polls the token endpoint with (grant urn:openid:params:grant-type:ciba).' }),
+  expires_in: z.number().meta({ description: 'Seconds the request waits for a decision (scope_requests.expires_in_seconds).' }),
+  interval: z.number().meta({ description: 'Seconds between polls; sooner is slow_down.' }),
 });
 
 export const registrationAnswer = z.object({
@@ -304,6 +324,9 @@ export const authorizationServerAnswer = z.object({
   client_id_metadata_document_supported: z.boolean(),
   authorization_response_iss_parameter_supported: z.boolean(),
   resource_parameter_supported: z.boolean(),
+  backchannel_authentication_endpoint: z.string(),
+  backchannel_token_delivery_modes_supported: z.array(z.string()),
+  backchannel_user_code_parameter_supported: z.boolean(),
   keyward_environments: z.array(z.object({ name: z.string(), prefix: z.string() })),
 });
 

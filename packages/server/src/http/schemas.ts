@@ -53,6 +53,13 @@ const metadata = z
 /** Credits a budget holds: a whole number. */
 const credits = z.number().int().min(0).max(1_000_000_000_000);
 
+/** Seconds of disuse after which a key ends: from a second to a year. */
+const idleTimeout = z
+  .number()
+  .int()
+  .min(1)
+  .max(365 * 86_400);
+
 /** An agent label: free text like a key's name, at most 100 characters. */
 export const agentLabel = keyName;
 
@@ -80,6 +87,7 @@ export const createKeyBody = z
     metadata,
     budget: credits.nullable().optional(),
     agent: agentLabel.nullable().optional(),
+    idle_timeout_seconds: idleTimeout.nullable().optional(),
   })
   .strict();
 
@@ -102,6 +110,7 @@ export const deriveKeyBody = z
     ip_allowlist: ipAllowlist.optional(),
     resource: resourceUrl.optional(),
     metadata,
+    idle_timeout_seconds: idleTimeout.optional(),
   })
   .strict()
   .refine((b) => b.ttl === undefined || b.expires_at === undefined, { message: 'give ttl or expires_at, not both', path: ['ttl'] });
@@ -119,6 +128,7 @@ export function toDeriveKeyInput(body: z.infer<typeof deriveKeyBody>): DeriveKey
     ...(body.ip_allowlist ? { ipAllowlist: body.ip_allowlist } : {}),
     ...(body.resource !== undefined ? { resource: body.resource } : {}),
     ...(body.metadata ? { metadata: body.metadata } : {}),
+    ...(body.idle_timeout_seconds !== undefined ? { idleTimeoutSeconds: body.idle_timeout_seconds } : {}),
   };
 }
 
@@ -136,6 +146,7 @@ export function toCreateKeyInput(body: z.infer<typeof createKeyBody>): CreateKey
     ...(body.metadata ? { metadata: body.metadata } : {}),
     ...(body.budget !== undefined ? { budget: body.budget } : {}),
     ...(body.agent !== undefined ? { agent: body.agent } : {}),
+    ...(body.idle_timeout_seconds !== undefined ? { idleTimeoutSeconds: body.idle_timeout_seconds } : {}),
   };
 }
 

@@ -259,6 +259,8 @@ export class Importer {
         depth: 0,
         agent: null,
         budget: r.remaining,
+        idleTimeoutSeconds: null,
+        scopeRequest: null,
         requestsPerMinute: r.requestsPerMinute,
         monthlyRequests: null,
         resource: null,

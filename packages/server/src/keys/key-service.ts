@@ -35,6 +35,10 @@ export interface CreateKeyInput {
   agent?: string | null;
   /** The API the key is bound to (agent sign-in's RFC 8707 `resource`). */
   resource?: string | null;
+  /** Seconds of disuse after which the key ends for good. */
+  idleTimeoutSeconds?: number | null;
+  /** The scope request it is issued for (the approver creates it): recorded on the key. */
+  scopeRequest?: ApiKey['scopeRequest'];
 }
 
 /** What a child key asks for; everything is at most its parent's, and what it leaves out it inherits. */
@@ -51,6 +55,8 @@ export interface DeriveKeyInput {
   ipAllowlist?: string[];
   resource?: string;
   metadata?: Record<string, unknown>;
+  /** Seconds of disuse after which the child ends; at most its parent's when the parent has one. */
+  idleTimeoutSeconds?: number;
 }
 
 export const DEFAULT_GRACE_SECONDS = 86_400;
@@ -105,6 +111,8 @@ export class KeyService {
           agent: input.agent ?? null,
           budget: input.budget ?? null,
           resource: input.resource ?? null,
+          idleTimeoutSeconds: input.idleTimeoutSeconds ?? null,
+          scopeRequest: input.scopeRequest ?? null,
         },
         now,
       );
@@ -116,6 +124,7 @@ export class KeyService {
         tier,
         ...(minted.key.agent !== null ? { agent: minted.key.agent } : {}),
         ...(minted.key.budget !== null ? { budget: minted.key.budget } : {}),
+        ...(minted.key.scopeRequest ? { scope_request_id: minted.key.scopeRequest.id } : {}),
       });
       return minted;
     });
@@ -200,6 +209,7 @@ export class KeyService {
     if (p.resource !== null && resource !== p.resource) {
       throw refuse('resource', `The parent key is bound to ${p.resource}; its children are too.`);
     }
+    const idleTimeoutSeconds = atMost('idle_timeout_seconds', input.idleTimeoutSeconds, p.idleTimeoutSeconds, 'idle timeout');
     const agent = input.agent ?? p.agent;
     const name = fitKeyName(input.name ?? `${agent ?? 'child'} of ${p.name}`);
     const actor: Actor = {
@@ -252,6 +262,8 @@ export class KeyService {
           monthlyRequests,
           resource,
           importedFrom: null,
+          idleTimeoutSeconds: idleTimeoutSeconds ?? p.idleTimeoutSeconds,
+          scopeRequest: null,
         },
         now,
       );
@@ -400,7 +412,8 @@ export class KeyService {
     const now = clock.now();
     const { status } = keyState(old, now, this.deps.environments);
     if (status === 'revoked') throw new KeywardError('conflict', 'A revoked key cannot be rotated; create a new key instead.');
-    if (status === 'expired') throw new KeywardError('conflict', 'An expired key cannot be rotated; create a new key instead.');
+    if (status === 'expired' || status === 'idle_expired')
+      throw new KeywardError('conflict', 'An expired key cannot be rotated; create a new key instead.');
     // A successor revoked during the grace period hands the lineage back: the old key may be rotated again.
     const successor = old.rotatedTo === null ? null : await store.findKey(old.orgId, old.rotatedTo);
     if (!headsLineage(old, successor, now, this.deps.environments)) {
@@ -487,6 +500,8 @@ export class KeyService {
       requestsPerMinute: settings.requestsPerMinute,
       monthlyRequests: settings.monthlyRequests,
       resource: settings.resource,
+      idleTimeoutSeconds: settings.idleTimeoutSeconds,
+      scopeRequest: settings.scopeRequest,
       // A successor (rotation) is a key of keyward's own format, whatever its predecessor was.
       importedFrom: null,
     };
@@ -540,6 +555,16 @@ export function presentKey(key: ApiKey, now: number, environments: ServedEnviron
     budget: key.budget,
     limits: { requests_per_minute: key.requestsPerMinute, monthly_requests: key.monthlyRequests },
     resource: key.resource,
+    idle_timeout_seconds: key.idleTimeoutSeconds,
+    scope_request: key.scopeRequest
+      ? {
+          id: key.scopeRequest.id,
+          requesting_key_id: key.scopeRequest.requestingKeyId,
+          approved_by: key.scopeRequest.approvedBy,
+          approver_email: key.scopeRequest.approverEmail,
+          reason: key.scopeRequest.reason,
+        }
+      : null,
     imported_from: key.importedFrom,
     leak: key.leak
       ? { url: key.leak.url, reporter: key.leak.reporter, source: key.leak.source, reported_at: new Date(key.leak.at).toISOString() }

@@ -28,7 +28,8 @@ export class OAuthError extends Error {
       | 'invalid_scope'
       | 'invalid_target'
       | 'invalid_redirect_uri'
-      | 'invalid_client_metadata',
+      | 'invalid_client_metadata'
+      | 'invalid_token',
     readonly description: string,
     readonly status = 400,
   ) {

@@ -13,6 +13,8 @@ import { KyselyImportStore } from './imports/kysely-import-store.js';
 import type { KeyStore } from './keys/key-store.js';
 import { KyselyKeyStore } from './keys/kysely-key-store.js';
 import type { Database } from './schema.js';
+import { KyselyScopeRequestStore } from './scope-requests/kysely-scope-request-store.js';
+import type { ScopeRequestStore } from './scope-requests/scope-request-store.js';
 import type { Store } from './store.js';
 import { KyselyUsageStore } from './usage/kysely-usage-store.js';
 import type { UsageStore } from './usage/usage-store.js';
@@ -34,6 +36,7 @@ export class KyselyStore implements Store {
   readonly #webhooks: WebhookStore;
   readonly #forms: FormStore;
   readonly #imports: ImportStore;
+  readonly #scopeRequests: ScopeRequestStore;
 
   constructor(
     readonly root: Kysely<Database>,
@@ -50,6 +53,7 @@ export class KyselyStore implements Store {
     this.#webhooks = new KyselyWebhookStore(handle);
     this.#forms = new KyselyFormStore(handle);
     this.#imports = new KyselyImportStore(handle);
+    this.#scopeRequests = new KyselyScopeRequestStore(handle);
   }
 
   /** Whether the current async call chain runs in a transaction (whose queries must go through its connection). */
@@ -204,6 +208,32 @@ export class KyselyStore implements Store {
   }
   pruneExpiredSessions(...args: Parameters<AccountStore['pruneExpiredSessions']>) {
     return this.#accounts.pruneExpiredSessions(...args);
+  }
+
+  // ScopeRequestStore
+  insertScopeRequest(...args: Parameters<ScopeRequestStore['insertScopeRequest']>) {
+    return this.#scopeRequests.insertScopeRequest(...args);
+  }
+  findScopeRequest(...args: Parameters<ScopeRequestStore['findScopeRequest']>) {
+    return this.#scopeRequests.findScopeRequest(...args);
+  }
+  findScopeRequestByHash(...args: Parameters<ScopeRequestStore['findScopeRequestByHash']>) {
+    return this.#scopeRequests.findScopeRequestByHash(...args);
+  }
+  countPendingScopeRequests(...args: Parameters<ScopeRequestStore['countPendingScopeRequests']>) {
+    return this.#scopeRequests.countPendingScopeRequests(...args);
+  }
+  listPendingScopeRequests(...args: Parameters<ScopeRequestStore['listPendingScopeRequests']>) {
+    return this.#scopeRequests.listPendingScopeRequests(...args);
+  }
+  listIssuedScopeRequests(...args: Parameters<ScopeRequestStore['listIssuedScopeRequests']>) {
+    return this.#scopeRequests.listIssuedScopeRequests(...args);
+  }
+  transitionScopeRequest(...args: Parameters<ScopeRequestStore['transitionScopeRequest']>) {
+    return this.#scopeRequests.transitionScopeRequest(...args);
+  }
+  touchScopeRequest(...args: Parameters<ScopeRequestStore['touchScopeRequest']>) {
+    return this.#scopeRequests.touchScopeRequest(...args);
   }
 
   // GrantStore

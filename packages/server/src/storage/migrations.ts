@@ -298,6 +298,45 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('refresh_tokens_key').on('refresh_tokens').columns(['key_id']).execute();
     },
   },
+  '0011_idle_timeout': {
+    async up(db: Kysely<unknown>) {
+      // A key may end after a stretch of disuse, counted from `last_used_at` (written by the usage flush).
+      await db.schema.alterTable('api_keys').addColumn('idle_timeout_seconds', 'bigint').execute();
+    },
+  },
+  '0012_scope_requests': {
+    async up(db: Kysely<unknown>) {
+      // An agent asks for a wider scope (CIBA); a person decides. The key it becomes records the request (JSON).
+      await db.schema.alterTable('api_keys').addColumn('scope_request', 'text').execute();
+      await db.schema
+        .createTable('scope_requests')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('org_id', 'text', (c) => c.notNull())
+        .addColumn('key_id', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('environment', 'text', (c) => c.notNull())
+        .addColumn('agent', 'text')
+        .addColumn('current_scope', 'text', (c) => c.notNull())
+        .addColumn('scope', 'text', (c) => c.notNull())
+        .addColumn('reason', 'text', (c) => c.notNull())
+        .addColumn('resource', 'text')
+        .addColumn('requested_expiry', 'bigint')
+        .addColumn('auth_req_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('decided_by', 'text')
+        .addColumn('decided_at', 'bigint')
+        .addColumn('granted_scope', 'text')
+        .addColumn('granted_expires_at', 'bigint')
+        .addColumn('issued_key_id', 'text')
+        .addColumn('poll_interval', 'bigint', (c) => c.notNull())
+        .addColumn('last_polled_at', 'bigint')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('scope_requests_org').on('scope_requests').columns(['org_id', 'status', 'created_at']).execute();
+      await db.schema.createIndex('scope_requests_key').on('scope_requests').columns(['key_id', 'status']).execute();
+    },
+  },
 };
 
 /**

@@ -36,6 +36,8 @@ export function keyRecord(orgId: string, createdBy: string, over: Partial<ApiKey
     monthlyRequests: null,
     resource: null,
     importedFrom: null,
+    idleTimeoutSeconds: null,
+    scopeRequest: null,
     ...over,
   };
 }

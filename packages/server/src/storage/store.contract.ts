@@ -5,6 +5,7 @@ import { formStoreContract } from './forms/form-store.contract.js';
 import { grantStoreContract } from './grants/grant-store.contract.js';
 import { importStoreContract } from './imports/import-store.contract.js';
 import { keyStoreContract } from './keys/key-store.contract.js';
+import { scopeRequestStoreContract } from './scope-requests/scope-request-store.contract.js';
 import type { Member, Store } from './store.js';
 import { type ContractStore, id, keyRecord, newOrg as newOrgIn } from './store-fixtures.contract.js';
 import { usageStoreContract } from './usage/usage-store.contract.js';
@@ -129,5 +130,6 @@ export function storeContract(name: string, open: () => Promise<Store>, enabled 
     webhookStoreContract(shared);
     formStoreContract(shared);
     importStoreContract(shared);
+    scopeRequestStoreContract(shared);
   });
 }

@@ -4,6 +4,7 @@ import type { FormStore } from './forms/form-store.js';
 import type { GrantStore } from './grants/grant-store.js';
 import type { ImportStore } from './imports/import-store.js';
 import type { KeyStore } from './keys/key-store.js';
+import type { ScopeRequestStore } from './scope-requests/scope-request-store.js';
 import type { UsageStore } from './usage/usage-store.js';
 import type { WebhookStore } from './webhooks/webhook-store.js';
 
@@ -20,6 +21,7 @@ export type {
   Organization,
   RefreshToken,
   RequestLogEntry,
+  ScopeRequest,
   Session,
   UsageBatch,
   User,
@@ -33,6 +35,7 @@ export type { FormResult, FormStore } from './forms/form-store.js';
 export type { GrantStore } from './grants/grant-store.js';
 export type { ImportStore } from './imports/import-store.js';
 export type { KeyStore } from './keys/key-store.js';
+export type { ScopeRequestStore } from './scope-requests/scope-request-store.js';
 export type { UsageStore } from './usage/usage-store.js';
 export type { DeliveryShare, WebhookStore } from './webhooks/webhook-store.js';
 
@@ -62,7 +65,17 @@ export interface StoreBase {
  * Storage, as keyward's services see it: every aggregate's store over one database. One implementation over Kysely
  * serves SQLite and PostgreSQL, and one contract suite per aggregate runs against both.
  */
-export interface Store extends StoreBase, KeyStore, AccountStore, GrantStore, UsageStore, AuditStore, WebhookStore, FormStore, ImportStore {
+export interface Store
+  extends StoreBase,
+    KeyStore,
+    AccountStore,
+    GrantStore,
+    UsageStore,
+    AuditStore,
+    WebhookStore,
+    FormStore,
+    ImportStore,
+    ScopeRequestStore {
   /**
    * Deletes what has expired, each aggregate's share in turn: sessions that have expired, sign-in grants that
    * expired more than a day ago, and form tokens that have expired.

@@ -35,6 +35,13 @@ export function decidePolicy(entry: CachedKey, request: PolicyRequest, now: numb
       };
     case 'expired':
       return { ok: false, code: 'EXPIRED', reason: 'expired', message: `This API key expired at ${iso(key.expiresAt ?? now)}.` };
+    case 'idle_expired':
+      return {
+        ok: false,
+        code: 'EXPIRED',
+        reason: 'idle_expired',
+        message: `This API key went unused for its idle timeout (${key.idleTimeoutSeconds} s) and expired. Ask for a new key.`,
+      };
     case 'retired':
       return {
         ok: false,

@@ -97,6 +97,15 @@ export class KeyCache {
     return value;
   }
 
+  /**
+   * A key with an idle timeout was just used here: its idleness starts again now (storage learns it at the next
+   * usage flush; until then this instance knows better than its look-up did).
+   */
+  touch(entry: CachedKey, now: number): void {
+    entry.key.lastUsedAt = now;
+    entry.state = keyState(entry.key, now, this.environments);
+  }
+
   apply(event: Invalidation): void {
     if (event.type === 'key') {
       const hash = this.#hashById.get(event.keyId);

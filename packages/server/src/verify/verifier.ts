@@ -77,7 +77,7 @@ export class Verifier {
     const cacheKey = cacheKeyOf(input.key);
     const entry = this.deps.cache.get(cacheKey, now);
     if (entry === undefined) return this.#verifyMiss(input, cacheKey);
-    return this.#decide(entry, input, now);
+    return this.#decide(entry, input, now, cacheKey);
   }
 
   async #verifyMiss(input: VerifyRequest, cacheKey: string): Promise<Checked> {
@@ -102,7 +102,8 @@ export class Verifier {
     return blocked > 0 ? guessing(blocked) : refusal;
   }
 
-  #decide(entry: CachedKey | null, input: VerifyRequest, now: number): Checked | Promise<Checked> {
+  /** `cachedAs` is the cache key when the entry came from the cache (and may be older than storage's facts). */
+  #decide(entry: CachedKey | null, input: VerifyRequest, now: number, cachedAs?: string): Checked | Promise<Checked> {
     if (!entry) return this.#unknown(input, now);
     const key = entry.key;
     const required = input.scope ?? (input.method ? scopeForMethod(input.method) : undefined);
@@ -124,6 +125,9 @@ export class Verifier {
         this.deps.environments,
       );
       if (!policy.ok) {
+        // Idleness as this instance saw it; another instance may have used the key since, and its flush told
+        // storage: look again before saying so (accurate to the usage flush window).
+        if (policy.reason === 'idle_expired' && cachedAs !== undefined) return this.#verifyMiss(input, cachedAs);
         this.#record(key, input, now, false, 0, policy.code);
         const { ok: _, ...refusal } = policy;
         return { valid: false, ...refusal, keyId: key.id, environment: key.environment };
@@ -132,6 +136,7 @@ export class Verifier {
     // A key that passes works now, so its look-up found it working: `checked` is set.
     const verified = checked as CheckedKey;
     const cost = input.cost ?? 1;
+    if (key.idleTimeoutSeconds !== null) this.deps.cache.touch(entry, now);
     if (entry.meters.length === 0) {
       this.#record(key, input, now, true, cost);
       return { valid: true, key: verified, ratelimit: null, budget: null, cache: entry.hint };

@@ -21,6 +21,8 @@ export const WEBHOOK_EVENTS = [
   'key.expiring',
   'quota.threshold',
   'rate_limit.exceeded',
+  'key.scope_requested',
+  'key.scope_request_decided',
 ] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number] | 'webhook.test';
 

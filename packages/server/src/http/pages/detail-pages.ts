@@ -115,6 +115,10 @@ export function detailPages(app: FastifyInstance, ctx: AppContext): void {
     const names = await ctx.audit.names(page.actor, events);
     const successor = key.rotatedTo ? await ctx.keys.get(page.actor, key.rotatedTo).catch(() => undefined) : undefined;
     const heads = headsLineage(key, successor, now, ctx.environments);
+    // Scope requests: the request this key was issued for, and the keys this key's requests became.
+    const issued = await ctx.scopeRequests.issuedFrom(page.actor, key.id);
+    const asked = key.scopeRequest;
+    const requests = html`${asked ? html`<dt>Issued for</dt><dd>a <a href="/dashboard/requests/${asked.id}">scope request</a> of <a href="/dashboard/keys/${asked.requestingKeyId}">the key that asked</a>, approved by ${asked.approverEmail}: “${asked.reason}”</dd>` : ''}${issued.map((r) => html`<dt>Its request</dt><dd>“${r.reason}” became <a href="/dashboard/keys/${r.issuedKeyId ?? ''}">a ${r.grantedScope ?? r.scope} key</a></dd>`)}`;
     const leak = key.leak
       ? html`<div class="error" role="status"><strong>${key.revokedAt !== null ? 'Revoked: found public' : 'Found public'}</strong> ${key.leak.url ? html`at <a href="${safeLink(key.leak.url)}" rel="noopener noreferrer nofollow">${key.leak.url}</a>` : ''} (reported by ${SYSTEM_ACTORS[key.leak.reporter] ?? key.leak.reporter}, ${when(key.leak.at)}).${key.revokedAt === null ? ' It still works (leaks.on_report is notify): rotate or revoke it.' : ' Create a new key and remove this one from where it was found.'}</div>`
       : '';
@@ -138,8 +142,8 @@ ${
     : ''
 }
 <section class="card"><h2>Key</h2><dl class="facts"><dt>Created</dt><dd>${when(key.createdAt)}</dd><dt>Last used</dt><dd>${when(key.lastUsedAt, 'never')}</dd>
-<dt>Expires</dt><dd>${when(key.expiresAt, 'never')}</dd>${key.parentId ? html`<dt>Derived from</dt><dd><a href="/dashboard/keys/${key.parentId}">its parent key</a> (level ${key.depth})</dd>` : ''}${key.resource ? html`<dt>Bound to</dt><dd class="mono">${key.resource}</dd>` : ''}${key.importedFrom ? html`<dt>Imported</dt><dd>from ${key.importedFrom}: it keeps working as it is${key.importedFrom === 'keyward' ? '' : "; rotate it for a key of keyward's format"}</dd>` : ''}<dt>IP allowlist</dt><dd>${key.ipAllowlist.length ? key.ipAllowlist.join(', ') : 'any address'}</dd>
-${key.rotatedFrom ? html`<dt>Replaces</dt><dd><a href="/dashboard/keys/${key.rotatedFrom}">the key it was rotated from</a></dd>` : ''}${key.rotatedTo ? html`<dt>Rotated to</dt><dd><a href="/dashboard/keys/${key.rotatedTo}">its successor</a></dd>` : ''}</dl></section>
+<dt>Expires</dt><dd>${when(key.expiresAt, 'never')}</dd>${key.idleTimeoutSeconds !== null ? html`<dt>Idle timeout</dt><dd>expires after ${key.idleTimeoutSeconds} s unused</dd>` : ''}${key.parentId ? html`<dt>Derived from</dt><dd><a href="/dashboard/keys/${key.parentId}">its parent key</a> (level ${key.depth})</dd>` : ''}${key.resource ? html`<dt>Bound to</dt><dd class="mono">${key.resource}</dd>` : ''}${key.importedFrom ? html`<dt>Imported</dt><dd>from ${key.importedFrom}: it keeps working as it is${key.importedFrom === 'keyward' ? '' : "; rotate it for a key of keyward's format"}</dd>` : ''}<dt>IP allowlist</dt><dd>${key.ipAllowlist.length ? key.ipAllowlist.join(', ') : 'any address'}</dd>
+${requests}${key.rotatedFrom ? html`<dt>Replaces</dt><dd><a href="/dashboard/keys/${key.rotatedFrom}">the key it was rotated from</a></dd>` : ''}${key.rotatedTo ? html`<dt>Rotated to</dt><dd><a href="/dashboard/keys/${key.rotatedTo}">its successor</a></dd>` : ''}</dl></section>
 </div>
 <section class="card"><h2>Agent</h2><form method="post" action="/dashboard/keys/${key.id}/agent" class="inline">${csrfField(page)}<label for="agent">Issued to agent</label>
 <input id="agent" name="agent" maxlength="100" placeholder="none" value="${key.agent ?? ''}" aria-describedby="agent-hint"> <button type="submit" class="secondary small">Save</button>

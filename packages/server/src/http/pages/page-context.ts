@@ -15,6 +15,7 @@ const NAV = [
   ['/dashboard/members', 'Members'],
   ['/dashboard/audit', 'Audit log'],
   ['/dashboard/webhooks', 'Webhooks'],
+  ['/dashboard/requests', 'Requests'],
 ] as const;
 
 /** A signed-in page: its session, the actor it acts as, and a `render` that adds the navigation and header. */
@@ -34,13 +35,20 @@ export async function signedIn(ctx: AppContext, req: FastifyRequest, reply: Fast
     return null;
   }
   const csrf = csrfToken(ctx.config.secret, session.sessionId);
+  const actor = actorOfSession(session);
+  // Scope requests the person may decide: the count beside Requests, on every page.
+  const waiting = await ctx.scopeRequests.pendingCount(actor);
   return {
     session,
     csrf,
     formToken: () => ctx.forms.issue(),
-    actor: actorOfSession(session),
+    actor,
     render(r, o) {
-      const nav = html`<nav aria-label="Main">${NAV.map(([href, label]) => html`<a href="${href}"${o.current === href ? html` aria-current="page"` : ''}>${label}</a>`)}</nav>`;
+      const count = (href: string) =>
+        href === '/dashboard/requests' && waiting > 0
+          ? html` <span class="badge" aria-label="${waiting} waiting for you">${waiting}</span>`
+          : '';
+      const nav = html`<nav aria-label="Main">${NAV.map(([href, label]) => html`<a href="${href}"${o.current === href ? html` aria-current="page"` : ''}>${label}${count(href)}</a>`)}</nav>`;
       return sendPage(r, { ...o, nav, user: { email: session.user.email, csrf } });
     },
   };

@@ -10,6 +10,7 @@ import { resourceUrl } from '../schemas.js';
 const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+export const CIBA_GRANT = 'urn:openid:params:grant-type:ciba';
 
 /** OAuth ignores parameters it does not know (RFC 6749 §3.2), so this one is not strict. */
 const tokenBody = z.object({
@@ -27,6 +28,8 @@ const tokenBody = z.object({
   scope: z.string().max(200).optional(),
   resource: z.string().max(2048).optional(),
   refresh_token: z.string().max(200).optional(),
+  // OpenID CIBA (poll mode): the scope request being polled.
+  auth_req_id: z.string().max(200).optional(),
 });
 
 /** RFC 7591 client metadata: checked field by field by the registry, which answers in RFC 7591's words. */
@@ -105,33 +108,52 @@ export function oauthRoutes(app: ZodApp, ctx: AppContext): void {
     return issued(await ctx.signIn.pollDevice(b.device_code));
   };
 
-  app.post(
-    '/api/cli/token',
-    {
-      schema: {
-        ...about(tag, 'Exchange a sign-in code and its PKCE verifier for a key (OAuth token endpoint)', 'none'),
-        body: tokenBody,
-        response: { 200: tokenAnswer },
+  const cibaToken = async (b: z.infer<typeof tokenBody>) => {
+    if (!b.auth_req_id) throw new OAuthError('invalid_request', 'auth_req_id is required.');
+    const r = await ctx.scopeRequests.poll(b.auth_req_id);
+    return { ...issued(r), approved_by: r.approver };
+  };
+
+  // The token endpoint the metadata advertises, and `/api/oauth/token` as its alias: every grant at either.
+  for (const path of ['/api/cli/token', '/api/oauth/token']) {
+    app.post(
+      path,
+      {
+        schema: {
+          ...about(
+            tag,
+            path === '/api/cli/token'
+              ? 'The OAuth token endpoint: a sign-in code and its PKCE verifier, a device code, a refresh token, token exchange or a CIBA scope request, for a key'
+              : 'The OAuth token endpoint (alias of /api/cli/token)',
+            'none',
+          ),
+          body: tokenBody,
+          response: { 200: tokenAnswer },
+        },
       },
-    },
-    async (req, reply) => {
-      noStore(reply);
-      const b = req.body;
-      if (b.grant_type === DEVICE_GRANT) return deviceToken(b);
-      if (b.grant_type === TOKEN_EXCHANGE) return exchangeToken(b, ctx.auth.clientIp(req));
-      if (b.grant_type === 'refresh_token') {
-        if (!b.refresh_token) throw new OAuthError('invalid_request', 'refresh_token is required.');
-        return issued(await ctx.signIn.refresh(b.refresh_token, b.client_id));
-      }
-      if (b.grant_type !== undefined && b.grant_type !== 'authorization_code')
-        throw new OAuthError(
-          'unsupported_grant_type',
-          'grant_type must be authorization_code, refresh_token, the device code grant or token exchange (RFC 8693).',
-        );
-      if (!b.code || !b.code_verifier) throw new OAuthError('invalid_request', 'code and code_verifier are required.');
-      return issued(await ctx.signIn.exchangeCode(b.code, b.code_verifier, b.redirect_uri, b.client_id, b.resource));
-    },
-  );
+      async (req, reply) => {
+        noStore(reply);
+        return token(req.body, ctx.auth.clientIp(req));
+      },
+    );
+  }
+
+  async function token(b: z.infer<typeof tokenBody>, ip: string) {
+    if (b.grant_type === CIBA_GRANT) return cibaToken(b);
+    if (b.grant_type === DEVICE_GRANT) return deviceToken(b);
+    if (b.grant_type === TOKEN_EXCHANGE) return exchangeToken(b, ip);
+    if (b.grant_type === 'refresh_token') {
+      if (!b.refresh_token) throw new OAuthError('invalid_request', 'refresh_token is required.');
+      return issued(await ctx.signIn.refresh(b.refresh_token, b.client_id));
+    }
+    if (b.grant_type !== undefined && b.grant_type !== 'authorization_code')
+      throw new OAuthError(
+        'unsupported_grant_type',
+        'grant_type must be authorization_code, refresh_token, the device code grant, token exchange (RFC 8693) or CIBA.',
+      );
+    if (!b.code || !b.code_verifier) throw new OAuthError('invalid_request', 'code and code_verifier are required.');
+    return issued(await ctx.signIn.exchangeCode(b.code, b.code_verifier, b.redirect_uri, b.client_id, b.resource));
+  }
 
   app.post(
     '/api/device/token',
@@ -219,7 +241,7 @@ export function oauthRoutes(app: ZodApp, ctx: AppContext): void {
         device_authorization_endpoint: `${base}/api/device/code`,
         registration_endpoint: `${base}/api/oauth/register`,
         response_types_supported: ['code'],
-        grant_types_supported: ['authorization_code', 'refresh_token', DEVICE_GRANT, TOKEN_EXCHANGE],
+        grant_types_supported: ['authorization_code', 'refresh_token', DEVICE_GRANT, TOKEN_EXCHANGE, CIBA_GRANT],
         code_challenge_methods_supported: ['S256'],
         token_endpoint_auth_methods_supported: ['none'],
         // Only what the agent flows grant: admin only when the operator allows it.
@@ -228,6 +250,10 @@ export function oauthRoutes(app: ZodApp, ctx: AppContext): void {
         client_id_metadata_document_supported: true,
         authorization_response_iss_parameter_supported: true,
         resource_parameter_supported: true,
+        // OpenID CIBA, poll mode: an agent asks for a wider scope with the key it holds; a person decides.
+        backchannel_authentication_endpoint: `${base}/api/oauth/bc-authorize`,
+        backchannel_token_delivery_modes_supported: ['poll'],
+        backchannel_user_code_parameter_supported: false,
         // keyward's own: which environments this server issues keys for, so a client can check before it asks.
         keyward_environments: ctx.environments.served.map((e) => ({ name: e.name, prefix: e.prefix })),
       };

@@ -2,13 +2,17 @@ import type { Expression, ExpressionBuilder, Kysely, SqlBool } from 'kysely';
 import type { Database } from '../schema.js';
 
 /**
- * Core's `keyState`, as SQL, for what storage counts: a key neither revoked nor expired at `now` (a revocation or an
- * expiry counts from its instant on). The contract suite checks it against `keyState` key by key.
+ * Core's `keyState`, as SQL, for what storage counts: a key neither revoked, expired nor idle past its idle timeout at
+ * `now` (a revocation or an expiry counts from its instant on; idleness from the last use the usage flush wrote). The contract suite checks it against `keyState` key by key.
  */
 export function isActive(eb: ExpressionBuilder<Database, 'api_keys'>, now: number): Expression<SqlBool> {
   return eb.and([
     eb.or([eb('api_keys.revoked_at', 'is', null), eb('api_keys.revoked_at', '>', now)]),
     eb.or([eb('api_keys.expires_at', 'is', null), eb('api_keys.expires_at', '>', now)]),
+    eb.or([
+      eb('api_keys.idle_timeout_seconds', 'is', null),
+      eb(eb(eb.fn.coalesce('api_keys.last_used_at', 'api_keys.created_at'), '+', eb('api_keys.idle_timeout_seconds', '*', 1000)), '>', now),
+    ]),
   ]);
 }
 

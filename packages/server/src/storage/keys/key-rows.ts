@@ -35,6 +35,8 @@ export function keyFromRow(r: KeyRow): ApiKey {
     monthlyRequests: numOrNull(r.monthly_requests),
     resource: r.resource,
     importedFrom: r.imported_from,
+    idleTimeoutSeconds: numOrNull(r.idle_timeout_seconds),
+    scopeRequest: r.scope_request ? (JSON.parse(r.scope_request) as ApiKey['scopeRequest']) : null,
   };
 }
 
@@ -69,6 +71,8 @@ export function keyToRow(key: ApiKey): Omit<KeyRow, 'ancestry' | 'import_ref'> {
     monthly_requests: key.monthlyRequests,
     resource: key.resource,
     imported_from: key.importedFrom,
+    idle_timeout_seconds: key.idleTimeoutSeconds,
+    scope_request: key.scopeRequest ? JSON.stringify(key.scopeRequest) : null,
   };
 }
 

@@ -54,7 +54,7 @@ export function keyStoreContract(shared: ContractStore) {
       expect(await store.countActiveKeys(org, 3_000, null)).toBe(4);
     });
 
-    it("storage's active key is core's keyState, key by key: revoked and expired from their instant on, grace and retirement included", async () => {
+    it("storage's active key is core's keyState, key by key: revoked, expired and idle from their instant on, grace and retirement included", async () => {
       const { org, user } = await newOrg();
       const keys = [
         keyRecord(org, user),
@@ -65,6 +65,9 @@ export function keyStoreContract(shared: ContractStore) {
         keyRecord(org, user, { revokedAt: 7_000, expiresAt: 5_000 }),
         keyRecord(org, user, { environment: 'staging', prefix: 'kw_staging_' }),
         keyRecord(org, user, { environment: 'staging', prefix: 'kw_staging_', expiresAt: 4_000 }),
+        // idle for 4 s after its creation (1 s), or after its last use (2 s)
+        keyRecord(org, user, { idleTimeoutSeconds: 4 }),
+        keyRecord(org, user, { idleTimeoutSeconds: 4, lastUsedAt: 2_000 }),
       ];
       for (const k of keys) await store.insertKey(k);
       const served = ['test'];

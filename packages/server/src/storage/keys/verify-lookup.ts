@@ -13,8 +13,9 @@ import type { KeyRow } from './key-rows.js';
 export const VERIFY_SQL = `SELECT k.id, k.org_id, k.created_by, k.name, k.environment, k.scope, k.tier, k.prefix, k.expires_at,
   k.revoked_at, k.ip_allowlist, k.metadata, k.lineage_id, m.role AS creator_role, o.plan AS org_plan, o.name AS org_name,
   CASE WHEN k.parent_id IS NULL AND k.agent IS NULL AND k.budget IS NULL AND k.requests_per_minute IS NULL
-    AND k.monthly_requests IS NULL AND k.resource IS NULL THEN NULL
-  ELSE json_array(k.parent_id, k.agent, k.budget, k.requests_per_minute, k.monthly_requests, k.resource, k.ancestry) END AS tree
+    AND k.monthly_requests IS NULL AND k.resource IS NULL AND k.idle_timeout_seconds IS NULL THEN NULL
+  ELSE json_array(k.parent_id, k.agent, k.budget, k.requests_per_minute, k.monthly_requests, k.resource, k.ancestry,
+    k.idle_timeout_seconds, COALESCE(k.last_used_at, k.created_at)) END AS tree
   FROM api_keys k
   JOIN organizations o ON o.id = k.org_id
   LEFT JOIN members m ON m.org_id = k.org_id AND m.user_id = k.created_by
@@ -46,15 +47,28 @@ export interface VerifyRow
   creator_role: Database['members']['role'] | null;
   org_plan: Database['organizations']['plan'];
   org_name: Database['organizations']['name'];
-  /** `[parent_id, agent, budget, requests_per_minute, monthly_requests, resource, ancestry]`, as JSON (text or parsed). */
+  /**
+   * `[parent_id, agent, budget, requests_per_minute, monthly_requests, resource, ancestry, idle_timeout_seconds,
+   * last use or creation]`, as JSON (text or parsed).
+   */
   tree: string | unknown[] | null;
 }
 
-type TreeColumns = [string | null, string | null, number | null, number | null, number | null, string | null, string | null];
-const PLAIN: TreeColumns = [null, null, null, null, null, null, null];
+type TreeColumns = [
+  string | null,
+  string | null,
+  number | null,
+  number | null,
+  number | null,
+  string | null,
+  string | null,
+  number | null,
+  number | null,
+];
+const PLAIN: TreeColumns = [null, null, null, null, null, null, null, null, null];
 
 export function keyForVerifyFromRow(r: VerifyRow): KeyForVerify {
-  const [parentId, agent, budget, requestsPerMinute, monthlyRequests, resource, ancestry] =
+  const [parentId, agent, budget, requestsPerMinute, monthlyRequests, resource, ancestry, idle, lastUsedAt] =
     r.tree === null ? PLAIN : ((typeof r.tree === 'string' ? JSON.parse(r.tree) : r.tree) as TreeColumns);
   return {
     id: r.id,
@@ -76,6 +90,8 @@ export function keyForVerifyFromRow(r: VerifyRow): KeyForVerify {
     requestsPerMinute: numOrNull(requestsPerMinute),
     monthlyRequests: numOrNull(monthlyRequests),
     resource,
+    idleTimeoutSeconds: numOrNull(idle),
+    lastUsedAt: idle === null ? null : numOrNull(lastUsedAt),
     creatorRole: r.creator_role,
     orgPlan: r.org_plan,
     orgName: r.org_name,
