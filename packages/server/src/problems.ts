@@ -50,8 +50,6 @@ export function predicateOf(issue: Issue): string {
       return issue.format === 'regex' ? 'is not in the expected form' : `must be a valid ${issue.format}`;
     case 'not_multiple_of':
       return Number(issue.divisor) === 1 ? 'must be a whole number' : `must be a multiple of ${issue.divisor}`;
-    case 'unrecognized_keys':
-      return `has no field${issue.keys.length > 1 ? 's' : ''} ${inWords(issue.keys, 'and')}`;
     default:
       // Our own refinements are written as predicates ("must be an IPv4 or IPv6 address …").
       return /^(must|is|are|has|cannot|may)\b/.test(issue.message) ? issue.message : `is not valid: ${issue.message}`;

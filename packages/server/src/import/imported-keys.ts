@@ -58,14 +58,18 @@ export class ImportedKeys {
     this.#checkedAt = this.clock.now();
   }
 
+  /** One refresh at a time, however many look-ups ask for it. */
+  #refreshOnce(): Promise<void> {
+    this.#checking ??= this.refresh()
+      .catch(() => undefined)
+      .finally(() => {
+        this.#checking = null;
+      });
+    return this.#checking;
+  }
+
   present(now: number): boolean {
-    if (now - this.#checkedAt > 30_000 && !this.#checking) {
-      this.#checking = this.refresh()
-        .catch(() => undefined)
-        .finally(() => {
-          this.#checking = null;
-        });
-    }
+    if (now - this.#checkedAt > 30_000) void this.#refreshOnce();
     return this.#present;
   }
 
@@ -76,14 +80,7 @@ export class ImportedKeys {
    */
   async presentNow(now: number): Promise<boolean> {
     if (this.#present) return true;
-    if (now - this.#checkedAt >= 1000) {
-      this.#checking ??= this.refresh()
-        .catch(() => undefined)
-        .finally(() => {
-          this.#checking = null;
-        });
-      await this.#checking;
-    }
+    if (now - this.#checkedAt >= 1000) await this.#refreshOnce();
     return this.#present;
   }
 
