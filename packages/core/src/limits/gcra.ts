@@ -10,6 +10,8 @@ export interface GcraInput {
   now: number;
   limit: number;
   periodMs: number;
+  /** Requests this decision takes at once, all or none (1 when absent): a lease takes several. */
+  count?: number;
 }
 
 export interface LimitDecision {
@@ -22,10 +24,10 @@ export interface LimitDecision {
   retryAfterMs: number;
 }
 
-export function evaluateGcra({ tat, now, limit, periodMs }: GcraInput): LimitDecision & { tat: number } {
+export function evaluateGcra({ tat, now, limit, periodMs, count = 1 }: GcraInput): LimitDecision & { tat: number } {
   const interval = periodMs / limit;
   const base = Math.max(tat, now);
-  const next = base + interval;
+  const next = base + count * interval;
   const allowAt = next - periodMs;
   if (allowAt > now) {
     return {
@@ -47,13 +49,13 @@ export function evaluateGcra({ tat, now, limit, periodMs }: GcraInput): LimitDec
   };
 }
 
-/** A monthly quota: allowed while fewer than `limit` requests were counted this month. */
-export function evaluateQuota(used: number, limit: number, resetAt: number, now: number): LimitDecision {
-  const allowed = used < limit;
+/** A monthly quota: allowed while the `count` requests taken now (1 unless a lease) fit in what is left of `limit`. */
+export function evaluateQuota(used: number, limit: number, resetAt: number, now: number, count = 1): LimitDecision {
+  const allowed = used + count <= limit;
   return {
     allowed,
     limit,
-    remaining: Math.max(0, limit - used - (allowed ? 1 : 0)),
+    remaining: Math.max(0, limit - used - (allowed ? count : 0)),
     resetMs: resetAt - now,
     retryAfterMs: allowed ? 0 : resetAt - now,
   };

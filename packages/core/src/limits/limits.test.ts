@@ -27,6 +27,17 @@ describe('GCRA', () => {
     expect(evaluateGcra({ tat, now: 11_999, limit: 5, periodMs: 60_000 }).allowed).toBe(false);
     expect(evaluateGcra({ tat, now: 12_000, limit: 5, periodMs: 60_000 }).allowed).toBe(true);
   });
+
+  it('takes `count` requests at once: a take of 10 from 60/min leaves 50, and one larger than what is left is refused whole', () => {
+    const now = 1_000_000;
+    const lease = evaluateGcra({ tat: 0, now, limit: 60, periodMs: 60_000, count: 10 });
+    expect(lease).toMatchObject({ allowed: true, tat: now + 10_000, remaining: 50, resetMs: 10_000 });
+    const rest = evaluateGcra({ tat: lease.tat, now, limit: 60, periodMs: 60_000, count: 50 });
+    expect(rest).toMatchObject({ allowed: true, remaining: 0 });
+    const tooMany = evaluateGcra({ tat: lease.tat, now, limit: 60, periodMs: 60_000, count: 51 });
+    expect(tooMany).toMatchObject({ allowed: false, tat: lease.tat, remaining: 0, retryAfterMs: 1000 });
+    expect(evaluateGcra({ tat: 0, now, limit: 60, periodMs: 60_000, count: 61 }).allowed).toBe(false);
+  });
 });
 
 describe('monthly quota', () => {
@@ -42,5 +53,13 @@ describe('monthly quota', () => {
     const over = evaluateQuota(1000, 1000, reset, now);
     expect(over.allowed).toBe(false);
     expect(secondsUntil(now + over.retryAfterMs, now)).toBe(3600);
+  });
+
+  it('takes `count` requests at once, or none when they do not all fit', () => {
+    const now = Date.UTC(2026, 10, 30, 23, 0);
+    const reset = nextMonthStart(now);
+    expect(evaluateQuota(990, 1000, reset, now, 10)).toMatchObject({ allowed: true, remaining: 0, retryAfterMs: 0 });
+    expect(evaluateQuota(991, 1000, reset, now, 10)).toMatchObject({ allowed: false, remaining: 9, retryAfterMs: 3_600_000 });
+    expect(evaluateQuota(0, 1000, reset, now, 5)).toMatchObject({ allowed: true, remaining: 995 });
   });
 });

@@ -21,6 +21,34 @@ export interface LimitCheck {
   now: number;
   cost: number;
   meters: Meter[];
+  /**
+   * How many requests this check counts against rates and quotas (1 when absent): a verifier's lease takes several
+   * at once, all of them or none. Budgets spend `cost`, the credits of all of them together.
+   */
+  count?: number;
+}
+
+/** A meter as a lease names it: enough to give its counts back, without reading storage. */
+export interface MeterRef {
+  id: string;
+  rate: { limit: number; periodMs: number } | null;
+  /** The month whose quota the lease counted in; nothing is given back to another month's. */
+  quotaMonth: string | null;
+  budget: boolean;
+}
+
+/**
+ * What a lease took and did not use, given back once: `id` names the lease, and a second give-back of the same id
+ * does nothing (a verifier may retry a return whose answer it lost).
+ */
+export interface GiveBack {
+  id: string;
+  now: number;
+  /** Requests to give back to every rate (its time moves back, never below now) and quota (never below 0). */
+  count: number;
+  /** Credits to give back to every budget (never below 0). */
+  cost: number;
+  meters: MeterRef[];
 }
 
 export interface MeterResult {
@@ -44,6 +72,8 @@ export interface LimitResult {
 export interface Limiter {
   /** Synchronous when the answer is in memory (the in-process limiter, once its counters are seeded). */
   check(input: LimitCheck): LimitResult | Promise<LimitResult>;
+  /** Gives back what a lease did not use; false when this lease was already given back. */
+  giveBack(input: GiveBack): Promise<boolean>;
   close(): Promise<void>;
 }
 

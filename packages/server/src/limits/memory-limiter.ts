@@ -1,6 +1,9 @@
 import { evaluateBudget, evaluateGcra, evaluateQuota, type LimitDecision } from '@keyward/core';
 import { type Clock, systemClock } from '../ids.js';
-import { type LimitCheck, type Limiter, type LimitResult, type Meter, type MeterResult, meterAllows } from './limiter.js';
+import { type GiveBack, type LimitCheck, type Limiter, type LimitResult, type Meter, type MeterResult, meterAllows } from './limiter.js';
+
+/** How long a lease's id is remembered as given back: longer than any verifier retries a give-back. */
+const GIVEN_BACK_MS = 600_000;
 
 interface MeterState {
   /** GCRA theoretical arrival time; 0 when none. */
@@ -22,6 +25,8 @@ interface MeterState {
 export class MemoryLimiter implements Limiter {
   readonly #meters = new Map<string, MeterState>();
   readonly #seeding = new Map<string, Promise<void>>();
+  /** Leases given back, by id, with when: a retried give-back must not give back twice. */
+  readonly #givenBack = new Map<string, number>();
   readonly #sweeper: NodeJS.Timeout;
 
   constructor(clock: Clock = systemClock) {
@@ -53,15 +58,15 @@ export class MemoryLimiter implements Limiter {
     return this.#decide(input, states);
   }
 
-  #decide({ now, cost, meters }: LimitCheck, states: MeterState[]): LimitResult {
+  #decide({ now, cost, meters, count = 1 }: LimitCheck, states: MeterState[]): LimitResult {
     const results: (MeterResult & { rate: (LimitDecision & { tat: number }) | null })[] = [];
     let allowed = true;
     for (let i = 0; i < meters.length; i++) {
       const { rate, quota, budget } = meters[i] as Meter;
       const s = states[i] as MeterState;
       const r = {
-        rate: rate ? evaluateGcra({ tat: s.tat, now, limit: rate.limit, periodMs: rate.periodMs }) : null,
-        quota: quota ? evaluateQuota(s.used, quota.limit, quota.resetAt, now) : null,
+        rate: rate ? evaluateGcra({ tat: s.tat, now, limit: rate.limit, periodMs: rate.periodMs, count }) : null,
+        quota: quota ? evaluateQuota(s.used, quota.limit, quota.resetAt, now, count) : null,
         budget: budget ? evaluateBudget(s.spent ?? 0, budget.limit, cost) : null,
       };
       results.push(r);
@@ -72,12 +77,33 @@ export class MemoryLimiter implements Limiter {
         const r = results[i] as (typeof results)[number];
         const s = states[i] as MeterState;
         if (r.rate) s.tat = r.rate.tat;
-        if (r.quota) s.used++;
+        if (r.quota) s.used += count;
         if (r.budget) s.spent = (s.spent ?? 0) + cost;
         s.touched = now;
       }
     }
     return { meters: results, allowed };
+  }
+
+  /**
+   * All at once, like a seeded check, so a give-back never lands between a check's decision and its charge. A meter
+   * with nothing in memory has nothing to give back: it was swept, so its rate has long refilled, and a later check
+   * seeds its quota and budget from storage.
+   */
+  async giveBack({ id, now, count, cost, meters }: GiveBack): Promise<boolean> {
+    if (this.#givenBack.has(id)) return false;
+    this.#givenBack.set(id, now);
+    for (const ref of meters) {
+      const s = this.#meters.get(ref.id);
+      if (!s) continue;
+      if (ref.rate) {
+        const back = s.tat - count * (ref.rate.periodMs / ref.rate.limit);
+        s.tat = back > now ? back : 0;
+      }
+      if (ref.quotaMonth !== null && s.month === ref.quotaMonth) s.used = Math.max(0, s.used - count);
+      if (ref.budget && s.spent !== null) s.spent = Math.max(0, s.spent - cost);
+    }
+    return true;
   }
 
   /** One storage read per lineage and month, however many requests arrive while it runs. */
@@ -118,10 +144,11 @@ export class MemoryLimiter implements Limiter {
 
   /**
    * Drops counters whose rate has refilled and that counted nothing for an hour: a later check seeds them again
-   * from storage, which has long had everything they counted.
+   * from storage, which has long had everything they counted. Forgets leases given back ten minutes ago.
    */
   #sweep(now: number): void {
     for (const [id, s] of this.#meters) if (s.tat < now && s.touched < now - 3_600_000) this.#meters.delete(id);
+    for (const [id, at] of this.#givenBack) if (at < now - GIVEN_BACK_MS) this.#givenBack.delete(id);
   }
 
   async close(): Promise<void> {

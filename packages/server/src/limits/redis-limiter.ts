@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { GCRA_LUA } from '../redis/gcra.js';
 import { RedisHealth } from '../redis/health.js';
-import { type LimitCheck, type Limiter, type LimitResult, type MeterResult, meterAllows, spendsCredits } from './limiter.js';
+import { type GiveBack, type LimitCheck, type Limiter, type LimitResult, type MeterResult, meterAllows, spendsCredits } from './limiter.js';
 
 /**
  * Every limit of every meter a request counts towards, in one atomic step, so that any number of instances
@@ -18,19 +18,20 @@ import { type LimitCheck, type Limiter, type LimitResult, type MeterResult, mete
  * its seed too and becomes the larger of the two, so Redis never holds less than storage recorded as spent (a
  * failover to a replica that lagged, a restore from an older snapshot), on every instance.
  *
- * KEYS: per meter, its rate, quota and budget keys, then the budget epoch. ARGV: now, cost, then per meter: rate
- * limit, period, quota limit, quota TTL, quota seed, budget limit, budget seed (0 = no such limit; a seed of -1 =
- * not read yet).
+ * KEYS: per meter, its rate, quota and budget keys, then the budget epoch. ARGV: now, cost, count (the requests
+ * taken against rates and quotas), then per meter: rate limit, period, quota limit, quota TTL, quota seed, budget
+ * limit, budget seed (0 = no such limit; a seed of -1 = not read yet).
  */
 const SCRIPT = `${GCRA_LUA}
 local now = tonumber(ARGV[1])
 local cost = tonumber(ARGV[2])
-local n = (#ARGV - 2) / 7
+local count = tonumber(ARGV[3])
+local n = (#ARGV - 3) / 7
 local epoch = redis.call('GET', KEYS[n * 3 + 1]) or '0'
 local m = {}
 local missing = {}
 for i = 1, n do
-  local a = 2 + (i - 1) * 7
+  local a = 3 + (i - 1) * 7
   local x = { rlimit = tonumber(ARGV[a + 1]), period = tonumber(ARGV[a + 2]), qlimit = tonumber(ARGV[a + 3]),
     qttl = tonumber(ARGV[a + 4]), qseed = tonumber(ARGV[a + 5]), blimit = tonumber(ARGV[a + 6]), bseed = tonumber(ARGV[a + 7]),
     rkey = KEYS[(i - 1) * 3 + 1], qkey = KEYS[(i - 1) * 3 + 2], bkey = KEYS[(i - 1) * 3 + 3], tat = 0, used = 0, spent = 0 }
@@ -57,11 +58,11 @@ local allowed = true
 for i = 1, n do
   local x = m[i]
   if x.rlimit > 0 then
-    local newtat, fits = gcra_step(x.tat, now, x.rlimit, x.period)
+    local newtat, fits = gcra_step(x.tat, now, x.rlimit, x.period, count)
     x.newtat = newtat
     if not fits then allowed = false end
   end
-  if x.qlimit > 0 and x.used >= x.qlimit then allowed = false end
+  if x.qlimit > 0 and x.used + count > x.qlimit then allowed = false end
   if x.blimit > 0 and x.spent + cost > x.blimit then allowed = false end
 end
 local out = { 'ok' }
@@ -69,7 +70,7 @@ for i = 1, n do
   local x = m[i]
   if allowed then
     if x.rlimit > 0 then gcra_keep(x.rkey, x.newtat, now) end
-    if x.qlimit > 0 then redis.call('SET', x.qkey, x.used + 1, 'PX', x.qttl) end
+    if x.qlimit > 0 then redis.call('SET', x.qkey, x.used + count, 'PX', x.qttl) end
     if x.blimit > 0 then redis.call('SET', x.bkey, (x.spent + cost) .. '|' .. epoch, 'PX', 2592000000) end
   elseif x.reconciled then redis.call('SET', x.bkey, x.spent .. '|' .. epoch, 'PX', 2592000000)
   end
@@ -80,8 +81,45 @@ end
 return out
 `;
 
+/**
+ * What a lease did not use, back to every meter it names, once per lease id: a second give-back of the same id
+ * finds its mark (kept ten minutes) and changes nothing. A rate's time moves back `count` intervals and is dropped
+ * when that is no later than now; a quota that exists goes down by `count` and a budget that exists by `cost`,
+ * neither below 0, the budget keeping its epoch (a counter of an older epoch is still reconciled at its next check).
+ *
+ * KEYS: the lease's mark, then per meter its rate, quota (of the lease's month) and budget keys. ARGV: now, count,
+ * cost, then per meter: rate limit, period (0 = no rate), quota, budget (1 = give back to it, 0 = not).
+ */
+const GIVE_BACK = `${GCRA_LUA}
+if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', 600000) then return 0 end
+local now = tonumber(ARGV[1])
+local count = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+for i = 1, (#ARGV - 3) / 4 do
+  local a = 3 + (i - 1) * 4
+  local rlimit, period = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  local rkey, qkey, bkey = KEYS[(i - 1) * 3 + 2], KEYS[(i - 1) * 3 + 3], KEYS[(i - 1) * 3 + 4]
+  if rlimit > 0 then gcra_give_back(rkey, now, rlimit, period, count) end
+  if ARGV[a + 3] == '1' then
+    local v = redis.call('GET', qkey)
+    if v then redis.call('DECRBY', qkey, math.min(count, tonumber(v))) end
+  end
+  if ARGV[a + 4] == '1' then
+    local v = redis.call('GET', bkey)
+    if v then
+      local bar = string.find(v, '|', 1, true)
+      local spent, at = tonumber(v), ''
+      if bar then spent = tonumber(string.sub(v, 1, bar - 1)); at = string.sub(v, bar) end
+      redis.call('SET', bkey, math.max(0, spent - cost) .. at, 'PX', 2592000000)
+    end
+  end
+end
+return 1
+`;
+
 interface Scripted extends Redis {
   keywardLimits(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<string[]>;
+  keywardGiveBack(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
 }
 
 export interface RedisLimiterOptions {
@@ -104,6 +142,7 @@ export class RedisLimiter implements Limiter {
     private readonly options: RedisLimiterOptions,
   ) {
     redis.defineCommand('keywardLimits', { lua: SCRIPT });
+    redis.defineCommand('keywardGiveBack', { lua: GIVE_BACK });
     this.#redis = redis as Scripted;
     this.#prefix = options.keyPrefix ?? 'keyward:';
     this.#health = new RedisHealth(logger, {
@@ -117,7 +156,7 @@ export class RedisLimiter implements Limiter {
   }
 
   async check(input: LimitCheck): Promise<LimitResult> {
-    const { now, cost, meters } = input;
+    const { now, cost, meters, count = 1 } = input;
     const keys = meters.flatMap((m) => [
       `${this.#prefix}rate:${m.id}`,
       `${this.#prefix}quota:${m.id}:${m.quota?.month ?? ''}`,
@@ -138,7 +177,7 @@ export class RedisLimiter implements Limiter {
     let reply: string[];
     try {
       if (this.#stale) await this.#raiseEpoch();
-      reply = await this.#redis.keywardLimits(keys.length, ...keys, now, cost, ...args());
+      reply = await this.#redis.keywardLimits(keys.length, ...keys, now, cost, count, ...args());
       if (reply[0] === 'seed') {
         // Read from storage what the missing counters held, then ask again: another instance may have seeded them
         // meanwhile, in which case Redis keeps its value.
@@ -152,7 +191,7 @@ export class RedisLimiter implements Limiter {
             if (which[0] === 'b' && meter.budget) seed.budget = await meter.budget.seed();
           }),
         );
-        reply = await this.#redis.keywardLimits(keys.length, ...keys, now, cost, ...args());
+        reply = await this.#redis.keywardLimits(keys.length, ...keys, now, cost, count, ...args());
       }
       this.#health.answered();
     } catch (error) {
@@ -164,12 +203,33 @@ export class RedisLimiter implements Limiter {
       const used = Number(reply[2 + i * 3]);
       const spent = Number(reply[3 + i * 3]);
       return {
-        rate: m.rate ? evaluateGcra({ tat, now, limit: m.rate.limit, periodMs: m.rate.periodMs }) : null,
-        quota: m.quota ? evaluateQuota(used, m.quota.limit, m.quota.resetAt, now) : null,
+        rate: m.rate ? evaluateGcra({ tat, now, limit: m.rate.limit, periodMs: m.rate.periodMs, count }) : null,
+        quota: m.quota ? evaluateQuota(used, m.quota.limit, m.quota.resetAt, now, count) : null,
         budget: m.budget ? evaluateBudget(spent, m.budget.limit, cost) : null,
       };
     });
     return { meters: results, allowed: results.every(meterAllows) };
+  }
+
+  /**
+   * Resolves false when Redis cannot be asked, as for a lease already given back: what a lost give-back keeps
+   * counted only makes limits stricter until they refill, never looser.
+   */
+  async giveBack({ id, now, count, cost, meters }: GiveBack): Promise<boolean> {
+    const keys = [`${this.#prefix}lease:${id}`];
+    const args: number[] = [];
+    for (const m of meters) {
+      keys.push(`${this.#prefix}rate:${m.id}`, `${this.#prefix}quota:${m.id}:${m.quotaMonth ?? ''}`, `${this.#prefix}budget:${m.id}`);
+      args.push(m.rate?.limit ?? 0, m.rate?.periodMs ?? 0, m.quotaMonth === null ? 0 : 1, m.budget ? 1 : 0);
+    }
+    try {
+      const done = await this.#redis.keywardGiveBack(keys.length, ...keys, now, count, cost, ...args);
+      this.#health.answered();
+      return done === 1;
+    } catch (error) {
+      this.#health.failed(error);
+      return false;
+    }
   }
 
   #fail(error: unknown, input: LimitCheck): LimitResult {

@@ -5,18 +5,24 @@ import type { Redis } from 'ioredis';
  * Core's GCRA step (`evaluateGcra`) in Lua, for every script that keeps a GCRA time in Redis: the throttles' and the
  * limiter's, so that they agree on the step, the stored value and how long it is kept. A script only counts; the
  * caller decides in TypeScript, with `evaluateGcra`, from the time the script returns. A time is kept a second past
- * the moment it has passed, because from then on it counts as no time at all (`math.max(tat, now)`).
+ * the moment it has passed, because from then on it counts as no time at all (`math.max(tat, now)`). A step takes
+ * `n` events at once (1 when nil), as `count` does in `evaluateGcra`; giving `n` back moves the time back as far,
+ * and no further than now.
  */
 export const GCRA_LUA = `
 local function gcra_read(key)
   return tonumber(redis.call('GET', key) or '0')
 end
-local function gcra_step(tat, now, limit, period)
-  local newtat = math.max(tat, now) + period / limit
+local function gcra_step(tat, now, limit, period, n)
+  local newtat = math.max(tat, now) + (n or 1) * (period / limit)
   return newtat, newtat - period <= now
 end
 local function gcra_keep(key, tat, now)
   redis.call('SET', key, tostring(tat), 'PX', math.ceil(tat - now) + 1000)
+end
+local function gcra_give_back(key, now, limit, period, n)
+  local back = gcra_read(key) - n * (period / limit)
+  if back > now then gcra_keep(key, back, now) else redis.call('DEL', key) end
 end
 `;
 
@@ -32,8 +38,7 @@ return tostring(tat)
 /** Gives one charged event back: the time moves back one emission interval, never below now. */
 const REFUND = `${GCRA_LUA}
 local now, limit, period = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local back = gcra_read(KEYS[1]) - period / limit
-if back > now then gcra_keep(KEYS[1], back, now) else redis.call('DEL', KEYS[1]) end
+gcra_give_back(KEYS[1], now, limit, period, 1)
 return 1
 `;
 
