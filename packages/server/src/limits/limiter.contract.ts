@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LimitCheck, Limiter, LimitResult, Meter } from './limiter.js';
+import type { GiveBack, LimitCheck, Limiter, LimitResult, Meter, MeterRef } from './limiter.js';
 
 let n = 0;
 const fresh = () => `key_contract${Date.now().toString(36)}${++n}`;
@@ -19,6 +19,17 @@ function quota(keyId: string, now: number, limit: number, seed = 0): LimitCheck 
   return one(now, meter(keyId, { quota: quotaOf(limit, seed) }));
 }
 const allowed = (r: LimitResult) => r.allowed;
+/** A lease of `count` requests (and `cost` credits) from every meter at once. */
+const take = (meters: Meter[], count: number, cost = 0, now = T0): LimitCheck => ({ now, cost, count, meters });
+/** A meter as the lease that took from it names it. */
+const ref = (m: Meter): MeterRef => ({ id: m.id, rate: m.rate, quotaMonth: m.quota?.month ?? null, budget: m.budget !== null });
+const back = (id: string, meters: Meter[], count: number, cost = 0, now = T0): GiveBack => ({
+  id,
+  now,
+  count,
+  cost,
+  meters: meters.map(ref),
+});
 
 /** What every limiter backend must do; run against the in-process one and against Redis. */
 export function limiterContract(name: string, open: () => Promise<Limiter>, enabled = true) {
@@ -103,6 +114,97 @@ export function limiterContract(name: string, open: () => Promise<Limiter>, enab
       expect(refused.meters[1]?.rate?.allowed).toBe(true);
       expect(allowed(await limiter.check(other(15)))).toBe(true); // the root still had 15
       expect(allowed(await limiter.check(other(1)))).toBe(false);
+    });
+
+    it('a lease of 10 from a 60/min key leaves 50 of the burst; giving 4 back lets exactly 54 more through', async () => {
+      const m = meter(fresh(), { rate: rateOf(60) });
+      const lease = await limiter.check(take([m], 10));
+      expect(lease.allowed).toBe(true);
+      expect(lease.meters[0]?.rate?.remaining).toBe(50);
+      expect(await limiter.giveBack(back(fresh(), [m], 4))).toBe(true);
+      const after = [];
+      for (let i = 0; i < 55; i++) after.push(await limiter.check(one(T0, m)));
+      expect(after.map(allowed)).toEqual([...Array(54).fill(true), false]);
+    });
+
+    it('gives a rate back no further than now: a lease given back in full, and more, leaves exactly one burst', async () => {
+      const m = meter(fresh(), { rate: rateOf(60) });
+      expect(allowed(await limiter.check(take([m], 10)))).toBe(true);
+      expect(await limiter.giveBack(back(fresh(), [m], 30))).toBe(true);
+      const after = [];
+      for (let i = 0; i < 61; i++) after.push(await limiter.check(one(T0, m)));
+      expect(after.map(allowed)).toEqual([...Array(60).fill(true), false]);
+    });
+
+    it('refuses a take of more than is left whole, and counts nothing of it', async () => {
+      const m = meter(fresh(), { rate: rateOf(60), quota: quotaOf(100) });
+      expect(allowed(await limiter.check(take([m], 50)))).toBe(true);
+      const refused = await limiter.check(take([m], 11));
+      expect(refused.allowed).toBe(false);
+      expect(refused.meters[0]?.rate?.allowed).toBe(false);
+      const rest = await limiter.check(take([m], 10));
+      expect(rest.allowed).toBe(true);
+      expect(rest.meters[0]?.rate?.remaining).toBe(0);
+      expect(rest.meters[0]?.quota?.remaining).toBe(40);
+      const overQuota = meter(fresh(), { quota: quotaOf(10, 8) });
+      expect(allowed(await limiter.check(take([overQuota], 3)))).toBe(false);
+      expect((await limiter.check(take([overQuota], 2))).meters[0]?.quota).toMatchObject({ allowed: true, remaining: 0 });
+    });
+
+    it('counts a quota take of 5 as 5 and, given back, as 0; a second give-back of the same lease changes nothing and answers false', async () => {
+      const m = meter(fresh(), { quota: quotaOf(10) });
+      const lease = fresh();
+      expect((await limiter.check(take([m], 5))).meters[0]?.quota?.remaining).toBe(5);
+      expect(await limiter.giveBack(back(lease, [m], 5))).toBe(true);
+      expect((await limiter.check(one(T0, m))).meters[0]?.quota?.remaining).toBe(9);
+      expect(await limiter.giveBack(back(lease, [m], 5))).toBe(false);
+      expect((await limiter.check(one(T0, m))).meters[0]?.quota?.remaining).toBe(8);
+    });
+
+    it('makes credits given back spendable again, and never gives back below nothing spent', async () => {
+      const m = meter(fresh(), { budget: budgetOf(100) });
+      expect((await limiter.check(take([m], 10, 100))).meters[0]?.budget?.remaining).toBe(0);
+      expect(allowed(await limiter.check(one(T0, m, 1)))).toBe(false);
+      expect(await limiter.giveBack(back(fresh(), [m], 3, 30))).toBe(true);
+      expect((await limiter.check(one(T0, m, 30))).meters[0]?.budget).toEqual({ allowed: true, limit: 100, remaining: 0 });
+      expect(allowed(await limiter.check(one(T0, m, 1)))).toBe(false);
+      expect(await limiter.giveBack(back(fresh(), [m], 10, 1000))).toBe(true);
+      expect(allowed(await limiter.check(one(T0, m, 101)))).toBe(false);
+      expect(allowed(await limiter.check(one(T0, m, 100)))).toBe(true);
+    });
+
+    it("does not give last month's lease back to this month's quota", async () => {
+      const id = fresh();
+      const november = meter(id, { quota: quotaOf(10) });
+      const DECEMBER = Date.UTC(2026, 11, 1, 1);
+      const december = meter(id, { quota: { limit: 10, month: '2026-12', resetAt: Date.UTC(2027, 0, 1), seed: async () => 0 } });
+      expect(allowed(await limiter.check(take([november], 5)))).toBe(true);
+      expect((await limiter.check(take([december], 3, 0, DECEMBER))).meters[0]?.quota?.remaining).toBe(7);
+      expect(await limiter.giveBack(back(fresh(), [november], 5, 0, DECEMBER))).toBe(true);
+      expect((await limiter.check(one(DECEMBER, december))).meters[0]?.quota?.remaining).toBe(6);
+    });
+
+    it("counts a child key's take in its parent's meter too, and gives back to both", async () => {
+      const child = meter(fresh(), { rate: rateOf(60), quota: quotaOf(100) });
+      const parent = meter(fresh(), { quota: quotaOf(20), budget: budgetOf(50) });
+      const lease = await limiter.check(take([child, parent], 10, 10));
+      expect(lease.allowed).toBe(true);
+      expect(lease.meters.map((m) => m.quota?.remaining)).toEqual([90, 10]);
+      expect(await limiter.giveBack(back(fresh(), [child, parent], 6, 6))).toBe(true);
+      const tooMany = await limiter.check(take([child, parent], 17, 17)); // the parent's quota has 16 left
+      expect(tooMany.allowed).toBe(false);
+      expect(tooMany.meters.map((m) => m.quota?.allowed)).toEqual([true, false]);
+      const rest = await limiter.check(take([child, parent], 16, 16));
+      expect(rest.allowed).toBe(true);
+      expect(rest.meters[0]).toMatchObject({ rate: { remaining: 40 }, quota: { remaining: 80 } });
+      expect(rest.meters[1]).toMatchObject({ quota: { remaining: 0 }, budget: { remaining: 30 } });
+    });
+
+    it('gives back nothing to counters it does not hold, and counts them from storage later', async () => {
+      const m = meter(fresh(), { rate: rateOf(60), quota: quotaOf(10, 4), budget: budgetOf(10, 4) });
+      expect(await limiter.giveBack(back(fresh(), [m], 5, 5))).toBe(true);
+      const first = await limiter.check(one(T0, m, 1));
+      expect(first.meters[0]).toMatchObject({ rate: { remaining: 59 }, quota: { remaining: 5 }, budget: { remaining: 5 } });
     });
   });
 }
