@@ -74,6 +74,9 @@ describe.skipIf(!url)('Redis outage', () => {
       if (mode === 'open') expect(await check()).toEqual({ meters: [{ rate: null, quota: null, budget: null }], allowed: true });
       else await expect(check()).rejects.toMatchObject({ code: 'service_unavailable', status: 503 });
     }
+    const lease = { id: `lease_outage_${mode}`, now: Date.now(), count: 1, cost: 1 };
+    const meters = [{ id: 'key_outage', rate: { limit: 2, periodMs: 60_000 }, quotaMonth: null, budget: false }];
+    expect(await limiter.giveBack({ ...lease, meters })).toBe(false); // kept counted: stricter, never looser
     expect(lines.filter((l) => l.includes('Redis unreachable'))).toHaveLength(1);
 
     procs.push(await ownRedis(port));
