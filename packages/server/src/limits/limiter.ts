@@ -14,8 +14,9 @@ export interface Meter {
 }
 
 /**
- * One request against every meter it counts towards: the key's own, then each ancestor's (a child key's requests
- * count towards its parent's limits too). `cost` is what it spends from budgets; rates and quotas count 1.
+ * One request (or a lease of several) against every meter it counts towards: the key's own, then each ancestor's
+ * (a child key's requests count towards its parent's limits too). `cost` is what it spends from budgets; rates and
+ * quotas count `count`.
  */
 export interface LimitCheck {
   now: number;
