@@ -16,8 +16,12 @@ import { createKeyward, defineConfig, inProcessVerifier } from '../packages/serv
 const credential = 'kwv_bench-middleware-verifier-credential';
 const config = defineConfig(
   {
-    plans: { free: { requests_per_minute: null, monthly_requests: null, max_active_keys: null } },
-    default_plan: 'free',
+    plans: {
+      // Limited, but never spent during a run: every request is answered from a leased allowance or asked about.
+      pro: { requests_per_minute: 100_000_000, monthly_requests: 1_000_000_000, max_active_keys: null },
+      business: { requests_per_minute: null, monthly_requests: null, max_active_keys: null },
+    },
+    default_plan: 'business',
     verifier_credentials: [{ name: 'bench', sha256: createHash('sha256').update(credential).digest('hex') }],
   },
   {
@@ -36,9 +40,10 @@ const s = await keyward.app.inject({
   payload: { email: 'b@example.com', password: 'bench password 1' },
 });
 const cookie = String(s.headers['set-cookie']).split(';')[0] ?? '';
-const key = (
-  await keyward.app.inject({ method: 'POST', url: '/api/developers/keys', headers: { cookie }, payload: { name: 'bench', scope: 'read' } })
-).json().key.raw_key as string;
+const newKey = async (payload: Record<string, unknown>) =>
+  (await keyward.app.inject({ method: 'POST', url: '/api/developers/keys', headers: { cookie }, payload })).json().key.raw_key as string;
+const key = await newKey({ name: 'bench', scope: 'read' });
+const limitedKey = await newKey({ name: 'bench limited', scope: 'read', tier: 'pro' });
 
 const payload = { agents: [{ id: 'a1', url: 'https://agent.example.com' }] };
 const bare = Fastify();
@@ -55,4 +60,4 @@ await bare.listen({ port: 0, host: '127.0.0.1' });
 await guarded.listen({ port: 0, host: '127.0.0.1' });
 await remote.listen({ port: 0, host: '127.0.0.1' });
 const url = (app: typeof bare) => `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/list`;
-console.log(JSON.stringify({ bare: url(bare), guarded: url(guarded), remote: url(remote), key }));
+console.log(JSON.stringify({ bare: url(bare), guarded: url(guarded), remote: url(remote), key, limitedKey }));

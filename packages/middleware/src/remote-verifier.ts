@@ -6,6 +6,7 @@ import {
   type VerifyOutcome,
   type VerifyRequest,
 } from '@keyward/core';
+import { Allowances } from './allowances.js';
 import { type Change, ChangeStream, reasonOf } from './change-stream.js';
 import { UsageReports } from './usage-reports.js';
 import { scopeOf, type Verdict, VerdictCache } from './verdict-cache.js';
@@ -40,11 +41,12 @@ export interface RemoteVerifierOptions {
    */
   credential?: string;
   /**
-   * The local verdict cache (on by default with a credential; `false` turns it off): a key without limits is asked
-   * about once per request tuple and then answered here, while keyward's change stream (`GET /v1/verifier/events`)
-   * is connected, until a change to the key is heard, `maxAgeSeconds` pass, or the key's deadline comes. Requests
-   * answered here are reported to keyward within `usageFlushMs`. Keys with a per-minute limit, a monthly quota or a
-   * budget are asked about on every request, so limits stay exact.
+   * The local verdict cache (on by default with a credential; `false` turns it off): a key is asked about once per
+   * request tuple and then answered here, while keyward's change stream (`GET /v1/verifier/events`) is connected,
+   * until a change to the key is heard, `maxAgeSeconds` pass, or the key's deadline comes. A key with a per-minute
+   * limit, a monthly quota or a budget is answered here only from an allowance keyward leased this process (asked for
+   * in the background), so limits stay exact; without one, its request is asked about. Requests answered here are
+   * reported to keyward within `usageFlushMs`.
    */
   localCache?: false | LocalCacheOptions;
   /**
@@ -66,7 +68,17 @@ export interface RemoteVerifier extends KeyVerifier {
   /** Stops following the change stream and sends the usage still waiting. */
   close(): Promise<void>;
   /** What the local cache holds and did; for an API's own metrics and for tests. */
-  readonly stats: { entries: number; hits: number; misses: number; stale: number; live: boolean; reachable: boolean; pendingUsage: number };
+  readonly stats: {
+    entries: number;
+    hits: number;
+    misses: number;
+    stale: number;
+    live: boolean;
+    reachable: boolean;
+    pendingUsage: number;
+    /** Requests of limited keys this process may still answer itself, from its leases. */
+    leased: number;
+  };
 }
 
 const PERMANENT = new Set<VerifyCode>(['NOT_FOUND', 'REVOKED', 'EXPIRED']);
@@ -77,10 +89,11 @@ type Valid = Extract<VerifyOutcome, { valid: true }>;
 
 /**
  * Verifies keys by calling `POST /v1/keys/verify` of a keyward server. With a verifier credential it keeps valid
- * answers of keys without limits locally and reuses them for the same request while keyward's change stream says
- * nothing changed; everything else (and everything without a credential) is asked about on every request, so the
- * server counts it against the key's limits. Refusals that cannot change soon are remembered briefly, so that a
- * client hammering with a dead key does not hammer the keyward server too.
+ * answers locally and reuses them for the same request while keyward's change stream says nothing changed; a limited
+ * key's only while this process holds an allowance of its limits that keyward leased it (`Allowances`). Everything
+ * else (and everything without a credential) is asked about on every request, so the server counts it against the
+ * key's limits. Refusals that cannot change soon are remembered briefly, so that a client hammering with a dead key
+ * does not hammer the keyward server too.
  *
  * @example
  * ```ts
@@ -180,7 +193,7 @@ export function remoteVerifier(options: RemoteVerifierOptions): RemoteVerifier {
       },
       async close() {},
       get stats() {
-        return { entries: 0, ...stats, live: false, reachable, pendingUsage: 0 };
+        return { entries: 0, ...stats, live: false, reachable, pendingUsage: 0, leased: 0 };
       },
     };
   }
@@ -197,12 +210,19 @@ export function remoteVerifier(options: RemoteVerifierOptions): RemoteVerifier {
   const stream = new ChangeStream(new URL('/v1/verifier/events', options.baseUrl).toString(), credential, doFetch, {
     change(c: Change) {
       changes++;
-      if (c.type === 'key') verdicts.dropKey(c.key_id);
-      else verdicts.dropOrganization(c.org_id, c.type === 'creator' ? c.user_id : undefined);
+      if (c.type === 'key') {
+        verdicts.dropKey(c.key_id);
+        allowances.dropKey(c.key_id);
+      } else {
+        const userId = c.type === 'creator' ? c.user_id : undefined;
+        verdicts.dropOrganization(c.org_id, userId);
+        allowances.dropOrganization(c.org_id, userId);
+      }
     },
     reset() {
       changes++;
       verdicts.clear();
+      allowances.clear();
     },
     live(value) {
       live = value;
@@ -217,6 +237,12 @@ export function remoteVerifier(options: RemoteVerifierOptions): RemoteVerifier {
       );
     },
   });
+  const allowances = new Allowances(
+    new URL('/v1/verifier/leases', options.baseUrl).toString(),
+    new URL('/v1/verifier/leases/return', options.baseUrl).toString(),
+    credential,
+    doFetch,
+  );
   stream.start();
   const usage = new UsageReports(
     new URL('/v1/verifier/usage', options.baseUrl).toString(),
@@ -226,27 +252,42 @@ export function remoteVerifier(options: RemoteVerifierOptions): RemoteVerifier {
     (line) => logger.warn(line),
   );
 
-  /** A request answered here is reported to keyward, which counts it as if it had been asked. */
-  const answered = (v: Verdict, request: VerifyRequest, now: number): Valid => {
-    usage.add(v.requester, request.method ?? 'VERIFY', request.path ?? '', request.cost ?? 1, now);
-    return v.outcome;
+  /**
+   * The request answered here from its verdict, or undefined when it cannot be: a limited key's request needs an
+   * allowance. A request answered here is reported to keyward, which counts it as if it had been asked.
+   */
+  const local = (v: Verdict, request: VerifyRequest, now: number): Valid | undefined => {
+    const cost = request.cost ?? 1;
+    let outcome = v.outcome;
+    if (outcome.cache?.limited) {
+      const spent = allowances.spend(request.key, request.environment, cost, outcome, now);
+      if (spent === null) return undefined;
+      outcome = { ...outcome, ratelimit: spent.ratelimit, budget: spent.budget };
+    }
+    usage.add(v.requester, request.method ?? 'VERIFY', request.path ?? '', cost, now);
+    return outcome;
   };
 
-  const reusable = (o: VerifyOutcome): o is Valid => o.valid && o.cache !== undefined && !o.cache.limited;
+  const reusable = (o: VerifyOutcome): o is Valid => o.valid && o.cache !== undefined;
 
-  /** The verdict kept for a request's tuple when keyward cannot answer, if it is young enough. */
+  /** The verdict kept for a request's tuple when keyward cannot answer, if it is young enough (and leased, if limited). */
   const stale = (request: VerifyRequest, now: number, error: unknown): VerifyOutcome => {
     const v: Verdict | undefined = verdicts.get(request, now);
-    if (!v || now - v.at >= staleMs) throw error;
+    const answer = v && now - v.at < staleMs ? local(v, request, now) : undefined;
+    if (!answer) throw error;
     stats.stale++;
-    return answered(v, request, now);
+    return answer;
   };
 
   async function miss(tuple: string, request: VerifyRequest, now: number): Promise<VerifyOutcome> {
     const before = changes;
     const outcome = await askRemembering(request, now);
-    if (reusable(outcome) && changes === before) verdicts.set(request, outcome, Date.now());
-    else if (outcome.valid ? outcome.cache?.limited : outcome.ratelimit) {
+    if (reusable(outcome) && changes === before) {
+      verdicts.set(request, outcome, Date.now());
+      // A limited key: its next requests are answered here once keyward leases an allowance (asked for now).
+      if (outcome.cache?.limited) allowances.expect(request.key, request.environment, request.cost ?? 1, outcome, Date.now());
+    }
+    if (outcome.valid ? outcome.cache?.limited : outcome.ratelimit) {
       if (limited.size >= 10_000) limited.delete(limited.keys().next().value as string);
       limited.set(tuple, now + maxAgeMs);
     }
@@ -261,13 +302,18 @@ export function remoteVerifier(options: RemoteVerifierOptions): RemoteVerifier {
       const v = verdicts.get(request, now);
       if (v !== undefined) {
         if (live && now - v.at < maxAgeMs) {
-          stats.hits++;
-          return answered(v, request, now);
-        }
-        // keyward away: no request waits for it more than once a second while a verdict can answer.
-        if (!reachable && now - lastProbe < 1000 && now - v.at < staleMs) {
-          stats.stale++;
-          return answered(v, request, now);
+          const answer = local(v, request, now);
+          if (answer) {
+            stats.hits++;
+            return answer;
+          }
+        } else if (!reachable && now - lastProbe < 1000 && now - v.at < staleMs) {
+          // keyward away: no request waits for it more than once a second while a verdict can answer.
+          const answer = local(v, request, now);
+          if (answer) {
+            stats.stale++;
+            return answer;
+          }
         }
       }
       const tuple = tupleOf(request);
@@ -284,9 +330,10 @@ export function remoteVerifier(options: RemoteVerifierOptions): RemoteVerifier {
         // key with limits is asked about for each request, so each one counts).
         return flight.then(
           (o) => {
-            const kept = reusable(o) ? verdicts.get(request, Date.now()) : undefined;
+            const at = Date.now();
+            const kept = reusable(o) ? verdicts.get(request, at) : undefined;
             // The answer is reused only as it was kept (a change heard meanwhile means asking again).
-            return kept ? answered(kept, request, Date.now()) : askRemembering(request, Date.now());
+            return (kept && local(kept, request, at)) ?? askRemembering(request, at);
           },
           (error) => stale(request, Date.now(), error),
         );
@@ -299,10 +346,10 @@ export function remoteVerifier(options: RemoteVerifierOptions): RemoteVerifier {
     },
     async close() {
       await stream.close();
-      await usage.close();
+      await Promise.all([usage.close(), allowances.close()]);
     },
     get stats() {
-      return { entries: verdicts.size, ...stats, live, reachable, pendingUsage: usage.pending };
+      return { entries: verdicts.size, ...stats, live, reachable, pendingUsage: usage.pending, leased: allowances.held };
     },
   };
 }

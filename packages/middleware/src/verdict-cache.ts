@@ -7,8 +7,8 @@ type Valid = Extract<VerifyOutcome, { valid: true }>;
 /**
  * A valid answer kept for one request tuple. keyward's answer depends on the key, the environment served, the scope
  * needed (a route's, or the method's), the client's address (allowlists) and the resource, and on nothing else: the
- * path and the cost do not change it for a key without limits (the only ones kept), so requests to any path share
- * one verdict.
+ * path and the cost do not change whether it is valid, so requests to any path share one verdict (a limited key's
+ * limits are counted apart, from the allowance leased for it).
  */
 export interface Verdict {
   environment: string | undefined;
@@ -31,7 +31,7 @@ const sameTuple = (v: Verdict, r: VerifyRequest, scope: Scope | undefined) =>
   v.ip === r.ip && v.scope === scope && v.environment === r.environment && v.resource === r.resource;
 
 /**
- * Valid answers of keys without limits, per raw key and request tuple, bounded by count (the oldest key's go first)
+ * Valid answers, per raw key and request tuple, bounded by count (the oldest key's go first)
  * and by age (`keepMs`: the longest any use allows, fresh or stale). A key usually has one tuple, so the hit path is
  * one `Map.get` and a few comparisons, no string built. Entries are found again by key id, so that a change to a key
  * (or to a key it was derived from) drops all of its verdicts, and by organization.

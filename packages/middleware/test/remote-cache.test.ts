@@ -22,6 +22,7 @@ const config = (port: number) =>
       default_plan: 'business',
       plans: {
         free: { requests_per_minute: 5, monthly_requests: null, max_active_keys: null },
+        pro: { requests_per_minute: 120, monthly_requests: null, max_active_keys: null },
         business: { requests_per_minute: null, monthly_requests: null, max_active_keys: null },
       },
       verifier_credentials: [{ name: 'remote cache suite', sha256: createHash('sha256').update(CREDENTIAL).digest('hex') }],
@@ -41,11 +42,13 @@ async function startKeyward() {
 
 /** A fetch to keyward that counts verify calls, so a test can see which requests were answered locally. */
 function countingFetch() {
-  const counts = { verify: 0, usage: 0 };
+  const counts = { verify: 0, usage: 0, leases: 0, returns: 0 };
   const f: typeof fetch = (input, init) => {
     const url = String(input);
     if (url.endsWith('/v1/keys/verify')) counts.verify++;
     if (url.endsWith('/v1/verifier/usage')) counts.usage++;
+    if (url.endsWith('/v1/verifier/leases')) counts.leases++;
+    if (url.endsWith('/v1/verifier/leases/return')) counts.returns++;
     return fetch(input, init);
   };
   return { counts, fetch: f };
@@ -71,7 +74,7 @@ describe('remoteVerifier with a verifier credential: the local verdict cache', (
   let admin: HttpAgent;
   let api: RunningApi;
   let verifier: RemoteVerifier;
-  let counts: { verify: number; usage: number };
+  let counts: ReturnType<typeof countingFetch>['counts'];
   const lines: string[] = [];
   beforeAll(async () => {
     await startKeyward();
@@ -120,14 +123,59 @@ describe('remoteVerifier with a verifier credential: the local verdict cache', (
     expect((await get(api, child.body.key.raw_key)).status).toBe(401);
   });
 
-  it('still asks keyward about a key with a per-minute limit on every request, so the limit holds exactly', async () => {
+  it('answers a limited key from leased allowances, never letting more through than its limit', async () => {
+    const key = await admin.createKey({ name: 'leased', tier: 'pro' });
+    const before = { ...counts };
+    const started = Date.now();
+    const replies = [];
+    for (let i = 0; i < 200; i++) replies.push(await get(api, key.raw_key));
+    // The minute's 120, plus one per half second it took (the limit refills as it goes), most answered here.
+    const allowed = replies.filter((r) => r.status === 200).length;
+    expect(allowed).toBeGreaterThanOrEqual(120);
+    expect(allowed).toBeLessThanOrEqual(120 + Math.ceil((Date.now() - started) / 500));
+    expect(counts.leases - before.leases).toBeGreaterThan(0);
+    expect(counts.verify - before.verify).toBeLessThan(140);
+    for (const r of replies.filter((r) => r.status !== 200)) {
+      expect(r.status).toBe(429);
+      expect(r.headers.get('retry-after')).toMatch(/^\d+$/);
+    }
+    // Every request answered here is counted in the key's usage too.
+    await until(async () => (await admin.req('GET', `/api/developers/keys/${key.id}/usage`)).body.month.used >= allowed, 3000);
+  });
+
+  it('still holds a key of 5 a minute to 5 (a lease of it is a single request)', async () => {
     const key = await admin.newKey({ name: 'limited', tier: 'free' });
-    const before = counts.verify;
     const replies = [];
     for (let i = 0; i < 8; i++) replies.push(await get(api, key));
-    expect(counts.verify - before).toBe(8);
     expect(replies.filter((r) => r.status === 200)).toHaveLength(5);
     for (const r of replies.filter((r) => r.status === 429)) expect(r.headers.get('retry-after')).toMatch(/^\d+$/);
+  });
+
+  it('refuses a revoked limited key within a second although it holds an allowance, and gives the allowance back', async () => {
+    const key = await admin.createKey({ name: 'leased then revoked', tier: 'pro' });
+    for (let i = 0; i < 30; i++) expect((await get(api, key.raw_key)).status).toBe(200);
+    await until(() => verifier.stats.leased > 0, 2000);
+    const returns = counts.returns;
+    expect((await admin.req('DELETE', `/api/developers/keys/${key.id}`)).status).toBe(200);
+    expect(await until(async () => (await get(api, key.raw_key)).status === 401, 1000)).toBeLessThan(1000);
+    await until(() => counts.returns > returns, 2000);
+  });
+
+  it('gives back what it holds when it closes, so another process can use it', async () => {
+    const key = await admin.createKey({ name: 'returned on close', tier: 'pro' });
+    const own = remoteVerifier({ baseUrl: server, credential: CREDENTIAL });
+    const ownApi = await expressApi({ verifier: own, environment: 'test' });
+    await until(() => own.stats.live, 2000);
+    const started = Date.now();
+    for (let i = 0; i < 20; i++) expect((await get(ownApi, key.raw_key)).status).toBe(200);
+    await until(() => own.stats.leased > 0, 2000);
+    await ownApi.close();
+    await own.close();
+    // The other process (this suite's verifier) gets all but the 20 used.
+    let allowed = 0;
+    for (let i = 0; i < 120; i++) if ((await get(api, key.raw_key)).status === 200) allowed++;
+    expect(allowed).toBeGreaterThanOrEqual(100);
+    expect(allowed).toBeLessThanOrEqual(100 + Math.ceil((Date.now() - started) / 500));
   });
 
   it('rides out a keyward outage on recent verdicts, says so once, and drops everything after keyward restarts', async () => {

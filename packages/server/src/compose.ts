@@ -37,6 +37,7 @@ import { UsageRecorder } from './usage/usage-recorder.js';
 import { UsageService } from './usage/usage-service.js';
 import { KeyCache } from './verify/key-cache.js';
 import { KeyLookup } from './verify/key-lookup.js';
+import { Leases } from './verify/leases.js';
 import { Verifier } from './verify/verifier.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
 import { Notices } from './webhooks/notices.js';
@@ -190,6 +191,7 @@ export async function createKeyward(config: KeywardConfig, overrides: KeywardOve
     forms,
     verifier,
     changes,
+    leases: new Leases({ verifier, limiter, sealer: new Sealer(config.secret, 'keyward verifier leases'), clock, notices }),
     auth,
     metrics,
     signIn,

@@ -83,7 +83,8 @@ export interface VerifyRefusal {
 export interface CacheHint {
   /**
    * The key or one of its ancestors has a per-minute limit, a monthly quota or a credit budget: each request must
-   * be counted where the limit is kept, so the answer is not reused.
+   * be counted where the limit is kept, so the answer is reused only for requests paid from an allowance leased by
+   * keyward (`POST /v1/verifier/leases`).
    */
   limited: boolean;
   /** Epoch milliseconds at which the key stops working (its expiry, or the end of a rotation's grace), or null. */

@@ -18,6 +18,7 @@ import type { ScopeRequestService } from '../scope-requests/scope-request-servic
 import type { ClientRegistry } from '../signin/clients.js';
 import type { GrantService } from '../signin/grant-service.js';
 import type { UsageService } from '../usage/usage-service.js';
+import type { Leases } from '../verify/leases.js';
 import type { Verifier } from '../verify/verifier.js';
 import type { WebhookService } from '../webhooks/webhook-service.js';
 import { messageOf, type Surface } from './errors.js';
@@ -39,6 +40,8 @@ export interface AppContext {
   verifier: Verifier;
   /** Every change that alters what a key may do, numbered, for remote verifiers (`GET /v1/verifier/events`). */
   changes: ChangeFeed;
+  /** Allowances of limited keys lent to remote verifiers (`POST /v1/verifier/leases`). */
+  leases: Leases;
   auth: RequestAuth;
   metrics: Metrics;
   signIn: GrantService;

@@ -1,11 +1,13 @@
 import { hash as oneShotHash } from 'node:crypto';
 import {
   type BudgetDecision,
+  type BudgetInfo,
   ERROR_STATUS,
   KEY_TEXT_WORDS,
   type LimitDecision,
   monthOf,
   nextMonthStart,
+  type RateLimitInfo,
   scopeAllows,
   scopeForMethod,
   VERIFY_CODE_ERROR,
@@ -102,6 +104,19 @@ export class Verifier {
     return blocked > 0 ? guessing(blocked) : refusal;
   }
 
+  /**
+   * A raw key's cached look-up, read from storage when not cached (null: no such key). For leases, which count a
+   * key's limits without a request, so nothing is recorded and no throttle applies (only verifiers ask).
+   */
+  async entryOf(raw: string): Promise<CachedKey | null> {
+    const cacheKey = cacheKeyOf(raw);
+    const cached = this.deps.cache.get(cacheKey, this.deps.clock.now());
+    if (cached !== undefined) return cached;
+    const found = await this.deps.lookup.find(raw);
+    if (!found.ok) return null;
+    return this.deps.cache.set(cacheKey, found.key, this.deps.clock.now());
+  }
+
   /** `cachedAs` is the cache key when the entry came from the cache (and may be older than storage's facts). */
   #decide(entry: CachedKey | null, input: VerifyRequest, now: number, cachedAs?: string): Checked | Promise<Checked> {
     if (!entry) return this.#unknown(input, now);
@@ -143,13 +158,13 @@ export class Verifier {
     }
     // Limits belong to lineages (a key and its rotated successors share them), and a child key's requests count
     // towards every ancestor's limits too: one meter per key of the chain that has any.
-    const limits = this.deps.limiter.check({ now, cost, meters: this.#meters(entry, now) });
+    const limits = this.deps.limiter.check({ now, cost, meters: this.metersOf(entry, now) });
     if (limits instanceof Promise) return limits.then((l) => this.#applyLimits(entry, verified, input, now, cost, l));
     return this.#applyLimits(entry, verified, input, now, cost, limits);
   }
 
   /** The limiter's meters of a cached key, built once per entry and month (they name the month they count). */
-  #meters(entry: CachedKey, now: number): Meter[] {
+  metersOf(entry: CachedKey, now: number): Meter[] {
     if (entry.built && now < entry.built.until) return entry.built.meters;
     const { store, usage } = this.deps;
     const month = monthOf(now);
@@ -170,21 +185,15 @@ export class Verifier {
   #applyLimits(entry: CachedKey, verified: CheckedKey, input: VerifyRequest, now: number, cost: number, limits: LimitResult): Checked {
     const key = entry.key;
     const notices = this.deps.notices;
-    // What the headers say: the tightest per-minute or monthly limit, and the tightest budget, of the whole chain.
-    let tight: LimitDecision | null = null;
-    let tightBudget: BudgetDecision | null = null;
-    for (let i = 0; i < limits.meters.length; i++) {
-      const m = limits.meters[i] as MeterResult;
-      if (m.rate && (tight === null || m.rate.remaining < tight.remaining)) tight = m.rate;
-      if (m.quota && (tight === null || m.quota.remaining < tight.remaining)) tight = m.quota;
-      if (m.budget && (tightBudget === null || m.budget.remaining < tightBudget.remaining)) tightBudget = m.budget;
-      if (notices && (entry.meters[i] as MeterSpec).keyId === key.id) {
+    if (notices) {
+      for (let i = 0; i < limits.meters.length; i++) {
+        const m = limits.meters[i] as MeterResult;
+        if ((entry.meters[i] as MeterSpec).keyId !== key.id) continue;
         if (m.quota) notices.quotaUsed(key, m.quota.limit - m.quota.remaining, m.quota.limit, now);
         if (m.rate && !m.rate.allowed) notices.rateLimited(key, m.rate.limit, now);
       }
     }
-    const ratelimit = tight && { limit: tight.limit, remaining: tight.remaining, reset: Math.max(0, Math.ceil(tight.resetMs / 1000)) };
-    const budget = tightBudget && { limit: tightBudget.limit, remaining: tightBudget.remaining };
+    const { ratelimit, budget } = headlineOf(limits);
     if (limits.allowed) {
       this.#record(key, input, now, true, cost);
       return { valid: true, key: verified, ratelimit, budget, cache: entry.hint };
@@ -254,6 +263,27 @@ export class Verifier {
       credits,
     );
   }
+}
+
+/** What the rate-limit headers and the budget of an answer say. */
+export interface Headline {
+  ratelimit: RateLimitInfo | null;
+  budget: BudgetInfo | null;
+}
+
+/** The tightest per-minute or monthly limit, and the tightest budget, of the whole chain of meters. */
+export function headlineOf(limits: LimitResult): Headline {
+  let tight: LimitDecision | null = null;
+  let tightBudget: BudgetDecision | null = null;
+  for (const m of limits.meters) {
+    if (m.rate && (tight === null || m.rate.remaining < tight.remaining)) tight = m.rate;
+    if (m.quota && (tight === null || m.quota.remaining < tight.remaining)) tight = m.quota;
+    if (m.budget && (tightBudget === null || m.budget.remaining < tightBudget.remaining)) tightBudget = m.budget;
+  }
+  return {
+    ratelimit: tight && { limit: tight.limit, remaining: tight.remaining, reset: Math.max(0, Math.ceil(tight.resetMs / 1000)) },
+    budget: tightBudget && { limit: tightBudget.limit, remaining: tightBudget.remaining },
+  };
 }
 
 /** The answer to every key check from an address that sent too many unknown keys, until its wait is over. */

@@ -40,6 +40,59 @@ const usageAnswer = z.object({
   unknown: z.number().meta({ description: 'Requests naming a key that is not in the organization named: not counted.' }),
 });
 
+const leaseBody = z
+  .object({
+    key: z.string().min(1).max(512),
+    environment: z.string().max(64).optional(),
+    requests: z.number().int().min(1).max(1_000_000).meta({ description: 'Requests the verifier expects to answer soon.' }),
+    credits: z
+      .number()
+      .int()
+      .min(0)
+      .max(1_000_000_000)
+      .optional()
+      .meta({ description: 'Credits it expects them to spend (for a key with a budget).' }),
+  })
+  .strict();
+
+const leaseAnswer = z.object({
+  lease: z
+    .string()
+    .nullable()
+    .meta({ description: 'Sealed; give what is left back with POST /v1/verifier/leases/return. Null: nothing granted.' }),
+  key_id: z.string().nullable(),
+  requests: z.number().meta({ description: 'Requests the verifier may answer itself, until expires_in_ms pass.' }),
+  credits: z.number().nullable().meta({ description: 'Credits they may spend; null when the key has no budget.' }),
+  expires_in_ms: z.number(),
+  refused: z
+    .enum(['no_key', 'not_limited', 'limited'])
+    .optional()
+    .meta({ description: 'Why nothing was granted: no working key, no limits to lease, or its limits spent for now.' }),
+  ratelimit: z.object({ limit: z.number(), remaining: z.number(), reset: z.number() }).nullable(),
+  budget: z.object({ limit: z.number(), remaining: z.number() }).nullable(),
+});
+
+const returnBody = z
+  .object({
+    leases: z
+      .array(
+        z
+          .object({
+            lease: z.string().max(4096),
+            requests: z.number().int().min(0).max(1_000_000),
+            credits: z.number().int().min(0).max(1_000_000_000).optional(),
+          })
+          .strict(),
+      )
+      .max(10_000),
+  })
+  .strict();
+
+const returnAnswer = z.object({
+  returned: z.number().meta({ description: 'Leases whose unspent part went back to the key’s limits.' }),
+  ignored: z.number().meta({ description: 'Leases not ours, too old (over 5 minutes past their end) or already returned.' }),
+});
+
 function frame(e: FeedEvent): string {
   return `id: ${e.id}\nevent: ${e.type}\ndata: ${e.data}\n\n`;
 }
@@ -101,6 +154,54 @@ export function verifierRoutes(app: ZodApp, ctx: AppContext): void {
         open.delete(raw);
       });
     },
+  );
+
+  app.post(
+    '/v1/verifier/leases',
+    {
+      onRequest: async (req) => void ctx.auth.requireVerifier(req),
+      schema: {
+        ...about(
+          tag,
+          "Lease an allowance of a limited key's per-minute limit, monthly quota and budget, spent by the verifier itself (verifier credential as Bearer)",
+          'none',
+        ),
+        body: leaseBody,
+        response: { 200: leaseAnswer },
+      },
+    },
+    async (req) => {
+      const b = req.body;
+      const grant = await ctx.leases.take({
+        key: b.key,
+        ...(b.environment !== undefined ? { environment: b.environment } : {}),
+        requests: b.requests,
+        credits: b.credits ?? 0,
+      });
+      return {
+        lease: grant.lease,
+        key_id: grant.keyId,
+        requests: grant.requests,
+        credits: grant.credits,
+        expires_in_ms: grant.expiresInMs,
+        ...(grant.refused ? { refused: grant.refused } : {}),
+        ratelimit: grant.headline.ratelimit,
+        budget: grant.headline.budget,
+      };
+    },
+  );
+
+  app.post(
+    '/v1/verifier/leases/return',
+    {
+      onRequest: async (req) => void ctx.auth.requireVerifier(req),
+      schema: {
+        ...about(tag, 'Give back what leases did not spend (verifier credential as Bearer)', 'none'),
+        body: returnBody,
+        response: { 200: returnAnswer },
+      },
+    },
+    async (req) => ctx.leases.giveBack(req.body.leases.map((l) => ({ lease: l.lease, requests: l.requests, credits: l.credits ?? 0 }))),
   );
 
   app.post(

@@ -1,0 +1,295 @@
+import type { BudgetInfo, RateLimitInfo, VerifyOutcome } from '@keyward/core';
+
+type Valid = Extract<VerifyOutcome, { valid: true }>;
+
+/** How far ahead a lease is asked for: about this long of the key's requests at the rate this process sees. */
+const LEAD_MS = 2_000;
+/** A lease is spent only this long before keyward's end of it, so that a slow answer never spends a lapsed one. */
+const MARGIN_MS = 500;
+/** Unspent parts are given back at most this long after their lease ended (keyward takes them for 5 minutes). */
+const RETURN_FOR_MS = 4 * 60_000;
+/** Keys followed at most; past this, the one followed longest goes (its leftovers given back). */
+const MAX_KEYS = 10_000;
+
+/** What keyward lent of a key's limits: requests (and credits) this process may answer itself until `until`. */
+interface Grant {
+  lease: string;
+  requests: number;
+  /** Credits left; null when the key has no budget (cost is not counted). */
+  credits: number | null;
+  until: number;
+  at: number;
+  ratelimit: RateLimitInfo | null;
+  budget: BudgetInfo | null;
+}
+
+interface Allowance {
+  environment: string | undefined;
+  /** The key and the keys it was derived from: a change to any of them ends the allowance. */
+  ids: string[];
+  orgId: string | undefined;
+  ownerId: string | undefined;
+  grants: Grant[];
+  asking: boolean;
+  /** No lease is asked for before this (keyward granted none, or could not be asked). */
+  quietUntil: number;
+  /** Requests seen since `since` and the credits of the last one: what the next lease is sized by. */
+  seen: number;
+  since: number;
+  lastCost: number;
+  /** The size of the last lease: a new one is asked for when less than half of it is left. */
+  lastGrant: number;
+}
+
+interface LeaseAnswer {
+  lease: string | null;
+  requests: number;
+  credits: number | null;
+  expires_in_ms: number;
+  ratelimit: RateLimitInfo | null;
+  budget: BudgetInfo | null;
+}
+
+/** What a request answered from an allowance tells the client about its limits. */
+export interface Spent {
+  ratelimit: RateLimitInfo | null;
+  budget: BudgetInfo | null;
+}
+
+/**
+ * Allowances of limited keys (a per-minute limit, a monthly quota or a budget), leased from keyward
+ * (`POST /v1/verifier/leases`) so that their requests are answered in this process while every limit stays exact:
+ * keyward counts a lease as that many requests at once, and takes back what is not spent
+ * (`POST /v1/verifier/leases/return`). A lease is asked for in the background before the last runs out, sized by
+ * the key's rate here (about two seconds of its requests; keyward caps it at a tenth of the key's minute, a
+ * hundredth of its month and a twentieth of its budget). Without an allowance a request is asked about on its own.
+ */
+export class Allowances {
+  readonly #byRaw = new Map<string, Allowance>();
+  #returning: { lease: string; requests: number; credits: number; until: number }[] = [];
+  readonly #timer: ReturnType<typeof setInterval>;
+  #sending: Promise<void> | null = null;
+  /** Leases being asked for: closing waits for them, so that what they bring is given back too. */
+  readonly #asking = new Set<Promise<void>>();
+
+  constructor(
+    private readonly leaseUrl: string,
+    private readonly returnUrl: string,
+    private readonly credential: string,
+    private readonly doFetch: typeof fetch,
+  ) {
+    this.#timer = setInterval(() => void this.#giveBackDue(Date.now()), 1000);
+    this.#timer.unref?.();
+  }
+
+  /** Requests this process may still answer itself, over every key. */
+  get held(): number {
+    let n = 0;
+    for (const a of this.#byRaw.values()) for (const g of a.grants) n += g.requests;
+    return n;
+  }
+
+  /**
+   * Spends one request (and its credits) of the key's allowance; null when there is none left, and a lease is then
+   * asked for (not awaited). `outcome` is the verdict the request was answered with.
+   */
+  spend(raw: string, environment: string | undefined, cost: number, outcome: Valid, now: number): Spent | null {
+    const a = this.#byRaw.get(raw) ?? this.#follow(raw, environment, outcome, now);
+    a.seen++;
+    a.lastCost = cost;
+    let spent: Grant | null = null;
+    let left = 0;
+    for (let i = 0; i < a.grants.length; i++) {
+      const g = a.grants[i] as Grant;
+      if (g.until <= now) {
+        this.#retire(a, i--);
+        continue;
+      }
+      if (spent === null && g.requests >= 1 && (g.credits === null || g.credits >= cost)) {
+        g.requests--;
+        if (g.credits !== null) g.credits -= cost;
+        spent = g;
+      }
+      left += g.requests;
+    }
+    if (left * 2 < a.lastGrant || left === 0) this.#ask(raw, a, now);
+    if (spent === null) return null;
+    const elapsed = Math.floor((now - spent.at) / 1000);
+    return {
+      // This process may answer what it still holds beside what keyward had left when it lent it.
+      ratelimit: spent.ratelimit && {
+        ...spent.ratelimit,
+        remaining: spent.ratelimit.remaining + left,
+        reset: Math.max(0, spent.ratelimit.reset - elapsed),
+      },
+      budget: spent.budget && { ...spent.budget, remaining: spent.budget.remaining + creditsLeft(a) },
+    };
+  }
+
+  /** A request of a limited key was asked about: an allowance is asked for now (not awaited) when none is held. */
+  expect(raw: string, environment: string | undefined, cost: number, outcome: Valid, now: number): void {
+    const a = this.#byRaw.get(raw) ?? this.#follow(raw, environment, outcome, now);
+    a.seen++;
+    a.lastCost = cost;
+    if (!a.grants.some((g) => g.until > now && g.requests > 0)) this.#ask(raw, a, now);
+  }
+
+  /** Ends the allowances of a key and of the keys derived from it, giving back what is left. */
+  dropKey(keyId: string): void {
+    for (const [raw, a] of this.#byRaw) if (a.ids.includes(keyId)) this.#drop(raw, a);
+  }
+
+  /** Ends the allowances of an organization's keys (those made by `userId` only, when given). */
+  dropOrganization(orgId: string, userId?: string): void {
+    for (const [raw, a] of this.#byRaw) {
+      if (a.orgId === undefined || (a.orgId === orgId && (userId === undefined || a.ownerId === userId))) this.#drop(raw, a);
+    }
+  }
+
+  clear(): void {
+    for (const [raw, a] of this.#byRaw) this.#drop(raw, a);
+  }
+
+  /** Gives back everything held and stops. */
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    this.clear();
+    await Promise.all([...this.#asking]);
+    await this.#sending;
+    await this.#giveBackDue(Date.now());
+  }
+
+  #follow(raw: string, environment: string | undefined, outcome: Valid, now: number): Allowance {
+    if (this.#byRaw.size >= MAX_KEYS) {
+      const [oldest, a] = this.#byRaw.entries().next().value as [string, Allowance];
+      this.#drop(oldest, a);
+    }
+    const a: Allowance = {
+      environment,
+      ids: [outcome.key.id, ...(outcome.cache?.ancestorIds ?? [])],
+      orgId: outcome.key.organizationId,
+      ownerId: outcome.key.ownerId,
+      grants: [],
+      asking: false,
+      quietUntil: 0,
+      seen: 0,
+      since: now,
+      lastCost: 1,
+      lastGrant: 0,
+    };
+    this.#byRaw.set(raw, a);
+    return a;
+  }
+
+  #ask(raw: string, a: Allowance, now: number): void {
+    if (a.asking || now < a.quietUntil) return;
+    a.asking = true;
+    const rate = a.seen / Math.max(1000, now - a.since);
+    const requests = Math.min(1_000_000, Math.max(1, Math.ceil(rate * LEAD_MS)));
+    a.seen = 0;
+    a.since = now;
+    const body = JSON.stringify({
+      key: raw,
+      ...(a.environment !== undefined ? { environment: a.environment } : {}),
+      requests,
+      credits: Math.min(1_000_000_000, requests * a.lastCost),
+    });
+    const asked = this.doFetch(this.leaseUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${this.credential}` },
+      body,
+      signal: AbortSignal.timeout(5000),
+    })
+      .then(async (response) => {
+        if (!response.ok) {
+          await response.body?.cancel();
+          throw new Error(`answered ${response.status}`);
+        }
+        return (await response.json()) as LeaseAnswer;
+      })
+      .then(
+        (answer) => {
+          a.asking = false;
+          const received = Date.now();
+          if (typeof answer.lease !== 'string' || !(answer.requests > 0)) {
+            // Nothing to lend now (the limit is spent, the key changed): each request is asked about meanwhile.
+            a.quietUntil = received + 1000;
+            return;
+          }
+          const grant: Grant = {
+            lease: answer.lease,
+            requests: answer.requests,
+            credits: answer.credits,
+            until: received + answer.expires_in_ms - MARGIN_MS,
+            at: received,
+            ratelimit: answer.ratelimit,
+            budget: answer.budget,
+          };
+          // Dropped meanwhile (a change heard, closing): what was just lent goes back at once.
+          if (this.#byRaw.get(raw) !== a) {
+            this.#giveBack(grant, received);
+            void this.#giveBackDue(received);
+          } else {
+            a.grants.push(grant);
+            a.lastGrant = answer.requests;
+          }
+        },
+        () => {
+          a.asking = false;
+          a.quietUntil = Date.now() + 1000;
+        },
+      )
+      .finally(() => this.#asking.delete(asked));
+    this.#asking.add(asked);
+  }
+
+  #retire(a: Allowance, i: number): void {
+    const [g] = a.grants.splice(i, 1);
+    if (g) this.#giveBack(g, g.until);
+  }
+
+  #drop(raw: string, a: Allowance): void {
+    this.#byRaw.delete(raw);
+    for (const g of a.grants) this.#giveBack(g, Date.now());
+    a.grants = [];
+    void this.#giveBackDue(Date.now());
+  }
+
+  #giveBack(g: Grant, at: number): void {
+    if (g.requests > 0 || (g.credits ?? 0) > 0) {
+      this.#returning.push({ lease: g.lease, requests: g.requests, credits: g.credits ?? 0, until: at + RETURN_FOR_MS });
+    }
+  }
+
+  /** Sends the unspent parts of leases that ended; kept for later while keyward cannot be reached. */
+  #giveBackDue(now: number): Promise<void> {
+    for (const a of this.#byRaw.values()) {
+      for (let i = 0; i < a.grants.length; i++) if ((a.grants[i] as Grant).until <= now) this.#retire(a, i--);
+    }
+    this.#returning = this.#returning.filter((r) => r.until > now);
+    if (this.#returning.length === 0 || this.#sending) return this.#sending ?? Promise.resolve();
+    const batch = this.#returning.slice(0, 1000);
+    this.#sending = this.doFetch(this.returnUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${this.credential}` },
+      body: JSON.stringify({ leases: batch.map(({ lease, requests, credits }) => ({ lease, requests, credits })) }),
+      signal: AbortSignal.timeout(5000),
+    })
+      .then(async (response) => {
+        await response.body?.cancel();
+        // Taken, or refused for good (4xx): either way not sent again. Kept only when keyward could not answer.
+        if (response.status < 500) this.#returning = this.#returning.filter((r) => !batch.includes(r));
+      })
+      .catch(() => {})
+      .finally(() => {
+        this.#sending = null;
+      });
+    return this.#sending;
+  }
+}
+
+function creditsLeft(a: Allowance): number {
+  let n = 0;
+  for (const g of a.grants) n += g.credits ?? 0;
+  return n;
+}
