@@ -19,8 +19,20 @@ interface Grant {
   credits: number | null;
   until: number;
   at: number;
+  /**
+   * Per per-minute limit, when the slot of the lease's last request ends and how far apart slots end before it: a
+   * request whose slot has ended may no longer be answered (it is given back unspent instead).
+   */
+  rates: { end: number; interval: number }[];
   ratelimit: RateLimitInfo | null;
   budget: BudgetInfo | null;
+}
+
+/** Requests of a grant that may still be answered: the unspent ones whose slot has not ended. */
+export function usable(g: Pick<Grant, 'requests' | 'rates'>, now: number): number {
+  let n = g.requests;
+  for (const r of g.rates) n = Math.min(n, Math.max(0, Math.ceil((r.end - now) / r.interval)));
+  return n;
 }
 
 interface Allowance {
@@ -37,6 +49,8 @@ interface Allowance {
   seen: number;
   since: number;
   lastCost: number;
+  /** The last request of the key seen here: a key not seen for a minute, holding nothing, is no longer followed. */
+  lastSeen: number;
   /** The size of the last lease: a new one is asked for when less than half of it is left. */
   lastGrant: number;
 }
@@ -46,6 +60,7 @@ interface LeaseAnswer {
   requests: number;
   credits: number | null;
   expires_in_ms: number;
+  rates?: { until_ms: number; interval_ms: number }[];
   ratelimit: RateLimitInfo | null;
   budget: BudgetInfo | null;
 }
@@ -78,14 +93,15 @@ export class Allowances {
     private readonly credential: string,
     private readonly doFetch: typeof fetch,
   ) {
-    this.#timer = setInterval(() => void this.#giveBackDue(Date.now()), 1000);
+    this.#timer = setInterval(() => void this.#tick(Date.now()), 1000);
     this.#timer.unref?.();
   }
 
   /** Requests this process may still answer itself, over every key. */
   get held(): number {
     let n = 0;
-    for (const a of this.#byRaw.values()) for (const g of a.grants) n += g.requests;
+    const now = Date.now();
+    for (const a of this.#byRaw.values()) for (const g of a.grants) n += usable(g, now);
     return n;
   }
 
@@ -97,6 +113,7 @@ export class Allowances {
     const a = this.#byRaw.get(raw) ?? this.#follow(raw, environment, outcome, now);
     a.seen++;
     a.lastCost = cost;
+    a.lastSeen = now;
     let spent: Grant | null = null;
     let left = 0;
     for (let i = 0; i < a.grants.length; i++) {
@@ -105,12 +122,13 @@ export class Allowances {
         this.#retire(a, i--);
         continue;
       }
-      if (spent === null && g.requests >= 1 && (g.credits === null || g.credits >= cost)) {
+      const n = usable(g, now);
+      if (spent === null && n >= 1 && (g.credits === null || g.credits >= cost)) {
         g.requests--;
         if (g.credits !== null) g.credits -= cost;
         spent = g;
-      }
-      left += g.requests;
+        left += n - 1;
+      } else left += n;
     }
     if (left * 2 < a.lastGrant || left === 0) this.#ask(raw, a, now);
     if (spent === null) return null;
@@ -131,12 +149,14 @@ export class Allowances {
     const a = this.#byRaw.get(raw) ?? this.#follow(raw, environment, outcome, now);
     a.seen++;
     a.lastCost = cost;
-    if (!a.grants.some((g) => g.until > now && g.requests > 0)) this.#ask(raw, a, now);
+    a.lastSeen = now;
+    if (!a.grants.some((g) => g.until > now && usable(g, now) > 0)) this.#ask(raw, a, now);
   }
 
   /** Ends the allowances of a key and of the keys derived from it, giving back what is left. */
   dropKey(keyId: string): void {
     for (const [raw, a] of this.#byRaw) if (a.ids.includes(keyId)) this.#drop(raw, a);
+    void this.#send();
   }
 
   /** Ends the allowances of an organization's keys (those made by `userId` only, when given). */
@@ -144,10 +164,12 @@ export class Allowances {
     for (const [raw, a] of this.#byRaw) {
       if (a.orgId === undefined || (a.orgId === orgId && (userId === undefined || a.ownerId === userId))) this.#drop(raw, a);
     }
+    void this.#send();
   }
 
   clear(): void {
     for (const [raw, a] of this.#byRaw) this.#drop(raw, a);
+    void this.#send();
   }
 
   /** Gives back everything held and stops. */
@@ -156,13 +178,14 @@ export class Allowances {
     this.clear();
     await Promise.all([...this.#asking]);
     await this.#sending;
-    await this.#giveBackDue(Date.now());
+    await this.#send();
   }
 
   #follow(raw: string, environment: string | undefined, outcome: Valid, now: number): Allowance {
     if (this.#byRaw.size >= MAX_KEYS) {
       const [oldest, a] = this.#byRaw.entries().next().value as [string, Allowance];
       this.#drop(oldest, a);
+      void this.#send();
     }
     const a: Allowance = {
       environment,
@@ -175,6 +198,7 @@ export class Allowances {
       seen: 0,
       since: now,
       lastCost: 1,
+      lastSeen: now,
       lastGrant: 0,
     };
     this.#byRaw.set(raw, a);
@@ -194,6 +218,9 @@ export class Allowances {
       requests,
       credits: Math.min(1_000_000_000, requests * a.lastCost),
     });
+    // keyward's clock read the lease's times somewhere between sending and receiving: from the sending they are
+    // never later than keyward meant.
+    const sent = Date.now();
     const asked = this.doFetch(this.leaseUrl, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${this.credential}` },
@@ -220,15 +247,16 @@ export class Allowances {
             lease: answer.lease,
             requests: answer.requests,
             credits: answer.credits,
-            until: received + answer.expires_in_ms - MARGIN_MS,
+            until: sent + answer.expires_in_ms - MARGIN_MS,
             at: received,
+            rates: (answer.rates ?? []).map((r) => ({ end: sent + r.until_ms, interval: r.interval_ms })),
             ratelimit: answer.ratelimit,
             budget: answer.budget,
           };
           // Dropped meanwhile (a change heard, closing): what was just lent goes back at once.
           if (this.#byRaw.get(raw) !== a) {
             this.#giveBack(grant, received);
-            void this.#giveBackDue(received);
+            void this.#send();
           } else {
             a.grants.push(grant);
             a.lastGrant = answer.requests;
@@ -252,7 +280,6 @@ export class Allowances {
     this.#byRaw.delete(raw);
     for (const g of a.grants) this.#giveBack(g, Date.now());
     a.grants = [];
-    void this.#giveBackDue(Date.now());
   }
 
   #giveBack(g: Grant, at: number): void {
@@ -261,11 +288,18 @@ export class Allowances {
     }
   }
 
-  /** Sends the unspent parts of leases that ended; kept for later while keyward cannot be reached. */
-  #giveBackDue(now: number): Promise<void> {
-    for (const a of this.#byRaw.values()) {
+  /** Every second: leases that ended are given back, and keys no longer used are no longer followed. */
+  #tick(now: number): Promise<void> {
+    for (const [raw, a] of this.#byRaw) {
       for (let i = 0; i < a.grants.length; i++) if ((a.grants[i] as Grant).until <= now) this.#retire(a, i--);
+      if (a.grants.length === 0 && !a.asking && now - a.lastSeen > 60_000) this.#byRaw.delete(raw);
     }
+    return this.#send();
+  }
+
+  /** Sends the unspent parts of leases that ended; kept for later while keyward cannot be reached. */
+  #send(): Promise<void> {
+    const now = Date.now();
     this.#returning = this.#returning.filter((r) => r.until > now);
     if (this.#returning.length === 0 || this.#sending) return this.#sending ?? Promise.resolve();
     const batch = this.#returning.slice(0, 1000);
@@ -278,7 +312,10 @@ export class Allowances {
       .then(async (response) => {
         await response.body?.cancel();
         // Taken, or refused for good (4xx): either way not sent again. Kept only when keyward could not answer.
-        if (response.status < 500) this.#returning = this.#returning.filter((r) => !batch.includes(r));
+        if (response.status < 500) {
+          const sent = new Set(batch);
+          this.#returning = this.#returning.filter((r) => !sent.has(r));
+        }
       })
       .catch(() => {})
       .finally(() => {

@@ -143,6 +143,39 @@ describe('remoteVerifier with a verifier credential: the local verdict cache', (
     await until(async () => (await admin.req('GET', `/api/developers/keys/${key.id}/usage`)).body.month.used >= allowed, 3000);
   });
 
+  it('holds a limit across two API processes under concurrent load: never more, and at most a tenth refused early', async () => {
+    const key = await admin.createKey({ name: 'two processes', tier: 'pro' });
+    const other = remoteVerifier({ baseUrl: server, credential: CREDENTIAL });
+    const otherApi = await expressApi({ verifier: other, environment: 'test' });
+    try {
+      await until(() => other.stats.live, 2000);
+      const started = Date.now();
+      const statuses: number[] = [];
+      // 300 requests, 20 at a time, alternating between the two processes.
+      for (let round = 0; round < 15; round++) {
+        const batch = Array.from({ length: 20 }, (_, i) => get(i % 2 ? otherApi : api, key.raw_key).then((r) => r.status));
+        statuses.push(...(await Promise.all(batch)));
+      }
+      const allowed = statuses.filter((s) => s === 200).length;
+      expect(statuses.filter((s) => s !== 200 && s !== 429)).toEqual([]);
+      expect(allowed).toBeLessThanOrEqual(120 + Math.ceil((Date.now() - started) / 500));
+      expect(allowed).toBeGreaterThanOrEqual(108);
+    } finally {
+      await otherApi.close();
+      await other.close();
+    }
+  });
+
+  it('spends a budget from leased credits: a route of cost 5 gets exactly budget / 5 requests', async () => {
+    const key = await admin.createKey({ name: 'budget', budget: 200 });
+    const statuses: number[] = [];
+    for (let i = 0; i < 50; i++) statuses.push((await get(api, key.raw_key, '/expensive')).status);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(40);
+    expect(new Set(statuses.slice(40))).toEqual(new Set([402]));
+    // What was spent here is what keyward counts as spent.
+    await until(async () => (await admin.req('GET', `/api/developers/keys/${key.id}/usage`)).body.budget?.used === 200, 3000);
+  });
+
   it('still holds a key of 5 a minute to 5 (a lease of it is a single request)', async () => {
     const key = await admin.newKey({ name: 'limited', tier: 'free' });
     const replies = [];

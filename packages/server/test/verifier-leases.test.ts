@@ -42,6 +42,8 @@ describe('allowances leased to remote verifiers (POST /v1/verifier/leases)', () 
     expect(r.body).toMatchObject({ key_id: key.id, requests: 6, credits: null, expires_in_ms: 10_000 });
     expect(r.body.lease).toEqual(expect.any(String));
     expect(r.body.ratelimit).toMatchObject({ limit: 60, remaining: 54 });
+    // Its requests' slots end one a second, the last 6 s from now: each may be answered only until its slot ends.
+    expect(r.body.rates).toEqual([{ until_ms: 6000, interval_ms: 1000 }]);
     // 54 of the burst are left for everyone else; the 55th is refused with the usual Retry-After.
     expect(await allowedNow(key.raw_key, 54)).toBe(54);
     const refused = await verify(key.raw_key);
@@ -102,10 +104,10 @@ describe('allowances leased to remote verifiers (POST /v1/verifier/leases)', () 
     expect((await verify(key.raw_key)).body.ratelimit).toMatchObject({ remaining: 998 });
   });
 
-  it('lends credits of a budget (a twentieth at most) and takes back the unspent ones', async () => {
+  it('lends credits of a budget for whole requests (a twentieth of it at most) and takes back the unspent ones', async () => {
     const key = await owner.createKey({ name: 'budget', budget: 100 });
     const granted = (await lease(key.raw_key, 10, 50)).body;
-    expect(granted).toMatchObject({ requests: 10, credits: 5 });
+    expect(granted).toMatchObject({ requests: 1, credits: 5 }); // whole requests of 5: a twentieth of 100
     expect(granted.budget).toEqual({ limit: 100, remaining: 95 });
     expect((await verify(key.raw_key, 90)).body.budget).toEqual({ limit: 100, remaining: 5 });
     expect((await verify(key.raw_key, 6)).body.valid).toBe(false);

@@ -231,7 +231,7 @@ describe('the cache hint of POST /v1/keys/verify', () => {
   });
   afterAll(() => h.close());
 
-  it('tells a verifier whether the answer may be reused (never for a limited key) and until when; tells nobody else', async () => {
+  it('tells a verifier whether the answer may be reused (a limited key only from a lease) and until when; tells nobody else', async () => {
     const expires = new Date(h.clock.now() + 3_600_000).toISOString();
     const plain = await owner.createKey({ name: 'unlimited', expires_at: expires });
     const limited = await owner.createKey({ name: 'limited', tier: 'free' });

@@ -252,7 +252,7 @@ export const verifyAnswer = z
         .optional()
         .meta({
           description:
-            'Verifier credential only: whether this answer may be reused for the same request (false when the key has a limit, quota or budget) and until when.',
+            'Verifier credential only: whether this answer may be reused for the same request and until when (limited: the key has a limit, quota or budget, so only for requests paid from a leased allowance).',
         }),
     }),
     z.object({

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { Sealer } from '../auth/sealer.js';
 import type { Clock } from '../ids.js';
 import type { Limiter, LimitResult, Meter, MeterRef } from '../limits/limiter.js';
 import type { Notices } from '../webhooks/notices.js';
@@ -24,6 +23,13 @@ export interface LeaseAsk {
   credits: number;
 }
 
+/** Seals leases so that only keyward can open them (the server's `Sealer`, under a purpose of its own). */
+export interface LeaseSealer {
+  seal(plain: string): string;
+  /** Throws when the text was not sealed by this sealer, or was altered. */
+  open(sealed: string): string;
+}
+
 export interface LeaseGrant {
   /** Sealed: what was taken from which meters; given back with `giveBack`. Null when nothing was granted. */
   lease: string | null;
@@ -32,6 +38,12 @@ export interface LeaseGrant {
   /** Credits granted; null when neither the key nor an ancestor has a budget (cost is then not counted). */
   credits: number | null;
   expiresInMs: number;
+  /**
+   * Per per-minute limit the lease counts in: when the slot of its last request ends (ms from now) and how far apart
+   * its slots end before that. A leased request is answered only while its slot lasts, so requests answered late
+   * never add to a burst: a rate never admits more than it would have.
+   */
+  rates: { untilMs: number; intervalMs: number }[];
   /** Why nothing was granted: no working key, a key without limits (nothing to lease), or its limits spent for now. */
   refused?: 'no_key' | 'not_limited' | 'limited';
   headline: Headline;
@@ -62,7 +74,7 @@ export interface Returned {
  * neither forge one nor give back more than it took (the limiter takes each lease back once).
  */
 export class Leases {
-  constructor(private readonly deps: { verifier: Verifier; limiter: Limiter; sealer: Sealer; clock: Clock; notices?: Notices }) {}
+  constructor(private readonly deps: { verifier: Verifier; limiter: Limiter; sealer: LeaseSealer; clock: Clock; notices?: Notices }) {}
 
   async take(ask: LeaseAsk): Promise<LeaseGrant> {
     const none = (refused: LeaseGrant['refused'], keyId: string | null = null): LeaseGrant => ({
@@ -71,6 +83,7 @@ export class Leases {
       requests: 0,
       credits: null,
       expiresInMs: 0,
+      rates: [],
       refused,
       headline: { ratelimit: null, budget: null },
     });
@@ -82,14 +95,18 @@ export class Leases {
     const meters = this.deps.verifier.metersOf(entry, now);
     const budgeted = meters.some((m) => m.budget !== null);
     let requests = Math.min(Math.max(1, Math.floor(ask.requests)), capOf(meters));
-    let credits = budgeted ? Math.min(Math.max(0, Math.floor(ask.credits)), creditCapOf(meters)) : 0;
+    // A budget lends whole requests' credits at the cost the verifier expects per request, or nothing.
+    const each = budgeted ? Math.ceil(Math.max(0, ask.credits) / Math.max(1, ask.requests)) : 0;
+    if (each > 0) requests = Math.min(requests, Math.floor(creditCapOf(meters) / each));
+    if (requests < 1) return none('limited', entry.key.id);
+    let credits = requests * each;
     let limits = await this.deps.limiter.check({ now, cost: credits, count: requests, meters });
     if (!limits.allowed) {
       // Less than asked may still be there: take what is, once (a race with other takers is then refused).
       const fits = fitOf(meters, limits, requests, credits);
-      if (fits.requests < 1 || (budgeted && fits.credits < 1)) return { ...none('limited', entry.key.id), headline: headlineOf(limits) };
-      requests = fits.requests;
-      credits = fits.credits;
+      requests = each > 0 ? Math.min(fits.requests, Math.floor(fits.credits / each)) : fits.requests;
+      if (requests < 1) return { ...none('limited', entry.key.id), headline: headlineOf(limits) };
+      credits = requests * each;
       limits = await this.deps.limiter.check({ now, cost: credits, count: requests, meters });
       if (!limits.allowed) return { ...none('limited', entry.key.id), headline: headlineOf(limits) };
     }
@@ -101,12 +118,19 @@ export class Leases {
       }
     }
     const sealed: Sealed = { i: randomUUID(), n: requests, c: credits, e: now + LEASE_MS, m: meters.map(refOf) };
+    const rates: LeaseGrant['rates'] = [];
+    for (let i = 0; i < meters.length; i++) {
+      const rate = (meters[i] as Meter).rate;
+      const decision = limits.meters[i]?.rate;
+      if (rate && decision) rates.push({ untilMs: decision.resetMs, intervalMs: rate.periodMs / rate.limit });
+    }
     return {
       lease: this.deps.sealer.seal(JSON.stringify(sealed)),
       keyId: entry.key.id,
       requests,
       credits: budgeted ? credits : null,
       expiresInMs: LEASE_MS,
+      rates,
       headline: headlineOf(limits),
     };
   }

@@ -64,6 +64,10 @@ const leaseAnswer = z.object({
   requests: z.number().meta({ description: 'Requests the verifier may answer itself, until expires_in_ms pass.' }),
   credits: z.number().nullable().meta({ description: 'Credits they may spend; null when the key has no budget.' }),
   expires_in_ms: z.number(),
+  rates: z.array(z.object({ until_ms: z.number(), interval_ms: z.number() })).meta({
+    description:
+      "Per per-minute limit: the slot of the lease's last request ends in until_ms, the others each interval_ms before it; a leased request is answered only while its slot lasts.",
+  }),
   refused: z
     .enum(['no_key', 'not_limited', 'limited'])
     .optional()
@@ -184,6 +188,7 @@ export function verifierRoutes(app: ZodApp, ctx: AppContext): void {
         requests: grant.requests,
         credits: grant.credits,
         expires_in_ms: grant.expiresInMs,
+        rates: grant.rates.map((r) => ({ until_ms: r.untilMs, interval_ms: r.intervalMs })),
         ...(grant.refused ? { refused: grant.refused } : {}),
         ratelimit: grant.headline.ratelimit,
         budget: grant.headline.budget,
