@@ -3,9 +3,9 @@ import type { BudgetInfo, RateLimitInfo, VerifyOutcome } from '@keyward/core';
 type Valid = Extract<VerifyOutcome, { valid: true }>;
 
 /** How far ahead a lease is asked for: about this long of the key's requests at the rate this process sees. */
-const LEAD_MS = 2_000;
-/** A lease is spent only this long before keyward's end of it, so that a slow answer never spends a lapsed one. */
-const MARGIN_MS = 500;
+const LEAD_MS = 1_000;
+/** A lease is spent only until this long before keyward's end of it (timed from when it was asked for). */
+const MARGIN_MS = 100;
 /** Unspent parts are given back at most this long after their lease ended (keyward takes them for 5 minutes). */
 const RETURN_FOR_MS = 4 * 60_000;
 /** Keys followed at most; past this, the one followed longest goes (its leftovers given back). */
@@ -42,7 +42,8 @@ interface Allowance {
   orgId: string | undefined;
   ownerId: string | undefined;
   grants: Grant[];
-  asking: boolean;
+  /** The lease being asked for, if any. */
+  asking: Promise<void> | null;
   /** No lease is asked for before this (keyward granted none, or could not be asked). */
   quietUntil: number;
   /** Requests seen since `since` and the credits of the last one: what the next lease is sized by. */
@@ -153,6 +154,11 @@ export class Allowances {
     if (!a.grants.some((g) => g.until > now && usable(g, now) > 0)) this.#ask(raw, a, now);
   }
 
+  /** Resolves when the lease being asked for the key, if any, has come (or not). */
+  async settled(raw: string): Promise<void> {
+    await this.#byRaw.get(raw)?.asking;
+  }
+
   /** Ends the allowances of a key and of the keys derived from it, giving back what is left. */
   dropKey(keyId: string): void {
     for (const [raw, a] of this.#byRaw) if (a.ids.includes(keyId)) this.#drop(raw, a);
@@ -193,7 +199,7 @@ export class Allowances {
       orgId: outcome.key.organizationId,
       ownerId: outcome.key.ownerId,
       grants: [],
-      asking: false,
+      asking: null,
       quietUntil: 0,
       seen: 0,
       since: now,
@@ -207,8 +213,9 @@ export class Allowances {
 
   #ask(raw: string, a: Allowance, now: number): void {
     if (a.asking || now < a.quietUntil) return;
-    a.asking = true;
-    const rate = a.seen / Math.max(1000, now - a.since);
+
+    // Requests per ms since the last ask (over at least 100 ms, so that a first request does not look like a flood).
+    const rate = a.seen / Math.max(100, now - a.since);
     const requests = Math.min(1_000_000, Math.max(1, Math.ceil(rate * LEAD_MS)));
     a.seen = 0;
     a.since = now;
@@ -236,7 +243,7 @@ export class Allowances {
       })
       .then(
         (answer) => {
-          a.asking = false;
+          a.asking = null;
           const received = Date.now();
           if (typeof answer.lease !== 'string' || !(answer.requests > 0)) {
             // Nothing to lend now (the limit is spent, the key changed): each request is asked about meanwhile.
@@ -263,12 +270,13 @@ export class Allowances {
           }
         },
         () => {
-          a.asking = false;
+          a.asking = null;
           a.quietUntil = Date.now() + 1000;
         },
       )
       .finally(() => this.#asking.delete(asked));
     this.#asking.add(asked);
+    a.asking = asked;
   }
 
   #retire(a: Allowance, i: number): void {

@@ -82,6 +82,8 @@ export interface RemoteVerifier extends KeyVerifier {
 }
 
 const PERMANENT = new Set<VerifyCode>(['NOT_FOUND', 'REVOKED', 'EXPIRED']);
+/** Refusals because a limit is spent for now. */
+const SPENT = new Set<VerifyCode>(['RATE_LIMITED', 'QUOTA_EXCEEDED', 'BUDGET_EXHAUSTED']);
 
 /** What concurrent requests share one question to keyward by: the fields its answer depends on. */
 const tupleOf = (r: VerifyRequest) => `${r.key}\n${r.environment ?? ''}\n${scopeOf(r) ?? ''}\n${r.ip ?? ''}\n${r.resource ?? ''}`;
@@ -279,6 +281,19 @@ export function remoteVerifier(options: RemoteVerifierOptions): RemoteVerifier {
     return answer;
   };
 
+  /**
+   * A limited key's request asked about on its own. keyward may refuse it because this very process was just lent
+   * what was left: then it is answered from that allowance, once it has come.
+   */
+  async function askLimited(request: VerifyRequest, now: number): Promise<VerifyOutcome> {
+    const outcome = await askRemembering(request, now);
+    if (outcome.valid || !SPENT.has(outcome.code)) return outcome;
+    await allowances.settled(request.key);
+    const at = Date.now();
+    const v = live ? verdicts.get(request, at) : undefined;
+    return (v && local(v, request, at)) ?? outcome;
+  }
+
   async function miss(tuple: string, request: VerifyRequest, now: number): Promise<VerifyOutcome> {
     const before = changes;
     const outcome = await askRemembering(request, now);
@@ -321,7 +336,7 @@ export function remoteVerifier(options: RemoteVerifierOptions): RemoteVerifier {
       if (!reachable) lastProbe = now;
       const limitedUntil = limited.get(tuple);
       if (limitedUntil !== undefined) {
-        if (limitedUntil > now) return askRemembering(request, now).catch((error) => stale(request, Date.now(), error));
+        if (limitedUntil > now) return askLimited(request, now).catch((error) => stale(request, Date.now(), error));
         limited.delete(tuple);
       }
       const flight = flights.get(tuple);
@@ -333,7 +348,7 @@ export function remoteVerifier(options: RemoteVerifierOptions): RemoteVerifier {
             const at = Date.now();
             const kept = reusable(o) ? verdicts.get(request, at) : undefined;
             // The answer is reused only as it was kept (a change heard meanwhile means asking again).
-            return (kept && local(kept, request, at)) ?? askRemembering(request, at);
+            return (kept && local(kept, request, at)) ?? (kept ? askLimited(request, at) : askRemembering(request, at));
           },
           (error) => stale(request, Date.now(), error),
         );

@@ -129,9 +129,10 @@ describe('remoteVerifier with a verifier credential: the local verdict cache', (
     const started = Date.now();
     const replies = [];
     for (let i = 0; i < 200; i++) replies.push(await get(api, key.raw_key));
-    // The minute's 120, plus one per half second it took (the limit refills as it goes), most answered here.
+    // The minute's 120, plus one per half second it took (the limit refills as it goes), most answered here; a few
+    // may go unused while a lease holds them (never more than a tenth of the limit).
     const allowed = replies.filter((r) => r.status === 200).length;
-    expect(allowed).toBeGreaterThanOrEqual(120);
+    expect(allowed).toBeGreaterThanOrEqual(108);
     expect(allowed).toBeLessThanOrEqual(120 + Math.ceil((Date.now() - started) / 500));
     expect(counts.leases - before.leases).toBeGreaterThan(0);
     expect(counts.verify - before.verify).toBeLessThan(140);
@@ -207,7 +208,7 @@ describe('remoteVerifier with a verifier credential: the local verdict cache', (
     // The other process (this suite's verifier) gets all but the 20 used.
     let allowed = 0;
     for (let i = 0; i < 120; i++) if ((await get(api, key.raw_key)).status === 200) allowed++;
-    expect(allowed).toBeGreaterThanOrEqual(100);
+    expect(allowed).toBeGreaterThanOrEqual(100 - 12);
     expect(allowed).toBeLessThanOrEqual(100 + Math.ceil((Date.now() - started) / 500));
   });
 

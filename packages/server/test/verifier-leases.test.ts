@@ -35,17 +35,17 @@ describe('allowances leased to remote verifiers (POST /v1/verifier/leases)', () 
     return n;
   }
 
-  it('lends a 60/min key at most a tenth of its minute, counted at once: the key has that much less left', async () => {
+  it('lends a 60/min key at most a twentieth of its minute, counted at once: the key has that much less left', async () => {
     const key = await owner.createKey({ name: 'per minute', tier: 'free' });
     const r = await lease(key.raw_key, 100);
     expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({ key_id: key.id, requests: 6, credits: null, expires_in_ms: 10_000 });
+    expect(r.body).toMatchObject({ key_id: key.id, requests: 3, credits: null, expires_in_ms: 2000 });
     expect(r.body.lease).toEqual(expect.any(String));
-    expect(r.body.ratelimit).toMatchObject({ limit: 60, remaining: 54 });
-    // Its requests' slots end one a second, the last 6 s from now: each may be answered only until its slot ends.
-    expect(r.body.rates).toEqual([{ until_ms: 6000, interval_ms: 1000 }]);
-    // 54 of the burst are left for everyone else; the 55th is refused with the usual Retry-After.
-    expect(await allowedNow(key.raw_key, 54)).toBe(54);
+    // The 3 stay counted for the lease's 2 s at least (their slots end at 3, 4 and 5 s): 2 more of an idle minute.
+    expect(r.body.rates).toEqual([{ until_ms: 5000, interval_ms: 1000 }]);
+    expect(r.body.ratelimit).toMatchObject({ limit: 60, remaining: 55 });
+    // 55 of the burst are left for everyone else; the 56th is refused with the usual Retry-After.
+    expect(await allowedNow(key.raw_key, 55)).toBe(55);
     const refused = await verify(key.raw_key);
     expect(refused.body).toMatchObject({ valid: false, code: 'RATE_LIMITED' });
     expect(refused.headers['retry-after']).toMatch(/^\d+$/);
@@ -53,19 +53,19 @@ describe('allowances leased to remote verifiers (POST /v1/verifier/leases)', () 
 
   it('takes back what a lease did not spend, once: the key can use it again, a second return changes nothing', async () => {
     const key = await owner.createKey({ name: 'given back', tier: 'free' });
-    const granted = (await lease(key.raw_key, 6)).body;
-    expect(granted.requests).toBe(6);
-    expect(await allowedNow(key.raw_key, 60)).toBe(54);
-    const back = await giveBack([{ lease: granted.lease, requests: 4 }]);
+    const granted = (await lease(key.raw_key, 3)).body;
+    expect(granted.requests).toBe(3);
+    expect(await allowedNow(key.raw_key, 60)).toBe(55);
+    const back = await giveBack([{ lease: granted.lease, requests: 2 }]);
     expect(back.body).toEqual({ returned: 1, ignored: 0 });
-    expect((await giveBack([{ lease: granted.lease, requests: 4 }])).body).toEqual({ returned: 0, ignored: 1 });
-    expect(await allowedNow(key.raw_key, 10)).toBe(4);
+    expect((await giveBack([{ lease: granted.lease, requests: 2 }])).body).toEqual({ returned: 0, ignored: 1 });
+    expect(await allowedNow(key.raw_key, 10)).toBe(2);
   });
 
   it('never gives back more than was lent, and ignores a lease it did not seal or one that was altered', async () => {
     const key = await owner.createKey({ name: 'forged', tier: 'free' });
-    const granted = (await lease(key.raw_key, 6)).body;
-    expect(await allowedNow(key.raw_key, 60)).toBe(54);
+    const granted = (await lease(key.raw_key, 3)).body;
+    expect(await allowedNow(key.raw_key, 60)).toBe(55);
     const altered = `${granted.lease.slice(0, -4)}AAAA`;
     expect(
       (
@@ -79,19 +79,19 @@ describe('allowances leased to remote verifiers (POST /v1/verifier/leases)', () 
       ignored: 2,
     });
     expect((await giveBack([{ lease: granted.lease, requests: 1000 }])).body).toEqual({ returned: 1, ignored: 0 });
-    expect(await allowedNow(key.raw_key, 20)).toBe(6);
+    expect(await allowedNow(key.raw_key, 20)).toBe(3);
   });
 
   it('lends less than asked when less is left, and nothing once the minute is spent (each request is then asked about)', async () => {
     const key = await owner.createKey({ name: 'nearly spent', tier: 'free' });
-    expect(await allowedNow(key.raw_key, 57)).toBe(57);
-    expect((await lease(key.raw_key, 6)).body).toMatchObject({ requests: 3 });
+    expect(await allowedNow(key.raw_key, 58)).toBe(58);
+    expect((await lease(key.raw_key, 6)).body).toMatchObject({ requests: 2 });
     const none = await lease(key.raw_key, 6);
     expect(none.body).toMatchObject({ lease: null, requests: 0, refused: 'limited' });
     expect(none.body.ratelimit.remaining).toBe(0);
     // A minute later the burst is whole again.
     h.clock.advance(60_000);
-    expect((await lease(key.raw_key, 6)).body.requests).toBe(6);
+    expect((await lease(key.raw_key, 6)).body.requests).toBe(3);
   });
 
   it('counts a monthly quota: a lease of a hundredth of it is used at once, and its return is not', async () => {
@@ -121,8 +121,8 @@ describe('allowances leased to remote verifiers (POST /v1/verifier/leases)', () 
     expect(child.status).toBe(201);
     h.clock.advance(60_000); // the parent's minute whole again after deriving
     const granted = (await lease(child.body.key.raw_key, 6)).body;
-    expect(granted.requests).toBe(6);
-    expect(await allowedNow(parent.raw_key, 60)).toBe(54);
+    expect(granted.requests).toBe(3);
+    expect(await allowedNow(parent.raw_key, 60)).toBe(55);
   });
 
   it('lends nothing for a key without limits, an unknown key or a revoked one', async () => {

@@ -12,6 +12,11 @@ export interface GcraInput {
   periodMs: number;
   /** Requests this decision takes at once, all or none (1 when absent): a lease takes several. */
   count?: number;
+  /**
+   * How long the requests taken must stay counted (0 when absent): a lease's requests may be answered until its end,
+   * so they are counted in slots that end no sooner, as if they came then. An idle key thus lends a little less.
+   */
+  holdMs?: number;
 }
 
 export interface LimitDecision {
@@ -24,9 +29,9 @@ export interface LimitDecision {
   retryAfterMs: number;
 }
 
-export function evaluateGcra({ tat, now, limit, periodMs, count = 1 }: GcraInput): LimitDecision & { tat: number } {
+export function evaluateGcra({ tat, now, limit, periodMs, count = 1, holdMs = 0 }: GcraInput): LimitDecision & { tat: number } {
   const interval = periodMs / limit;
-  const base = Math.max(tat, now);
+  const base = Math.max(tat, now + holdMs);
   const next = base + count * interval;
   const allowAt = next - periodMs;
   if (allowAt > now) {

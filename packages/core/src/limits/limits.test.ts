@@ -38,6 +38,15 @@ describe('GCRA', () => {
     expect(tooMany).toMatchObject({ allowed: false, tat: lease.tat, remaining: 0, retryAfterMs: 1000 });
     expect(evaluateGcra({ tat: 0, now, limit: 60, periodMs: 60_000, count: 61 }).allowed).toBe(false);
   });
+
+  it('holds a take counted at least `holdMs`: an idle key lends that much of its minute less, a busy one nothing less', () => {
+    const now = 1_000_000;
+    const idle = evaluateGcra({ tat: 0, now, limit: 60, periodMs: 60_000, count: 3, holdMs: 2000 });
+    // The 3 requests' slots end at 3, 4 and 5 s: counted until the 2 s lease has surely ended.
+    expect(idle).toMatchObject({ allowed: true, tat: now + 5000, remaining: 55 });
+    const busy = evaluateGcra({ tat: now + 30_000, now, limit: 60, periodMs: 60_000, count: 3, holdMs: 2000 });
+    expect(busy).toMatchObject({ allowed: true, tat: now + 33_000, remaining: 27 });
+  });
 });
 
 describe('monthly quota', () => {

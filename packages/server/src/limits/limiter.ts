@@ -27,6 +27,8 @@ export interface LimitCheck {
    * at once, all of them or none. Budgets spend `cost`, the credits of all of them together.
    */
   count?: number;
+  /** How long these requests must stay counted in each rate (0 when absent): a lease's, until it ends. */
+  holdMs?: number;
 }
 
 /** A meter as a lease names it: enough to give its counts back, without reading storage. */

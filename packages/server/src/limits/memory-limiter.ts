@@ -58,14 +58,14 @@ export class MemoryLimiter implements Limiter {
     return this.#decide(input, states);
   }
 
-  #decide({ now, cost, meters, count = 1 }: LimitCheck, states: MeterState[]): LimitResult {
+  #decide({ now, cost, meters, count = 1, holdMs = 0 }: LimitCheck, states: MeterState[]): LimitResult {
     const results: (MeterResult & { rate: (LimitDecision & { tat: number }) | null })[] = [];
     let allowed = true;
     for (let i = 0; i < meters.length; i++) {
       const { rate, quota, budget } = meters[i] as Meter;
       const s = states[i] as MeterState;
       const r = {
-        rate: rate ? evaluateGcra({ tat: s.tat, now, limit: rate.limit, periodMs: rate.periodMs, count }) : null,
+        rate: rate ? evaluateGcra({ tat: s.tat, now, limit: rate.limit, periodMs: rate.periodMs, count, holdMs }) : null,
         quota: quota ? evaluateQuota(s.used, quota.limit, quota.resetAt, now, count) : null,
         budget: budget ? evaluateBudget(s.spent ?? 0, budget.limit, cost) : null,
       };

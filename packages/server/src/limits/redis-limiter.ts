@@ -19,19 +19,20 @@ import { type GiveBack, type LimitCheck, type Limiter, type LimitResult, type Me
  * failover to a replica that lagged, a restore from an older snapshot), on every instance.
  *
  * KEYS: per meter, its rate, quota and budget keys, then the budget epoch. ARGV: now, cost, count (the requests
- * taken against rates and quotas), then per meter: rate limit, period, quota limit, quota TTL, quota seed, budget
+ * taken against rates and quotas), hold (ms they stay counted in rates), then per meter: rate limit, period, quota limit, quota TTL, quota seed, budget
  * limit, budget seed (0 = no such limit; a seed of -1 = not read yet).
  */
 const SCRIPT = `${GCRA_LUA}
 local now = tonumber(ARGV[1])
 local cost = tonumber(ARGV[2])
 local count = tonumber(ARGV[3])
-local n = (#ARGV - 3) / 7
+local hold = tonumber(ARGV[4])
+local n = (#ARGV - 4) / 7
 local epoch = redis.call('GET', KEYS[n * 3 + 1]) or '0'
 local m = {}
 local missing = {}
 for i = 1, n do
-  local a = 3 + (i - 1) * 7
+  local a = 4 + (i - 1) * 7
   local x = { rlimit = tonumber(ARGV[a + 1]), period = tonumber(ARGV[a + 2]), qlimit = tonumber(ARGV[a + 3]),
     qttl = tonumber(ARGV[a + 4]), qseed = tonumber(ARGV[a + 5]), blimit = tonumber(ARGV[a + 6]), bseed = tonumber(ARGV[a + 7]),
     rkey = KEYS[(i - 1) * 3 + 1], qkey = KEYS[(i - 1) * 3 + 2], bkey = KEYS[(i - 1) * 3 + 3], tat = 0, used = 0, spent = 0 }
@@ -58,7 +59,7 @@ local allowed = true
 for i = 1, n do
   local x = m[i]
   if x.rlimit > 0 then
-    local newtat, fits = gcra_step(x.tat, now, x.rlimit, x.period, count)
+    local newtat, fits = gcra_step(x.tat, now, x.rlimit, x.period, count, hold)
     x.newtat = newtat
     if not fits then allowed = false end
   end
@@ -156,7 +157,7 @@ export class RedisLimiter implements Limiter {
   }
 
   async check(input: LimitCheck): Promise<LimitResult> {
-    const { now, cost, meters, count = 1 } = input;
+    const { now, cost, meters, count = 1, holdMs = 0 } = input;
     const keys = meters.flatMap((m) => [
       `${this.#prefix}rate:${m.id}`,
       `${this.#prefix}quota:${m.id}:${m.quota?.month ?? ''}`,
@@ -177,7 +178,7 @@ export class RedisLimiter implements Limiter {
     let reply: string[];
     try {
       if (this.#stale) await this.#raiseEpoch();
-      reply = await this.#redis.keywardLimits(keys.length, ...keys, now, cost, count, ...args());
+      reply = await this.#redis.keywardLimits(keys.length, ...keys, now, cost, count, holdMs, ...args());
       if (reply[0] === 'seed') {
         // Read from storage what the missing counters held, then ask again: another instance may have seeded them
         // meanwhile, in which case Redis keeps its value.
@@ -191,7 +192,7 @@ export class RedisLimiter implements Limiter {
             if (which[0] === 'b' && meter.budget) seed.budget = await meter.budget.seed();
           }),
         );
-        reply = await this.#redis.keywardLimits(keys.length, ...keys, now, cost, count, ...args());
+        reply = await this.#redis.keywardLimits(keys.length, ...keys, now, cost, count, holdMs, ...args());
       }
       this.#health.answered();
     } catch (error) {
@@ -203,7 +204,7 @@ export class RedisLimiter implements Limiter {
       const used = Number(reply[2 + i * 3]);
       const spent = Number(reply[3 + i * 3]);
       return {
-        rate: m.rate ? evaluateGcra({ tat, now, limit: m.rate.limit, periodMs: m.rate.periodMs, count }) : null,
+        rate: m.rate ? evaluateGcra({ tat, now, limit: m.rate.limit, periodMs: m.rate.periodMs, count, holdMs }) : null,
         quota: m.quota ? evaluateQuota(used, m.quota.limit, m.quota.resetAt, now, count) : null,
         budget: m.budget ? evaluateBudget(spent, m.budget.limit, cost) : null,
       };

@@ -6,15 +6,15 @@ import type { Redis } from 'ioredis';
  * limiter's, so that they agree on the step, the stored value and how long it is kept. A script only counts; the
  * caller decides in TypeScript, with `evaluateGcra`, from the time the script returns. A time is kept a second past
  * the moment it has passed, because from then on it counts as no time at all (`math.max(tat, now)`). A step takes
- * `n` events at once (1 when nil), as `count` does in `evaluateGcra`; giving `n` back moves the time back as far,
+ * `n` events at once (1 when nil), held at least `hold` ms (0 when nil), as `count` and `holdMs` do in `evaluateGcra`; giving `n` back moves the time back as far,
  * and no further than now.
  */
 export const GCRA_LUA = `
 local function gcra_read(key)
   return tonumber(redis.call('GET', key) or '0')
 end
-local function gcra_step(tat, now, limit, period, n)
-  local newtat = math.max(tat, now) + (n or 1) * (period / limit)
+local function gcra_step(tat, now, limit, period, n, hold)
+  local newtat = math.max(tat, now + (hold or 0)) + (n or 1) * (period / limit)
   return newtat, newtat - period <= now
 end
 local function gcra_keep(key, tat, now)

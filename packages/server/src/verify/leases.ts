@@ -4,12 +4,15 @@ import type { Limiter, LimitResult, Meter, MeterRef } from '../limits/limiter.js
 import type { Notices } from '../webhooks/notices.js';
 import { type Headline, headlineOf, type Verifier } from './verifier.js';
 
-/** How long a verifier may spend a lease: short, so that what it holds moves a key's minute by little. */
-export const LEASE_MS = 10_000;
+/**
+ * How long a verifier may spend a lease. Its requests stay counted in every per-minute limit at least that long, so
+ * that one answered at the end adds to no burst: an idle key lends this much of its minute less (2 s of 60, 3 %).
+ */
+export const LEASE_MS = 2_000;
 /** How long after its end a lease's unused part may still be given back (the limiter remembers returns longer). */
 const RETURN_WINDOW_MS = 5 * 60_000;
 /** At most this share of a key's per-minute limit, and of its monthly quota and budget, goes out in one lease. */
-const RATE_SHARE = 10;
+const RATE_SHARE = 20;
 const QUOTA_SHARE = 100;
 const BUDGET_SHARE = 20;
 const MAX_REQUESTS = 10_000;
@@ -100,14 +103,14 @@ export class Leases {
     if (each > 0) requests = Math.min(requests, Math.floor(creditCapOf(meters) / each));
     if (requests < 1) return none('limited', entry.key.id);
     let credits = requests * each;
-    let limits = await this.deps.limiter.check({ now, cost: credits, count: requests, meters });
+    let limits = await this.deps.limiter.check({ now, cost: credits, count: requests, holdMs: LEASE_MS, meters });
     if (!limits.allowed) {
       // Less than asked may still be there: take what is, once (a race with other takers is then refused).
       const fits = fitOf(meters, limits, requests, credits);
       requests = each > 0 ? Math.min(fits.requests, Math.floor(fits.credits / each)) : fits.requests;
       if (requests < 1) return { ...none('limited', entry.key.id), headline: headlineOf(limits) };
       credits = requests * each;
-      limits = await this.deps.limiter.check({ now, cost: credits, count: requests, meters });
+      limits = await this.deps.limiter.check({ now, cost: credits, count: requests, holdMs: LEASE_MS, meters });
       if (!limits.allowed) return { ...none('limited', entry.key.id), headline: headlineOf(limits) };
     }
     const notices = this.deps.notices;
@@ -165,7 +168,7 @@ export class Leases {
 
 const refOf = (m: Meter): MeterRef => ({ id: m.id, rate: m.rate, quotaMonth: m.quota?.month ?? null, budget: m.budget !== null });
 
-/** The most requests one lease may take: a tenth of the tightest minute, a hundredth of the tightest month. */
+/** The most requests one lease may take: a twentieth of the tightest minute, a hundredth of the tightest month. */
 function capOf(meters: Meter[]): number {
   let cap = MAX_REQUESTS;
   for (const m of meters) {
