@@ -61,6 +61,7 @@ interface LeaseAnswer {
   requests: number;
   credits: number | null;
   expires_in_ms: number;
+  refused?: string;
   rates?: { until_ms: number; interval_ms: number }[];
   ratelimit: RateLimitInfo | null;
   budget: BudgetInfo | null;
@@ -87,6 +88,8 @@ export class Allowances {
   #sending: Promise<void> | null = null;
   /** Leases being asked for: closing waits for them, so that what they bring is given back too. */
   readonly #asking = new Set<Promise<void>>();
+  /** Closed: nothing more is asked for, and what comes is given back. */
+  #closed = false;
 
   constructor(
     private readonly leaseUrl: string,
@@ -111,6 +114,7 @@ export class Allowances {
    * asked for (not awaited). `outcome` is the verdict the request was answered with.
    */
   spend(raw: string, environment: string | undefined, cost: number, outcome: Valid, now: number): Spent | null {
+    if (this.#closed) return null;
     const a = this.#byRaw.get(raw) ?? this.#follow(raw, environment, outcome, now);
     a.seen++;
     a.lastCost = cost;
@@ -133,20 +137,23 @@ export class Allowances {
     }
     if (left * 2 < a.lastGrant || left === 0) this.#ask(raw, a, now);
     if (spent === null) return null;
-    const elapsed = Math.floor((now - spent.at) / 1000);
+    // What keyward had left when it lent the newest lease (older ones were already out then), plus what this process
+    // still holds.
+    const newest = a.grants[a.grants.length - 1] as Grant;
+    const elapsed = Math.floor((now - newest.at) / 1000);
     return {
-      // This process may answer what it still holds beside what keyward had left when it lent it.
-      ratelimit: spent.ratelimit && {
-        ...spent.ratelimit,
-        remaining: spent.ratelimit.remaining + left,
-        reset: Math.max(0, spent.ratelimit.reset - elapsed),
+      ratelimit: newest.ratelimit && {
+        ...newest.ratelimit,
+        remaining: newest.ratelimit.remaining + left,
+        reset: Math.max(0, newest.ratelimit.reset - elapsed),
       },
-      budget: spent.budget && { ...spent.budget, remaining: spent.budget.remaining + creditsLeft(a) },
+      budget: newest.budget && { ...newest.budget, remaining: newest.budget.remaining + creditsLeft(a) },
     };
   }
 
   /** A request of a limited key was asked about: an allowance is asked for now (not awaited) when none is held. */
   expect(raw: string, environment: string | undefined, cost: number, outcome: Valid, now: number): void {
+    if (this.#closed) return;
     const a = this.#byRaw.get(raw) ?? this.#follow(raw, environment, outcome, now);
     a.seen++;
     a.lastCost = cost;
@@ -180,11 +187,17 @@ export class Allowances {
 
   /** Gives back everything held and stops. */
   async close(): Promise<void> {
+    this.#closed = true;
     clearInterval(this.#timer);
     this.clear();
     await Promise.all([...this.#asking]);
-    await this.#sending;
-    await this.#send();
+    // Everything held, in as many batches as it takes, until keyward takes them or cannot be reached.
+    for (;;) {
+      await this.#sending;
+      const before = this.#returning.length;
+      await this.#send();
+      if (this.#returning.length === 0 || this.#returning.length === before) break;
+    }
   }
 
   #follow(raw: string, environment: string | undefined, outcome: Valid, now: number): Allowance {
@@ -246,8 +259,10 @@ export class Allowances {
           a.asking = null;
           const received = Date.now();
           if (typeof answer.lease !== 'string' || !(answer.requests > 0)) {
-            // Nothing to lend now (the limit is spent, the key changed): each request is asked about meanwhile.
-            a.quietUntil = received + 1000;
+            // Nothing to lend now (the limit is spent, the key changed): each request is asked about meanwhile. A
+            // limit too small to share, or none, stays so until the key changes.
+            const lasting = answer.refused === 'too_small' || answer.refused === 'not_limited';
+            a.quietUntil = received + (lasting ? 60_000 : 1000);
             return;
           }
           const grant: Grant = {

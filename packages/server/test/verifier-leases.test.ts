@@ -125,6 +125,34 @@ describe('allowances leased to remote verifiers (POST /v1/verifier/leases)', () 
     expect(await allowedNow(parent.raw_key, 60)).toBe(55);
   });
 
+  it('takes back into a rate only requests whose slots are still ahead: a late return frees nothing already refilled', async () => {
+    const key = await owner.createKey({ name: 'late return', tier: 'free' });
+    const granted = (await lease(key.raw_key, 3)).body;
+    expect(granted.requests).toBe(3);
+    h.clock.advance(6000); // the lease's slots ended at 3, 4 and 5 s; the minute is whole again
+    expect(await allowedNow(key.raw_key, 61)).toBe(60);
+    expect((await giveBack([{ lease: granted.lease, requests: 3 }])).body).toEqual({ returned: 1, ignored: 0 });
+    expect(await allowedNow(key.raw_key, 5)).toBe(0);
+  });
+
+  it('takes a lease back only into the counters that lent it (not another instance’s own memory)', async () => {
+    const key = await owner.createKey({ name: 'elsewhere', tier: 'free' });
+    const granted = (await lease(key.raw_key, 3)).body;
+    const other = await startHarness(config);
+    try {
+      const back = await new Agent(other.app).req(
+        'POST',
+        '/v1/verifier/leases/return',
+        { leases: [{ lease: granted.lease, requests: 3 }] },
+        bearer(CREDENTIAL),
+      );
+      expect(back.body).toEqual({ returned: 0, ignored: 1 });
+    } finally {
+      await other.close();
+    }
+    expect((await giveBack([{ lease: granted.lease, requests: 3 }])).body).toEqual({ returned: 1, ignored: 0 });
+  });
+
   it('lends nothing for a key without limits, an unknown key or a revoked one', async () => {
     const plain = await owner.createKey({ name: 'unlimited' });
     expect((await lease(plain.raw_key, 10)).body).toMatchObject({ lease: null, requests: 0, refused: 'not_limited', key_id: plain.id });
@@ -132,6 +160,22 @@ describe('allowances leased to remote verifiers (POST /v1/verifier/leases)', () 
     const revoked = await owner.createKey({ name: 'revoked', tier: 'free' });
     expect((await owner.req('DELETE', `/api/developers/keys/${revoked.id}`)).status).toBe(200);
     expect((await lease(revoked.raw_key, 10)).body).toMatchObject({ lease: null, refused: 'no_key' });
+    // A budget under 20 requests' cost has no share to lend: each request is asked about.
+    const small = await owner.createKey({ name: 'small budget', budget: 10 });
+    expect((await lease(small.raw_key, 1, 1)).body).toMatchObject({ lease: null, refused: 'too_small' });
+  });
+
+  it('ends a lease of a monthly quota by the month’s end, and lends none in its last quarter second', async () => {
+    const key = await owner.createKey({ name: 'month end', tier: 'pro' });
+    const saved = h.clock.t;
+    try {
+      h.clock.t = Date.UTC(2026, 11, 1) - 1000;
+      expect((await lease(key.raw_key, 5)).body).toMatchObject({ requests: 5, expires_in_ms: 1000 });
+      h.clock.t = Date.UTC(2026, 11, 1) - 100;
+      expect((await lease(key.raw_key, 5)).body).toMatchObject({ lease: null, refused: 'limited' });
+    } finally {
+      h.clock.t = saved;
+    }
   });
 
   it('answers only a verifier credential (401), and a malformed ask with 400, in the envelope', async () => {

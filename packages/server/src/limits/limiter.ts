@@ -47,8 +47,13 @@ export interface MeterRef {
 export interface GiveBack {
   id: string;
   now: number;
-  /** Requests to give back to every rate (its time moves back, never below now) and quota (never below 0). */
+  /** Requests to give back to every quota (never below 0), and to every rate unless `rateCount` says otherwise. */
   count: number;
+  /**
+   * Requests to give back to every rate (its time moves back, never below now): only those whose slots have not
+   * ended yet, or later requests would take slots already counted as gone (`count` when absent).
+   */
+  rateCount?: number;
   /** Credits to give back to every budget (never below 0). */
   cost: number;
   meters: MeterRef[];
@@ -74,6 +79,11 @@ export interface LimitResult {
  */
 export interface Limiter {
   /** Synchronous when the answer is in memory (the in-process limiter, once its counters are seeded). */
+  /**
+   * Which counters this is: a lease is given back only to the counters that lent it (not to another process's
+   * memory, nor to counters read again from storage since, which never counted it).
+   */
+  readonly id: string;
   check(input: LimitCheck): LimitResult | Promise<LimitResult>;
   /** Gives back what a lease did not use; false when this lease was already given back. */
   giveBack(input: GiveBack): Promise<boolean>;

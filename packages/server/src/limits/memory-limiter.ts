@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { evaluateBudget, evaluateGcra, evaluateQuota, type LimitDecision } from '@keyward/core';
 import { type Clock, systemClock } from '../ids.js';
 import { type GiveBack, type LimitCheck, type Limiter, type LimitResult, type Meter, type MeterResult, meterAllows } from './limiter.js';
@@ -23,6 +24,8 @@ interface MeterState {
  * is synchronous once its counters are seeded, so checking every meter and then charging them is atomic.
  */
 export class MemoryLimiter implements Limiter {
+  /** Counters of this process since it started: they lend leases and take them back. */
+  readonly id = `memory:${randomUUID()}`;
   readonly #meters = new Map<string, MeterState>();
   readonly #seeding = new Map<string, Promise<void>>();
   /** Leases given back, by id, with when: a retried give-back must not give back twice. */
@@ -90,14 +93,14 @@ export class MemoryLimiter implements Limiter {
    * with nothing in memory has nothing to give back: it was swept, so its rate has long refilled, and a later check
    * seeds its quota and budget from storage.
    */
-  async giveBack({ id, now, count, cost, meters }: GiveBack): Promise<boolean> {
+  async giveBack({ id, now, count, rateCount = count, cost, meters }: GiveBack): Promise<boolean> {
     if (this.#givenBack.has(id)) return false;
     this.#givenBack.set(id, now);
     for (const ref of meters) {
       const s = this.#meters.get(ref.id);
       if (!s) continue;
       if (ref.rate) {
-        const back = s.tat - count * (ref.rate.periodMs / ref.rate.limit);
+        const back = s.tat - rateCount * (ref.rate.periodMs / ref.rate.limit);
         s.tat = back > now ? back : 0;
       }
       if (ref.quotaMonth !== null && s.month === ref.quotaMonth) s.used = Math.max(0, s.used - count);

@@ -89,18 +89,19 @@ return out
  * neither below 0, the budget keeping its epoch (a counter of an older epoch is still reconciled at its next check).
  *
  * KEYS: the lease's mark, then per meter its rate, quota (of the lease's month) and budget keys. ARGV: now, count,
- * cost, then per meter: rate limit, period (0 = no rate), quota, budget (1 = give back to it, 0 = not).
+ * cost, rate count (what goes back to rates), then per meter: rate limit, period (0 = no rate), quota, budget (1 = give back to it, 0 = not).
  */
 const GIVE_BACK = `${GCRA_LUA}
 if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', 600000) then return 0 end
 local now = tonumber(ARGV[1])
 local count = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])
-for i = 1, (#ARGV - 3) / 4 do
-  local a = 3 + (i - 1) * 4
+local rcount = tonumber(ARGV[4])
+for i = 1, (#ARGV - 4) / 4 do
+  local a = 4 + (i - 1) * 4
   local rlimit, period = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
   local rkey, qkey, bkey = KEYS[(i - 1) * 3 + 2], KEYS[(i - 1) * 3 + 3], KEYS[(i - 1) * 3 + 4]
-  if rlimit > 0 then gcra_give_back(rkey, now, rlimit, period, count) end
+  if rlimit > 0 and rcount > 0 then gcra_give_back(rkey, now, rlimit, period, rcount) end
   if ARGV[a + 3] == '1' then
     local v = redis.call('GET', qkey)
     if v then redis.call('DECRBY', qkey, math.min(count, tonumber(v))) end
@@ -130,6 +131,8 @@ export interface RedisLimiterOptions {
 }
 
 export class RedisLimiter implements Limiter {
+  /** The counters in Redis, shared by every instance using the same prefix. */
+  readonly id: string;
   readonly #redis: Scripted;
   readonly #prefix: string;
   readonly #health: RedisHealth;
@@ -146,6 +149,7 @@ export class RedisLimiter implements Limiter {
     redis.defineCommand('keywardGiveBack', { lua: GIVE_BACK });
     this.#redis = redis as Scripted;
     this.#prefix = options.keyPrefix ?? 'keyward:';
+    this.id = `redis:${this.#prefix}`;
     this.#health = new RedisHealth(logger, {
       down: `Redis unreachable: rate limits and quotas are ${options.onRedisError === 'open' ? 'NOT enforced (fail open)' : 'refusing requests (fail closed)'}, requests that spend credits are refused (budgets fail closed), until it is back`,
       back: 'Redis reachable again: rate limits and quotas are enforced',
@@ -216,7 +220,7 @@ export class RedisLimiter implements Limiter {
    * Resolves false when Redis cannot be asked, as for a lease already given back: what a lost give-back keeps
    * counted only makes limits stricter until they refill, never looser.
    */
-  async giveBack({ id, now, count, cost, meters }: GiveBack): Promise<boolean> {
+  async giveBack({ id, now, count, rateCount = count, cost, meters }: GiveBack): Promise<boolean> {
     const keys = [`${this.#prefix}lease:${id}`];
     const args: number[] = [];
     for (const m of meters) {
@@ -224,7 +228,7 @@ export class RedisLimiter implements Limiter {
       args.push(m.rate?.limit ?? 0, m.rate?.periodMs ?? 0, m.quotaMonth === null ? 0 : 1, m.budget ? 1 : 0);
     }
     try {
-      const done = await this.#redis.keywardGiveBack(keys.length, ...keys, now, count, cost, ...args);
+      const done = await this.#redis.keywardGiveBack(keys.length, ...keys, now, count, cost, rateCount, ...args);
       this.#health.answered();
       return done === 1;
     } catch (error) {

@@ -16,6 +16,8 @@ const RATE_SHARE = 20;
 const QUOTA_SHARE = 100;
 const BUDGET_SHARE = 20;
 const MAX_REQUESTS = 10_000;
+/** A lease shorter than this (the month ends sooner) is not worth lending. */
+const MIN_LEASE_MS = 250;
 
 export interface LeaseAsk {
   key: string;
@@ -47,8 +49,11 @@ export interface LeaseGrant {
    * never add to a burst: a rate never admits more than it would have.
    */
   rates: { untilMs: number; intervalMs: number }[];
-  /** Why nothing was granted: no working key, a key without limits (nothing to lease), or its limits spent for now. */
-  refused?: 'no_key' | 'not_limited' | 'limited';
+  /**
+   * Why nothing was granted: no working key, a key without limits (nothing to lease), a limit too small to lend a
+   * share of (under 20 a minute, 100 a month, or a budget under 20 requests' cost), or its limits spent for now.
+   */
+  refused?: 'no_key' | 'not_limited' | 'too_small' | 'limited';
   headline: Headline;
 }
 
@@ -60,6 +65,10 @@ interface Sealed {
   /** when it ends */
   e: number;
   m: MeterRef[];
+  /** per rate meter (in the order of `m`), when the slot of its last request ends */
+  s: number[];
+  /** the limiter that lent it */
+  l: string;
 }
 
 export interface Returned {
@@ -101,7 +110,11 @@ export class Leases {
     // A budget lends whole requests' credits at the cost the verifier expects per request, or nothing.
     const each = budgeted ? Math.ceil(Math.max(0, ask.credits) / Math.max(1, ask.requests)) : 0;
     if (each > 0) requests = Math.min(requests, Math.floor(creditCapOf(meters) / each));
-    if (requests < 1) return none('limited', entry.key.id);
+    if (requests < 1) return none('too_small', entry.key.id);
+    // A lease ends by the month's end: its requests count in the month that lent them.
+    let expiresInMs = LEASE_MS;
+    for (const m of meters) if (m.quota) expiresInMs = Math.min(expiresInMs, m.quota.resetAt - now);
+    if (expiresInMs < MIN_LEASE_MS) return none('limited', entry.key.id);
     let credits = requests * each;
     let limits = await this.deps.limiter.check({ now, cost: credits, count: requests, holdMs: LEASE_MS, meters });
     if (!limits.allowed) {
@@ -120,19 +133,27 @@ export class Leases {
         if (quota && entry.meters[i]?.keyId === entry.key.id) notices.quotaUsed(entry.key, quota.limit - quota.remaining, quota.limit, now);
       }
     }
-    const sealed: Sealed = { i: randomUUID(), n: requests, c: credits, e: now + LEASE_MS, m: meters.map(refOf) };
     const rates: LeaseGrant['rates'] = [];
     for (let i = 0; i < meters.length; i++) {
       const rate = (meters[i] as Meter).rate;
       const decision = limits.meters[i]?.rate;
       if (rate && decision) rates.push({ untilMs: decision.resetMs, intervalMs: rate.periodMs / rate.limit });
     }
+    const sealed: Sealed = {
+      i: randomUUID(),
+      n: requests,
+      c: credits,
+      e: now + expiresInMs,
+      m: meters.map(refOf),
+      s: rates.map((r) => now + r.untilMs),
+      l: this.deps.limiter.id,
+    };
     return {
       lease: this.deps.sealer.seal(JSON.stringify(sealed)),
       keyId: entry.key.id,
       requests,
       credits: budgeted ? credits : null,
-      expiresInMs: LEASE_MS,
+      expiresInMs,
       rates,
       headline: headlineOf(limits),
     };
@@ -145,13 +166,21 @@ export class Leases {
     let ignored = 0;
     for (const item of items) {
       const sealed = this.#open(item.lease);
-      if (!sealed || now > sealed.e + RETURN_WINDOW_MS) {
+      if (!sealed || now > sealed.e + RETURN_WINDOW_MS || sealed.l !== this.deps.limiter.id) {
         ignored++;
         continue;
       }
       const count = Math.min(sealed.n, Math.max(0, Math.floor(item.requests)));
       const cost = Math.min(sealed.c, Math.max(0, Math.floor(item.credits)));
-      if (await this.deps.limiter.giveBack({ id: sealed.i, now, count, cost, meters: sealed.m })) returned++;
+      // A rate takes back only requests whose slots are still ahead: the unspent ones are the lease's last slots.
+      let rateCount = count;
+      let r = 0;
+      for (const m of sealed.m) {
+        if (!m.rate) continue;
+        const left = Math.ceil(((sealed.s[r++] ?? now) - now) / (m.rate.periodMs / m.rate.limit));
+        rateCount = Math.min(rateCount, Math.max(0, left));
+      }
+      if (await this.deps.limiter.giveBack({ id: sealed.i, now, count, rateCount, cost, meters: sealed.m })) returned++;
       else ignored++;
     }
     return { returned, ignored };
@@ -172,15 +201,15 @@ const refOf = (m: Meter): MeterRef => ({ id: m.id, rate: m.rate, quotaMonth: m.q
 function capOf(meters: Meter[]): number {
   let cap = MAX_REQUESTS;
   for (const m of meters) {
-    if (m.rate) cap = Math.min(cap, Math.max(1, Math.floor(m.rate.limit / RATE_SHARE)));
-    if (m.quota) cap = Math.min(cap, Math.max(1, Math.floor(m.quota.limit / QUOTA_SHARE)));
+    if (m.rate) cap = Math.min(cap, Math.floor(m.rate.limit / RATE_SHARE));
+    if (m.quota) cap = Math.min(cap, Math.floor(m.quota.limit / QUOTA_SHARE));
   }
   return cap;
 }
 
 function creditCapOf(meters: Meter[]): number {
   let cap = Number.MAX_SAFE_INTEGER;
-  for (const m of meters) if (m.budget) cap = Math.min(cap, Math.max(1, Math.floor(m.budget.limit / BUDGET_SHARE)));
+  for (const m of meters) if (m.budget) cap = Math.min(cap, Math.floor(m.budget.limit / BUDGET_SHARE));
   return cap;
 }
 

@@ -68,10 +68,10 @@ const leaseAnswer = z.object({
     description:
       "Per per-minute limit: the slot of the lease's last request ends in until_ms, the others each interval_ms before it; a leased request is answered only while its slot lasts.",
   }),
-  refused: z
-    .enum(['no_key', 'not_limited', 'limited'])
-    .optional()
-    .meta({ description: 'Why nothing was granted: no working key, no limits to lease, or its limits spent for now.' }),
+  refused: z.enum(['no_key', 'not_limited', 'too_small', 'limited']).optional().meta({
+    description:
+      'Why nothing was granted: no working key, no limits to lease, a limit too small to lend a share of (under 20 a minute, 100 a month, or 20 requests of a budget), or its limits spent for now.',
+  }),
   ratelimit: z.object({ limit: z.number(), remaining: z.number(), reset: z.number() }).nullable(),
   budget: z.object({ limit: z.number(), remaining: z.number() }).nullable(),
 });
