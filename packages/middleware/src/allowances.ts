@@ -115,10 +115,7 @@ export class Allowances {
    */
   spend(raw: string, environment: string | undefined, cost: number, outcome: Valid, now: number): Spent | null {
     if (this.#closed) return null;
-    const a = this.#byRaw.get(raw) ?? this.#follow(raw, environment, outcome, now);
-    a.seen++;
-    a.lastCost = cost;
-    a.lastSeen = now;
+    const a = this.#saw(raw, environment, cost, outcome, now);
     let spent: Grant | null = null;
     let left = 0;
     for (let i = 0; i < a.grants.length; i++) {
@@ -154,10 +151,7 @@ export class Allowances {
   /** A request of a limited key was asked about: an allowance is asked for now (not awaited) when none is held. */
   expect(raw: string, environment: string | undefined, cost: number, outcome: Valid, now: number): void {
     if (this.#closed) return;
-    const a = this.#byRaw.get(raw) ?? this.#follow(raw, environment, outcome, now);
-    a.seen++;
-    a.lastCost = cost;
-    a.lastSeen = now;
+    const a = this.#saw(raw, environment, cost, outcome, now);
     if (!a.grants.some((g) => g.until > now && usable(g, now) > 0)) this.#ask(raw, a, now);
   }
 
@@ -198,6 +192,15 @@ export class Allowances {
       await this.#send();
       if (this.#returning.length === 0 || this.#returning.length === before) break;
     }
+  }
+
+  /** A request of the key, of `cost`: counted in the rate its next lease is sized by. */
+  #saw(raw: string, environment: string | undefined, cost: number, outcome: Valid, now: number): Allowance {
+    const a = this.#byRaw.get(raw) ?? this.#follow(raw, environment, outcome, now);
+    a.seen++;
+    a.lastCost = cost;
+    a.lastSeen = now;
+    return a;
   }
 
   #follow(raw: string, environment: string | undefined, outcome: Valid, now: number): Allowance {
